@@ -1,0 +1,424 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// config is everything `bot serve` (and the other sub-commands) need, read once from the
+// environment and flags and validated up front. Internal packages get typed values, never env.
+type config struct {
+	SlackAppToken string // secret
+	SlackBotToken string // secret
+	SlackAPIURL   string
+
+	NSAPIURL            string
+	NSAPIKey            string // secret
+	NSClientID          string
+	NSClientSecret      string // secret
+	NSUsername          string
+	NSPassword          string // secret
+	NSDenyPolicy        string
+	NSMaxInflight       int
+	NSResetTemplate     string
+	NSResetSubject      string
+	RedisURL            string // may carry a password: treated as a secret in messages
+	Responders          []string
+	Approvers           []string
+	ApprovalSteps       []string // subset of deny, recreate, reset, restore; empty = none
+	ApprovalTTL         time.Duration
+	AuditChannel        string
+	AuditKey            []byte // secret
+	SnapshotKey         []byte // secret
+	PINLength           int
+	RemindAfter         time.Duration
+	RemindEvery         time.Duration
+	Retention           time.Duration
+	Workers             int
+	HTTPAddr            string
+	LogLevel, LogFormat string
+}
+
+// secretVars may come from the environment or from the file named by VAR_FILE, never from flags.
+var secretVars = []string{
+	"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "NS_API_KEY", "NS_CLIENT_SECRET", "NS_PASSWORD",
+	"AUDIT_KEY", "SNAPSHOT_KEY", "REDIS_URL",
+}
+
+var (
+	slackIDPattern  = regexp.MustCompile(`^[UWS][A-Z0-9]{2,20}$`)
+	channelIDPatten = regexp.MustCompile(`^[CG][A-Z0-9]{2,20}$`)
+	stepNames       = map[string]bool{"deny": true, "recreate": true, "reset": true, "restore": true}
+)
+
+// problems collects every configuration problem so start-up reports them all at once.
+type problems []string
+
+func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// configError lists every problem found; it never contains a secret value.
+type configError struct{ list []string }
+
+func (e *configError) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.list, "\n  - ")
+}
+
+// needs says which groups of settings a sub-command requires.
+type needs struct {
+	slack bool // SLACK_* tokens and RESPONDERS
+	pbx   bool // NS_API_URL and credentials
+}
+
+// loadConfig reads the configuration from getenv and the non-secret flags in args (already
+// stripped of the sub-command). readFile reads *_FILE secrets (os.ReadFile in production).
+func loadConfig(name string, args []string, getenv func(string) string, readFile func(string) ([]byte, error), n needs) (config, error) {
+	var p problems
+	env := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	secret := func(k string) string {
+		v, file := getenv(k), strings.TrimSpace(getenv(k+"_FILE"))
+		switch {
+		case v != "" && file != "":
+			p.addf("%s and %s_FILE are both set: use one", k, k)
+			return ""
+		case file != "":
+			b, err := readFile(file)
+			if err != nil {
+				p.addf("%s_FILE: cannot read %s: %v", k, file, errors.Unwrap(err))
+				return ""
+			}
+			return strings.TrimSpace(string(b))
+		}
+		return strings.TrimSpace(v)
+	}
+
+	c := config{
+		SlackAppToken:   secret("SLACK_APP_TOKEN"),
+		SlackBotToken:   secret("SLACK_BOT_TOKEN"),
+		NSAPIKey:        secret("NS_API_KEY"),
+		NSClientSecret:  secret("NS_CLIENT_SECRET"),
+		NSPassword:      secret("NS_PASSWORD"),
+		NSClientID:      env("NS_CLIENT_ID", ""),
+		NSUsername:      env("NS_USERNAME", ""),
+		RedisURL:        secret("REDIS_URL"),
+		NSResetTemplate: env("NS_RESET_EMAIL_TEMPLATE", ""),
+	}
+	if c.RedisURL == "" {
+		c.RedisURL = "redis://localhost:6379/0"
+	}
+	auditKey, snapKey := secret("AUDIT_KEY"), secret("SNAPSHOT_KEY")
+
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(discard{})
+	fs.StringVar(&c.SlackAPIURL, "slack-api-url", env("SLACK_API_URL", "https://slack.com/api/"), "Slack Web API base URL (SLACK_API_URL)")
+	fs.StringVar(&c.NSAPIURL, "ns-api-url", env("NS_API_URL", ""), "NetSapiens API v2 base URL (NS_API_URL)")
+	fs.StringVar(&c.NSDenyPolicy, "ns-deny-policy", env("NS_DENY_POLICY", "Deny All"), "dial policy that blocks all calls (NS_DENY_POLICY)")
+	fs.StringVar(&c.NSResetSubject, "ns-reset-email-subject", env("NS_RESET_EMAIL_SUBJECT", "Your voice account password must be reset"), "subject of the reset email (NS_RESET_EMAIL_SUBJECT)")
+	responders := fs.String("responders", env("RESPONDERS", ""), "Slack user/user-group IDs allowed to use the bot (RESPONDERS)")
+	approvers := fs.String("approvers", env("APPROVERS", ""), "Slack user/user-group IDs allowed to approve (APPROVERS)")
+	approvalSteps := fs.String("approval-steps", env("APPROVAL_STEPS", "restore"), "steps that need a second person's approval, or none (APPROVAL_STEPS)")
+	fs.StringVar(&c.AuditChannel, "audit-channel", env("AUDIT_CHANNEL", ""), "channel ID that mirrors the audit (AUDIT_CHANNEL)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", env("HTTP_ADDR", ":8080"), "listener for /healthz, /readyz, /metrics (HTTP_ADDR)")
+	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "zerolog level (LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
+	ints := []struct {
+		dst      *int
+		flag     string
+		env, def string
+		min, max int
+	}{
+		{&c.NSMaxInflight, "ns-max-inflight", "NS_MAX_INFLIGHT", "8", 1, 256},
+		{&c.PINLength, "pin-length", "PIN_LENGTH", "6", 4, 12},
+		{&c.Workers, "workers", "WORKERS", "16", 1, 1024},
+	}
+	intVals := make([]*string, len(ints))
+	for i, v := range ints {
+		intVals[i] = fs.String(v.flag, env(v.env, v.def), v.env)
+	}
+	durs := []struct {
+		dst      *time.Duration
+		flag     string
+		env, def string
+		min      time.Duration
+	}{
+		{&c.ApprovalTTL, "approval-ttl", "APPROVAL_TTL", "1h", time.Minute},
+		{&c.RemindAfter, "remind-after", "REMIND_AFTER", "30m", time.Minute},
+		{&c.RemindEvery, "remind-every", "REMIND_EVERY", "2h", time.Minute},
+		{&c.Retention, "retention", "RETENTION", "2160h", time.Hour},
+	}
+	durVals := make([]*string, len(durs))
+	for i, v := range durs {
+		durVals[i] = fs.String(v.flag, env(v.env, v.def), v.env)
+	}
+	if err := fs.Parse(args); err != nil {
+		p.addf("flags: %v (secrets are read only from the environment or *_FILE)", err)
+	} else if fs.NArg() > 0 {
+		p.addf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	for i, v := range ints {
+		n, err := strconv.Atoi(strings.TrimSpace(*intVals[i]))
+		if err != nil || n < v.min || n > v.max {
+			p.addf("%s must be a whole number from %d to %d, got %q", v.env, v.min, v.max, *intVals[i])
+			n, _ = strconv.Atoi(v.def)
+		}
+		*v.dst = n
+	}
+	for i, v := range durs {
+		d, err := time.ParseDuration(strings.TrimSpace(*durVals[i]))
+		if err != nil || d < v.min {
+			p.addf("%s must be a duration of at least %s (e.g. %s), got %q", v.env, v.min, v.def, *durVals[i])
+			d, _ = time.ParseDuration(v.def)
+		}
+		*v.dst = d
+	}
+
+	// Slack.
+	if n.slack {
+		if c.SlackAppToken == "" {
+			p.addf("SLACK_APP_TOKEN is required (app-level token xapp-…, scope connections:write)")
+		} else if !strings.HasPrefix(c.SlackAppToken, "xapp-") {
+			p.addf("SLACK_APP_TOKEN must start with xapp- (an app-level token)")
+		}
+		if c.SlackBotToken == "" {
+			p.addf("SLACK_BOT_TOKEN is required (bot token xoxb-…)")
+		} else if !strings.HasPrefix(c.SlackBotToken, "xoxb-") {
+			p.addf("SLACK_BOT_TOKEN must start with xoxb- (a bot token)")
+		}
+		if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) || !strings.HasSuffix(c.SlackAPIURL, "/") {
+			p.addf("SLACK_API_URL must be an https:// URL ending in / (http:// only on loopback), got %q", c.SlackAPIURL)
+		}
+		c.Responders = idList(&p, "RESPONDERS", *responders)
+		if len(c.Responders) == 0 && !hasProblem(p, "RESPONDERS") {
+			p.addf("RESPONDERS is required: a comma list of Slack user IDs (U…/W…) and user-group IDs (S…); an empty list would let nobody in")
+		}
+		c.Approvers = idList(&p, "APPROVERS", *approvers)
+		if len(c.Approvers) == 0 {
+			c.Approvers = c.Responders
+		}
+		if c.AuditChannel != "" && !channelIDPatten.MatchString(c.AuditChannel) {
+			p.addf("AUDIT_CHANNEL must be a channel ID (C…/G…), got %q", c.AuditChannel)
+		}
+	}
+	switch s := strings.ToLower(strings.TrimSpace(*approvalSteps)); s {
+	case "none", "":
+	default:
+		seen := map[string]bool{}
+		for _, st := range strings.Split(s, ",") {
+			st = strings.TrimSpace(st)
+			if !stepNames[st] {
+				p.addf("APPROVAL_STEPS: unknown step %q (use deny, recreate, reset, restore, or none)", st)
+				continue
+			}
+			if !seen[st] {
+				seen[st] = true
+				c.ApprovalSteps = append(c.ApprovalSteps, st)
+			}
+		}
+	}
+
+	// PBX.
+	if n.pbx {
+		if c.NSAPIURL == "" {
+			p.addf("NS_API_URL is required, e.g. https://pbx.example.com/ns-api/v2")
+		} else if u, err := url.Parse(c.NSAPIURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
+			p.addf("NS_API_URL must be an https:// URL (http:// only on loopback), got %q", redactURL(c.NSAPIURL))
+		}
+		oauth := c.NSClientID != "" || c.NSClientSecret != "" || c.NSUsername != "" || c.NSPassword != ""
+		switch {
+		case c.NSAPIKey != "" && oauth:
+			p.addf("set either NS_API_KEY or the OAuth settings (NS_CLIENT_ID, NS_CLIENT_SECRET, NS_USERNAME, NS_PASSWORD), not both")
+		case c.NSAPIKey == "" && !oauth:
+			p.addf("NS_API_KEY is required (or OAuth: NS_CLIENT_ID, NS_CLIENT_SECRET, NS_USERNAME, NS_PASSWORD)")
+		case oauth:
+			for _, kv := range [][2]string{{"NS_CLIENT_ID", c.NSClientID}, {"NS_CLIENT_SECRET", c.NSClientSecret}, {"NS_USERNAME", c.NSUsername}, {"NS_PASSWORD", c.NSPassword}} {
+				if kv[1] == "" {
+					p.addf("%s is required with OAuth (or use NS_API_KEY instead)", kv[0])
+				}
+			}
+		}
+		if strings.TrimSpace(c.NSDenyPolicy) == "" || strings.ContainsAny(c.NSDenyPolicy, "/\x00\r\n") {
+			p.addf("NS_DENY_POLICY must name a dial policy, got %q", c.NSDenyPolicy)
+		}
+	}
+	if _, err := redisOptions(c.RedisURL); err != nil {
+		p.addf("REDIS_URL: %v", err)
+	}
+	if auditKey != "" {
+		if b, err := base64.StdEncoding.DecodeString(auditKey); err != nil || len(b) < 32 {
+			p.addf("AUDIT_KEY must be base64 of at least 32 bytes (e.g. `openssl rand -base64 32`)")
+		} else {
+			c.AuditKey = b
+		}
+	}
+	if snapKey != "" {
+		if b, err := base64.StdEncoding.DecodeString(snapKey); err != nil || len(b) != 32 {
+			p.addf("SNAPSHOT_KEY must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)")
+		} else {
+			c.SnapshotKey = b
+		}
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		p.addf("LOG_FORMAT must be json or console, got %q", c.LogFormat)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		p.addf("LOG_LEVEL must be trace, debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		p.addf("HTTP_ADDR must be host:port or :port, got %q", c.HTTPAddr)
+	}
+	if len(p) > 0 {
+		return c, &configError{list: p}
+	}
+	return c, nil
+}
+
+// warnings names risky but valid settings; start-up logs them and /readyz shows them.
+func (c config) warnings() []string {
+	var w []string
+	if len(c.ApprovalSteps) > 0 {
+		users, groups := 0, 0
+		for _, id := range c.Approvers {
+			if strings.HasPrefix(id, "S") {
+				groups++
+			} else {
+				users++
+			}
+		}
+		if groups == 0 && users < 2 {
+			w = append(w, fmt.Sprintf("APPROVAL_STEPS is %s but APPROVERS names fewer than two people: a lone on-call could never approve", strings.Join(c.ApprovalSteps, ",")))
+		}
+	}
+	if len(c.AuditKey) == 0 {
+		w = append(w, "AUDIT_KEY is not set: the audit chain uses plain hashes (detects edits, not a forger with Redis access)")
+	}
+	if len(c.SnapshotKey) == 0 {
+		w = append(w, "SNAPSHOT_KEY is not set: device provisioning credentials cannot be kept and must be entered again after a re-create")
+	}
+	return w
+}
+
+// needsApproval reports whether step is in APPROVAL_STEPS.
+func (c config) needsApproval(step string) bool {
+	for _, s := range c.ApprovalSteps {
+		if s == step {
+			return true
+		}
+	}
+	return false
+}
+
+func idList(p *problems, name, s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !slackIDPattern.MatchString(f) {
+			p.addf("%s: %q is not a Slack user ID (U…/W…) or user-group ID (S…)", name, f)
+			continue
+		}
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func hasProblem(p problems, prefix string) bool {
+	for _, s := range p {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// redisOptions turns REDIS_URL into go-redis universal options: a plain URL is one server,
+// `?master_name=NAME` (with more sentinels as `&addr=host:port`) is Sentinel, and extra
+// `addr=host:port` parameters without master_name are a Cluster's seed nodes.
+func redisOptions(raw string) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return nil, fmt.Errorf("must be a redis:// or rediss:// URL, got %q", redactURL(raw))
+	}
+	q := u.Query()
+	switch {
+	case q.Get("master_name") != "":
+		fo, err := redis.ParseFailoverURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("sentinel URL %q: %s", redactURL(raw), scrub(err.Error(), u))
+		}
+		return &redis.UniversalOptions{
+			Addrs: fo.SentinelAddrs, MasterName: fo.MasterName, DB: fo.DB, Username: fo.Username,
+			Password: fo.Password, SentinelUsername: fo.SentinelUsername, SentinelPassword: fo.SentinelPassword,
+			TLSConfig: fo.TLSConfig,
+		}, nil
+	case len(q["addr"]) > 0:
+		co, err := redis.ParseClusterURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("cluster URL %q: %s", redactURL(raw), scrub(err.Error(), u))
+		}
+		return &redis.UniversalOptions{Addrs: co.Addrs, Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig, IsClusterMode: true}, nil
+	default:
+		o, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %s", redactURL(raw), scrub(err.Error(), u))
+		}
+		return &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig}, nil
+	}
+}
+
+// redactURL hides a URL's password so it can be shown in an error.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return "(unparseable URL with credentials)"
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
+func scrub(msg string, u *url.URL) string {
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	return msg
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+

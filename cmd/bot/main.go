@@ -1,0 +1,60 @@
+// Command bot is the /compromised responder: a Slack bot that contains a compromised NetSapiens
+// user or device in seconds (Deny All, re-create devices, reset PIN and sessions, restore), with
+// approvals, an audit trail in the card's thread, and state in Redis that survives any crash.
+//
+// Sub-commands: serve (default), drill, respond, audit, version. `bot help` lists them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bot:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: bot [serve|drill|respond|audit|version|help] [flags]
+
+  serve     run the Slack bot (Socket Mode); the default. Configuration: see README.
+  drill     run the whole runbook against the built-in PBX simulator: no credentials needed
+  respond   the CLI fallback when Slack is down: the same engine, state and audit
+  audit     print and verify an incident's audit chain (an evidence bundle)
+  version   print the version
+`
+
+// run is main without the process: everything it needs is passed in, so tests drive it end to end.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, rest := "serve", []string{}
+	if len(args) > 1 {
+		cmd, rest = args[1], args[2:]
+		if len(cmd) > 0 && cmd[0] == '-' { // flags only: serve
+			cmd, rest = "serve", args[1:]
+		}
+	}
+	switch cmd {
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "bot", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown sub-command %q", cmd)
+	}
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# scripts/test.sh: install what the tests need, start a throw-away redis-server on a free
+# loopback port, run gofmt/vet/race tests against it, and stop it whatever happens.
+# Usage: scripts/test.sh [extra go test args…]   (make test runs it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "test.sh: installing redis-server (apt-get)…"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "test.sh: Go is not on PATH (need Go 1.26+: https://go.dev/dl/)" >&2
+  exit 1
+fi
+
+tmp=$(mktemp -d)
+redis_pid=""
+cleanup() {
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+# A free loopback port: nothing answers on it, and redis-server then binds it (retry on a race).
+for _ in $(seq 1 50); do
+  port=$(( 20000 + RANDOM % 30000 ))
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$tmp" --save '' --appendonly yes \
+    --appendfsync always --databases 256 --daemonize no --logfile "$tmp/redis.log" &
+  redis_pid=$!
+  for _ in $(seq 1 100); do
+    if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then break 2; fi
+    if ! kill -0 "$redis_pid" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
+done
+if [ -z "$redis_pid" ]; then echo "test.sh: could not start redis-server" >&2; cat "$tmp/redis.log" >&2 || true; exit 1; fi
+export TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+echo "test.sh: redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$port"
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "test.sh: gofmt would change:"; echo "$unformatted"; exit 1; fi
+go vet ./...
+go test -race -count=1 -timeout 20m "$@" ./...
