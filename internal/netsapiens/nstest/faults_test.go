@@ -1,0 +1,136 @@
+package nstest_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
+)
+
+func TestLatencyHonoursContext(t *testing.T) {
+	s, base := start(t, nstest.Options{})
+	s.SetFaults(nstest.Faults{Latency: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err := call(t, ctx, "GET", base+"/version", "", nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the client's deadline", err)
+	}
+	if d := time.Since(began); d > 10*time.Second {
+		t.Errorf("took %v", d)
+	}
+	// The handler notices the client is gone and stops waiting; poll for its log entry.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.Calls()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := s.Calls(); len(c) != 1 || c[0].Status != 0 {
+		t.Errorf("calls = %+v, want one unanswered call", c)
+	}
+
+	s.SetFaults(nstest.Faults{Latency: 50 * time.Millisecond})
+	began = time.Now()
+	if r := mustCall(t, "GET", base+"/version", "", nil); r.Status != 200 || time.Since(began) < 50*time.Millisecond {
+		t.Errorf("status %d after %v, want 200 after ≥ 50ms", r.Status, time.Since(began))
+	}
+}
+
+func TestFaultRates(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults nstest.Faults
+		check  func(t *testing.T, r reply, err error)
+	}{
+		{"5xx", nstest.Faults{Rate5xx: 1}, func(t *testing.T, r reply, err error) {
+			if err != nil || (r.Status != 500 && r.Status != 502 && r.Status != 503) {
+				t.Errorf("status %d err %v, want 500/502/503", r.Status, err)
+			}
+		}},
+		{"429", nstest.Faults{Rate429: 1}, func(t *testing.T, r reply, err error) {
+			if err != nil || r.Status != 429 || r.Header.Get("Retry-After") != "1" {
+				t.Errorf("status %d Retry-After %q err %v", r.Status, r.Header.Get("Retry-After"), err)
+			}
+		}},
+		{"drop", nstest.Faults{RateDrop: 1}, func(t *testing.T, r reply, err error) {
+			if err == nil {
+				t.Errorf("status %d, want a transport error", r.Status)
+			}
+		}},
+		{"match excludes", nstest.Faults{Rate5xx: 1, Match: func(m, p string) bool { return m == "PUT" }}, func(t *testing.T, r reply, err error) {
+			if err != nil || r.Status != 200 {
+				t.Errorf("status %d err %v, want 200", r.Status, err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, base := start(t, nstest.Options{})
+			s.SetFaults(tc.faults)
+			r, err := call(t, context.Background(), "GET", base+"/domains/acme.example/users/1001", s.APIKey(), nil)
+			tc.check(t, r, err)
+		})
+	}
+}
+
+func TestFaultRateIsAFraction(t *testing.T) {
+	s, base := start(t, nstest.Options{})
+	s.SetFaults(nstest.Faults{Rate5xx: 0.3, Seed: 7})
+	failed := 0
+	for range 200 {
+		if r := mustCall(t, "GET", base+"/version", "", nil); r.Status >= 500 {
+			failed++
+		}
+	}
+	if failed < 30 || failed > 90 {
+		t.Errorf("%d of 200 failed, want about 60", failed)
+	}
+}
+
+func TestAfter5xxAppliesTheWrite(t *testing.T) {
+	s, base := start(t, nstest.Options{})
+	s.SetFaults(nstest.Faults{RateAfter5xx: 1})
+	r := mustCall(t, "POST", base+"/domains/acme.example/users/1001/devices", s.APIKey(), map[string]any{"device": "1001z"})
+	if r.Status != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", r.Status)
+	}
+	if n := len(s.Devices("acme.example", "1001")); n != 3 {
+		t.Errorf("%d devices, want 3: the write must be applied", n)
+	}
+	c := s.Calls()
+	if !c[0].Applied || len(s.Writes()) != 0 {
+		t.Errorf("call = %+v, writes = %d; want Applied and no 2xx write", c[0], len(s.Writes()))
+	}
+	if r := mustCall(t, "GET", base+"/version", "", nil); r.Status != 200 {
+		t.Errorf("a read lost its reply: %d", r.Status)
+	}
+}
+
+func TestFailNext(t *testing.T) {
+	s, base := start(t, nstest.Options{})
+	s.FailNext("POST", "/domains/*/users/*/devices", 409, "Device already exists")
+	s.FailNext("", "/domains/*/users/1001", 429, "slow down")
+	dev := base + "/domains/acme.example/users/1001/devices"
+
+	if r := mustCall(t, "GET", dev, s.APIKey(), nil); r.Status != 200 {
+		t.Errorf("GET devices hit the POST failure: %d", r.Status)
+	}
+	r := mustCall(t, "POST", dev, s.APIKey(), map[string]any{"device": "1001z"})
+	if r.Status != 409 || !strings.Contains(string(r.Body), "Device already exists") {
+		t.Errorf("first POST: %d %s", r.Status, r.Body)
+	}
+	if n := len(s.Devices("acme.example", "1001")); n != 2 {
+		t.Errorf("the failed POST created a device")
+	}
+	if r := mustCall(t, "POST", dev, s.APIKey(), map[string]any{"device": "1001z"}); r.Status != 202 {
+		t.Errorf("second POST: %d (FailNext is one-shot)", r.Status)
+	}
+	r = mustCall(t, "GET", base+"/domains/acme.example/users/1001", s.APIKey(), nil)
+	if r.Status != 429 || r.Header.Get("Retry-After") != "1" {
+		t.Errorf("GET user: %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
+	}
+}
