@@ -1,0 +1,369 @@
+package slackfake
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// maxAckFrame is Slack's Socket Mode frame limit: bigger frames close the socket with
+// 1009 "Max frame length of 20480 has been exceeded".
+const maxAckFrame = 20480
+
+const writeWait = 5 * time.Second
+
+// socket is one accepted Socket Mode WebSocket.
+type socket struct {
+	id       int
+	ws       *websocket.Conn
+	wmu      sync.Mutex // gorilla allows one concurrent writer of data frames
+	done     chan struct{}
+	ready    bool // hello written; guarded by Server.mu
+	draining bool // told to disconnect, or a write failed; guarded by Server.mu
+}
+
+func (so *socket) write(data []byte) error {
+	so.wmu.Lock()
+	defer so.wmu.Unlock()
+	if err := so.ws.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	return so.ws.WriteMessage(websocket.TextMessage, data)
+}
+
+// socketsLocked lists open sockets, only the deliverable ones when live is set.
+func (s *Server) socketsLocked(live bool) []*socket {
+	out := make([]*socket, 0, len(s.sockets))
+	for i := 1; i <= s.nextSock; i++ {
+		so, ok := s.sockets[i]
+		if !ok || (live && (!so.ready || so.draining)) {
+			continue
+		}
+		out = append(out, so)
+	}
+	return out
+}
+
+// openConnection is apps.connections.open: it hands out a single-use WebSocket URL.
+func (s *Server) openConnectionLocked() map[string]any {
+	s.opens++
+	ticket := s.nextIDLocked("t")
+	s.tickets[ticket] = false
+	u := strings.Replace(s.srv.URL, "http://", "ws://", 1) + "/link/?ticket=" + ticket
+	s.log.Debug().Int("opens", s.opens).Msg("apps.connections.open")
+	return map[string]any{"url": u}
+}
+
+// handleLink upgrades a ticketed request to a Socket Mode WebSocket, says hello, pings
+// it, and reads acks until it closes.
+func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
+	ticket := r.URL.Query().Get("ticket")
+	s.mu.Lock()
+	used, ok := s.tickets[ticket]
+	if s.closed || !ok || used {
+		s.mu.Unlock()
+		// Each URL is single-use at Slack; a reuse fails the handshake and slack-go
+		// retries apps.connections.open with backoff.
+		http.Error(w, "invalid or used ticket", http.StatusUnauthorized)
+		return
+	}
+	s.tickets[ticket] = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Debug().Err(err).Msg("websocket upgrade")
+		return
+	}
+	ws.SetReadLimit(1 << 20) // the 20 KiB rule is applied below, with Slack's close reason
+	so := &socket{ws: ws, done: make(chan struct{})}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ws.Close()
+		return
+	}
+	s.nextSock++
+	so.id = s.nextSock
+	s.sockets[so.id] = so
+	n := len(s.sockets)
+	s.mu.Unlock()
+
+	defer func() {
+		close(so.done)
+		_ = ws.Close()
+		s.mu.Lock()
+		delete(s.sockets, so.id)
+		s.notifyLocked()
+		s.mu.Unlock()
+		s.log.Debug().Int("socket", so.id).Msg("socket closed")
+	}()
+
+	hello, _ := json.Marshal(map[string]any{
+		"type":            "hello",
+		"num_connections": n,
+		"debug_info": map[string]any{
+			"host":                        fmt.Sprintf("applink-%d", so.id),
+			"build_number":                1,
+			"approximate_connection_time": 18060,
+		},
+		"connection_info": map[string]any{"app_id": s.opts.AppID},
+	})
+	if err := so.write(hello); err != nil {
+		s.log.Debug().Err(err).Msg("write hello")
+		return
+	}
+	s.ping(so)
+	s.mu.Lock()
+	so.ready = true
+	s.connects++
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.log.Debug().Int("socket", so.id).Int("num_connections", n).Msg("socket open")
+
+	s.wg.Add(1)
+	go s.pinger(so)
+	s.readAcks(so)
+}
+
+// ping sends one server Ping frame unless pings are stopped. WriteControl may run
+// concurrently with the data writer.
+func (s *Server) ping(so *socket) {
+	s.mu.Lock()
+	stopped := s.stopPings
+	s.mu.Unlock()
+	if stopped {
+		return
+	}
+	payload := []byte(fmt.Sprintf("Ping from applink-%d", so.id))
+	_ = so.ws.WriteControl(websocket.PingMessage, payload, time.Now().Add(writeWait))
+}
+
+func (s *Server) pinger(so *socket) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-so.done:
+			return
+		case <-t.C:
+			s.ping(so)
+		}
+	}
+}
+
+// readAcks records every ack until the socket fails or closes.
+func (s *Server) readAcks(so *socket) {
+	for {
+		_, data, err := so.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if len(data) > maxAckFrame {
+			msg := websocket.FormatCloseMessage(websocket.CloseMessageTooBig,
+				fmt.Sprintf("Max frame length of %d has been exceeded", maxAckFrame))
+			_ = so.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+			s.log.Debug().Int("socket", so.id).Int("bytes", len(data)).Msg("ack frame too big")
+			return
+		}
+		var frame struct {
+			EnvelopeID string          `json:"envelope_id"`
+			Payload    json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(data, &frame); err != nil || frame.EnvelopeID == "" {
+			s.log.Debug().Int("socket", so.id).Msg("ignored a frame that is not an ack")
+			continue
+		}
+		s.recordAck(frame.EnvelopeID, frame.Payload)
+	}
+}
+
+func (s *Server) recordAck(id string, payload json.RawMessage) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := Ack{EnvelopeID: id, At: now}
+	if len(payload) > 0 && string(payload) != "null" {
+		a.Payload = append(json.RawMessage(nil), payload...)
+	}
+	if t, ok := s.sentAt[id]; ok {
+		a.Latency = now.Sub(t)
+	}
+	s.acks = append(s.acks, a)
+	if _, ok := s.firstAck[id]; !ok {
+		s.firstAck[id] = a
+	}
+	if info, ok := s.envelopes[id]; ok && info.kind == "slash_commands" && a.Payload != nil {
+		s.ackMessageLocked(info, a.Payload)
+	}
+	s.notifyLocked()
+}
+
+// ackMessageLocked shows a slash command ack's message like Slack does: ephemeral to
+// the user unless response_type is in_channel.
+func (s *Server) ackMessageLocked(info envelopeInfo, payload json.RawMessage) {
+	var p struct {
+		Text         string          `json:"text"`
+		Blocks       json.RawMessage `json:"blocks"`
+		ResponseType string          `json:"response_type"`
+	}
+	if json.Unmarshal(payload, &p) != nil || (p.Text == "" && len(p.Blocks) == 0) {
+		return
+	}
+	m := Message{Method: "ack", Channel: info.channel, TS: s.nextTSLocked(), Text: p.Text,
+		Blocks: compactBlocks(p.Blocks), ResponseType: p.ResponseType}
+	ephemeral := p.ResponseType != "in_channel"
+	if ephemeral {
+		m.User = info.user
+	}
+	s.storeLocked(m, ephemeral)
+	s.recordLocked(m)
+}
+
+// SendEnvelope delivers one raw envelope (a map, a struct, json.RawMessage or []byte)
+// on a live socket chosen at random, as Slack does, waiting for one if none is live.
+// Resending the same envelope_id models a duplicate delivery. It returns ctx's error
+// (wrapped) when no socket took the envelope in time, ErrClosed on a closed server, or
+// a marshalling error.
+func (s *Server) SendEnvelope(ctx context.Context, env any) error {
+	var data []byte
+	switch v := env.(type) {
+	case json.RawMessage:
+		data = v
+	case []byte:
+		data = v
+	default:
+		b, err := json.Marshal(env)
+		if err != nil {
+			return fmt.Errorf("slackfake: marshal envelope: %w", err)
+		}
+		data = b
+	}
+	var head struct {
+		EnvelopeID string `json:"envelope_id"`
+	}
+	_ = json.Unmarshal(data, &head)
+	for {
+		so, err := s.pickSocket(ctx)
+		if err != nil {
+			return fmt.Errorf("slackfake: send envelope %q: %w", head.EnvelopeID, err)
+		}
+		s.mu.Lock()
+		if head.EnvelopeID != "" {
+			s.sentAt[head.EnvelopeID] = time.Now()
+		}
+		s.mu.Unlock()
+		if err := so.write(data); err != nil {
+			// The socket is going away; like Slack, try another one.
+			s.log.Debug().Err(err).Int("socket", so.id).Msg("envelope write failed")
+			s.mu.Lock()
+			so.draining = true
+			s.notifyLocked()
+			s.mu.Unlock()
+			continue
+		}
+		s.log.Debug().Int("socket", so.id).Str("envelope", head.EnvelopeID).Msg("envelope sent")
+		s.mu.Lock()
+		s.notifyLocked()
+		s.mu.Unlock()
+		return nil
+	}
+}
+
+func (s *Server) pickSocket(ctx context.Context) (*socket, error) {
+	for {
+		s.mu.Lock()
+		ch, closed := s.changed, s.closed
+		live := s.socketsLocked(true)
+		s.mu.Unlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		if len(live) > 0 {
+			return live[rand.IntN(len(live))], nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no live socket: %w", ctx.Err())
+		}
+	}
+}
+
+// WaitAck waits for the first ack of envelopeID. It returns ctx's error (wrapped) when
+// none arrives in time, or ErrClosed.
+func (s *Server) WaitAck(ctx context.Context, envelopeID string) (Ack, error) {
+	var got Ack
+	err := s.WaitFor(ctx, func(s *Server) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a, ok := s.firstAck[envelopeID]
+		got = a
+		got.Payload = append(json.RawMessage(nil), a.Payload...)
+		return ok
+	})
+	if err != nil {
+		return Ack{}, fmt.Errorf("slackfake: ack of %q: %w", envelopeID, err)
+	}
+	return got, nil
+}
+
+// Disconnect sends {"type":"disconnect","reason":reason} on every live socket, as
+// Slack does before recycling a link (refresh_requested, warning, …), and stops
+// delivering envelopes on them. slack-go closes such a socket and reconnects at once.
+func (s *Server) Disconnect(reason string) {
+	s.mu.Lock()
+	socks := s.socketsLocked(true)
+	for _, so := range socks {
+		so.draining = true
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	for _, so := range socks {
+		msg, _ := json.Marshal(map[string]any{
+			"type": "disconnect", "reason": reason,
+			"debug_info": map[string]any{"host": fmt.Sprintf("applink-%d", so.id)},
+		})
+		if err := so.write(msg); err != nil {
+			s.log.Debug().Err(err).Int("socket", so.id).Msg("write disconnect")
+		}
+	}
+}
+
+// DropSockets closes every socket's TCP connection without a close frame, as a network
+// failure would.
+func (s *Server) DropSockets() {
+	s.mu.Lock()
+	socks := s.socketsLocked(false)
+	for _, so := range socks {
+		so.draining = true
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	for _, so := range socks {
+		_ = so.ws.NetConn().Close()
+	}
+}
+
+// newEnvelopeID returns a UUID-shaped id like Slack's.
+func newEnvelopeID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
