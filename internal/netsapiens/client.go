@@ -1,0 +1,318 @@
+// Package netsapiens is a typed client for the NetSapiens API v2 (ns-api v2, spec v45): users,
+// dial policies, devices, phones, JWT revocation, templated email, active calls, CDRs.
+//
+// It authenticates with an API key or the OAuth2 password grant (cached, refreshed, shared by
+// concurrent callers), bounds concurrent requests, retries only what is safe to retry (reads,
+// PUTs, DELETEs; a create is checked before it is tried again), validates every path segment
+// before a request is made, and keeps secrets out of logs and errors (see Secret).
+package netsapiens
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-resty/resty/v2"
+	"github.com/rs/zerolog"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxInflight = 8
+	DefaultTimeout     = 15 * time.Second
+	DefaultMaxRetries  = 3
+	DefaultRetryBase   = 200 * time.Millisecond
+	DefaultRetryMax    = 5 * time.Second
+	// maxRetryAfter caps how long a Retry-After header can make a request wait.
+	maxRetryAfter = time.Minute
+)
+
+// OAuthConfig holds the OAuth2 password-grant credentials (API.md §2.2).
+type OAuthConfig struct {
+	ClientID     string
+	ClientSecret Secret
+	Username     string // the login, often user@domain
+	Password     Secret
+}
+
+// Config configures a Client. Exactly one of APIKey and OAuth is set.
+type Config struct {
+	// BaseURL is the API v2 base, e.g. "https://pbx.example.com/ns-api/v2". It must be
+	// https, or http on a loopback host (127.0.0.0/8, ::1, localhost).
+	BaseURL string
+	APIKey  Secret       // Bearer API key (nsr_…, nsd_…)
+	OAuth   *OAuthConfig // or the password grant
+
+	MaxInflight int           // most concurrent requests; 0 = DefaultMaxInflight
+	Timeout     time.Duration // per request attempt; 0 = DefaultTimeout
+	MaxRetries  int           // retries after a transient error; 0 = DefaultMaxRetries, < 0 = none
+
+	// RetryBaseDelay and RetryMaxDelay shape the exponential backoff (jittered 0.5–1.5×);
+	// 0 = DefaultRetryBase, DefaultRetryMax.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+
+	Logger     zerolog.Logger
+	HTTPClient *http.Client // optional; copied, never modified
+	UserAgent  string       // optional
+
+	// Now and Sleep replace the clock (token expiry) and the backoff wait in tests.
+	// Sleep must return ctx's error when ctx ends first.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Client is a NetSapiens API v2 client. It is safe for concurrent use.
+type Client struct {
+	base        string
+	http        *resty.Client
+	log         zerolog.Logger
+	sem         chan struct{}
+	timeout     time.Duration
+	maxRetries  int
+	retryBase   time.Duration
+	retryMax    time.Duration
+	now         func() time.Time
+	sleep       func(ctx context.Context, d time.Duration) error
+	userAgent   string
+	apiKey      Secret
+	oauth       *oauthSource
+	oauthConfig OAuthConfig
+}
+
+// New validates cfg and returns a Client. It makes no request. Returns a KindInvalid *Error
+// listing every problem (never a secret's value).
+func New(cfg Config) (*Client, error) {
+	var problems []string
+	base, err := checkBaseURL(cfg.BaseURL)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	switch {
+	case cfg.APIKey != "" && cfg.OAuth != nil:
+		problems = append(problems, "set either APIKey or OAuth, not both")
+	case cfg.APIKey == "" && cfg.OAuth == nil:
+		problems = append(problems, "set APIKey or OAuth")
+	case cfg.OAuth != nil:
+		for name, empty := range map[string]bool{
+			"OAuth.ClientID": cfg.OAuth.ClientID == "", "OAuth.ClientSecret": cfg.OAuth.ClientSecret == "",
+			"OAuth.Username": cfg.OAuth.Username == "", "OAuth.Password": cfg.OAuth.Password == "",
+		} {
+			if empty {
+				problems = append(problems, name+" is empty")
+			}
+		}
+	}
+	if strings.ContainsAny(string(cfg.APIKey), " \t\r\n") {
+		problems = append(problems, "APIKey contains whitespace")
+	}
+	if cfg.MaxInflight < 0 {
+		problems = append(problems, "MaxInflight is negative")
+	}
+	if cfg.Timeout < 0 {
+		problems = append(problems, "Timeout is negative")
+	}
+	if cfg.RetryBaseDelay < 0 || cfg.RetryMaxDelay < 0 {
+		problems = append(problems, "retry delays are negative")
+	}
+	if len(problems) > 0 {
+		sortStrings(problems)
+		return nil, invalidf("config: %s", strings.Join(problems, "; "))
+	}
+
+	c := &Client{
+		base:       base,
+		log:        cfg.Logger.With().Str("component", "netsapiens").Logger(),
+		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
+		maxRetries: cfg.MaxRetries,
+		retryBase:  orDefault(cfg.RetryBaseDelay, DefaultRetryBase),
+		retryMax:   orDefault(cfg.RetryMaxDelay, DefaultRetryMax),
+		now:        cfg.Now,
+		sleep:      cfg.Sleep,
+		userAgent:  cfg.UserAgent,
+		apiKey:     cfg.APIKey,
+	}
+	c.sem = make(chan struct{}, orDefault(cfg.MaxInflight, DefaultMaxInflight))
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.userAgent == "" {
+		c.userAgent = "compromised-responder-bot (netsapiens-v2)"
+	}
+	hc := &http.Client{}
+	if cfg.HTTPClient != nil {
+		copied := *cfg.HTTPClient
+		hc = &copied
+	}
+	// A redirect is never followed: it would carry the Bearer token to wherever it points.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = resty.NewWithClient(hc).SetLogger(restyLogger{c.log}).SetDisableWarn(true)
+	if cfg.OAuth != nil {
+		c.oauthConfig = *cfg.OAuth
+		c.oauth = &oauthSource{c: c}
+	}
+	return c, nil
+}
+
+// checkBaseURL enforces https, or http only on a loopback host, and returns the URL without
+// a trailing slash.
+func checkBaseURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("BaseURL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", errors.New("BaseURL is not an absolute URL")
+	}
+	if u.User != nil {
+		return "", errors.New("BaseURL must not carry credentials")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("BaseURL must not have a query or fragment")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return "", errors.New("BaseURL must be https (http only on a loopback host)")
+		}
+	default:
+		return "", errors.New("BaseURL must be https (http only on a loopback host)")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// logTagKey is the context key of the X-NetSapiens-Log tag.
+type logTagKey struct{}
+
+// WithLogTag returns a context whose requests carry "X-NetSapiens-Log: tag", which turns on the
+// PBX's detailed logging for them (e.g. the incident ID). Requests that carry a secret are never
+// tagged. A tag with characters outside printable ASCII, or longer than 128, is not sent.
+func WithLogTag(ctx context.Context, tag string) context.Context {
+	return context.WithValue(ctx, logTagKey{}, tag)
+}
+
+func logTag(ctx context.Context) string {
+	tag, _ := ctx.Value(logTagKey{}).(string)
+	if tag == "" || len(tag) > 128 {
+		return ""
+	}
+	for i := 0; i < len(tag); i++ {
+		if tag[i] < 0x20 || tag[i] > 0x7e {
+			return ""
+		}
+	}
+	return tag
+}
+
+// restyLogger sends resty's own messages to the client's zerolog logger.
+type restyLogger struct{ log zerolog.Logger }
+
+func (l restyLogger) Errorf(format string, v ...any) { l.log.Error().Msgf("resty: "+format, v...) }
+func (l restyLogger) Warnf(format string, v ...any)  { l.log.Warn().Msgf("resty: "+format, v...) }
+func (l restyLogger) Debugf(format string, v ...any) { l.log.Debug().Msgf("resty: "+format, v...) }
+
+// Format prints the configuration without any secret, for every fmt verb. (Without it, a
+// mismatched verb such as %d makes fmt print nested fields raw, bypassing Secret.Format.)
+func (cfg Config) Format(f fmt.State, _ rune) {
+	auth := "none"
+	switch {
+	case cfg.OAuth != nil && cfg.APIKey != "":
+		auth = "api-key+oauth"
+	case cfg.OAuth != nil:
+		auth = fmt.Sprintf("oauth %v", *cfg.OAuth)
+	case cfg.APIKey != "":
+		auth = "api-key " + redacted
+	}
+	fmt.Fprintf(f, "netsapiens.Config{BaseURL: %s, auth: %s, MaxInflight: %d, Timeout: %s, MaxRetries: %d}",
+		cfg.BaseURL, auth, cfg.MaxInflight, cfg.Timeout, cfg.MaxRetries)
+}
+
+// Format prints the OAuth settings with the client secret and password redacted, for every verb.
+func (o OAuthConfig) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "{ClientID: %s, Username: %s, ClientSecret: %s, Password: %s}", o.ClientID, o.Username, redacted, redacted)
+}
+
+// MarshalJSON encodes the configuration without its secrets (a Config is never sent to the
+// PBX, so nothing needs the values in JSON; a logger that JSON-encodes it stays safe).
+func (cfg Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		BaseURL     string        `json:"base_url"`
+		APIKeySet   bool          `json:"api_key_set"`
+		OAuth       *OAuthConfig  `json:"oauth,omitempty"`
+		MaxInflight int           `json:"max_inflight"`
+		Timeout     time.Duration `json:"timeout"`
+		MaxRetries  int           `json:"max_retries"`
+	}{cfg.BaseURL, cfg.APIKey != "", cfg.OAuth, cfg.MaxInflight, cfg.Timeout, cfg.MaxRetries})
+}
+
+// MarshalJSON encodes the OAuth settings without the client secret and password.
+func (o OAuthConfig) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ClientID string `json:"client_id"`
+		Username string `json:"username"`
+	}{o.ClientID, o.Username})
+}
+
+// String describes the client without any credential.
+func (c *Client) String() string {
+	auth := "api-key"
+	if c.oauth != nil {
+		auth = "oauth"
+	}
+	return fmt.Sprintf("netsapiens.Client{base: %s, auth: %s}", c.base, auth)
+}
