@@ -108,6 +108,18 @@ type StepState struct {
 	ErrKind    string      `json:"err_kind,omitempty"` // netsapiens kind or engine reason: not_found, drift, …
 	ErrMessage string      `json:"err_message,omitempty"`
 	SkipReason string      `json:"skip_reason,omitempty"`
+
+	// PriorStatus is the status before an approval request (ready or failed), to return to on Reject.
+	PriorStatus Status `json:"prior_status,omitempty"`
+}
+
+// Approved reports whether the step awaits approval and a second person approved it.
+func (st *StepState) Approved() bool { return st.Status == StatusAwaiting && st.ApprovedBy != "" }
+
+// ApprovalPending reports whether the step awaits an answer that can still be given at now (an
+// expired request stays stored as awaiting until it is asked again or rejected).
+func (st *StepState) ApprovalPending(now time.Time) bool {
+	return st.Status == StatusAwaiting && st.ApprovedBy == "" && now.Before(st.ApprovalExpires)
 }
 
 // Original is the user's dial policy before the bot set the deny policy.
@@ -175,12 +187,14 @@ type Incident struct {
 	CloseNote string    `json:"close_note,omitempty"`
 
 	// DenyPolicy is the policy name the deny step set (NS_DENY_POLICY at the time).
-	DenyPolicy string                   `json:"deny_policy,omitempty"`
-	Original   *Original                `json:"original,omitempty"` // write-once per incident
-	Devices    []DeviceSnapshot         `json:"devices,omitempty"`  // write-once per incident
-	Steps      map[Step]*StepState      `json:"steps"`
-	Live       *Live                    `json:"live,omitempty"`
-	Delivery   map[string]DeliveryState `json:"delivery,omitempty"` // secret delivery per device/"pin"
+	DenyPolicy string           `json:"deny_policy,omitempty"`
+	Original   *Original        `json:"original,omitempty"` // write-once per incident
+	Devices    []DeviceSnapshot `json:"devices,omitempty"`  // write-once per incident
+	// DevicesAt is when Devices was recorded (zero: not yet; a user with no devices has a time and no Devices).
+	DevicesAt time.Time                `json:"devices_at,omitzero"`
+	Steps     map[Step]*StepState      `json:"steps"`
+	Live      *Live                    `json:"live,omitempty"`
+	Delivery  map[string]DeliveryState `json:"delivery,omitempty"` // secret delivery per device/"pin"
 	// EmailAtOpen is the masked e-mail address when the incident was opened (reset shows if it changed).
 	EmailAtOpen string `json:"email_at_open,omitempty"`
 
@@ -213,15 +227,17 @@ func (i *Incident) Open() bool { return i.State == StateOpen }
 
 // AuditEntry is one line of the append-only audit stream of an incident (and of the global stream).
 type AuditEntry struct {
-	Seq        int64     `json:"seq"`
-	IncidentID string    `json:"incident_id,omitempty"`
-	At         time.Time `json:"at"`
-	Actor      string    `json:"actor"`          // Slack user ID, "cli:<name>", or "bot"
-	Action     string    `json:"action"`         // e.g. "step.deny.done", "approval.requested", "refused.unauthorized"
-	Step       Step      `json:"step,omitempty"` // when the event is about a step
-	Before     string    `json:"before,omitempty"`
-	After      string    `json:"after,omitempty"`
-	Detail     string    `json:"detail,omitempty"` // plain words; never a secret
-	PrevMAC    string    `json:"prev_mac"`         // the previous entry's MAC ("" for the first)
-	MAC        string    `json:"mac"`              // HMAC-SHA256 (AUDIT_KEY) or SHA-256 over the entry and PrevMAC
+	Seq        int64  `json:"seq"`
+	IncidentID string `json:"incident_id,omitempty"`
+	// IncidentSeq, in the global chain, is the entry's Seq in its incident's chain (0: a global-only entry).
+	IncidentSeq int64     `json:"incident_seq,omitempty"`
+	At          time.Time `json:"at"`
+	Actor       string    `json:"actor"`          // Slack user ID, "cli:<name>", or "bot"
+	Action      string    `json:"action"`         // e.g. "step.deny.done", "approval.requested", "refused.unauthorized"
+	Step        Step      `json:"step,omitempty"` // when the event is about a step
+	Before      string    `json:"before,omitempty"`
+	After       string    `json:"after,omitempty"`
+	Detail      string    `json:"detail,omitempty"` // plain words; never a secret
+	PrevMAC     string    `json:"prev_mac"`         // the previous entry's MAC ("" for the first)
+	MAC         string    `json:"mac"`              // HMAC-SHA256 (AUDIT_KEY) or SHA-256 over the entry and PrevMAC
 }

@@ -1,0 +1,338 @@
+package session
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// globalChain names the global audit chain in MACs and errors.
+const globalChain = "global"
+
+// appendScript appends one entry to a chain if the chain's head is still the expected one.
+// KEYS: 1 list, 2 head, 3 the key whose TTL the chain follows (the incident), 4 the global
+// "mirrored" hash (global chain) or any key of the slot.
+// ARGV: 1 expected head seq, 2 expected head MAC, 3 entry JSON, 4 new seq, 5 new MAC,
+// 6 incident ID when copying an incident's entry into the global chain ("" otherwise), 7 its seq.
+// Returns 1 appended, 0 head moved (retry), 2 already copied, 3 an earlier entry is not copied yet.
+var appendScript = redis.NewScript(`
+if ARGV[6] ~= '' then
+  local m = tonumber(redis.call('HGET', KEYS[4], ARGV[6]) or '0')
+  local want = tonumber(ARGV[7])
+  if m >= want then return 2 end
+  if m ~= want - 1 then return 3 end
+end
+local seq = redis.call('HGET', KEYS[2], 'seq') or '0'
+local mac = redis.call('HGET', KEYS[2], 'mac') or ''
+if seq ~= ARGV[1] or mac ~= ARGV[2] then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[2], 'seq', ARGV[4], 'mac', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[6], ARGV[7]) end
+local t = redis.call('PTTL', KEYS[3])
+if t > 0 then
+  redis.call('PEXPIRE', KEYS[1], t)
+  redis.call('PEXPIRE', KEYS[2], t)
+end
+return 1
+`)
+
+// chainKeys are the keys of one audit chain, in appendScript's order.
+type chainKeys struct {
+	name                     string // globalChain or the incident ID
+	list, head, ttl, mirrord string
+}
+
+func (s *Store) incidentChain(user, domain, id string) chainKeys {
+	return chainKeys{name: id, list: s.k.audit(user, domain, id), head: s.k.auditHead(user, domain, id),
+		ttl: s.k.inc(user, domain, id), mirrord: s.k.auditHead(user, domain, id)}
+}
+
+func (s *Store) globalChainKeys() chainKeys {
+	return chainKeys{name: globalChain, list: s.k.globalLog(), head: s.k.globalHead(),
+		ttl: s.k.globalHead(), mirrord: s.k.globalMirrored()}
+}
+
+// chain resolves an ID ("" = global) to its chain.
+func (s *Store) chain(ctx context.Context, id string) (chainKeys, error) {
+	if id == "" {
+		return s.globalChainKeys(), nil
+	}
+	id, user, domain, err := s.locate(ctx, id)
+	if err != nil {
+		return chainKeys{}, err
+	}
+	return s.incidentChain(user, domain, id), nil
+}
+
+// Append adds an entry to the audit: to its incident's chain when IncidentID is set (then copied
+// into the global chain), else to the global chain only. The store sets At (now, UTC), Seq, PrevMAC
+// and MAC and returns the entry as stored in the first chain. Detail, Before and After must never
+// hold a secret. The copy into the global chain is a separate idempotent step: if it fails, the next
+// Append of that incident, Close or Repair completes it. Errors: ErrNotFound (no such incident),
+// ErrInvalid (bad IncidentID), ErrConflict.
+func (s *Store) Append(ctx context.Context, e AuditEntry) (AuditEntry, error) {
+	e.At = s.nowUTC()
+	e.Seq, e.PrevMAC, e.MAC, e.IncidentSeq = 0, "", "", 0
+	if e.IncidentID == "" {
+		out, _, err := s.appendChain(ctx, s.globalChainKeys(), e, "", 0)
+		return out, err
+	}
+	id, user, domain, err := s.locate(ctx, e.IncidentID)
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	e.IncidentID = id
+	out, _, err := s.appendChain(ctx, s.incidentChain(user, domain, id), e, "", 0)
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	if _, err := s.mirror(ctx, user, domain, id); err != nil {
+		s.log.Warn().Err(err).Str("incident", id).Msg("copy audit into the global chain; Repair will")
+	}
+	return out, nil
+}
+
+// errGap: the global chain misses an earlier entry of the incident (mirror fills it first).
+var errGap = errors.New("earlier entry not copied")
+
+// appendChain appends e to chain c under compare-and-set on the chain's head. src/srcSeq mark a
+// copy of an incident's entry into the global chain (idempotent: code 2 = already there).
+func (s *Store) appendChain(ctx context.Context, c chainKeys, e AuditEntry, src string, srcSeq int64) (AuditEntry, int, error) {
+	for attempt := 0; attempt < maxCAS; attempt++ {
+		head, err := s.rdb.HMGet(ctx, c.head, "seq", "mac").Result()
+		if err != nil {
+			return AuditEntry{}, 0, fmt.Errorf("read audit head of %s: %w", c.name, err)
+		}
+		seq, mac := headValues(head)
+		e.Seq, e.PrevMAC = seq+1, mac
+		e.MAC = s.entryMAC(c.name, &e)
+		data, err := json.Marshal(e)
+		if err != nil {
+			return AuditEntry{}, 0, fmt.Errorf("encode audit entry: %w", err)
+		}
+		code, err := appendScript.Run(ctx, s.rdb, []string{c.list, c.head, c.ttl, c.mirrord},
+			seq, mac, data, e.Seq, e.MAC, src, srcSeq).Int()
+		if err != nil {
+			return AuditEntry{}, 0, fmt.Errorf("append audit entry to %s: %w", c.name, err)
+		}
+		switch code {
+		case 1, 2:
+			return e, code, nil
+		case 3:
+			return AuditEntry{}, code, errGap
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return AuditEntry{}, 0, fmt.Errorf("append audit entry to %s: %w", c.name, err)
+		}
+	}
+	return AuditEntry{}, 0, fmt.Errorf("append audit entry to %s: %w", c.name, ErrConflict)
+}
+
+func headValues(v []any) (int64, string) {
+	var seq int64
+	var mac string
+	if len(v) == 2 {
+		if s, ok := v[0].(string); ok {
+			seq, _ = strconv.ParseInt(s, 10, 64)
+		}
+		mac, _ = v[1].(string)
+	}
+	return seq, mac
+}
+
+// mirror copies the incident's audit entries that the global chain does not have yet, in order.
+// Every copy is idempotent (the global chain records the highest copied seq per incident), so
+// concurrent mirrors and Repair never duplicate an entry. It returns how many entries it copied.
+func (s *Store) mirror(ctx context.Context, user, domain, id string) (int, error) {
+	g := s.globalChainKeys()
+	copied := 0
+	for round := 0; round < maxCAS; round++ {
+		done, err := s.rdb.HGet(ctx, g.mirrord, id).Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return copied, fmt.Errorf("read audit copy mark of %s: %w", id, err)
+		}
+		raws, err := s.rdb.LRange(ctx, s.k.audit(user, domain, id), done, -1).Result()
+		if err != nil {
+			return copied, fmt.Errorf("read audit of %s: %w", id, err)
+		}
+		if len(raws) == 0 {
+			return copied, nil
+		}
+		gap := false
+		for i, raw := range raws {
+			var e AuditEntry
+			if err := json.Unmarshal([]byte(raw), &e); err != nil || e.Seq != done+int64(i)+1 {
+				return copied, &AuditError{Chain: id, Seq: done + int64(i) + 1, Reason: "cannot copy to the global chain: entry missing or undecodable"}
+			}
+			ge := e
+			ge.IncidentID, ge.IncidentSeq = id, e.Seq
+			_, code, cerr := s.appendChain(ctx, g, ge, id, e.Seq)
+			if errors.Is(cerr, errGap) {
+				gap = true // someone else is copying, or the incident chain lost entries: read the mark again
+				break
+			}
+			if cerr != nil {
+				return copied, cerr
+			}
+			if code == 1 {
+				copied++
+			}
+		}
+		if !gap {
+			return copied, nil
+		}
+		if err := pause(ctx, round); err != nil {
+			return copied, err
+		}
+	}
+	return copied, fmt.Errorf("copy audit of %s: %w", id, ErrConflict)
+}
+
+// entryMAC is the chain MAC of e: HMAC-SHA256 under AUDIT_KEY ("h1:…") or, without a key, SHA-256
+// ("s1:…"), over the chain name, every field but MAC, and PrevMAC, each length-prefixed.
+func (s *Store) entryMAC(chain string, e *AuditEntry) string {
+	var b []byte
+	add := func(v string) {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	add("cr audit v1")
+	add(chain)
+	add(strconv.FormatInt(e.Seq, 10))
+	add(e.IncidentID)
+	add(strconv.FormatInt(e.IncidentSeq, 10))
+	add(e.At.UTC().Format(time.RFC3339Nano))
+	add(e.Actor)
+	add(e.Action)
+	add(string(e.Step))
+	add(e.Before)
+	add(e.After)
+	add(e.Detail)
+	add(e.PrevMAC)
+	if s.auditKey != nil {
+		m := hmac.New(sha256.New, s.auditKey)
+		m.Write(b)
+		return "h1:" + hex.EncodeToString(m.Sum(nil))
+	}
+	sum := sha256.Sum256(b)
+	return "s1:" + hex.EncodeToString(sum[:])
+}
+
+// Audit returns an incident's audit chain, oldest first. Errors: ErrNotFound.
+func (s *Store) Audit(ctx context.Context, id string) ([]AuditEntry, error) {
+	c, err := s.chain(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.readChain(ctx, c, 0, -1)
+}
+
+// GlobalAudit returns up to limit entries of the global chain after sequence number since
+// (0 = from the start; limit ≤ 0 = all).
+func (s *Store) GlobalAudit(ctx context.Context, since int64, limit int) ([]AuditEntry, error) {
+	if since < 0 {
+		since = 0
+	}
+	stop := int64(-1)
+	if limit > 0 {
+		stop = since + int64(limit) - 1
+	}
+	return s.readChain(ctx, s.globalChainKeys(), since, stop)
+}
+
+func (s *Store) readChain(ctx context.Context, c chainKeys, start, stop int64) ([]AuditEntry, error) {
+	raws, err := s.rdb.LRange(ctx, c.list, start, stop).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read audit of %s: %w", c.name, err)
+	}
+	out := make([]AuditEntry, 0, len(raws))
+	for i, raw := range raws {
+		var e AuditEntry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, &AuditError{Chain: c.name, Seq: start + int64(i) + 1, Reason: "undecodable entry"}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// AuditHead returns the sequence number and MAC of the last entry of an incident's chain (id "" =
+// the global chain), to post to AUDIT_CHANNEL: a later chain must extend it. Errors: ErrNotFound.
+func (s *Store) AuditHead(ctx context.Context, id string) (int64, string, error) {
+	c, err := s.chain(ctx, id)
+	if err != nil {
+		return 0, "", err
+	}
+	head, err := s.rdb.HMGet(ctx, c.head, "seq", "mac").Result()
+	if err != nil {
+		return 0, "", fmt.Errorf("read audit head of %s: %w", c.name, err)
+	}
+	seq, mac := headValues(head)
+	return seq, mac, nil
+}
+
+// Verify checks an incident's audit chain (id "" = the global chain): sequence numbers 1, 2, … with
+// no gap, every PrevMAC equal to the previous MAC, every MAC recomputed, and the stored head equal to
+// the last entry. So an edited, deleted, re-ordered or truncated entry is detected (a forger with
+// Redis access defeats a chain without AUDIT_KEY, and a truncation that also rewrites the head is
+// caught only against a head published elsewhere: see AuditHead). Errors: *AuditError
+// (ErrAuditTampered) naming the first bad entry, ErrNoKey (keyed entries but no AUDIT_KEY),
+// ErrNotFound.
+func (s *Store) Verify(ctx context.Context, id string) error {
+	c, err := s.chain(ctx, id)
+	if err != nil {
+		return err
+	}
+	raws, err := s.rdb.LRange(ctx, c.list, 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("read audit of %s: %w", c.name, err)
+	}
+	prev := ""
+	for i, raw := range raws {
+		seq := int64(i) + 1
+		bad := func(reason string) error { return &AuditError{Chain: c.name, Seq: seq, Reason: reason} }
+		var e AuditEntry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return bad("undecodable entry")
+		}
+		switch {
+		case e.Seq != seq:
+			return bad(fmt.Sprintf("sequence number %d: an entry is missing or out of order", e.Seq))
+		case c.name != globalChain && e.IncidentID != c.name:
+			return bad("entry of another incident")
+		case !hmac.Equal([]byte(e.PrevMAC), []byte(prev)):
+			return bad("does not follow the previous entry")
+		case s.auditKey == nil && strings.HasPrefix(e.MAC, "h1:"):
+			return fmt.Errorf("verify audit of %s: entries are keyed, AUDIT_KEY: %w", c.name, ErrNoKey)
+		case s.auditKey != nil && !strings.HasPrefix(e.MAC, "h1:"):
+			return bad("entry is not keyed (AUDIT_KEY is set)")
+		case !hmac.Equal([]byte(s.entryMAC(c.name, &e)), []byte(e.MAC)):
+			return bad("MAC does not match: entry edited")
+		}
+		prev = e.MAC
+	}
+	head, err := s.rdb.HMGet(ctx, c.head, "seq", "mac").Result()
+	if err != nil {
+		return fmt.Errorf("read audit head of %s: %w", c.name, err)
+	}
+	hseq, headMAC := headValues(head)
+	n := int64(len(raws))
+	if hseq != n {
+		return &AuditError{Chain: c.name, Seq: min(hseq, n) + 1,
+			Reason: fmt.Sprintf("head says %d entries, chain has %d: truncated", hseq, n)}
+	}
+	if headMAC != prev {
+		return &AuditError{Chain: c.name, Seq: n, Reason: "head does not match the last entry"}
+	}
+	return nil
+}

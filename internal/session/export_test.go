@@ -1,0 +1,16 @@
+package session
+
+import "context"
+
+// AppendIncidentOnly appends to an incident's chain without the copy into the global chain, as a
+// process that crashed between the two steps would leave it.
+func (s *Store) AppendIncidentOnly(ctx context.Context, e AuditEntry) (AuditEntry, error) {
+	e.At = s.nowUTC()
+	id, user, domain, err := s.locate(ctx, e.IncidentID)
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	e.IncidentID = id
+	out, _, err := s.appendChain(ctx, s.incidentChain(user, domain, id), e, "", 0)
+	return out, err
+}

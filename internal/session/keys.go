@@ -1,0 +1,74 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Key layout. Everything about one user and their incidents shares the hash tag {user@domain}, so
+// that every multi-key script runs on one Redis Cluster slot:
+//
+//	<p>:{u@d}:open                  string: ID of the user's open incident (at most one)
+//	<p>:{u@d}:original              JSON Original: last known original dial policy, outlives incidents
+//	<p>:{u@d}:inc:<ID>              hash: v = version, data = JSON Incident
+//	<p>:{u@d}:inc:<ID>:audit        list: the incident's audit chain (JSON AuditEntry, seq = index+1)
+//	<p>:{u@d}:inc:<ID>:audit:head   hash: seq, mac of the chain's last entry (detects a truncated tail)
+//
+// Global keys, written as separate idempotent steps that Repair can redo:
+//
+//	<p>:id:<ID>                     string: user@domain of an incident (ID → keys)
+//	<p>:open                        set: IDs of open incidents
+//	<p>:{audit}:log, :head          the global audit chain, like an incident's
+//	<p>:{audit}:mirrored            hash: incident ID → highest incident seq copied into the global chain
+type keys struct{ p string }
+
+func (k keys) tag(user, domain string) string { return k.p + ":{" + user + "@" + domain + "}" }
+
+func (k keys) openPtr(user, domain string) string  { return k.tag(user, domain) + ":open" }
+func (k keys) original(user, domain string) string { return k.tag(user, domain) + ":original" }
+func (k keys) inc(user, domain, id string) string  { return k.tag(user, domain) + ":inc:" + id }
+func (k keys) audit(user, domain, id string) string {
+	return k.inc(user, domain, id) + ":audit"
+}
+func (k keys) auditHead(user, domain, id string) string {
+	return k.inc(user, domain, id) + ":audit:head"
+}
+func (k keys) idIndex(id string) string { return k.p + ":id:" + id }
+func (k keys) openSet() string          { return k.p + ":open" }
+func (k keys) globalLog() string        { return k.p + ":{audit}:log" }
+func (k keys) globalHead() string       { return k.p + ":{audit}:head" }
+func (k keys) globalMirrored() string   { return k.p + ":{audit}:mirrored" }
+
+// validName reports whether s is 1..max characters of [A-Za-z0-9._-]: the bot's own rule for users
+// and domains (DESIGN.md "Slash command"), which also keeps braces and colons out of key names.
+func validName(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// canon validates user and domain and returns them canonical: the user as given (as the PBX returns
+// it), the domain lower-cased.
+func canon(user, domain string) (string, string, error) {
+	domain = strings.ToLower(domain)
+	if !validName(user, 16) || !validName(domain, 64) {
+		return "", "", fmt.Errorf("user@domain %q: %w", user+"@"+domain, ErrInvalid)
+	}
+	return user, domain, nil
+}
+
+// splitKey splits the "user@domain" stored in the ID index.
+func splitKey(ud string) (string, string, bool) {
+	i := strings.LastIndexByte(ud, '@')
+	if i <= 0 || i == len(ud)-1 {
+		return "", "", false
+	}
+	return ud[:i], ud[i+1:], true
+}

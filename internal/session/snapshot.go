@@ -1,0 +1,147 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// SaveOriginal records, fenced by the deny step's lease and before the deny policy is written, the
+// user's dial policy as read (o.Policy, o.Known = true). It is write-once per incident: a second
+// call (a retried deny) changes nothing and returns the incident with the first record.
+//
+// The deny policy is never recorded as an original: when o is unknown or equals denyPolicy (the
+// user is already denied), the incident takes the user's last known original, if there is one
+// (from an earlier, aborted incident), else an Original with Known = false ("original unknown").
+// A known original also becomes the user's last known original (overwriting an older one: it is
+// the newer truth), atomically with the incident, and outlives it until a restore closes it.
+// Errors: ErrFenced, ErrNotFound, ErrConflict.
+func (s *Store) SaveOriginal(ctx context.Context, l Lease, o Original, denyPolicy string) (Incident, error) {
+	inc, err := s.Get(ctx, l.IncidentID)
+	if err != nil {
+		return Incident{}, err
+	}
+	prev, havePrev, err := s.UserOriginal(ctx, inc.User, inc.Domain)
+	if err != nil {
+		return Incident{}, err
+	}
+	// The user's original cannot change under us: only the holder of a lease of the user's single
+	// open incident writes it, and the compare-and-set below fences that.
+	return s.mutate(ctx, l.IncidentID, func(inc *Incident, m *mutation) error {
+		if err := s.leaseValid(inc, l); err != nil {
+			return err
+		}
+		if inc.Original != nil {
+			return errNoChange
+		}
+		if denyPolicy != "" {
+			inc.DenyPolicy = denyPolicy
+		}
+		now := s.nowUTC()
+		switch {
+		case o.Known && o.Policy != "" && !strings.EqualFold(o.Policy, inc.DenyPolicy):
+			rec := Original{Policy: o.Policy, Known: true, RecordedAt: now, Source: inc.ID}
+			data, err := json.Marshal(rec)
+			if err != nil {
+				return fmt.Errorf("encode original: %w", err)
+			}
+			inc.Original, m.origOp, m.origJSON = &rec, "set", string(data)
+		case havePrev && prev.Known && !strings.EqualFold(prev.Policy, inc.DenyPolicy):
+			inc.Original = &prev
+		default:
+			inc.Original = &Original{Known: false, RecordedAt: now, Source: inc.ID}
+		}
+		return nil
+	})
+}
+
+// UserOriginal returns the last known original dial policy of user@domain (ok = false if none).
+// Errors: ErrInvalid, Redis errors.
+func (s *Store) UserOriginal(ctx context.Context, user, domain string) (Original, bool, error) {
+	user, domain, err := canon(user, domain)
+	if err != nil {
+		return Original{}, false, err
+	}
+	data, err := s.rdb.Get(ctx, s.k.original(user, domain)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Original{}, false, nil
+	}
+	if err != nil {
+		return Original{}, false, fmt.Errorf("read original of %s@%s: %w", user, domain, err)
+	}
+	var o Original
+	if err := json.Unmarshal([]byte(data), &o); err != nil {
+		return Original{}, false, fmt.Errorf("decode original of %s@%s: %w", user, domain, err)
+	}
+	return o, true, nil
+}
+
+// ClearUserOriginal forgets the user's last known original. Close(restored) already does this
+// atomically; this is for an operator who restored by hand. Errors: ErrInvalid, Redis errors.
+func (s *Store) ClearUserOriginal(ctx context.Context, user, domain string) error {
+	user, domain, err := canon(user, domain)
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.Del(ctx, s.k.original(user, domain)).Err(); err != nil {
+		return fmt.Errorf("clear original of %s@%s: %w", user, domain, err)
+	}
+	return nil
+}
+
+// secretish are substrings of field names that hold credentials (device-sip-registration-password,
+// device-provisioning-username/-password, global-one-time-pass, legacy auth_user/auth_pass/
+// authentication_key, voicemail-login-pin). They never go into DeviceSnapshot.Fields in clear.
+var secretish = []string{"password", "pass", "secret", "token", "authentication", "auth_user",
+	"provisioning-username", "-pin", "_pin", "pin-", "pin_"}
+
+func secretField(name string) bool {
+	n := strings.ToLower(name)
+	if n == "pin" {
+		return true
+	}
+	for _, s := range secretish {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// SaveDevices records, fenced by the recreate step's lease and before the first device is deleted,
+// every device's whitelisted writable fields and phone links. It is write-once per incident (a
+// second call changes nothing; a user with no devices records an empty list with DevicesAt set).
+// Errors: ErrInvalid (a device without a name, a credential-looking field in Fields, a Sealed value
+// not produced by Seal, a PasswordHMAC not produced by SecretHMAC), ErrFenced, ErrNotFound, ErrConflict.
+func (s *Store) SaveDevices(ctx context.Context, l Lease, devs []DeviceSnapshot) (Incident, error) {
+	for _, d := range devs {
+		if d.Device == "" {
+			return Incident{}, fmt.Errorf("device snapshot without a device: %w", ErrInvalid)
+		}
+		for f := range d.Fields {
+			if secretField(f) {
+				return Incident{}, fmt.Errorf("device %s: field %q looks like a credential; seal it: %w", d.Device, f, ErrInvalid)
+			}
+		}
+		for f, v := range d.Sealed {
+			if !strings.HasPrefix(v, sealVersion+":") {
+				return Incident{}, fmt.Errorf("device %s: %s is not sealed: %w", d.Device, f, ErrInvalid)
+			}
+		}
+		if d.PasswordHMAC != "" && !strings.HasPrefix(d.PasswordHMAC, "h1:") {
+			return Incident{}, fmt.Errorf("device %s: password hmac is not an hmac: %w", d.Device, ErrInvalid)
+		}
+	}
+	return s.WithLease(ctx, l, func(inc *Incident) error {
+		if !inc.DevicesAt.IsZero() {
+			return errNoChange
+		}
+		inc.Devices = append([]DeviceSnapshot(nil), devs...)
+		inc.DevicesAt = s.nowUTC()
+		return nil
+	})
+}

@@ -1,0 +1,383 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Lease is a runner's right to work on a running step. Its Fence is a number that grows with every
+// Begin and TakeOver of the incident; every fenced write (and CheckFence before every PBX call)
+// compares it with the step's current fence, so a runner that lost its lease stops.
+type Lease struct {
+	IncidentID string
+	Step       Step
+	Owner      string // who runs it: replica/worker name
+	Fence      int64
+	Until      time.Time
+}
+
+// BeginOptions says who starts a step and under which conditions.
+type BeginOptions struct {
+	// Actor is the person of record (Slack user ID or "cli:<name>"). When the step starts from an
+	// approved request the requester stays the actor of record and Actor is ignored.
+	Actor string
+	// Owner names the runner holding the lease (replica and worker).
+	Owner string
+	// LeaseTTL is how long the lease lasts unless renewed; 0 = 30 s.
+	LeaseTTL time.Duration
+	// AllowFrom lists the statuses the step may start from; nil = ready and failed. Include
+	// StatusAwaiting to start an approved request (an unapproved one gives ErrAwaitingApproval).
+	AllowFrom []Status
+	// Check, when set, is the engine's precondition (step order …), run on the fresh incident inside
+	// the compare-and-set; its error aborts Begin and is returned as is.
+	Check func(*Incident) error
+}
+
+// DefaultLeaseTTL is the lease of a step when BeginOptions.LeaseTTL is 0.
+const DefaultLeaseTTL = 30 * time.Second
+
+// Begin moves a step to running for exactly one caller: Attempts+1, a lease for opt.Owner with a new
+// fence. Everyone else gets a *StepError: ErrAlreadyRunning, ErrAlreadyDone (done, warnings, skipped),
+// ErrAwaitingApproval or ErrBadTransition, with who and when. Other errors: ErrClosed, ErrNotFound,
+// ErrInvalid (unknown step), ErrConflict, and Check's error.
+func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOptions) (Lease, Incident, error) {
+	if !step.Valid() {
+		return Lease{}, Incident{}, fmt.Errorf("step %q: %w", step, ErrInvalid)
+	}
+	ttl := opt.LeaseTTL
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	allow := opt.AllowFrom
+	if allow == nil {
+		allow = []Status{StatusReady, StatusFailed}
+	}
+	var l Lease
+	inc, err := s.mutate(ctx, id, func(inc *Incident, _ *mutation) error {
+		if !inc.Open() {
+			return fmt.Errorf("begin %s on %s: %w", step, inc.ID, ErrClosed)
+		}
+		st := inc.Steps[step]
+		if err := stepBlocked(st, allow); err != nil {
+			return err
+		}
+		if opt.Check != nil {
+			if err := opt.Check(inc); err != nil {
+				return err
+			}
+		}
+		now := s.nowUTC()
+		if st.Status != StatusAwaiting {
+			st.RequestedBy, st.RequestedAt = opt.Actor, now
+			st.ApprovedBy, st.ApprovedAt, st.ApprovalExpires = "", time.Time{}, time.Time{}
+		}
+		st.Status = StatusRunning
+		st.Attempts++
+		st.StartedAt, st.FinishedAt = now, time.Time{}
+		st.LeaseOwner, st.LeaseUntil, st.Fence = opt.Owner, now.Add(ttl), inc.Version
+		st.Summary, st.SubResults, st.ErrKind, st.ErrMessage, st.SkipReason = "", nil, "", "", ""
+		l = Lease{IncidentID: inc.ID, Step: step, Owner: opt.Owner, Fence: st.Fence, Until: st.LeaseUntil}
+		return nil
+	})
+	if err != nil {
+		return Lease{}, inc, err
+	}
+	return l, inc, nil
+}
+
+// stepBlocked says why a step with status st.Status may not start, or nil.
+func stepBlocked(st *StepState, allow []Status) error {
+	se := &StepError{Step: st.Step, Status: st.Status}
+	switch st.Status {
+	case StatusRunning:
+		se.Err, se.By, se.At = ErrAlreadyRunning, st.RequestedBy, st.StartedAt
+		return se
+	case StatusDone, StatusWarnings, StatusSkipped:
+		se.Err, se.By, se.At = ErrAlreadyDone, st.RequestedBy, st.FinishedAt
+		return se
+	}
+	if !slices.Contains(allow, st.Status) {
+		se.Err, se.By, se.At = ErrBadTransition, st.RequestedBy, st.RequestedAt
+		if st.Status == StatusAwaiting {
+			se.Err = ErrAwaitingApproval
+		}
+		return se
+	}
+	if st.Status == StatusAwaiting && !st.Approved() {
+		se.Err, se.By, se.At = ErrAwaitingApproval, st.RequestedBy, st.RequestedAt
+		return se
+	}
+	return nil
+}
+
+// leaseValid reports, as ErrFenced, why l may no longer write: the step is not running, its fence
+// moved on (taken over) or the lease expired (then only TakeOver may resume it).
+func (s *Store) leaseValid(inc *Incident, l Lease) error {
+	if !l.Step.Valid() {
+		return fmt.Errorf("lease on step %q: %w", l.Step, ErrInvalid)
+	}
+	st := inc.Steps[l.Step]
+	switch {
+	case st.Status != StatusRunning:
+		return fmt.Errorf("lease %d on %s/%s: step is %s: %w", l.Fence, inc.ID, l.Step, st.Status, ErrFenced)
+	case st.Fence != l.Fence:
+		return fmt.Errorf("lease %d on %s/%s: superseded by %d: %w", l.Fence, inc.ID, l.Step, st.Fence, ErrFenced)
+	case !s.nowUTC().Before(st.LeaseUntil):
+		return fmt.Errorf("lease %d on %s/%s: expired at %s: %w", l.Fence, inc.ID, l.Step,
+			st.LeaseUntil.Format(time.RFC3339), ErrFenced)
+	}
+	return nil
+}
+
+// CheckFence returns nil while l is the current, unexpired lease of its step; call it before every
+// PBX call. Errors: ErrFenced, ErrNotFound.
+func (s *Store) CheckFence(ctx context.Context, l Lease) error {
+	inc, err := s.Get(ctx, l.IncidentID)
+	if err != nil {
+		return err
+	}
+	return s.leaseValid(&inc, l)
+}
+
+// Renew extends a valid lease to now+ttl (0 = DefaultLeaseTTL) and updates l.Until.
+// Errors: ErrFenced (the lease was lost: stop), ErrNotFound, ErrConflict.
+func (s *Store) Renew(ctx context.Context, l *Lease, ttl time.Duration) error {
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	var until time.Time
+	_, err := s.WithLease(ctx, *l, func(inc *Incident) error {
+		until = s.nowUTC().Add(ttl)
+		inc.Steps[l.Step].LeaseUntil = until
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	l.Until = until
+	return nil
+}
+
+// WithLease is a fenced update: fn runs only while l is the step's valid lease (e.g. to write
+// snapshots or delivery state). Errors: ErrFenced, ErrNotFound, ErrConflict, ErrInvalid (fn changed
+// the incident's identity or state), fn's error.
+func (s *Store) WithLease(ctx context.Context, l Lease, fn func(*Incident) error) (Incident, error) {
+	return s.Update(ctx, l.IncidentID, func(inc *Incident) error {
+		if err := s.leaseValid(inc, l); err != nil {
+			return err
+		}
+		return fn(inc)
+	})
+}
+
+// Progress records, fenced, that the running step did something on the PBX (key → value, e.g.
+// "device/1001a" → "deleted"), so a runner resuming after a takeover continues instead of repeating.
+// Errors: as WithLease.
+func (s *Store) Progress(ctx context.Context, l Lease, key, value string) (Incident, error) {
+	return s.WithLease(ctx, l, func(inc *Incident) error {
+		st := inc.Steps[l.Step]
+		if st.Progress == nil {
+			st.Progress = map[string]string{}
+		}
+		st.Progress[key] = value
+		return nil
+	})
+}
+
+// Finish ends the running step as done or warnings (fenced) with its summary and sub-results; the
+// lease ends. Errors: ErrInvalid (another status), and as WithLease.
+func (s *Store) Finish(ctx context.Context, l Lease, status Status, summary string, subs []SubResult) (Incident, error) {
+	if !status.Finished() {
+		return Incident{}, fmt.Errorf("finish step with status %q: %w", status, ErrInvalid)
+	}
+	return s.WithLease(ctx, l, func(inc *Incident) error {
+		st := inc.Steps[l.Step]
+		st.Status, st.Summary, st.SubResults = status, summary, subs
+		st.FinishedAt = s.nowUTC()
+		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+		return nil
+	})
+}
+
+// Fail ends the running step as failed (fenced) with an error kind (netsapiens kind or engine
+// reason) and a plain message that must not hold a secret; the lease ends, Progress stays for the
+// retry. Errors: as WithLease.
+func (s *Store) Fail(ctx context.Context, l Lease, kind, msg string) (Incident, error) {
+	return s.WithLease(ctx, l, func(inc *Incident) error {
+		st := inc.Steps[l.Step]
+		st.Status, st.ErrKind, st.ErrMessage = StatusFailed, kind, msg
+		st.FinishedAt = s.nowUTC()
+		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+		return nil
+	})
+}
+
+// ExpiredLeases lists the leases of running steps of open incidents whose LeaseUntil has passed:
+// runners that died or hung. Reconcile hands each to TakeOver.
+func (s *Store) ExpiredLeases(ctx context.Context) ([]Lease, error) {
+	open, err := s.ListOpen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.nowUTC()
+	var out []Lease
+	for _, inc := range open {
+		for _, name := range Steps {
+			st := inc.Steps[name]
+			if st.Status == StatusRunning && !now.Before(st.LeaseUntil) {
+				out = append(out, Lease{IncidentID: inc.ID, Step: name, Owner: st.LeaseOwner, Fence: st.Fence, Until: st.LeaseUntil})
+			}
+		}
+	}
+	return out, nil
+}
+
+// TakeOver gives an expired lease to owner with a new fence, only if it is still expired and still
+// holds stale.Fence (so of two reconcilers one wins). Attempts is not increased: it is the same run,
+// resumed from Progress. Errors: ErrAlreadyRunning (*StepError: the lease is valid again),
+// ErrFenced (someone else took it over, or the step ended), ErrClosed, ErrNotFound, ErrConflict.
+func (s *Store) TakeOver(ctx context.Context, stale Lease, owner string, ttl time.Duration) (Lease, error) {
+	if !stale.Step.Valid() {
+		return Lease{}, fmt.Errorf("step %q: %w", stale.Step, ErrInvalid)
+	}
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	var l Lease
+	_, err := s.mutate(ctx, stale.IncidentID, func(inc *Incident, _ *mutation) error {
+		if !inc.Open() {
+			return fmt.Errorf("take over %s on %s: %w", stale.Step, inc.ID, ErrClosed)
+		}
+		st := inc.Steps[stale.Step]
+		now := s.nowUTC()
+		if st.Status != StatusRunning || st.Fence != stale.Fence {
+			return fmt.Errorf("take over lease %d on %s/%s: step is %s with fence %d: %w",
+				stale.Fence, inc.ID, stale.Step, st.Status, st.Fence, ErrFenced)
+		}
+		if now.Before(st.LeaseUntil) {
+			return &StepError{Err: ErrAlreadyRunning, Step: stale.Step, Status: st.Status, By: st.LeaseOwner, At: st.StartedAt}
+		}
+		st.LeaseOwner, st.LeaseUntil, st.Fence = owner, now.Add(ttl), inc.Version
+		l = Lease{IncidentID: inc.ID, Step: stale.Step, Owner: owner, Fence: st.Fence, Until: st.LeaseUntil}
+		return nil
+	})
+	if err != nil {
+		return Lease{}, err
+	}
+	return l, nil
+}
+
+// RequestApproval puts a ready or failed step (or one whose earlier request expired or was
+// approved but never started) into awaiting approval by someone other than by, valid for ttl.
+// force marks a restore that overrides drift. Errors: *StepError with ErrAlreadyRunning,
+// ErrAlreadyDone or ErrAwaitingApproval (a valid request is pending), ErrClosed, ErrNotFound, ErrInvalid.
+func (s *Store) RequestApproval(ctx context.Context, id string, step Step, by string, ttl time.Duration, force bool) (Incident, error) {
+	if !step.Valid() || ttl <= 0 {
+		return Incident{}, fmt.Errorf("approval request for step %q, ttl %s: %w", step, ttl, ErrInvalid)
+	}
+	return s.mutate(ctx, id, func(inc *Incident, _ *mutation) error {
+		if !inc.Open() {
+			return fmt.Errorf("request approval on %s: %w", inc.ID, ErrClosed)
+		}
+		st := inc.Steps[step]
+		now := s.nowUTC()
+		prior := st.Status
+		if st.Status == StatusAwaiting {
+			if !st.Approved() && now.Before(st.ApprovalExpires) {
+				return &StepError{Err: ErrAwaitingApproval, Step: step, Status: st.Status, By: st.RequestedBy, At: st.RequestedAt}
+			}
+			prior = st.PriorStatus
+		} else if err := stepBlocked(st, []Status{StatusReady, StatusFailed}); err != nil {
+			return err
+		}
+		if prior == "" {
+			prior = StatusReady
+		}
+		st.Status, st.PriorStatus = StatusAwaiting, prior
+		st.RequestedBy, st.RequestedAt, st.ApprovalExpires, st.Force = by, now, now.Add(ttl), force
+		st.ApprovedBy, st.ApprovedAt, st.RejectedBy, st.RejectedAt = "", time.Time{}, "", time.Time{}
+		return nil
+	})
+}
+
+// Approve records by's approval of a pending request; the engine then calls Begin with
+// AllowFrom = [StatusAwaiting]. Errors: ErrSelfApproval, ErrExpired, ErrNotAwaiting (*StepError;
+// also when already approved), ErrClosed, ErrNotFound, ErrInvalid.
+func (s *Store) Approve(ctx context.Context, id string, step Step, by string) (Incident, error) {
+	return s.answer(ctx, id, step, by, func(st *StepState, now time.Time) error {
+		if by == st.RequestedBy {
+			return &StepError{Err: ErrSelfApproval, Step: step, Status: st.Status, By: st.RequestedBy, At: st.RequestedAt}
+		}
+		if !now.Before(st.ApprovalExpires) {
+			return &StepError{Err: ErrExpired, Step: step, Status: st.Status, By: st.RequestedBy, At: st.ApprovalExpires}
+		}
+		st.ApprovedBy, st.ApprovedAt = by, now
+		return nil
+	})
+}
+
+// Reject answers a pending request with no (the requester may reject to withdraw it): the step goes
+// back to what it was before the request (ready or failed). Errors: ErrNotAwaiting (*StepError),
+// ErrClosed, ErrNotFound, ErrInvalid.
+func (s *Store) Reject(ctx context.Context, id string, step Step, by string) (Incident, error) {
+	return s.answer(ctx, id, step, by, func(st *StepState, now time.Time) error {
+		st.Status = st.PriorStatus
+		if st.Status == "" {
+			st.Status = StatusReady
+		}
+		st.PriorStatus, st.ApprovalExpires, st.Force = "", time.Time{}, false
+		st.RejectedBy, st.RejectedAt = by, now
+		return nil
+	})
+}
+
+// answer is the common part of Approve and Reject: the step must await an unanswered approval.
+func (s *Store) answer(ctx context.Context, id string, step Step, by string, fn func(*StepState, time.Time) error) (Incident, error) {
+	if !step.Valid() || by == "" {
+		return Incident{}, fmt.Errorf("answer approval of step %q by %q: %w", step, by, ErrInvalid)
+	}
+	return s.mutate(ctx, id, func(inc *Incident, _ *mutation) error {
+		if !inc.Open() {
+			return fmt.Errorf("answer approval on %s: %w", inc.ID, ErrClosed)
+		}
+		st := inc.Steps[step]
+		if st.Status != StatusAwaiting || st.Approved() {
+			se := &StepError{Err: ErrNotAwaiting, Step: step, Status: st.Status, By: st.RequestedBy, At: st.RequestedAt}
+			if st.Approved() {
+				se.By, se.At = st.ApprovedBy, st.ApprovedAt
+			}
+			return se
+		}
+		return fn(st, s.nowUTC())
+	})
+}
+
+// ClaimReminder claims the reminder that is due for an incident still in the deny policy (deny
+// finished, restore not): the first one after `after` from the end of deny, then every `every`.
+// Exactly one caller (replica) gets true per due reminder. Errors: ErrNotFound, ErrConflict.
+func (s *Store) ClaimReminder(ctx context.Context, id string, after, every time.Duration) (bool, Incident, error) {
+	claimed := false
+	inc, err := s.mutate(ctx, id, func(inc *Incident, _ *mutation) error {
+		claimed = false // fn runs again after a lost compare-and-set
+		deny, restore := inc.Steps[StepDeny], inc.Steps[StepRestore]
+		if !inc.Open() || !deny.Status.Finished() || restore.Status.Finished() {
+			return errNoChange
+		}
+		now := s.nowUTC()
+		due := deny.FinishedAt.Add(after)
+		if !inc.RemindedAt.IsZero() {
+			due = inc.RemindedAt.Add(every)
+		}
+		if now.Before(due) {
+			return errNoChange
+		}
+		inc.RemindedAt, claimed = now, true
+		return nil
+	})
+	if err != nil {
+		return false, inc, err
+	}
+	return claimed, inc, nil
+}

@@ -1,0 +1,360 @@
+package session_test
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+func TestBeginExactlyOnce(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+
+	var wins, running, other atomic.Int32
+	var winner session.Lease
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 50 {
+		wg.Go(func() {
+			<-start
+			l, _, err := s.Begin(ctx, inc.ID, session.StepDeny, session.BeginOptions{
+				Actor: "U" + string(rune('A'+i%26)), Owner: "worker", LeaseTTL: time.Minute})
+			var se *session.StepError
+			switch {
+			case err == nil:
+				wins.Add(1)
+				winner = l
+			case errors.Is(err, session.ErrAlreadyRunning) && errors.As(err, &se) && se.By != "" && !se.At.IsZero():
+				running.Add(1)
+			default:
+				other.Add(1)
+				t.Errorf("Begin: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if wins.Load() != 1 || running.Load() != 49 || other.Load() != 0 {
+		t.Fatalf("50 Begins: %d won, %d already running, %d other; want 1, 49, 0", wins.Load(), running.Load(), other.Load())
+	}
+	got, err := s.Get(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := got.Step(session.StepDeny)
+	if st.Status != session.StatusRunning || st.Attempts != 1 || st.Fence != winner.Fence || st.LeaseOwner != "worker" {
+		t.Errorf("deny after the race: %+v (winner fence %d)", st, winner.Fence)
+	}
+	if _, err := s.Finish(ctx, winner, session.StatusDone, "verified", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Begin(ctx, inc.ID, session.StepDeny, session.BeginOptions{Actor: "U2"})
+	var se *session.StepError
+	if !errors.Is(err, session.ErrAlreadyDone) || !errors.As(err, &se) || se.By == "" || se.At.IsZero() {
+		t.Errorf("Begin after done = %v, want ErrAlreadyDone with who and when", err)
+	}
+}
+
+func TestBeginTransitions(t *testing.T) {
+	errPre := errors.New("deny first")
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, s *session.Store, id string)
+		opt   session.BeginOptions
+		want  error
+	}{
+		{name: "ready", want: nil},
+		{name: "failed is a retry", setup: func(t *testing.T, s *session.Store, id string) {
+			l := begin(t, s, id, session.StepRecreate)
+			if _, err := s.Fail(ctxT(t), l, "conflict", "create refused"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "awaiting, not approved", setup: func(t *testing.T, s *session.Store, id string) {
+			if _, err := s.RequestApproval(ctxT(t), id, session.StepRecreate, "U1", time.Hour, false); err != nil {
+				t.Fatal(err)
+			}
+		}, opt: session.BeginOptions{AllowFrom: []session.Status{session.StatusAwaiting}}, want: session.ErrAwaitingApproval},
+		{name: "awaiting, not allowed", setup: func(t *testing.T, s *session.Store, id string) {
+			if _, err := s.RequestApproval(ctxT(t), id, session.StepRecreate, "U1", time.Hour, false); err != nil {
+				t.Fatal(err)
+			}
+		}, want: session.ErrAwaitingApproval},
+		{name: "approved", setup: func(t *testing.T, s *session.Store, id string) {
+			if _, err := s.RequestApproval(ctxT(t), id, session.StepRecreate, "U1", time.Hour, false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Approve(ctxT(t), id, session.StepRecreate, "U2"); err != nil {
+				t.Fatal(err)
+			}
+		}, opt: session.BeginOptions{AllowFrom: []session.Status{session.StatusAwaiting}}},
+		{name: "ready but only approved allowed", opt: session.BeginOptions{AllowFrom: []session.Status{session.StatusAwaiting}},
+			want: session.ErrBadTransition},
+		{name: "precondition", opt: session.BeginOptions{Check: func(*session.Incident) error { return errPre }}, want: errPre},
+		{name: "closed", setup: func(t *testing.T, s *session.Store, id string) {
+			if _, err := s.Close(ctxT(t), id, session.StateAborted, "U1", ""); err != nil {
+				t.Fatal(err)
+			}
+		}, want: session.ErrClosed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _ := newStore(t)
+			inc := open(t, s, "1001")
+			if tc.setup != nil {
+				tc.setup(t, s, inc.ID)
+			}
+			tc.opt.Owner = "w9"
+			if tc.opt.Actor == "" {
+				tc.opt.Actor = "U3"
+			}
+			l, got, err := s.Begin(ctxT(t), inc.ID, session.StepRecreate, tc.opt)
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("Begin = %v, want %v", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Begin: %v", err)
+			}
+			st := got.Step(session.StepRecreate)
+			if st.Status != session.StatusRunning || l.Fence != st.Fence || l.Owner != "w9" {
+				t.Errorf("after Begin: %+v, lease %+v", st, l)
+			}
+			if st.Approved() || (tc.name == "approved") != (st.ApprovedBy == "U2") {
+				t.Errorf("approval record after Begin: %+v", st)
+			}
+			if tc.name == "approved" && st.RequestedBy != "U1" {
+				t.Errorf("requester of record = %q, want U1 (the requester, not the runner)", st.RequestedBy)
+			}
+		})
+	}
+}
+
+func TestFencing(t *testing.T) {
+	s, _, clk := newStore(t)
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+	old, _, err := s.Begin(ctx, inc.ID, session.StepRecreate, session.BeginOptions{Actor: "U1", Owner: "replica-a", LeaseTTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Progress(ctx, old, "device/1001a", "deleted"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Renew(ctx, &old, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if exp, _ := s.ExpiredLeases(ctx); len(exp) != 0 {
+		t.Errorf("ExpiredLeases before expiry = %+v", exp)
+	}
+	if _, err := s.TakeOver(ctx, old, "replica-b", 10*time.Second); !errors.Is(err, session.ErrAlreadyRunning) {
+		t.Errorf("TakeOver of a valid lease = %v, want ErrAlreadyRunning", err)
+	}
+
+	clk.Add(11 * time.Second) // replica-a hangs past its lease
+	if err := s.CheckFence(ctx, old); !errors.Is(err, session.ErrFenced) {
+		t.Errorf("CheckFence of an expired lease = %v, want ErrFenced", err)
+	}
+	exp, err := s.ExpiredLeases(ctx)
+	if err != nil || len(exp) != 1 || exp[0].Fence != old.Fence || exp[0].Owner != "replica-a" {
+		t.Fatalf("ExpiredLeases = %+v, %v", exp, err)
+	}
+	// Two reconcilers race for the takeover: one wins.
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	var nl session.Lease
+	for range 5 {
+		wg.Go(func() {
+			l, err := s.TakeOver(ctx, exp[0], "replica-b", 10*time.Second)
+			if err == nil {
+				won.Add(1)
+				nl = l
+			} else if !errors.Is(err, session.ErrFenced) {
+				t.Errorf("losing TakeOver = %v, want ErrFenced", err)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 1 || nl.Fence <= old.Fence {
+		t.Fatalf("TakeOver: %d won, new fence %d (old %d)", won.Load(), nl.Fence, old.Fence)
+	}
+
+	// The old runner wakes up: every write with its fence is refused.
+	oldWrites := map[string]func() error{
+		"CheckFence": func() error { return s.CheckFence(ctx, old) },
+		"Renew":      func() error { return s.Renew(ctx, &old, time.Minute) },
+		"Progress":   func() error { _, err := s.Progress(ctx, old, "device/1001a", "created"); return err },
+		"Finish":     func() error { _, err := s.Finish(ctx, old, session.StatusDone, "done", nil); return err },
+		"Fail":       func() error { _, err := s.Fail(ctx, old, "x", "y"); return err },
+		"SaveDevices": func() error {
+			_, err := s.SaveDevices(ctx, old, []session.DeviceSnapshot{{Device: "1001a"}})
+			return err
+		},
+	}
+	for name, fn := range oldWrites {
+		if err := fn(); !errors.Is(err, session.ErrFenced) {
+			t.Errorf("old lease %s = %v, want ErrFenced", name, err)
+		}
+	}
+	// The new runner resumes from the recorded progress and finishes.
+	if err := s.CheckFence(ctx, nl); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Finish(ctx, nl, session.StatusWarnings, "re-created", []session.SubResult{{Name: "line link", Outcome: session.OutcomeRequested}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := got.Step(session.StepRecreate)
+	want := map[string]string{"device/1001a": "deleted"}
+	if diff := cmp.Diff(st.Progress, want); diff != "" {
+		t.Errorf("progress (-got +want):\n%s", diff)
+	}
+	if st.Status != session.StatusWarnings || st.Attempts != 1 || st.LeaseOwner != "" {
+		t.Errorf("after finish: %+v", st)
+	}
+	if err := s.CheckFence(ctx, nl); !errors.Is(err, session.ErrFenced) {
+		t.Errorf("CheckFence after Finish = %v, want ErrFenced", err)
+	}
+}
+
+func TestApprovals(t *testing.T) {
+	tests := []struct {
+		name       string
+		steps      func(s *session.Store, clk *clock, id string) error
+		want       error
+		wantStatus session.Status
+	}{
+		{name: "self approval", steps: func(s *session.Store, _ *clock, id string) error {
+			_, err := s.Approve(ctxT(t), id, session.StepRestore, "U1")
+			return err
+		}, want: session.ErrSelfApproval, wantStatus: session.StatusAwaiting},
+		{name: "expired", steps: func(s *session.Store, clk *clock, id string) error {
+			clk.Add(2 * time.Hour)
+			_, err := s.Approve(ctxT(t), id, session.StepRestore, "U2")
+			return err
+		}, want: session.ErrExpired, wantStatus: session.StatusAwaiting},
+		{name: "approved twice", steps: func(s *session.Store, _ *clock, id string) error {
+			if _, err := s.Approve(ctxT(t), id, session.StepRestore, "U2"); err != nil {
+				return err
+			}
+			_, err := s.Approve(ctxT(t), id, session.StepRestore, "U3")
+			return err
+		}, want: session.ErrNotAwaiting, wantStatus: session.StatusAwaiting},
+		{name: "pending request asked again", steps: func(s *session.Store, _ *clock, id string) error {
+			_, err := s.RequestApproval(ctxT(t), id, session.StepRestore, "U3", time.Hour, false)
+			return err
+		}, want: session.ErrAwaitingApproval, wantStatus: session.StatusAwaiting},
+		{name: "expired request asked again", steps: func(s *session.Store, clk *clock, id string) error {
+			clk.Add(2 * time.Hour)
+			_, err := s.RequestApproval(ctxT(t), id, session.StepRestore, "U3", time.Hour, false)
+			return err
+		}, wantStatus: session.StatusAwaiting},
+		{name: "reject goes back to ready", steps: func(s *session.Store, _ *clock, id string) error {
+			_, err := s.Reject(ctxT(t), id, session.StepRestore, "U2")
+			return err
+		}, wantStatus: session.StatusReady},
+		{name: "reject when not awaiting", steps: func(s *session.Store, _ *clock, id string) error {
+			if _, err := s.Reject(ctxT(t), id, session.StepRestore, "U1"); err != nil {
+				return err
+			}
+			_, err := s.Reject(ctxT(t), id, session.StepRestore, "U1")
+			return err
+		}, want: session.ErrNotAwaiting, wantStatus: session.StatusReady},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, clk := newStore(t)
+			inc := open(t, s, "1001")
+			if _, err := s.RequestApproval(ctxT(t), inc.ID, session.StepRestore, "U1", time.Hour, true); err != nil {
+				t.Fatal(err)
+			}
+			err := tc.steps(s, clk, inc.ID)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			got, _ := s.Get(ctxT(t), inc.ID)
+			st := got.Step(session.StepRestore)
+			if st.Status != tc.wantStatus {
+				t.Errorf("status %s, want %s", st.Status, tc.wantStatus)
+			}
+			if tc.name == "expired" && st.ApprovalPending(clk.Now()) {
+				t.Error("an expired request is still pending")
+			}
+			if tc.name == "self approval" && !st.ApprovalPending(clk.Now()) {
+				t.Error("a fresh request is not pending")
+			}
+		})
+	}
+
+	t.Run("reject after a failure goes back to failed", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		inc := open(t, s, "1001")
+		l := begin(t, s, inc.ID, session.StepRestore)
+		if _, err := s.Fail(ctxT(t), l, "drift", "policy changed"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RequestApproval(ctxT(t), inc.ID, session.StepRestore, "U1", time.Hour, false); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Reject(ctxT(t), inc.ID, session.StepRestore, "U2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := got.Step(session.StepRestore)
+		if st.Status != session.StatusFailed || st.RejectedBy != "U2" || st.ErrKind != "drift" {
+			t.Errorf("after reject: %+v", st)
+		}
+	})
+}
+
+func TestClaimReminder(t *testing.T) {
+	s, _, clk := newStore(t)
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+	claim := func() bool {
+		t.Helper()
+		var wg sync.WaitGroup
+		var n atomic.Int32
+		for range 5 { // five replicas ask at once
+			wg.Go(func() {
+				ok, _, err := s.ClaimReminder(ctx, inc.ID, 30*time.Minute, 2*time.Hour)
+				if err != nil {
+					t.Errorf("ClaimReminder: %v", err)
+				}
+				if ok {
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n.Load() > 1 {
+			t.Fatalf("%d replicas claimed the same reminder", n.Load())
+		}
+		return n.Load() == 1
+	}
+	clk.Add(time.Hour)
+	if claim() {
+		t.Error("reminder before deny finished")
+	}
+	l := begin(t, s, inc.ID, session.StepDeny)
+	if _, err := s.Finish(ctx, l, session.StatusDone, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, d := range []time.Duration{29 * time.Minute, 2 * time.Minute, time.Hour, time.Hour, time.Minute} {
+		clk.Add(d)
+		got = append(got, claim())
+	}
+	if diff := cmp.Diff(got, []bool{false, true, false, true, false}); diff != "" {
+		t.Errorf("reminders at 29m, 31m, 1h31m, 2h31m, 2h32m after deny (-got +want):\n%s", diff)
+	}
+}

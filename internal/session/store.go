@@ -1,0 +1,552 @@
+// Package session is the incident store on Redis: the incident record and its snapshots, atomic
+// step transitions with fenced leases, one open incident per user, the last known original dial
+// policy per user, tamper-evident audit chains, sealing of the few credentials a snapshot keeps,
+// and retention.
+//
+// Every state change is a compare-and-set on the incident's version, done by a Lua script, so two
+// replicas, a double click or a redelivered envelope can never run a step twice. All keys of one
+// user share the Redis Cluster hash tag {user@domain}; the few global keys (ID index, open index,
+// global audit chain) are written as separate idempotent steps that Repair redoes.
+//
+// Durability is Redis's: with appendonly yes and appendfsync always, an acknowledged write survives
+// a SIGKILL (CheckDurability warns when Redis is configured otherwise).
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// DefaultRetention is how long a closed incident and its audit are kept when Config.Retention is 0.
+const DefaultRetention = 2160 * time.Hour
+
+// maxCAS bounds the compare-and-set retries of one update before it gives up with ErrConflict.
+const maxCAS = 64
+
+// Config configures a Store. Only Client is required.
+type Config struct {
+	// Client is any go-redis client: single node, Sentinel (failover) or Cluster.
+	Client redis.UniversalClient
+	// AuditKey keys the audit chain's HMAC (AUDIT_KEY, ≥ 32 bytes); nil = plain SHA-256 chain, which
+	// detects edits but not a forger with write access to Redis.
+	AuditKey []byte
+	// SnapshotKey (SNAPSHOT_KEY, exactly 32 bytes) seals provisioning credentials; nil = Seal returns ErrNoKey.
+	SnapshotKey []byte
+	// Retention is how long closed incidents and their audit are kept; 0 = DefaultRetention.
+	Retention time.Duration
+	Logger    zerolog.Logger
+	// Now is the clock (tests inject one); nil = time.Now. Stored times are UTC.
+	Now func() time.Time
+	// Prefix of every key; "" = "cr".
+	Prefix string
+}
+
+// Store is the incident store. It is safe for concurrent use by many goroutines and processes.
+type Store struct {
+	rdb       redis.UniversalClient
+	k         keys
+	auditKey  []byte
+	sealer    *Sealer
+	hmacKey   []byte // derived key for SecretHMAC; nil = no key configured
+	hmacKeyID string
+	retention time.Duration
+	log       zerolog.Logger
+	now       func() time.Time
+}
+
+// New returns a Store. It returns ErrInvalid (wrapped) for a missing client, a short AuditKey or a
+// SnapshotKey that is not 32 bytes; it does not talk to Redis (see Ping and CheckDurability).
+func New(cfg Config) (*Store, error) {
+	if cfg.Client == nil {
+		return nil, fmt.Errorf("session: no redis client: %w", ErrInvalid)
+	}
+	if cfg.AuditKey != nil && len(cfg.AuditKey) < 32 {
+		return nil, fmt.Errorf("session: audit key has %d bytes, need at least 32: %w", len(cfg.AuditKey), ErrInvalid)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "cr"
+	}
+	if !validName(cfg.Prefix, 32) {
+		return nil, fmt.Errorf("session: key prefix %q: %w", cfg.Prefix, ErrInvalid)
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Store{
+		rdb:       cfg.Client,
+		k:         keys{p: cfg.Prefix},
+		retention: cfg.Retention,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+	}
+	if cfg.AuditKey != nil {
+		s.auditKey = append([]byte(nil), cfg.AuditKey...)
+	}
+	if cfg.SnapshotKey != nil {
+		sl, err := NewSealer(cfg.SnapshotKey, "")
+		if err != nil {
+			return nil, fmt.Errorf("session: snapshot key: %w", err)
+		}
+		s.sealer = sl
+	}
+	s.hmacKey, s.hmacKeyID = deriveHMACKey(cfg.SnapshotKey, cfg.AuditKey)
+	return s, nil
+}
+
+// nowUTC is the store's clock in UTC, without a monotonic reading (so that stored and compared
+// times agree after a JSON round trip).
+func (s *Store) nowUTC() time.Time { return s.now().UTC().Round(0) }
+
+// errNoChange, returned by a mutation, ends it without a write (write-once fields already set).
+var errNoChange = errors.New("no change")
+
+// mutation carries the side effects an incident write makes in the same script.
+type mutation struct {
+	origOp   string // "" | "set" | "del": the user's last known original
+	origJSON string
+	close    bool // the incident closes: retention TTL on its keys, open pointer removed
+}
+
+// updateScript is the compare-and-set of an incident.
+// KEYS: 1 incident hash, 2 the user's open pointer, 3 the user's original, 4.. the incident's other keys.
+// ARGV: 1 expected version, 2 new version, 3 data, 4 original op, 5 original JSON, 6 TTL ms on close (0 = not closing), 7 ID.
+// Returns 1 written, 0 version changed, -1 no such incident.
+var updateScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return -1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
+if ARGV[4] == 'set' then
+  redis.call('SET', KEYS[3], ARGV[5])
+elseif ARGV[4] == 'del' then
+  redis.call('DEL', KEYS[3])
+end
+local ttl = tonumber(ARGV[6])
+if ttl > 0 then
+  if redis.call('GET', KEYS[2]) == ARGV[7] then redis.call('DEL', KEYS[2]) end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  for i = 4, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return 1
+`)
+
+// openScript creates an incident unless the user has an open one.
+// KEYS: 1 the user's open pointer, 2 the new incident hash. ARGV: 1 ID, 2 data.
+// Returns {1, ID} created, {0, existing ID}, or {2, ID} when the ID is already taken.
+var openScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then return {0, cur} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2, ARGV[1]} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'v', '1', 'data', ARGV[2])
+return {1, ARGV[1]}
+`)
+
+// discardScript deletes an incident if its version is unchanged.
+// KEYS: 1 incident hash, 2 the user's open pointer, 3.. other keys. ARGV: 1 version, 2 ID.
+var discardScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// Open stores a new open incident for inc.User@inc.Domain, or returns the user's open incident
+// (created = false) if there is one: at most one open incident per user, decided atomically.
+// It fills ID (when empty), CreatedAt, State = open, every step ready and Version = 1; the domain is
+// lower-cased. Errors: ErrInvalid for a bad user/domain or ID.
+func (s *Store) Open(ctx context.Context, inc Incident) (Incident, bool, error) {
+	user, domain, err := canon(inc.User, inc.Domain)
+	if err != nil {
+		return Incident{}, false, err
+	}
+	inc.User, inc.Domain = user, domain
+	givenID := inc.ID != ""
+	if givenID {
+		id, ok := NormalizeID(inc.ID)
+		if !ok {
+			return Incident{}, false, fmt.Errorf("incident id %q: %w", inc.ID, ErrInvalid)
+		}
+		inc.ID = id
+	}
+	inc.CreatedAt = s.nowUTC()
+	inc.State = StateOpen
+	inc.ClosedBy, inc.ClosedAt, inc.CloseNote = "", time.Time{}, ""
+	inc.Steps = make(map[Step]*StepState, len(Steps))
+	for _, st := range Steps {
+		inc.Steps[st] = &StepState{Step: st, Status: StatusReady}
+	}
+	inc.Version = 1
+
+	for attempt := 0; attempt < 8; attempt++ {
+		if !givenID {
+			if inc.ID, err = NewID(); err != nil {
+				return Incident{}, false, err
+			}
+		}
+		// The ID index first: once the incident exists, Get always finds it.
+		ok, err := s.rdb.SetNX(ctx, s.k.idIndex(inc.ID), inc.Key(), 0).Result()
+		if err != nil {
+			return Incident{}, false, fmt.Errorf("index incident %s: %w", inc.ID, err)
+		}
+		if !ok {
+			if givenID {
+				return Incident{}, false, fmt.Errorf("incident id %s already used: %w", inc.ID, ErrInvalid)
+			}
+			continue // collision of random IDs
+		}
+		data, err := json.Marshal(inc)
+		if err != nil {
+			return Incident{}, false, fmt.Errorf("encode incident: %w", err)
+		}
+		res, err := openScript.Run(ctx, s.rdb, []string{s.k.openPtr(user, domain), s.k.inc(user, domain, inc.ID)},
+			inc.ID, data).Slice()
+		if err != nil {
+			return Incident{}, false, fmt.Errorf("open incident for %s: %w", inc.Key(), err)
+		}
+		code, _ := res[0].(int64)
+		other, _ := res[1].(string)
+		if code == 1 {
+			if err := s.rdb.SAdd(ctx, s.k.openSet(), inc.ID).Err(); err != nil {
+				// The incident is stored and indexed by ID; Repair re-adds it to the open index.
+				s.log.Warn().Err(err).Str("incident", inc.ID).Msg("add incident to the open index; Repair will")
+			}
+			return inc, true, nil
+		}
+		if err := s.rdb.Del(ctx, s.k.idIndex(inc.ID)).Err(); err != nil {
+			s.log.Warn().Err(err).Str("incident", inc.ID).Msg("remove unused incident id index")
+		}
+		if code == 2 {
+			if givenID {
+				return Incident{}, false, fmt.Errorf("incident id %s already used: %w", inc.ID, ErrInvalid)
+			}
+			continue
+		}
+		existing, err := s.load(ctx, user, domain, other)
+		if errors.Is(err, ErrNotFound) || err == nil && !existing.Open() {
+			continue // closed in between: try again
+		}
+		if err != nil {
+			return Incident{}, false, err
+		}
+		return existing, false, nil
+	}
+	return Incident{}, false, fmt.Errorf("open incident for %s: %w", inc.Key(), ErrConflict)
+}
+
+// Get returns an incident by ID (any case; see NormalizeID). Errors: ErrNotFound (also for a
+// malformed ID or an incident expired after RETENTION).
+func (s *Store) Get(ctx context.Context, id string) (Incident, error) {
+	id, user, domain, err := s.locate(ctx, id)
+	if err != nil {
+		return Incident{}, err
+	}
+	return s.load(ctx, user, domain, id)
+}
+
+// FindOpen returns the open incident of user@domain. Errors: ErrNotFound, ErrInvalid.
+func (s *Store) FindOpen(ctx context.Context, user, domain string) (Incident, error) {
+	user, domain, err := canon(user, domain)
+	if err != nil {
+		return Incident{}, err
+	}
+	id, err := s.rdb.Get(ctx, s.k.openPtr(user, domain)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Incident{}, fmt.Errorf("open incident for %s@%s: %w", user, domain, ErrNotFound)
+	}
+	if err != nil {
+		return Incident{}, fmt.Errorf("find open incident for %s@%s: %w", user, domain, err)
+	}
+	inc, err := s.load(ctx, user, domain, id)
+	if err == nil && !inc.Open() {
+		return Incident{}, fmt.Errorf("open incident for %s@%s: %w", user, domain, ErrNotFound)
+	}
+	return inc, err
+}
+
+// ListOpen returns every open incident, oldest first. It reads the open index; Repair fixes that
+// index if a crash left it behind.
+func (s *Store) ListOpen(ctx context.Context) ([]Incident, error) {
+	ids, err := s.rdb.SMembers(ctx, s.k.openSet()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list open incidents: %w", err)
+	}
+	out := make([]Incident, 0, len(ids))
+	for _, id := range ids {
+		inc, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if inc.Open() {
+			out = append(out, inc)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Update changes an incident with fn under compare-and-set on its version: fn gets a fresh copy
+// (its Version already holds the version this write creates) and may be called several times when
+// writers race; fn returning an error aborts with that error. fn must not change the ID, user,
+// domain or state (use Close). Errors: ErrNotFound, ErrInvalid, ErrConflict, fn's error.
+func (s *Store) Update(ctx context.Context, id string, fn func(*Incident) error) (Incident, error) {
+	return s.mutate(ctx, id, func(inc *Incident, _ *mutation) error {
+		id, user, domain, state, v := inc.ID, inc.User, inc.Domain, inc.State, inc.Version
+		if err := fn(inc); err != nil {
+			return err
+		}
+		if inc.ID != id || inc.User != user || inc.Domain != domain || inc.State != state {
+			return fmt.Errorf("update of incident %s changes its identity or state: %w", id, ErrInvalid)
+		}
+		inc.Version = v
+		return nil
+	})
+}
+
+// mutate is the compare-and-set loop under every change. On an error from fn it returns the
+// incident as last read, so callers can show the current state with the refusal.
+func (s *Store) mutate(ctx context.Context, rawID string, fn func(*Incident, *mutation) error) (Incident, error) {
+	id, user, domain, err := s.locate(ctx, rawID)
+	if err != nil {
+		return Incident{}, err
+	}
+	for attempt := 0; attempt < maxCAS; attempt++ {
+		raw, err := s.loadRaw(ctx, user, domain, id)
+		if err != nil {
+			return Incident{}, err
+		}
+		inc, err := decodeIncident(id, raw)
+		if err != nil {
+			return Incident{}, err
+		}
+		old := inc.Version
+		inc.Version = old + 1
+		var m mutation
+		if err := fn(&inc, &m); err != nil {
+			cur, derr := decodeIncident(id, raw) // fn may have changed inc in place
+			if derr != nil {
+				return Incident{}, derr
+			}
+			if errors.Is(err, errNoChange) {
+				return cur, nil
+			}
+			return cur, err
+		}
+		data, err := json.Marshal(inc)
+		if err != nil {
+			return Incident{}, fmt.Errorf("encode incident %s: %w", id, err)
+		}
+		var ttl int64
+		if m.close {
+			ttl = s.retention.Milliseconds()
+		}
+		res, err := updateScript.Run(ctx, s.rdb,
+			[]string{s.k.inc(user, domain, id), s.k.openPtr(user, domain), s.k.original(user, domain),
+				s.k.audit(user, domain, id), s.k.auditHead(user, domain, id)},
+			old, inc.Version, data, m.origOp, m.origJSON, ttl, id).Int()
+		if err != nil {
+			return Incident{}, fmt.Errorf("update incident %s: %w", id, err)
+		}
+		switch res {
+		case 1:
+			return inc, nil
+		case -1:
+			return Incident{}, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return Incident{}, fmt.Errorf("update incident %s: %w", id, err)
+		}
+	}
+	return Incident{}, fmt.Errorf("update incident %s: %w", id, ErrConflict)
+}
+
+// pause waits a short random time before a compare-and-set retry, so racing writers spread out.
+func pause(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(min(attempt+1, 20)) * int64(time.Millisecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// locate normalizes an ID and finds the incident's user and domain through the ID index.
+func (s *Store) locate(ctx context.Context, rawID string) (id, user, domain string, err error) {
+	id, ok := NormalizeID(rawID)
+	if !ok {
+		return "", "", "", fmt.Errorf("incident %q: %w", rawID, ErrNotFound)
+	}
+	ud, err := s.rdb.Get(ctx, s.k.idIndex(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", "", "", fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", "", "", fmt.Errorf("look up incident %s: %w", id, err)
+	}
+	user, domain, ok = splitKey(ud)
+	if !ok {
+		return "", "", "", fmt.Errorf("incident %s: index holds %q: %w", id, ud, ErrNotFound)
+	}
+	return id, user, domain, nil
+}
+
+// load reads and decodes one incident.
+func (s *Store) load(ctx context.Context, user, domain, id string) (Incident, error) {
+	raw, err := s.loadRaw(ctx, user, domain, id)
+	if err != nil {
+		return Incident{}, err
+	}
+	return decodeIncident(id, raw)
+}
+
+// loadRaw reads one incident's JSON.
+func (s *Store) loadRaw(ctx context.Context, user, domain, id string) (string, error) {
+	data, err := s.rdb.HGet(ctx, s.k.inc(user, domain, id), "data").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read incident %s: %w", id, err)
+	}
+	return data, nil
+}
+
+// decodeIncident decodes a stored incident; every step is present afterwards.
+func decodeIncident(id, data string) (Incident, error) {
+	var inc Incident
+	if err := json.Unmarshal([]byte(data), &inc); err != nil {
+		return Incident{}, fmt.Errorf("decode incident %s: %w", id, err)
+	}
+	if inc.Steps == nil {
+		inc.Steps = map[Step]*StepState{}
+	}
+	for _, st := range Steps {
+		if inc.Steps[st] == nil {
+			inc.Steps[st] = &StepState{Step: st, Status: StatusReady}
+		}
+	}
+	return inc, nil
+}
+
+// Close closes an open incident as restored or aborted: steps that never ran (ready, awaiting
+// approval) become skipped, every key of the incident gets the RETENTION TTL, and it leaves the
+// open index, so a new incident can be opened for the user. Closing as restored also forgets the
+// user's last known original (the restore was verified); an abort keeps it.
+// Errors: ErrInvalid (state), ErrClosed, ErrAlreadyRunning (*StepError: a step still runs), ErrNotFound.
+func (s *Store) Close(ctx context.Context, id string, state State, by, note string) (Incident, error) {
+	if state != StateRestored && state != StateAborted {
+		return Incident{}, fmt.Errorf("close as %q: %w", state, ErrInvalid)
+	}
+	inc, err := s.mutate(ctx, id, func(inc *Incident, m *mutation) error {
+		if !inc.Open() {
+			return fmt.Errorf("close incident %s: %s by %s: %w", inc.ID, inc.State, inc.ClosedBy, ErrClosed)
+		}
+		now := s.nowUTC()
+		for _, name := range Steps {
+			st := inc.Steps[name]
+			switch st.Status {
+			case StatusRunning:
+				return &StepError{Err: ErrAlreadyRunning, Step: name, Status: st.Status, By: st.LeaseOwner, At: st.StartedAt}
+			case StatusReady, StatusAwaiting:
+				st.Status = StatusSkipped
+				st.SkipReason = "incident " + string(state)
+				st.FinishedAt = now
+			}
+		}
+		inc.State, inc.ClosedBy, inc.ClosedAt, inc.CloseNote = state, by, now, note
+		m.close = true
+		if state == StateRestored {
+			m.origOp = "del"
+		}
+		return nil
+	})
+	if err != nil {
+		return inc, err
+	}
+	s.afterClose(ctx, inc)
+	return inc, nil
+}
+
+// afterClose does Close's global steps; each is idempotent and Repair redoes what fails here.
+func (s *Store) afterClose(ctx context.Context, inc Incident) {
+	if err := s.rdb.SRem(ctx, s.k.openSet(), inc.ID).Err(); err != nil {
+		s.log.Warn().Err(err).Str("incident", inc.ID).Msg("remove closed incident from the open index; Repair will")
+	}
+	if err := s.rdb.PExpire(ctx, s.k.idIndex(inc.ID), s.retention).Err(); err != nil {
+		s.log.Warn().Err(err).Str("incident", inc.ID).Msg("set retention on the incident id index")
+	}
+	if _, err := s.mirror(ctx, inc.User, inc.Domain, inc.ID); err != nil {
+		s.log.Warn().Err(err).Str("incident", inc.ID).Msg("copy audit into the global chain; Repair will")
+	}
+}
+
+// Discard removes an incident whose card could not be posted, so nothing stays open without a
+// card. Its audit entries stay in the global chain. Errors: ErrStarted if any step ever left ready
+// or a snapshot was written, ErrClosed, ErrNotFound, ErrConflict.
+func (s *Store) Discard(ctx context.Context, id string) error {
+	id, user, domain, err := s.locate(ctx, id)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; attempt < maxCAS; attempt++ {
+		inc, err := s.load(ctx, user, domain, id)
+		if err != nil {
+			return err
+		}
+		if !inc.Open() {
+			return fmt.Errorf("discard incident %s: %w", id, ErrClosed)
+		}
+		for _, st := range inc.Steps {
+			if st.Status != StatusReady || st.Attempts > 0 {
+				return fmt.Errorf("discard incident %s: step %s is %s: %w", id, st.Step, st.Status, ErrStarted)
+			}
+		}
+		if inc.Original != nil || !inc.DevicesAt.IsZero() {
+			return fmt.Errorf("discard incident %s: snapshot written: %w", id, ErrStarted)
+		}
+		if _, err := s.mirror(ctx, user, domain, id); err != nil {
+			return err
+		}
+		ok, err := discardScript.Run(ctx, s.rdb, []string{s.k.inc(user, domain, id), s.k.openPtr(user, domain),
+			s.k.audit(user, domain, id), s.k.auditHead(user, domain, id)}, inc.Version, id).Int()
+		if err != nil {
+			return fmt.Errorf("discard incident %s: %w", id, err)
+		}
+		if ok == 1 {
+			if err := s.rdb.SRem(ctx, s.k.openSet(), id).Err(); err != nil {
+				s.log.Warn().Err(err).Str("incident", id).Msg("remove discarded incident from the open index; Repair will")
+			}
+			if err := s.rdb.Del(ctx, s.k.idIndex(id)).Err(); err != nil {
+				s.log.Warn().Err(err).Str("incident", id).Msg("remove discarded incident id index")
+			}
+			return nil
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return fmt.Errorf("discard incident %s: %w", id, err)
+		}
+	}
+	return fmt.Errorf("discard incident %s: %w", id, ErrConflict)
+}

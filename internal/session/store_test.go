@@ -1,0 +1,285 @@
+package session_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+func TestOpenOnePerUser(t *testing.T) {
+	s, _, clk := newStore(t)
+	ctx := ctxT(t)
+	first := open(t, s, "1001")
+	if first.Domain != "acme.example" || first.State != session.StateOpen || first.Version != 1 {
+		t.Fatalf("Open gave %+v", first)
+	}
+	for _, st := range session.Steps {
+		if got := first.Step(st).Status; got != session.StatusReady {
+			t.Errorf("step %s = %s, want ready", st, got)
+		}
+	}
+
+	// Concurrent opens for the same user all get the one open incident.
+	var wg sync.WaitGroup
+	ids := make(chan string, 20)
+	for range 20 {
+		wg.Go(func() {
+			inc, created, err := s.Open(ctx, session.Incident{User: "1001", Domain: "ACME.example", OpenedBy: "U2"})
+			if err != nil || created {
+				t.Errorf("second Open = created %v, %v", created, err)
+				return
+			}
+			ids <- inc.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	for id := range ids {
+		if id != first.ID {
+			t.Errorf("second Open returned %s, want the open %s", id, first.ID)
+		}
+	}
+
+	got, err := s.FindOpen(ctx, "1001", "acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, first); diff != "" {
+		t.Errorf("FindOpen (-got +want):\n%s", diff)
+	}
+	byLower, err := s.Get(ctx, "inc-"+first.ID[4:])
+	if err != nil || byLower.ID != first.ID {
+		t.Errorf("Get(lower case) = %s, %v", byLower.ID, err)
+	}
+	clk.Add(time.Second)
+	other := open(t, s, "1002")
+	list, err := s.ListOpen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, inc := range list {
+		listed = append(listed, inc.ID)
+	}
+	if diff := cmp.Diff(listed, []string{first.ID, other.ID}); diff != "" {
+		t.Errorf("ListOpen (-got +want):\n%s", diff)
+	}
+
+	// After closing, a new incident can be opened for the user.
+	if _, err := s.Close(ctx, first.ID, session.StateAborted, "U1", "false alarm"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindOpen(ctx, "1001", "acme.example"); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("FindOpen after close: %v, want ErrNotFound", err)
+	}
+	again := open(t, s, "1001")
+	if again.ID == first.ID {
+		t.Errorf("new incident reused ID %s", again.ID)
+	}
+}
+
+func TestOpenInvalid(t *testing.T) {
+	s, _, _ := newStore(t)
+	for _, tc := range []struct{ name, user, domain string }{
+		{"empty user", "", "acme.example"},
+		{"brace", "10{01}", "acme.example"},
+		{"colon", "1001", "acme:example"},
+		{"star", "*", "acme.example"},
+		{"long user", "12345678901234567", "acme.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := s.Open(ctxT(t), session.Incident{User: tc.user, Domain: tc.domain})
+			if !errors.Is(err, session.ErrInvalid) {
+				t.Errorf("Open(%q@%q) = %v, want ErrInvalid", tc.user, tc.domain, err)
+			}
+		})
+	}
+}
+
+func TestGetNotFound(t *testing.T) {
+	s, _, _ := newStore(t)
+	for _, id := range []string{"INC-000000", "garbage", ""} {
+		if _, err := s.Get(ctxT(t), id); !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+
+	// 20 concurrent updates each add one delivery entry: none is lost, the version counts them.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := s.Update(ctx, inc.ID, func(in *session.Incident) error {
+				if in.Delivery == nil {
+					in.Delivery = map[string]session.DeliveryState{}
+				}
+				in.Delivery[string(rune('a'+i))] = session.DeliveryState{Delivered: true}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("Update: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.Get(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Delivery) != 20 || got.Version != 21 {
+		t.Errorf("after 20 updates: %d deliveries, version %d; want 20, 21", len(got.Delivery), got.Version)
+	}
+
+	boom := errors.New("boom")
+	if _, err := s.Update(ctx, inc.ID, func(*session.Incident) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("Update with failing fn = %v", err)
+	}
+	if _, err := s.Update(ctx, inc.ID, func(in *session.Incident) error { in.State = session.StateRestored; return nil }); !errors.Is(err, session.ErrInvalid) {
+		t.Errorf("Update changing state = %v, want ErrInvalid", err)
+	}
+	after, _ := s.Get(ctx, inc.ID)
+	if after.Version != 21 || after.State != session.StateOpen {
+		t.Errorf("refused updates wrote: version %d, state %s", after.Version, after.State)
+	}
+}
+
+func TestCloseRetention(t *testing.T) {
+	s, rdb, _ := newStore(t, func(c *session.Config) { c.Retention = 48 * time.Hour })
+	ctx := ctxT(t)
+	closed := open(t, s, "1001")
+	l := begin(t, s, closed.ID, session.StepDeny)
+	if _, err := s.SaveOriginal(ctx, l, session.Original{Policy: "US and Canada", Known: true}, "Deny All"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, l, session.StatusDone, "denied", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, session.AuditEntry{IncidentID: closed.ID, Actor: "U1", Action: "step.deny.done"}); err != nil {
+		t.Fatal(err)
+	}
+	stillOpen := open(t, s, "1002")
+	if _, err := s.Append(ctx, session.AuditEntry{IncidentID: stillOpen.ID, Actor: "U1", Action: "incident.opened"}); err != nil {
+		t.Fatal(err)
+	}
+
+	inc, err := s.Close(ctx, closed.ID, session.StateAborted, "U1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[session.Step]session.Status{session.StepDeny: session.StatusDone, session.StepRecreate: session.StatusSkipped,
+		session.StepReset: session.StatusSkipped, session.StepRestore: session.StatusSkipped}
+	got := map[session.Step]session.Status{}
+	for _, st := range session.Steps {
+		got[st] = inc.Step(st).Status
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("steps after abort (-got +want):\n%s", diff)
+	}
+	if _, err := s.Close(ctx, closed.ID, session.StateAborted, "U1", ""); !errors.Is(err, session.ErrClosed) {
+		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+	// An audit entry after closing keeps the retention too.
+	if _, err := s.Append(ctx, session.AuditEntry{IncidentID: closed.ID, Actor: "U9", Action: "refused.closed"}); err != nil {
+		t.Fatal(err)
+	}
+
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttls := map[string]string{}
+	for _, k := range keys {
+		d, err := rdb.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case d > 47*time.Hour && d <= 48*time.Hour:
+			ttls[k] = "retention"
+		case d < 0:
+			ttls[k] = "none"
+		default:
+			ttls[k] = d.String()
+		}
+	}
+	c1, c2 := "cr:{1001@acme.example}", "cr:{1002@acme.example}"
+	wantTTL := map[string]string{
+		c1 + ":inc:" + closed.ID:                    "retention",
+		c1 + ":inc:" + closed.ID + ":audit":         "retention",
+		c1 + ":inc:" + closed.ID + ":audit:head":    "retention",
+		"cr:id:" + closed.ID:                        "retention",
+		c1 + ":original":                            "none", // outlives the aborted incident
+		c2 + ":open":                                "none",
+		c2 + ":inc:" + stillOpen.ID:                 "none",
+		c2 + ":inc:" + stillOpen.ID + ":audit":      "none",
+		c2 + ":inc:" + stillOpen.ID + ":audit:head": "none",
+		"cr:id:" + stillOpen.ID:                     "none",
+		"cr:open":                                   "none",
+		"cr:{audit}:log":                            "none",
+		"cr:{audit}:head":                           "none",
+		"cr:{audit}:mirrored":                       "none",
+	}
+	if diff := cmp.Diff(ttls, wantTTL); diff != "" {
+		t.Errorf("key TTLs (-got +want):\n%s", diff)
+	}
+	members, _ := rdb.SMembers(ctx, "cr:open").Result()
+	if diff := cmp.Diff(members, []string{stillOpen.ID}); diff != "" {
+		t.Errorf("open index (-got +want):\n%s", diff)
+	}
+}
+
+func TestDiscard(t *testing.T) {
+	s, rdb, _ := newStore(t)
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+	if _, err := s.Append(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "incident.opened"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Discard(ctx, inc.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, inc.ID); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Get after Discard = %v", err)
+	}
+	left, _ := rdb.Keys(ctx, "cr:{1001@acme.example}*").Result()
+	if len(left) != 0 {
+		t.Errorf("keys left after Discard: %v", left)
+	}
+	if g, err := s.GlobalAudit(ctx, 0, 0); err != nil || len(g) != 1 {
+		t.Errorf("global audit after Discard: %d entries, %v; want the opening entry kept", len(g), err)
+	}
+	ran := open(t, s, "1001")
+	begin(t, s, ran.ID, session.StepDeny)
+	if err := s.Discard(ctx, ran.ID); !errors.Is(err, session.ErrStarted) {
+		t.Errorf("Discard of a started incident = %v, want ErrStarted", err)
+	}
+}
+
+func TestNewConfig(t *testing.T) {
+	c, _ := newStoreClient(t)
+	for _, tc := range []struct {
+		name string
+		cfg  session.Config
+	}{
+		{"no client", session.Config{}},
+		{"short audit key", session.Config{Client: c, AuditKey: []byte("short")}},
+		{"snapshot key not 32", session.Config{Client: c, SnapshotKey: []byte("0123456789abcdef")}},
+		{"bad prefix", session.Config{Client: c, Prefix: "a:b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := session.New(tc.cfg); !errors.Is(err, session.ErrInvalid) {
+				t.Errorf("New = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
