@@ -1,0 +1,599 @@
+package slackui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// CardOptions are the inputs of a card render that are not in the incident.
+type CardOptions struct {
+	// Now dates relative things (approval expiry, whether a lease lapsed, whether to print the date).
+	Now time.Time
+	// ApprovalSteps are the steps that need a second person's approval (APPROVAL_STEPS).
+	ApprovalSteps map[session.Step]bool
+	// Approvers names who may approve, as trusted mrkdwn made by the app from APPROVERS,
+	// e.g. "<!subteam^S0ONCALL>" or "<@U1>, <@U2>". Empty: "a second responder".
+	Approvers string
+	// DenyPolicy is NS_DENY_POLICY, used until the incident records the one the deny step set.
+	DenyPolicy string
+	// ResetEmail says NS_RESET_EMAIL_TEMPLATE is set, so reset also e-mails the user.
+	ResetEmail bool
+}
+
+// Block Kit budgets (SOCKETMODE.md §7), with room to spare for the fixed parts of a block.
+const (
+	maxSectionText = 2900
+	maxDeviceLines = 25
+	maxSubLines    = 20
+	maxErrText     = 500
+)
+
+// Card renders an incident as the card in its channel: the fallback text for notifications (no
+// mentions, no user text) and the blocks. It is a pure function of the incident and the options.
+// An open incident gets buttons whose block_ids carry inc.Version; a closed one is a record with
+// none. The result stays within Block Kit's limits whatever the incident holds (e.g. 200 devices).
+func Card(inc session.Incident, o CardOptions) (fallback string, blocks []slack.Block) {
+	r := &renderer{inc: &inc, o: o, buttons: inc.Open()}
+	return r.fallback(), r.blocks()
+}
+
+// StatusBlocks renders an incident for the ephemeral answer to `status`: the card without buttons.
+func StatusBlocks(inc session.Incident, now time.Time) []slack.Block {
+	r := &renderer{inc: &inc, o: CardOptions{Now: now}}
+	return r.blocks()
+}
+
+type renderer struct {
+	inc         *session.Incident
+	o           CardOptions
+	buttons     bool // render buttons (an open incident's card)
+	primaryUsed bool // the first actionable step button got the primary style
+}
+
+func (r *renderer) blocks() []slack.Block {
+	bs := []slack.Block{r.header(), r.opened(), slack.NewDividerBlock()}
+	bs = append(bs, r.live()...)
+	bs = append(bs, slack.NewDividerBlock())
+	for i, s := range session.Steps {
+		bs = append(bs, r.step(i+1, s)...)
+	}
+	bs = append(bs, slack.NewDividerBlock())
+	return append(bs, r.footer()...)
+}
+
+func (r *renderer) fallback() string {
+	inc := r.inc
+	var b strings.Builder
+	switch inc.State {
+	case session.StateRestored:
+		fmt.Fprintf(&b, "Closed (restored): %s (%s)", inc.Key(), inc.ID)
+	case session.StateAborted:
+		fmt.Fprintf(&b, "Closed (aborted): %s (%s)", inc.Key(), inc.ID)
+	default:
+		fmt.Fprintf(&b, "🚨 Compromised: %s (%s)", inc.Key(), inc.ID)
+	}
+	for i, s := range session.Steps {
+		sep := " — "
+		if i > 0 {
+			sep = " · "
+		}
+		fmt.Fprintf(&b, "%s%s %s", sep, s, statusWord(inc.Step(s).Status))
+	}
+	return esc(truncate(b.String(), 1000))
+}
+
+func (r *renderer) header() slack.Block {
+	inc := r.inc
+	prefix := "🚨 Compromised: "
+	switch inc.State {
+	case session.StateRestored:
+		prefix = "✅ Closed (restored): "
+	case session.StateAborted:
+		prefix = "⏹ Closed (aborted): "
+	}
+	title := prefix + inc.Key()
+	if inc.Live != nil && inc.Live.DisplayName != "" {
+		title += " — " + CleanReason(inc.Live.DisplayName)
+	}
+	suffix := " · " + inc.ID
+	title = truncate(title, 150-utf8.RuneCountInString(suffix)) + suffix
+	return slack.NewHeaderBlock(plain(title))
+}
+
+func (r *renderer) opened() slack.Block {
+	els := []slack.MixedElement{mrkdwn(fmt.Sprintf("opened by %s · %s", userRef(r.inc.OpenedBy), r.clock(r.inc.CreatedAt)))}
+	if reason := CleanReason(r.inc.Reason); reason != "" {
+		// plain_text: Slack renders no mention, link or formatting in it, whatever the user typed.
+		els = append(els, plainVerbatim("“"+reason+"”"))
+	}
+	return slack.NewContextBlock("", els...)
+}
+
+func (r *renderer) live() []slack.Block {
+	inc := r.inc
+	lv := inc.Live
+	if lv == nil {
+		return []slack.Block{slack.NewSectionBlock(mrkdwn("*Dial permission and devices*  not read from the PBX yet"+r.wasNote("")), nil, nil)}
+	}
+	lines := []string{fmt.Sprintf("*Dial permission*  %s%s", esc(short(lv.DialPolicy, 100)), r.wasNote(lv.DialPolicy))}
+	lines = append(lines, fmt.Sprintf("*Active calls*  %d", lv.ActiveCalls))
+	if lv.EmailMasked != "" {
+		l := "*Email*  " + esc(short(lv.EmailMasked, 100))
+		if inc.EmailAtOpen != "" && inc.EmailAtOpen != lv.EmailMasked {
+			l += "  _(changed since the incident opened: was " + esc(short(inc.EmailAtOpen, 100)) + ")_"
+		}
+		lines = append(lines, l)
+	}
+	bs := []slack.Block{slack.NewSectionBlock(mrkdwn(strings.Join(lines, "\n")), nil, nil)}
+	dev := fmt.Sprintf("*Devices* (%d)", len(lv.Devices))
+	if len(lv.Devices) == 0 {
+		dev = "*Devices*  none"
+	}
+	items := make([]string, 0, len(lv.Devices))
+	for _, d := range lv.Devices {
+		items = append(items, "• "+deviceLine(d))
+	}
+	dev = joinCapped(dev, items, maxDeviceLines, maxSectionText, "devices")
+	bs = append(bs, slack.NewSectionBlock(mrkdwn(dev), nil, nil))
+	return append(bs, slack.NewContextBlock("", mrkdwn("as of "+r.clock(lv.ReadAt)+" · read from the PBX")))
+}
+
+// wasNote tells where the user's original dial permission stands next to the live one.
+func (r *renderer) wasNote(live string) string {
+	o := r.inc.Original
+	switch {
+	case o == nil:
+		return ""
+	case !o.Known:
+		return "  _(original unknown: restore will ask for it)_"
+	case r.inc.State == session.StateRestored:
+		return ""
+	case o.Policy == live:
+		return ""
+	case r.inc.Open():
+		return "  _(was: " + esc(short(o.Policy, 100)) + " — kept until restore)_"
+	}
+	return "  _(was: " + esc(short(o.Policy, 100)) + " — kept for a later restore)_"
+}
+
+func deviceLine(d session.LiveDevice) string {
+	parts := []string{"`" + codeSafe(short(d.Device, 64)) + "`"}
+	if d.Model != "" {
+		parts = append(parts, esc(short(d.Model, 64)))
+	}
+	if d.MAC != "" {
+		parts = append(parts, esc(formatMAC(d.MAC)))
+	}
+	if d.Registered {
+		parts = append(parts, "registered")
+	} else {
+		parts = append(parts, "unregistered")
+	}
+	return strings.Join(parts, " · ")
+}
+
+// formatMAC writes a MAC as aa:bb:cc:dd:ee:ff whatever separators and case the PBX used; anything
+// that is not 12 hex digits is shown as it came (shortened).
+func formatMAC(s string) string {
+	var hex []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+			hex = append(hex, c)
+		case 'A' <= c && c <= 'F':
+			hex = append(hex, c+'a'-'A')
+		case c == ':', c == '-', c == '.', c == ' ':
+		default:
+			return short(s, 32)
+		}
+	}
+	if len(hex) != 12 {
+		return short(s, 32)
+	}
+	out := make([]byte, 0, 17)
+	for i := 0; i < 12; i += 2 {
+		if i > 0 {
+			out = append(out, ':')
+		}
+		out = append(out, hex[i], hex[i+1])
+	}
+	return string(out)
+}
+
+var stepTitles = map[session.Step]string{
+	session.StepDeny:     "Deny all calls",
+	session.StepRecreate: "Re-create devices",
+	session.StepReset:    "Reset password + PIN",
+	session.StepRestore:  "Restore dial permission",
+}
+
+func stepTitle(s session.Step) string {
+	if t, ok := stepTitles[s]; ok {
+		return t
+	}
+	return string(s)
+}
+
+// step renders one step: a section, with its button as accessory, or followed by an actions
+// block when it has more than one button.
+func (r *renderer) step(n int, s session.Step) []slack.Block {
+	inc := r.inc
+	st := inc.Step(s)
+	title := fmt.Sprintf("%d %s *%s*", n, statusIcon(st.Status), stepTitle(s))
+	gated := s != session.StepDeny && !inc.Step(session.StepDeny).Status.Finished()
+	live := r.buttons && !gated
+	needsApproval := r.o.ApprovalSteps[s]
+	var text []string
+	var btns []*slack.ButtonBlockElement
+
+	switch st.Status {
+	case session.StatusReady:
+		switch {
+		case !inc.Open():
+			text = append(text, title+"  not run")
+		case gated:
+			text = append(text, title+"  _after deny_")
+		case needsApproval:
+			text = append(text, title+"  needs approval by "+r.approvers())
+			btns = append(btns, r.stepButton(s, "Request approval", true))
+		default:
+			text = append(text, title)
+			btns = append(btns, r.stepButton(s, stepTitle(s), false))
+		}
+	case session.StatusAwaiting:
+		expired := !st.ApprovalExpires.IsZero() && !r.o.Now.IsZero() && r.o.Now.After(st.ApprovalExpires)
+		if expired {
+			text = append(text, fmt.Sprintf("%s  approval requested by %s %s *expired* at %s",
+				title, userRef(st.RequestedBy), r.clock(st.RequestedAt), r.clock(st.ApprovalExpires)))
+			btns = append(btns, r.stepButton(s, "Request again", true))
+		} else {
+			l := fmt.Sprintf("%s  awaiting approval · asked by %s %s · may approve: %s",
+				title, userRef(st.RequestedBy), r.clock(st.RequestedAt), r.approvers())
+			if !st.ApprovalExpires.IsZero() {
+				l += " · expires " + r.clock(st.ApprovalExpires)
+			}
+			text = append(text, l)
+			btns = append(btns, r.button("approve:"+string(s), "Approve", r.primary(), r.confirm(ActionApprove, s)))
+		}
+		btns = append(btns, r.button("reject:"+string(s), "Reject", slack.StyleDefault, nil))
+	case session.StatusRunning:
+		l := fmt.Sprintf("%s  %s%s · %s", title, r.who(st, st.StartedAt), r.approvedBy(st), progressText(inc, s, st))
+		if !st.LeaseUntil.IsZero() && !r.o.Now.IsZero() && r.o.Now.After(st.LeaseUntil) {
+			l += " _(runner stopped answering: resuming)_"
+		}
+		text = append(text, l)
+	case session.StatusDone:
+		sum := esc(short(st.Summary, maxErrText))
+		if sum == "" {
+			sum = "verified"
+		}
+		text = append(text, fmt.Sprintf("%s  %s%s · %s", title, r.who(st, st.FinishedAt), r.approvedBy(st), sum))
+	case session.StatusWarnings:
+		l := fmt.Sprintf("%s  %s%s · done with warnings", title, r.who(st, st.FinishedAt), r.approvedBy(st))
+		if st.Summary != "" {
+			l += " · " + esc(short(st.Summary, maxErrText))
+		}
+		text = append(text, l)
+		text = append(text, subLines(st.SubResults)...)
+	case session.StatusFailed:
+		msg := esc(short(st.ErrMessage, maxErrText))
+		if msg == "" {
+			msg = "no reason recorded"
+		}
+		l := fmt.Sprintf("%s  %s · failed: %s", title, r.who(st, st.FinishedAt), msg)
+		if live && needsApproval {
+			l += " · Retry asks for approval again"
+		}
+		text = append(text, l)
+		text = append(text, subLines(st.SubResults)...)
+		if live {
+			btns = append(btns, r.stepButton(s, "Retry", needsApproval))
+			if s == session.StepRestore && st.ErrKind == "drift" {
+				btns = append(btns, r.button("force:restore", "Force restore", slack.StyleDanger, r.confirm(ActionForceRestore, s)))
+			}
+		}
+	case session.StatusSkipped:
+		why := esc(short(st.SkipReason, maxErrText))
+		if why == "" {
+			why = "not run"
+		}
+		text = append(text, fmt.Sprintf("%s  skipped: %s", title, why))
+	default:
+		text = append(text, fmt.Sprintf("%s  %s", title, esc(short(string(st.Status), 40))))
+	}
+	if s == session.StepRecreate && st.Status != session.StatusSkipped {
+		text = append(text, unsealableLines(inc.Devices)...)
+	}
+	if !r.buttons || (gated && st.Status == session.StatusReady) {
+		btns = nil
+	}
+
+	body := joinCapped(text[0], text[1:], maxSubLines+maxDeviceLines, maxSectionText, "lines")
+	id := fmt.Sprintf("s:%s:v%d", s, inc.Version)
+	switch len(btns) {
+	case 0:
+		return []slack.Block{slack.NewSectionBlock(mrkdwn(body), nil, nil, slack.SectionBlockOptionBlockID(id))}
+	case 1:
+		return []slack.Block{slack.NewSectionBlock(mrkdwn(body), nil, slack.NewAccessory(btns[0]), slack.SectionBlockOptionBlockID(id))}
+	}
+	els := make([]slack.BlockElement, len(btns))
+	for i, b := range btns {
+		els[i] = b
+	}
+	return []slack.Block{
+		slack.NewSectionBlock(mrkdwn(body), nil, nil, slack.SectionBlockOptionBlockID(id)),
+		slack.NewActionBlock(fmt.Sprintf("a:%s:v%d", s, inc.Version), els...),
+	}
+}
+
+// primary gives the primary style to the first actionable step button of the card (the next safe
+// action), and the default style to every later one.
+func (r *renderer) primary() slack.Style {
+	if r.primaryUsed {
+		return slack.StyleDefault
+	}
+	r.primaryUsed = true
+	return slack.StylePrimary
+}
+
+func (r *renderer) stepButton(s session.Step, label string, request bool) *slack.ButtonBlockElement {
+	kind := ActionStep
+	if request {
+		kind = "request"
+	}
+	return r.button("step:"+string(s), label, r.primary(), r.confirm(kind, s))
+}
+
+func (r *renderer) button(actionID, label string, style slack.Style, c *slack.ConfirmationBlockObject) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(actionID, r.inc.ID, plain(short(label, 75)))
+	b.Style = style
+	if c != nil {
+		b.Confirm = c
+	}
+	return b
+}
+
+func (r *renderer) approvers() string {
+	if r.o.Approvers == "" {
+		return "a second responder"
+	}
+	return r.o.Approvers
+}
+
+// who is "<@U1> 02:15": the actor of record and when.
+func (r *renderer) who(st *session.StepState, at time.Time) string {
+	parts := []string{}
+	if st.RequestedBy != "" {
+		parts = append(parts, userRef(st.RequestedBy))
+	}
+	if !at.IsZero() {
+		parts = append(parts, r.clock(at))
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, " ")
+}
+
+func (r *renderer) approvedBy(st *session.StepState) string {
+	s := ""
+	if st.ApprovedBy != "" {
+		s = " · approved by " + userRef(st.ApprovedBy)
+	}
+	if st.Force {
+		s += " · forced over a changed dial permission"
+	}
+	return s
+}
+
+// doneProgress are the Progress values that mean a device of a running recreate is finished; the
+// engine records "device/<name>" → one of these once the device is back (anything else is in flight).
+var doneProgress = map[string]bool{"done": true, "created": true, "recreated": true, "linked": true, "verified": true}
+
+func progressText(inc *session.Incident, s session.Step, st *session.StepState) string {
+	if s != session.StepRecreate {
+		return "running…"
+	}
+	done, seen := 0, 0
+	for k, v := range st.Progress {
+		if strings.HasPrefix(k, "device/") {
+			seen++
+			if doneProgress[v] {
+				done++
+			}
+		}
+	}
+	total := max(len(inc.Devices), seen)
+	if total == 0 {
+		return "running…"
+	}
+	return fmt.Sprintf("%d of %d done…", min(done, total), total)
+}
+
+var outcomeWords = map[session.Outcome]string{
+	session.OutcomeVerified:    "verified",
+	session.OutcomeRequested:   "requested",
+	session.OutcomeNotPossible: "not possible",
+	session.OutcomeFailed:      "failed",
+	session.OutcomeSkipped:     "skipped",
+}
+
+// subLines lists a step's sub-actions as "name: outcome detail".
+func subLines(subs []session.SubResult) []string {
+	out := make([]string, 0, len(subs))
+	for _, s := range subs {
+		word, ok := outcomeWords[s.Outcome]
+		if !ok {
+			word = esc(short(string(s.Outcome), 30))
+		}
+		l := "• " + esc(short(s.Name, 80)) + ": " + word
+		switch d := esc(short(s.Detail, 200)); {
+		case d == "":
+		case strings.HasPrefix(d, "("):
+			l += " " + d
+		default:
+			l += " — " + d
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// unsealableLines tells the engineer which phones need credentials entered again (no SNAPSHOT_KEY);
+// beyond a few devices it summarises in one line.
+func unsealableLines(devs []session.DeviceSnapshot) []string {
+	var names []string
+	var out []string
+	for _, d := range devs {
+		if len(d.Unsealable) == 0 {
+			continue
+		}
+		names = append(names, "`"+codeSafe(short(d.Device, 64))+"`")
+		fields := make([]string, len(d.Unsealable))
+		for i, f := range d.Unsealable {
+			fields[i] = esc(short(f, 40))
+		}
+		out = append(out, fmt.Sprintf("⚠️ %s: %s not kept (no SNAPSHOT_KEY): enter it on the phone again after re-create",
+			names[len(names)-1], strings.Join(fields, ", ")))
+	}
+	const few = 3
+	if len(out) <= few {
+		return out
+	}
+	return []string{fmt.Sprintf("⚠️ %d devices (%s and %d more): provisioning credentials not kept (no SNAPSHOT_KEY): "+
+		"enter them on the phones again after re-create", len(names), strings.Join(names[:few], ", "), len(names)-few)}
+}
+
+func statusIcon(s session.Status) string {
+	switch s {
+	case session.StatusAwaiting:
+		return "⏸"
+	case session.StatusRunning:
+		return "⏳"
+	case session.StatusDone:
+		return "✅"
+	case session.StatusWarnings:
+		return "⚠️"
+	case session.StatusFailed:
+		return "❌"
+	case session.StatusSkipped:
+		return "⏭"
+	}
+	return "⬜"
+}
+
+func statusWord(s session.Status) string {
+	switch s {
+	case session.StatusAwaiting:
+		return "awaiting approval"
+	case session.StatusWarnings:
+		return "done with warnings"
+	case "":
+		return "ready"
+	}
+	return string(s)
+}
+
+// footer is the incident-wide part: credential delivery problems, Abort and Re-send credentials while
+// open, or the closing line of a closed incident.
+func (r *renderer) footer() []slack.Block {
+	inc := r.inc
+	var bs []slack.Block
+	if !inc.Open() {
+		bs = append(bs, slack.NewSectionBlock(mrkdwn(r.closingLine()), nil, nil))
+		return append(bs, slack.NewContextBlock("", mrkdwn("audit trail in the thread")))
+	}
+	if lines := deliveryLines(inc.Delivery); len(lines) > 0 {
+		bs = append(bs, slack.NewSectionBlock(mrkdwn(joinCapped(lines[0], lines[1:], maxDeviceLines, maxSectionText, "devices")), nil, nil))
+	}
+	if r.buttons {
+		var els []slack.BlockElement
+		if inc.Step(session.StepRecreate).Status.Finished() || inc.Step(session.StepReset).Status.Finished() {
+			els = append(els, r.button("credentials", "Re-send credentials", slack.StyleDefault, r.confirm(ActionCredentials, "")))
+		}
+		els = append(els, r.button("abort", "Abort incident", slack.StyleDanger, r.confirm(ActionAbort, "")))
+		bs = append(bs, slack.NewActionBlock(fmt.Sprintf("x:v%d", inc.Version), els...))
+	}
+	return append(bs, slack.NewContextBlock("", mrkdwn("audit trail in the thread")))
+}
+
+func deliveryLines(d map[string]session.DeliveryState) []string {
+	keys := make([]string, 0, len(d))
+	for k, v := range d {
+		if !v.Delivered {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		what := "`" + codeSafe(short(k, 64)) + "`"
+		if k == "pin" {
+			what = "the voicemail PIN"
+		}
+		l := "⚠️ New credentials for " + what + " were not delivered"
+		if e := d[k].Error; e != "" {
+			l += " (" + esc(short(e, 200)) + ")"
+		}
+		out = append(out, l+": press *Re-send credentials*")
+	}
+	return out
+}
+
+func (r *renderer) closingLine() string {
+	inc := r.inc
+	by := ""
+	if inc.ClosedBy != "" {
+		by = " by " + userRef(inc.ClosedBy)
+	}
+	if !inc.ClosedAt.IsZero() {
+		by += " at " + r.clock(inc.ClosedAt)
+	}
+	var l string
+	switch inc.State {
+	case session.StateRestored:
+		l = "✅ *Closed: restored*" + by
+		if inc.Original != nil && inc.Original.Known {
+			l += " — dial permission back to " + esc(short(inc.Original.Policy, 100)) + "."
+		}
+	case session.StateAborted:
+		l = "⏹ *Closed: aborted*" + by + " — "
+		switch deny := inc.Step(session.StepDeny).Status; {
+		case deny.Finished():
+			l += esc(inc.Key()) + " stays in " + esc(short(r.denyPolicy(), 100)) + "; "
+			if o := inc.Original; o != nil && o.Known {
+				l += "the original " + esc(short(o.Policy, 100)) + " is kept for a later restore."
+			} else {
+				l += "the original dial permission is unknown."
+			}
+		case deny == session.StatusReady || deny == session.StatusSkipped:
+			l += "no change was made on the PBX."
+		default:
+			l += "deny did not finish: check the user's dial permission on the PBX."
+		}
+	default:
+		l = "*Closed* (" + esc(short(string(inc.State), 40)) + ")" + by
+	}
+	if inc.CloseNote != "" {
+		l += "\nNote: " + esc(short(inc.CloseNote, maxErrText))
+	}
+	return l
+}
+
+func (r *renderer) denyPolicy() string {
+	switch {
+	case r.inc.DenyPolicy != "":
+		return r.inc.DenyPolicy
+	case r.o.DenyPolicy != "":
+		return r.o.DenyPolicy
+	}
+	return "Deny All"
+}

@@ -1,0 +1,319 @@
+// Package slackui is the Slack side of the responder: it parses the /compromised command and
+// button payloads, renders incidents as Block Kit (pure functions of a session.Incident), and
+// runs the Socket Mode app that routes them to the runbook engine. It is the only non-test
+// package that imports slack-go, so nothing below it knows about Slack.
+package slackui
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// Kind says what a /compromised command asks for.
+type Kind string
+
+// The command kinds. KindUsage is anything that could not be understood; Command.Problem says why.
+const (
+	KindOpen   Kind = "open"
+	KindPlan   Kind = "plan"
+	KindStatus Kind = "status"
+	KindList   Kind = "list"
+	KindHelp   Kind = "help"
+	KindUsage  Kind = "usage"
+)
+
+// MaxReason is the most characters of a reason kept; a longer one is cut and ends with "…".
+const MaxReason = 300
+
+// Command is a parsed /compromised command. User and Domain are validated (Domain lower-cased);
+// IncidentID is canonical ("INC-7K2QXM"). For KindStatus exactly one of IncidentID or User+Domain
+// is set, or neither (status of everything open). For KindUsage, Problem says in plain words what
+// was wrong; it may quote (sanitised, shortened) pieces of the input.
+type Command struct {
+	Kind       Kind
+	User       string
+	Domain     string
+	Reason     string
+	IncidentID string
+	Problem    string
+}
+
+// ParseCommand parses the text of a /compromised command, as Slack sends it (with markup such as
+// <mailto:a@b|a@b> and &amp; entities). It never fails: anything it cannot accept comes back as
+// KindUsage with a Problem, and an empty text asks for help. Every accepted user and domain
+// matches ValidUser / ValidDomain, so nothing unvalidated can reach the PBX.
+func ParseCommand(text string) Command {
+	text = unslack(text)
+	fields := strings.FieldsFunc(text, isSpace)
+	if len(fields) == 0 {
+		return Command{Kind: KindHelp}
+	}
+	switch strings.ToLower(fields[0]) {
+	case "help":
+		return Command{Kind: KindHelp}
+	case "list":
+		if len(fields) > 1 {
+			return usage("`list` takes no arguments")
+		}
+		return Command{Kind: KindList}
+	case "plan":
+		user, domain, rest, problem := parseIdentity(fields[1:])
+		switch {
+		case problem != "":
+			return usage(problem)
+		case len(rest) > 0:
+			return usage("`plan` takes only <user>@<domain>, nothing after it")
+		}
+		return Command{Kind: KindPlan, User: user, Domain: domain}
+	case "status":
+		return parseStatus(fields[1:])
+	}
+	if len(fields) == 1 && !strings.Contains(fields[0], "@") {
+		if id, ok := session.NormalizeID(fields[0]); ok {
+			return usage(fmt.Sprintf("to see %s, use `status %s`", id, id))
+		}
+	}
+	user, domain, rest, problem := parseIdentity(fields)
+	if problem != "" {
+		return usage(problem)
+	}
+	return Command{Kind: KindOpen, User: user, Domain: domain, Reason: CleanReason(strings.Join(rest, " "))}
+}
+
+func usage(problem string) Command { return Command{Kind: KindUsage, Problem: problem} }
+
+func parseStatus(args []string) Command {
+	switch {
+	case len(args) == 0:
+		return Command{Kind: KindStatus}
+	case len(args) == 1 && !strings.Contains(args[0], "@"):
+		if id, ok := session.NormalizeID(args[0]); ok {
+			return Command{Kind: KindStatus, IncidentID: id}
+		}
+		if !looksLikeURL(args[0]) && !strings.HasPrefix(strings.ToUpper(args[0]), "INC") {
+			return usage(fmt.Sprintf("`%s` is not an incident or a user: use INC-XXXXXX or <user>@<domain>", quote(args[0])))
+		}
+		return usage(fmt.Sprintf("`%s` is not an incident ID: use INC- and 6 letters or digits, e.g. INC-7K2QXM", quote(args[0])))
+	}
+	user, domain, rest, problem := parseIdentity(args)
+	switch {
+	case problem != "":
+		return usage(problem)
+	case len(rest) > 0:
+		return usage("`status` takes one incident ID or <user>@<domain>, nothing after it")
+	}
+	return Command{Kind: KindStatus, User: user, Domain: domain}
+}
+
+// parseIdentity reads "<user>@<domain>" or "<user> <domain>" from the front of fields and returns the
+// rest; problem is set (and user, domain empty) when they are missing or invalid.
+func parseIdentity(fields []string) (user, domain string, rest []string, problem string) {
+	if len(fields) == 0 {
+		return "", "", nil, "name the user: <user>@<domain>, e.g. 1001@acme.example"
+	}
+	first := stripScheme(fields[0])
+	if u, d, ok := strings.Cut(first, "@"); ok {
+		user, domain, rest = u, d, fields[1:]
+	} else {
+		if len(fields) < 2 {
+			return "", "", nil, fmt.Sprintf("`%s` needs its domain too: <user>@<domain> or <user> <domain>", quote(first))
+		}
+		second := stripScheme(fields[1])
+		if u, d, ok := strings.Cut(second, "@"); ok {
+			// "10 01@acme.example": the user was typed with a space in it.
+			user, domain = first+" "+u, d
+		} else {
+			user, domain = first, hostOf(fields[1])
+		}
+		rest = fields[2:]
+	}
+	switch {
+	case user == "":
+		return "", "", nil, "the user is missing: use <user>@<domain>, e.g. 1001@acme.example"
+	case domain == "":
+		return "", "", nil, "the domain is missing: use <user>@<domain>, e.g. 1001@acme.example"
+	}
+	if !ValidUser(user) {
+		return "", "", nil, fmt.Sprintf("`%s` is not a user: use 1–16 letters, digits, . _ -", quote(user))
+	}
+	if !ValidDomain(domain) {
+		return "", "", nil, fmt.Sprintf("`%s` is not a domain: use 1–64 letters, digits, . _ -", quote(domain))
+	}
+	return user, strings.ToLower(domain), rest, ""
+}
+
+// ValidUser reports whether s is an acceptable PBX user: 1–16 of [A-Za-z0-9._-], not "." or "..".
+func ValidUser(s string) bool { return validName(s, 16) }
+
+// ValidDomain reports whether s is an acceptable PBX domain: 1–64 of [A-Za-z0-9._-], not "." or "..".
+// The spec also allows "~" (the API key's own account) and "*" (every domain); both are refused.
+func ValidDomain(s string) bool { return validName(s, 64) }
+
+func validName(s string, max int) bool {
+	if len(s) == 0 || len(s) > max || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// stripScheme removes a leading "mailto:" (any case) that survived unwrapping.
+func stripScheme(s string) string {
+	if len(s) >= 7 && strings.EqualFold(s[:7], "mailto:") {
+		return s[7:]
+	}
+	return s
+}
+
+func looksLikeURL(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
+}
+
+// hostOf turns "http://acme.example/x" (a domain Slack auto-linked without a label) into "acme.example".
+func hostOf(s string) string {
+	if !looksLikeURL(s) {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Hostname() == "" {
+		return s
+	}
+	return u.Hostname()
+}
+
+// unslack undoes Slack's markup: <target|label> becomes its label, <mailto:x> and <http://x> their
+// address, <@U1> "@U1", <!here> "@here"; then &lt; &gt; &amp; are unescaped (in that order, since a
+// literal "&lt;" arrives as "&amp;lt;"). Invalid UTF-8 is replaced and zero-width characters dropped.
+func unslack(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		b.WriteString(unwrapLink(s[i+1 : i+j]))
+		s = s[i+j+1:]
+	}
+	out := b.String()
+	out = strings.ReplaceAll(out, "&lt;", "<")
+	out = strings.ReplaceAll(out, "&gt;", ">")
+	out = strings.ReplaceAll(out, "&amp;", "&")
+	return strings.Map(func(r rune) rune {
+		if isInvisible(r) {
+			return -1
+		}
+		return r
+	}, out)
+}
+
+// unwrapLink renders the inside of one <…> markup element as the text a person typed.
+func unwrapLink(inner string) string {
+	target, label, hasLabel := strings.Cut(inner, "|")
+	prefix := ""
+	switch {
+	case strings.HasPrefix(target, "@"), strings.HasPrefix(target, "!"):
+		prefix = "@"
+		target = target[1:]
+		if t, _, ok := strings.Cut(target, "^"); ok && strings.EqualFold(t, "subteam") {
+			target = target[len(t)+1:]
+		}
+	case strings.HasPrefix(target, "#"):
+		prefix = "#"
+		target = target[1:]
+	}
+	if hasLabel && label != "" {
+		if prefix != "" && strings.HasPrefix(label, prefix) {
+			return label
+		}
+		return prefix + label
+	}
+	if prefix != "" {
+		return prefix + target
+	}
+	return stripScheme(target)
+}
+
+// isSpace splits words: Unicode white space (including no-break spaces) and control characters.
+func isSpace(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+// isInvisible reports zero-width and bidi-control characters, which can hide or reorder text.
+func isInvisible(r rune) bool {
+	switch {
+	case r == '\u200B', r == '\u200C', r == '\u200D', r == '\u2060', r == '\uFEFF', r == '\u00AD':
+		return true
+	case r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069', r == '\u200E', r == '\u200F':
+		return true
+	}
+	return false
+}
+
+// CleanReason makes user text safe to store and show as plain text: control and invisible characters
+// removed, white space collapsed, one pair of enclosing quotes (straight or smart) dropped, and at most
+// MaxReason characters (a longer text is cut and ends with "…").
+func CleanReason(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if isInvisible(r) {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.FieldsFunc(s, isSpace), " ")
+	if r, n := utf8.DecodeRuneInString(s); n > 0 && n < len(s) && isQuote(r) {
+		if l, m := utf8.DecodeLastRuneInString(s); isQuote(l) && len(s) >= n+m {
+			s = strings.TrimSpace(s[n : len(s)-m])
+		}
+	}
+	return truncate(s, MaxReason)
+}
+
+func isQuote(r rune) bool {
+	switch r {
+	case '"', '\'', '“', '”', '‘', '’', '„', '«', '»':
+		return true
+	}
+	return false
+}
+
+// truncate cuts s to at most max characters (runes), ending a cut text with "…".
+func truncate(s string, max int) string {
+	if max <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimRightFunc(string(r[:max-1]), unicode.IsSpace) + "…"
+}
+
+// quote prepares a piece of the user's input for a Problem message: short, one line, no backticks
+// (it is shown inside a code span).
+func quote(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '`' || unicode.IsControl(r) || isInvisible(r) {
+			return '\''
+		}
+		return r
+	}, s)
+	return truncate(s, 40)
+}
