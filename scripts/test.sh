@@ -41,7 +41,7 @@ for _ in $(seq 1 50); do
 done
 if [ -z "$redis_pid" ]; then echo "test.sh: could not start redis-server" >&2; cat "$tmp/redis.log" >&2 || true; exit 1; fi
 export TEST_REDIS_URL="redis://127.0.0.1:$port/0"
-echo "test.sh: redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$port"
+echo "test.sh: redis-server $(redis-server --version | awk '{print $3}' | sed 's/^v=//') on 127.0.0.1:$port"
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "test.sh: gofmt would change:"; echo "$unformatted"; exit 1; fi

@@ -421,4 +421,3 @@ func loopback(host string) bool {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
