@@ -1,0 +1,201 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// maxReason is the longest reason kept (DESIGN.md: at most 300 characters, plain text).
+const maxReason = 300
+
+// OpenRequest asks to open an incident for User@Domain.
+type OpenRequest struct {
+	User, Domain string
+	Reason       string // free text from the engineer; kept as plain text, at most 300 characters
+	Actor        string // Slack user ID or "cli:<name>"
+	Channel      string // where the card will be posted
+}
+
+// Open validates user and domain, reads the user from the PBX (canonical identity: domain
+// lower-cased, user as the PBX returns it) and its live state, and stores a new open incident,
+// or returns the user's open one with created = false. The incident is stored before the card
+// is posted; call Discard if the card cannot be posted. Errors: ErrInvalid (bad user or domain,
+// no PBX call made), ErrUserNotFound, netsapiens kinds, store errors.
+func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident, created bool, err error) {
+	if err := netsapiens.ValidateUser(r.User); err != nil {
+		return session.Incident{}, false, errorf(ErrInvalid, "%s", UserMessage(err))
+	}
+	domain := strings.ToLower(r.Domain)
+	if err := netsapiens.ValidateDomain(domain); err != nil {
+		return session.Incident{}, false, errorf(ErrInvalid, "%s", UserMessage(err))
+	}
+	u, err := e.pbx.GetUser(ctx, domain, r.User)
+	if errors.Is(err, netsapiens.ErrNotFound) {
+		return session.Incident{}, false, errorf(ErrUserNotFound, "user %s does not exist in domain %s on the PBX", r.User, domain)
+	}
+	if err != nil {
+		return session.Incident{}, false, fmt.Errorf("read user %s@%s: %w", r.User, domain, err)
+	}
+	user := u.User
+	if user == "" {
+		user = r.User
+	}
+	live, err := e.readLive(ctx, domain, user, &u)
+	if err != nil {
+		return session.Incident{}, false, err
+	}
+	inc, created, err = e.store.Open(ctx, session.Incident{
+		User: user, Domain: domain, Reason: cleanReason(r.Reason), OpenedBy: r.Actor, Channel: r.Channel,
+		DenyPolicy: e.cfg.DenyPolicy, Live: &live, EmailAtOpen: live.EmailMasked,
+	})
+	if err != nil {
+		return inc, false, fmt.Errorf("store incident for %s@%s: %w", user, domain, err)
+	}
+	if !created {
+		return inc, false, nil
+	}
+	e.audit(ctx, inc.ID, r.Actor, "incident.opened", "", "", string(session.StateOpen),
+		fmt.Sprintf("%s@%s · dial permission %s · %d device(s) · %d live call(s)", user, domain, live.DialPolicy,
+			len(live.Devices), live.ActiveCalls))
+	e.log.Info().Str("incident", inc.ID).Str("user", user).Str("domain", domain).Msg("incident opened")
+	e.notify(ctx, inc.ID)
+	return inc, true, nil
+}
+
+// cleanReason keeps a reason as one line of plain text of at most 300 characters.
+func cleanReason(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if rs := []rune(s); len(rs) > maxReason {
+		s = string(rs[:maxReason])
+	}
+	return s
+}
+
+// readLive reads the state the card shows: policy, devices, masked e-mail, live calls. u may
+// be a user already read (nil = read it).
+func (e *Engine) readLive(ctx context.Context, domain, user string, u *netsapiens.User) (session.Live, error) {
+	if u == nil {
+		got, err := e.pbx.GetUser(ctx, domain, user)
+		if err != nil {
+			return session.Live{}, fmt.Errorf("read user: %w", err)
+		}
+		u = &got
+	}
+	devs, err := e.pbx.ListDevices(ctx, domain, user)
+	if err != nil {
+		return session.Live{}, fmt.Errorf("read devices: %w", err)
+	}
+	calls, err := e.pbx.ListCalls(ctx, domain, user)
+	if err != nil {
+		return session.Live{}, fmt.Errorf("read live calls: %w", err)
+	}
+	live := session.Live{
+		ReadAt:      e.now().UTC(),
+		DisplayName: strings.TrimSpace(u.FirstName + " " + u.LastName),
+		DialPolicy:  u.DialPolicy,
+		EmailMasked: maskEmail(u.EmailAddress),
+		ActiveCalls: len(calls),
+	}
+	for _, d := range devs {
+		ld := session.LiveDevice{Device: d.ID()}
+		if d.Model != nil {
+			ld.Model = *d.Model
+		}
+		if d.MAC != nil {
+			ld.MAC = *d.MAC
+		}
+		if d.RegistrationState != nil {
+			ld.Registered = *d.RegistrationState == "registered"
+		}
+		if d.RegistrationUserAgent != nil {
+			ld.UserAgent = *d.RegistrationUserAgent
+		}
+		live.Devices = append(live.Devices, ld)
+	}
+	return live, nil
+}
+
+// Refresh re-reads the live state from the PBX and stores it. Errors: ErrNotFound, netsapiens
+// kinds, store errors.
+func (e *Engine) Refresh(ctx context.Context, id string) (session.Incident, error) {
+	inc, err := e.store.Get(ctx, id)
+	if err != nil {
+		return inc, err
+	}
+	live, err := e.readLive(netsapiens.WithLogTag(ctx, inc.ID), inc.Domain, inc.User, nil)
+	if err != nil {
+		return inc, err
+	}
+	inc, err = e.store.Update(ctx, inc.ID, func(i *session.Incident) error {
+		if i.Live != nil && i.Live.ReadAt.After(live.ReadAt) {
+			return nil // a newer read was stored meanwhile
+		}
+		i.Live = &live
+		return nil
+	})
+	if err != nil {
+		return inc, fmt.Errorf("store live state: %w", err)
+	}
+	e.notify(ctx, inc.ID)
+	return inc, nil
+}
+
+// SetCard records where the incident's card was posted (channel and message ts, the audit
+// thread's root). Errors: ErrNotFound, store errors.
+func (e *Engine) SetCard(ctx context.Context, id, channel, ts string) (session.Incident, error) {
+	inc, err := e.store.Update(ctx, id, func(i *session.Incident) error {
+		i.Channel, i.MessageTS = channel, ts
+		return nil
+	})
+	if err != nil {
+		return inc, fmt.Errorf("record card of %s: %w", id, err)
+	}
+	return inc, nil
+}
+
+// Discard removes an incident whose card could not be posted, so nothing stays open without a
+// card. Errors: session.ErrStarted (a step already ran: it is kept), ErrClosed, ErrNotFound.
+func (e *Engine) Discard(ctx context.Context, id string) error {
+	if err := e.store.Discard(ctx, id); err != nil {
+		return fmt.Errorf("discard incident %s: %w", id, err)
+	}
+	e.log.Info().Str("incident", id).Msg("incident discarded: its card could not be posted")
+	return nil
+}
+
+// Abort closes the incident without restoring. The user stays in whatever policy they have
+// now; the original policy is kept per user, so a new incident restores the true original.
+// Steps not run are recorded as skipped. Errors: ErrAlreadyRunning (a step still runs),
+// ErrClosed, ErrNotFound.
+func (e *Engine) Abort(ctx context.Context, id, actor, note string) (session.Incident, error) {
+	note = cleanReason(note)
+	inc, err := e.store.Close(ctx, id, session.StateAborted, actor, note)
+	if err != nil {
+		return inc, err
+	}
+	detail := "closed without restoring"
+	if inc.Step(session.StepDeny).Status.Finished() && !inc.Step(session.StepRestore).Status.Finished() {
+		detail += "; the user stays in " + e.denyPolicy(&inc)
+		if inc.Original != nil && inc.Original.Known {
+			detail += " and the original (" + inc.Original.Policy + ") is kept for the next incident"
+		}
+	}
+	if note != "" {
+		detail += "; note: " + note
+	}
+	e.audit(ctx, inc.ID, actor, "incident.aborted", "", string(session.StateOpen), string(session.StateAborted), detail)
+	e.notify(ctx, inc.ID)
+	return inc, nil
+}

@@ -1,0 +1,145 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// Resumed is what Reconcile did with one step whose runner died.
+type Resumed struct {
+	IncidentID  string
+	Step        session.Step
+	RequestedBy string           // the actor of record: Secrets are for this person only
+	Incident    session.Incident // as stored afterwards
+	Secrets     []Secret         // credentials the resumed run produced (deliver them to RequestedBy)
+	Err         error            // the resumed run's error, if it failed (or stopped again)
+	Failed      bool             // marked failed without resuming (its runners kept dying)
+}
+
+// Reconcile finds running steps whose lease expired (their runner died or hung), takes each
+// over with a new fence and resumes it from its recorded progress, or marks it failed with a
+// clear reason when its runners died too often. It also closes incidents whose restore
+// finished but whose close was interrupted. Takeovers lost to another replica are skipped.
+// Errors: store errors while listing (per-step failures are in Resumed.Err).
+func (e *Engine) Reconcile(ctx context.Context) ([]Resumed, error) {
+	leases, err := e.store.ExpiredLeases(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list expired leases: %w", err)
+	}
+	var out []Resumed
+	var errs []error
+	for _, stale := range leases {
+		l, err := e.store.TakeOver(ctx, stale, e.cfg.Owner, e.cfg.LeaseTTL)
+		if errors.Is(err, ErrAlreadyRunning) || errors.Is(err, ErrFenced) || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) {
+			continue // renewed, taken by another replica, or gone
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("take over %s/%s: %w", stale.IncidentID, stale.Step, err))
+			continue
+		}
+		out = append(out, e.resume(ctx, stale, l))
+	}
+	if err := e.closeFinished(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// resume continues one taken-over step.
+func (e *Engine) resume(ctx context.Context, stale, l session.Lease) Resumed {
+	rs := Resumed{IncidentID: l.IncidentID, Step: l.Step}
+	inc, err := e.store.Get(ctx, l.IncidentID)
+	if err != nil {
+		rs.Err = err
+		return rs
+	}
+	st := inc.Step(l.Step)
+	rs.RequestedBy, rs.Incident = st.RequestedBy, inc
+	n, _ := strconv.Atoi(st.Progress[progResumes])
+	n++
+	inc, err = e.store.Progress(ctx, l, progResumes, strconv.Itoa(n))
+	if err != nil {
+		rs.Err = err
+		return rs
+	}
+	rs.Incident = inc
+	why := fmt.Sprintf("runner %s stopped (lease expired at %s)", stale.Owner, fmtTime(stale.Until))
+	if n > maxResumes {
+		msg := fmt.Sprintf("%s; its runners died %d times, so it is not resumed again: check the bot's log, then Retry", why, n)
+		stored, err := e.store.Fail(ctx, l, "runner_died", msg)
+		rs.Failed, rs.Err = true, err
+		if err == nil {
+			rs.Incident = stored
+			e.audit(ctx, inc.ID, "bot", "step."+string(l.Step)+".failed", l.Step, string(session.StatusRunning),
+				string(session.StatusFailed), msg)
+			e.notify(ctx, inc.ID)
+		}
+		return rs
+	}
+	e.audit(ctx, inc.ID, "bot", "step."+string(l.Step)+".resumed", l.Step, stale.Owner, e.cfg.Owner,
+		why+"; resuming from the recorded progress")
+	e.log.Info().Str("incident", inc.ID).Str("step", string(l.Step)).Str("from", stale.Owner).Msg("resuming step")
+	e.notify(ctx, inc.ID)
+	res, err := e.execute(ctx, l, inc, RunOptions{})
+	rs.Incident, rs.Secrets, rs.Err = res.Incident, res.Secrets, err
+	return rs
+}
+
+// closeFinished closes open incidents whose restore is finished (a close interrupted by a
+// crash, or kept open by a step that was still running then).
+func (e *Engine) closeFinished(ctx context.Context) error {
+	open, err := e.store.ListOpen(ctx)
+	if err != nil {
+		return fmt.Errorf("list open incidents: %w", err)
+	}
+	var errs []error
+	for _, inc := range open {
+		if !inc.Step(session.StepRestore).Status.Finished() {
+			continue
+		}
+		busy := false
+		for _, s := range session.Steps {
+			busy = busy || inc.Step(s).Status == session.StatusRunning
+		}
+		if busy {
+			continue
+		}
+		if _, err := e.closeRestored(ctx, inc, inc.Step(session.StepRestore).RequestedBy); err != nil && !errors.Is(err, ErrAlreadyRunning) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RunReconciler runs Reconcile at once and then every `every` (0 = 5 s) until ctx ends,
+// logging what it resumed and any error.
+func (e *Engine) RunReconciler(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		rs, err := e.Reconcile(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn().Err(err).Msg("reconcile")
+		}
+		for _, r := range rs {
+			ev := e.log.Info()
+			if r.Err != nil {
+				ev = e.log.Warn().Str("kind", Kind(r.Err))
+			}
+			ev.Str("incident", r.IncidentID).Str("step", string(r.Step)).Bool("failed", r.Failed).Msg("reconciled step")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

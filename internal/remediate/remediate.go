@@ -1,0 +1,193 @@
+// Package remediate is the runbook engine: the four steps of the provider procedure (deny,
+// recreate, reset, restore) as idempotent, resumable operations over two small interfaces, a
+// PBX and a store.
+//
+// The guarantees it exists for: the original dial permission and the device settings are
+// written to the store before the first PBX write that would destroy them (write-ahead); every
+// step run goes through an atomic ready → running transition with a fenced lease, so no step
+// runs twice and a runner that lost its lease stops before its next PBX write; every write is
+// read back (verify after write) and a step result says what was verified, not what was
+// attempted; a runner that died is picked up by Reconcile from its recorded progress. Secrets
+// (new SIP passwords, the voicemail PIN) only ever travel in the returned Result.
+package remediate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// PBX is the part of the NetSapiens client (*netsapiens.Client) the engine calls.
+type PBX interface {
+	GetUser(ctx context.Context, domain, user string) (netsapiens.User, error)
+	UpdateUser(ctx context.Context, domain, user string, u netsapiens.UserUpdate) error
+	GetDialPolicy(ctx context.Context, domain, name string) (netsapiens.DialPolicy, error)
+	ListDialPolicyPermissions(ctx context.Context, domain, name string) ([]netsapiens.Permission, error)
+	ListDevices(ctx context.Context, domain, user string) ([]netsapiens.Device, error)
+	GetDevice(ctx context.Context, domain, user, device string) (netsapiens.Device, error)
+	CreateDevice(ctx context.Context, domain, user string, d netsapiens.Device) (netsapiens.Device, error)
+	UpdateDevice(ctx context.Context, domain, user, device string, d netsapiens.Device) error
+	DeleteDevice(ctx context.Context, domain, user, device string) error
+	ListPhones(ctx context.Context, domain string) ([]netsapiens.Phone, error)
+	UpdatePhone(ctx context.Context, domain string, p netsapiens.Phone) error
+	RevokeJWT(ctx context.Context, domain, user string) error
+	SendEmail(ctx context.Context, domain, user, template, subject string) error
+	ListCalls(ctx context.Context, domain, user string) ([]netsapiens.ActiveCall, error)
+	EndCall(ctx context.Context, domain, user, callID string) error
+}
+
+// Store is the part of the incident store (*session.Store) the engine calls.
+type Store interface {
+	Open(ctx context.Context, inc session.Incident) (session.Incident, bool, error)
+	Get(ctx context.Context, id string) (session.Incident, error)
+	Update(ctx context.Context, id string, fn func(*session.Incident) error) (session.Incident, error)
+	Discard(ctx context.Context, id string) error
+	Close(ctx context.Context, id string, state session.State, by, note string) (session.Incident, error)
+	ListOpen(ctx context.Context) ([]session.Incident, error)
+
+	Begin(ctx context.Context, id string, step session.Step, opt session.BeginOptions) (session.Lease, session.Incident, error)
+	CheckFence(ctx context.Context, l session.Lease) error
+	Renew(ctx context.Context, l *session.Lease, ttl time.Duration) error
+	Progress(ctx context.Context, l session.Lease, key, value string) (session.Incident, error)
+	Finish(ctx context.Context, l session.Lease, status session.Status, summary string, subs []session.SubResult) (session.Incident, error)
+	Fail(ctx context.Context, l session.Lease, kind, msg string) (session.Incident, error)
+	ExpiredLeases(ctx context.Context) ([]session.Lease, error)
+	TakeOver(ctx context.Context, stale session.Lease, owner string, ttl time.Duration) (session.Lease, error)
+
+	RequestApproval(ctx context.Context, id string, step session.Step, by string, ttl time.Duration, force bool) (session.Incident, error)
+	Approve(ctx context.Context, id string, step session.Step, by string) (session.Incident, error)
+	Reject(ctx context.Context, id string, step session.Step, by string) (session.Incident, error)
+
+	SaveOriginal(ctx context.Context, l session.Lease, o session.Original, denyPolicy string) (session.Incident, error)
+	UserOriginal(ctx context.Context, user, domain string) (session.Original, bool, error)
+	SaveDevices(ctx context.Context, l session.Lease, devs []session.DeviceSnapshot) (session.Incident, error)
+	Seal(incidentID, field, plaintext string) (string, error)
+	Unseal(incidentID, field, sealed string) (string, error)
+	SecretHMAC(incidentID, field, value string) string
+	SecretMatches(incidentID, field, value, mac string) (bool, error)
+
+	Append(ctx context.Context, e session.AuditEntry) (session.AuditEntry, error)
+}
+
+// Notifier is told after every stored change of an incident, so the Slack layer can re-render
+// the card and post the new audit lines. It must not block for long.
+type Notifier interface {
+	Changed(ctx context.Context, incidentID string)
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultDenyPolicy   = "Deny All"
+	DefaultPINLength    = 6
+	DefaultLeaseTTL     = 15 * time.Second
+	DefaultApprovalTTL  = time.Hour
+	DefaultEmailSubject = "Reset your password"
+	// maxResumes bounds how often Reconcile takes over one step run whose runners keep dying,
+	// so that a step that crashes its runner is failed with a reason instead of looping.
+	maxResumes = 5
+)
+
+// Config configures an Engine. The zero value of every field has a default, except Owner
+// (which also defaults, to "remediate").
+type Config struct {
+	DenyPolicy         string // NS_DENY_POLICY; "" = "Deny All"
+	PINLength          int    // PIN_LENGTH; 0 = 6; must be 4–12
+	ResetEmailTemplate string // NS_RESET_EMAIL_TEMPLATE; "" = no reset email
+	ResetEmailSubject  string // subject of the reset email; "" = DefaultEmailSubject
+	// ApprovalSteps lists the steps that need a second person's approval (APPROVAL_STEPS).
+	ApprovalSteps []session.Step
+	ApprovalTTL   time.Duration // APPROVAL_TTL; 0 = 1h
+	LeaseTTL      time.Duration // a running step's lease, renewed while it runs; 0 = 15 s
+	Owner         string        // this replica's name in leases, e.g. hostname+pid
+	Logger        zerolog.Logger
+	Now           func() time.Time // nil = time.Now
+	Notifier      Notifier         // may be nil
+}
+
+// Engine runs the runbook. It is safe for concurrent use; several Engines (replicas) may
+// share one store.
+type Engine struct {
+	pbx   PBX
+	store Store
+	cfg   Config
+	log   zerolog.Logger
+	now   func() time.Time
+
+	// hook, set only by tests (export_test.go), is called before (after=false) and after
+	// (after=true) every PBX write; an error stops the runner there as if its process died.
+	hook func(step session.Step, op string, after bool) error
+	// renewEvery overrides the lease renewal interval (tests); 0 = LeaseTTL/3.
+	renewEvery time.Duration
+}
+
+// New returns an Engine. Errors: ErrInvalid (wrapped) for a nil PBX or store, a PIN length
+// outside 4–12, a deny policy name the API would refuse, or an unknown approval step.
+func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
+	if pbx == nil || store == nil {
+		return nil, fmt.Errorf("remediate: pbx and store are required: %w", ErrInvalid)
+	}
+	if cfg.DenyPolicy == "" {
+		cfg.DenyPolicy = DefaultDenyPolicy
+	}
+	if err := netsapiens.ValidatePolicyName(cfg.DenyPolicy); err != nil {
+		return nil, fmt.Errorf("remediate: deny policy: %w: %w", ErrInvalid, err)
+	}
+	if cfg.PINLength == 0 {
+		cfg.PINLength = DefaultPINLength
+	}
+	if cfg.PINLength < 4 || cfg.PINLength > 12 {
+		return nil, fmt.Errorf("remediate: PIN length %d is not 4–12: %w", cfg.PINLength, ErrInvalid)
+	}
+	if cfg.ResetEmailSubject == "" {
+		cfg.ResetEmailSubject = DefaultEmailSubject
+	}
+	for _, s := range cfg.ApprovalSteps {
+		if !s.Valid() {
+			return nil, fmt.Errorf("remediate: approval step %q: %w", s, ErrInvalid)
+		}
+	}
+	if cfg.ApprovalTTL <= 0 {
+		cfg.ApprovalTTL = DefaultApprovalTTL
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = "remediate"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{pbx: pbx, store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now}, nil
+}
+
+// needsApproval reports whether step is in Config.ApprovalSteps.
+func (e *Engine) needsApproval(step session.Step) bool {
+	return slices.Contains(e.cfg.ApprovalSteps, step)
+}
+
+// notify tells the Notifier, if any, that the incident changed.
+func (e *Engine) notify(ctx context.Context, id string) {
+	if e.cfg.Notifier != nil && id != "" {
+		e.cfg.Notifier.Changed(ctx, id)
+	}
+}
+
+// audit appends one entry to the incident's audit chain. A failed append is logged, not
+// returned: the PBX change it describes has happened and must still be reported to the caller.
+func (e *Engine) audit(ctx context.Context, id, actor, action string, step session.Step, before, after, detail string) {
+	if actor == "" {
+		actor = "bot"
+	}
+	_, err := e.store.Append(ctx, session.AuditEntry{IncidentID: id, Actor: actor, Action: action, Step: step,
+		Before: before, After: after, Detail: detail})
+	if err != nil {
+		e.log.Warn().Err(err).Str("incident", id).Str("action", action).Msg("append audit entry")
+	}
+}

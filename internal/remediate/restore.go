@@ -1,0 +1,106 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// progRestore records that restore's PUT was accepted.
+const progRestore = "policy"
+
+// restore: compare the live policy with the deny policy and the original; PUT the original only
+// while the user is still in the deny policy (or with force), verify by GET, then close the
+// incident (which also forgets the user's last known original).
+func (r *runner) restore() (stepResult, error) {
+	e := r.e
+	deny := e.denyPolicy(&r.inc)
+	// Options survive a takeover through the step's progress.
+	force := r.opts.Force || r.prog(progForce) == "yes" || r.inc.Step(session.StepRestore).Force
+	explicit := r.opts.RestorePolicy
+	if explicit == "" {
+		explicit = r.prog(progPolicy)
+	}
+	if r.opts.Force && r.prog(progForce) != "yes" {
+		if err := r.progress(progForce, "yes"); err != nil {
+			return stepResult{}, err
+		}
+	}
+	if r.opts.RestorePolicy != "" && r.prog(progPolicy) != r.opts.RestorePolicy {
+		if err := r.progress(progPolicy, r.opts.RestorePolicy); err != nil {
+			return stepResult{}, err
+		}
+	}
+
+	orig := r.inc.Original
+	target := ""
+	switch {
+	case explicit != "":
+		if _, err := e.pbx.GetDialPolicy(r.pctx, r.domain(), explicit); err != nil {
+			if errors.Is(err, netsapiens.ErrNotFound) {
+				return stepResult{}, errorf(ErrInvalid, "dial policy %q does not exist in %s or system-wide", explicit, r.domain())
+			}
+			return stepResult{}, fmt.Errorf("read policy %q: %w", explicit, err)
+		}
+		if samePolicy(explicit, deny) {
+			return stepResult{}, errorf(ErrInvalid, "%q is the deny policy; choose the policy the user should have", explicit)
+		}
+		target = explicit
+		if orig != nil && orig.Known && !samePolicy(orig.Policy, explicit) {
+			r.auditStep("target", orig.Policy, explicit, "explicit policy chosen instead of the recorded original")
+		}
+	case orig != nil && orig.Known && orig.Policy != "":
+		target = orig.Policy
+	default:
+		return stepResult{}, errorf(ErrOriginalUnknown,
+			"the original dial permission is unknown (the user was already in %q when the incident began); choose the policy to restore", deny)
+	}
+
+	u, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
+	if err != nil {
+		return stepResult{}, fmt.Errorf("read user: %w", err)
+	}
+	live := u.DialPolicy
+	switch {
+	case samePolicy(live, target):
+		// Already restored (by an interrupted run of ours, or by hand): verify and close.
+	case samePolicy(live, deny) || force:
+		if !samePolicy(live, deny) {
+			r.auditStep("drift", live, target, "forced restore over a drifted dial permission")
+		}
+		err := r.write("put user dial-policy", func(ctx context.Context) error {
+			return e.pbx.UpdateUser(ctx, r.domain(), r.user(), netsapiens.UserUpdate{DialPolicy: &target})
+		})
+		if err != nil {
+			return stepResult{}, fmt.Errorf("restore dial policy %q: %w", target, err)
+		}
+		if err := r.progress(progRestore, "set"); err != nil {
+			return stepResult{}, err
+		}
+		r.auditStep("policy", live, target, "dial permission set (PUT accepted)")
+	default:
+		return stepResult{}, &DriftError{Live: live, Original: target, Deny: deny}
+	}
+	got, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
+	if err != nil {
+		return stepResult{}, fmt.Errorf("verify dial policy: %w", err)
+	}
+	if !samePolicy(got.DialPolicy, target) {
+		return stepResult{}, errorf(ErrVerify, "the PBX accepted the change but the user's dial permission reads %q, not %q",
+			got.DialPolicy, target)
+	}
+	sub := session.SubResult{Name: "dial permission", Outcome: session.OutcomeVerified, Detail: target + " (read back)"}
+	var subs []session.SubResult
+	subs = append(subs, sub)
+	for _, s := range []session.Step{session.StepRecreate, session.StepReset} {
+		if !r.inc.Step(s).Status.Finished() {
+			subs = append(subs, session.SubResult{Name: string(s), Outcome: session.OutcomeSkipped,
+				Detail: "restored before " + string(s) + ": the stolen credentials may still work"})
+		}
+	}
+	return stepResult{status: session.StatusDone, summary: "verified · dial permission back to " + target,
+		subs: subs, before: live, after: target, close: true}, nil
+}

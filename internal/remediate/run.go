@@ -1,0 +1,381 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// RunOptions modify one step run.
+type RunOptions struct {
+	// Force lets restore overwrite a dial policy that drifted since deny (force:restore).
+	Force bool
+	// RestorePolicy is the policy to restore when the original is unknown (the user was already
+	// denied when the incident began); it must exist on the PBX. It also overrides a known
+	// original, which the audit records.
+	RestorePolicy string
+}
+
+// Secret is one credential for the requester only (an ephemeral message), with what to do
+// with it. Value prints as "[redacted]" everywhere; use Value.Reveal() to deliver it.
+type Secret struct {
+	Label        string            // e.g. "softphone 1001a: SIP password"
+	Instructions string            // e.g. "enter it in the softphone registered as 1001a@acme.example"
+	Value        netsapiens.Secret // never empty
+	Device       string            // the device id, "" for the voicemail PIN
+}
+
+// Result is what a step run (or an approval request) did.
+type Result struct {
+	Incident session.Incident // as stored after the run
+	Secrets  []Secret         // for the requester only; never stored or logged
+	Awaiting bool             // an approval was requested instead of running the step
+}
+
+// progress keys common to several steps.
+const (
+	progResumes = "resumes"        // how often Reconcile took the run over
+	progForce   = "force"          // "yes": restore may overwrite a drifted policy
+	progPolicy  = "restore-policy" // restore's explicit target policy (not a secret)
+)
+
+// Request runs step, or asks for approval when Config.ApprovalSteps lists it and it has not
+// been approved (Result.Awaiting). Order is checked first (ErrStepOrder). Errors: as Run, plus
+// ErrAwaitingApproval (a request is already pending).
+func (e *Engine) Request(ctx context.Context, id string, step session.Step, actor string, o RunOptions) (Result, error) {
+	if !step.Valid() {
+		return Result{}, errorf(ErrInvalid, "unknown step %q", step)
+	}
+	if !e.needsApproval(step) {
+		return e.Run(ctx, id, step, actor, o)
+	}
+	inc, err := e.store.Get(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkOrder(&inc, step); err != nil {
+		return Result{Incident: inc}, err
+	}
+	if o.RestorePolicy != "" {
+		if err := netsapiens.ValidatePolicyName(o.RestorePolicy); err != nil {
+			return Result{Incident: inc}, errorf(ErrInvalid, "restore policy: %s", UserMessage(err))
+		}
+	}
+	inc, err = e.store.RequestApproval(ctx, id, step, actor, e.cfg.ApprovalTTL, o.Force)
+	if err != nil {
+		return Result{Incident: inc}, err
+	}
+	if step == session.StepRestore {
+		// The approver's run needs the explicit policy; it is not a secret.
+		inc, err = e.store.Update(ctx, id, func(inc *session.Incident) error {
+			st := inc.Steps[step]
+			if st.Progress == nil {
+				st.Progress = map[string]string{}
+			}
+			if o.RestorePolicy != "" {
+				st.Progress[progPolicy] = o.RestorePolicy
+			} else {
+				delete(st.Progress, progPolicy)
+			}
+			return nil
+		})
+		if err != nil {
+			return Result{Incident: inc}, fmt.Errorf("record restore policy: %w", err)
+		}
+	}
+	detail := "expires " + fmtTime(inc.Step(step).ApprovalExpires)
+	if o.Force {
+		detail = "forced restore; " + detail
+	}
+	e.audit(ctx, inc.ID, actor, "approval.requested", step, "", string(session.StatusAwaiting), detail)
+	e.notify(ctx, inc.ID)
+	return Result{Incident: inc, Awaiting: true}, nil
+}
+
+// Approve records approver's approval of the pending request and runs the step at once, with
+// the requester as the actor of record: Result.Secrets are for the REQUESTER. Errors:
+// ErrSelfApproval, ErrExpired, ErrNotAwaiting, ErrClosed, ErrNotFound, and as Run.
+func (e *Engine) Approve(ctx context.Context, id string, step session.Step, approver string) (Result, error) {
+	inc, err := e.store.Approve(ctx, id, step, approver)
+	if err != nil {
+		return Result{Incident: inc}, err
+	}
+	st := inc.Step(step)
+	e.audit(ctx, inc.ID, approver, "approval.approved", step, string(session.StatusAwaiting), "approved",
+		"requested by "+st.RequestedBy)
+	e.notify(ctx, inc.ID)
+	o := RunOptions{Force: st.Force, RestorePolicy: st.Progress[progPolicy]}
+	return e.begin(ctx, id, step, st.RequestedBy, o, []session.Status{session.StatusAwaiting})
+}
+
+// Reject answers a pending request with no (the requester may reject to withdraw it).
+// Errors: ErrNotAwaiting, ErrClosed, ErrNotFound.
+func (e *Engine) Reject(ctx context.Context, id string, step session.Step, actor string) (session.Incident, error) {
+	inc, err := e.store.Reject(ctx, id, step, actor)
+	if err != nil {
+		return inc, err
+	}
+	e.audit(ctx, inc.ID, actor, "approval.rejected", step, string(session.StatusAwaiting), string(inc.Step(step).Status), "")
+	e.notify(ctx, inc.ID)
+	return inc, nil
+}
+
+// Run runs step now without an approval check (Approve, the CLI with --yes, tests). Errors:
+// ErrStepOrder, the store's ErrAlreadyRunning / ErrAlreadyDone / ErrAwaitingApproval (with
+// who and when, *session.StepError), ErrClosed, ErrNotFound; and from the step itself
+// ErrDenyPolicyMissing, ErrDrift, ErrOriginalUnknown, ErrNotRestored, ErrVerify, ErrInvalid,
+// netsapiens kinds, ErrFenced (the lease was lost: another runner continues).
+func (e *Engine) Run(ctx context.Context, id string, step session.Step, actor string, o RunOptions) (Result, error) {
+	if !step.Valid() {
+		return Result{}, errorf(ErrInvalid, "unknown step %q", step)
+	}
+	return e.begin(ctx, id, step, actor, o, nil)
+}
+
+// checkOrder enforces the runbook order: deny first.
+func checkOrder(inc *session.Incident, step session.Step) error {
+	if step == session.StepDeny {
+		return nil
+	}
+	if !inc.Step(session.StepDeny).Status.Finished() {
+		return errorf(ErrStepOrder, "deny all calls first: %s needs a finished deny step", step)
+	}
+	return nil
+}
+
+// begin moves the step to running (exactly one caller wins) and executes it.
+func (e *Engine) begin(ctx context.Context, id string, step session.Step, actor string, o RunOptions, allow []session.Status) (Result, error) {
+	if o.RestorePolicy != "" {
+		if err := netsapiens.ValidatePolicyName(o.RestorePolicy); err != nil {
+			return Result{}, errorf(ErrInvalid, "restore policy: %s", UserMessage(err))
+		}
+	}
+	l, inc, err := e.store.Begin(ctx, id, step, session.BeginOptions{
+		Actor: actor, Owner: e.cfg.Owner, LeaseTTL: e.cfg.LeaseTTL, AllowFrom: allow,
+		Check: func(inc *session.Incident) error { return checkOrder(inc, step) },
+	})
+	if err != nil {
+		return Result{Incident: inc}, err
+	}
+	st := inc.Step(step)
+	e.audit(ctx, inc.ID, st.RequestedBy, "step."+string(step)+".started", step, "", string(session.StatusRunning),
+		"attempt "+strconv.Itoa(st.Attempts))
+	e.notify(ctx, inc.ID)
+	return e.execute(ctx, l, inc, o)
+}
+
+// runner is one execution of one step under one lease.
+type runner struct {
+	e     *Engine
+	lease session.Lease
+	inc   session.Incident // as last stored
+	actor string           // actor of record (the requester)
+	ctx   context.Context  // cancelled when the lease is lost
+	pctx  context.Context  // ctx tagged with the incident ID, for PBX calls
+	opts  RunOptions
+}
+
+// stepFunc runs one step's body and returns its result for Finish.
+type stepFunc func(r *runner) (stepResult, error)
+
+type stepResult struct {
+	status  session.Status
+	summary string
+	subs    []session.SubResult
+	secrets []Secret
+	after   string // the audit line's "after" value
+	before  string
+	close   bool // restore: close the incident afterwards
+}
+
+// execute runs the step body under l: renews the lease while it runs, records the result
+// (Finish or Fail) unless the runner was stopped, and closes the incident after a restore.
+func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incident, o RunOptions) (Result, error) {
+	var fn stepFunc
+	switch l.Step {
+	case session.StepDeny:
+		fn = (*runner).deny
+	case session.StepRecreate:
+		fn = (*runner).recreate
+	case session.StepReset:
+		fn = (*runner).reset
+	case session.StepRestore:
+		fn = (*runner).restore
+	default:
+		return Result{}, errorf(ErrInvalid, "unknown step %q", l.Step)
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopRenew := e.renew(rctx, l, cancel)
+	r := &runner{e: e, lease: l, inc: inc, actor: inc.Step(l.Step).RequestedBy, ctx: rctx,
+		pctx: netsapiens.WithLogTag(rctx, inc.ID), opts: o}
+
+	res, err := fn(r)
+	stopRenew()
+	if err == nil && rctx.Err() != nil {
+		err = context.Cause(rctx)
+	}
+	if err != nil && context.Cause(rctx) != nil && errors.Is(context.Cause(rctx), ErrFenced) {
+		err = fmt.Errorf("%w: %w", context.Cause(rctx), err)
+	}
+	if err != nil {
+		if isStop(err) {
+			e.log.Warn().Err(err).Str("incident", inc.ID).Str("step", string(l.Step)).
+				Msg("step runner stopped; the step stays running until its lease expires and Reconcile resumes it")
+			return Result{Incident: r.inc}, err
+		}
+		// Fail under the caller's context: the step must not stay running because rctx ended.
+		stored, ferr := e.store.Fail(ctx, l, Kind(err), UserMessage(err))
+		if ferr != nil {
+			e.log.Warn().Err(ferr).Str("incident", inc.ID).Msg("record step failure")
+			return Result{Incident: r.inc}, errors.Join(err, ferr)
+		}
+		e.audit(ctx, inc.ID, r.actor, "step."+string(l.Step)+".failed", l.Step, string(session.StatusRunning),
+			string(session.StatusFailed), UserMessage(err))
+		// Errors are wrapped from scrubbed PBX messages and the engine's own words: no secret.
+		e.log.Warn().Err(err).Str("incident", inc.ID).Str("step", string(l.Step)).Str("kind", Kind(err)).Msg("step failed")
+		e.notify(ctx, inc.ID)
+		return Result{Incident: stored, Secrets: res.secrets}, err
+	}
+	stored, err := e.store.Finish(ctx, l, res.status, res.summary, res.subs)
+	if err != nil {
+		// The PBX work is done but the lease was lost (or Redis failed): whoever holds the step
+		// now verifies again. The secrets of this run are still the requester's.
+		return Result{Incident: r.inc, Secrets: res.secrets}, fmt.Errorf("record result of %s: %w", l.Step, err)
+	}
+	e.audit(ctx, inc.ID, r.actor, "step."+string(l.Step)+"."+string(res.status), l.Step, res.before, res.after, res.summary)
+	e.log.Info().Str("incident", inc.ID).Str("step", string(l.Step)).Str("status", string(res.status)).Msg("step finished")
+	e.notify(ctx, inc.ID)
+	if res.close {
+		closed, err := e.closeRestored(ctx, stored, r.actor)
+		switch {
+		case errors.Is(err, ErrAlreadyRunning):
+			// Another step still runs; Reconcile closes the incident once it has ended.
+			e.log.Info().Str("incident", inc.ID).Msg("restore verified; the incident closes when the running step ends")
+		case err != nil:
+			return Result{Incident: stored, Secrets: res.secrets}, err
+		default:
+			stored = closed
+		}
+	}
+	return Result{Incident: stored, Secrets: res.secrets}, nil
+}
+
+// closeRestored closes an incident whose restore finished (steps not run become skipped; the
+// store forgets the user's last known original atomically). A step still running keeps it
+// open; Reconcile closes it later.
+func (e *Engine) closeRestored(ctx context.Context, inc session.Incident, actor string) (session.Incident, error) {
+	closed, err := e.store.Close(ctx, inc.ID, session.StateRestored, actor, "dial permission restored and verified")
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return closed, nil
+		}
+		return inc, fmt.Errorf("close incident %s: %w", inc.ID, err)
+	}
+	var skipped []string
+	for _, s := range session.Steps {
+		if st := closed.Step(s); st.Status == session.StatusSkipped {
+			skipped = append(skipped, string(s))
+		}
+	}
+	detail := "original dial permission restored and verified"
+	if len(skipped) > 0 {
+		detail += "; skipped: " + joinComma(skipped)
+	}
+	e.audit(ctx, closed.ID, actor, "incident.restored", "", string(session.StateOpen), string(session.StateRestored), detail)
+	e.notify(ctx, closed.ID)
+	return closed, nil
+}
+
+// renew keeps l alive until stop is called; a lost lease cancels the run with ErrFenced.
+func (e *Engine) renew(ctx context.Context, l session.Lease, cancel context.CancelCauseFunc) (stop func()) {
+	every := e.renewEvery
+	if every <= 0 {
+		every = e.cfg.LeaseTTL / 3
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				err := e.store.Renew(ctx, &l, e.cfg.LeaseTTL)
+				if errors.Is(err, ErrFenced) {
+					cancel(fmt.Errorf("renew lease: %w", err))
+					return
+				}
+				if err != nil {
+					// Redis may be back before the lease ends; CheckFence stops the writes meanwhile.
+					e.log.Warn().Err(err).Str("incident", l.IncidentID).Msg("renew step lease")
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// write runs one PBX write: the test hook, the fence check, the call, the hook again.
+func (r *runner) write(op string, fn func(ctx context.Context) error) error {
+	if h := r.e.hook; h != nil {
+		if err := h(r.lease.Step, op, false); err != nil {
+			return fmt.Errorf("before %s: %w", op, err)
+		}
+	}
+	if err := r.e.store.CheckFence(r.ctx, r.lease); err != nil {
+		return fmt.Errorf("before %s: %w", op, err)
+	}
+	err := fn(r.pctx)
+	if h := r.e.hook; h != nil {
+		if herr := h(r.lease.Step, op, true); herr != nil {
+			return fmt.Errorf("after %s: %w", op, herr)
+		}
+	}
+	return err
+}
+
+// progress records key → value fenced and keeps the stored incident.
+func (r *runner) progress(key, value string) error {
+	inc, err := r.e.store.Progress(r.ctx, r.lease, key, value)
+	if err != nil {
+		return fmt.Errorf("record progress %s: %w", key, err)
+	}
+	r.inc = inc
+	r.e.notify(r.ctx, inc.ID)
+	return nil
+}
+
+// prog returns the recorded progress value of key.
+func (r *runner) prog(key string) string { return r.inc.Step(r.lease.Step).Progress[key] }
+
+func (r *runner) domain() string { return r.inc.Domain }
+func (r *runner) user() string   { return r.inc.User }
+
+// auditStep appends an audit line about this step.
+func (r *runner) auditStep(action, before, after, detail string) {
+	r.e.audit(r.ctx, r.inc.ID, r.actor, "step."+string(r.lease.Step)+"."+action, r.lease.Step, before, after, detail)
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
