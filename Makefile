@@ -1,7 +1,10 @@
 # The two commands of the README: `make run` (the main job) and `make test` (install what is missing, run all tests).
-.PHONY: run test fuzz bench
+.PHONY: run sim test bench
 
 run:
+	go run ./cmd/bot drill
+
+sim:
 	go run ./cmd/pbxsim
 
 test:

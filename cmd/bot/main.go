@@ -2,7 +2,7 @@
 // user or device in seconds (Deny All, re-create devices, reset PIN and sessions, restore), with
 // approvals, an audit trail in the card's thread, and state in Redis that survives any crash.
 //
-// Sub-commands: serve (default), drill, respond, audit, version. `bot help` lists them.
+// Sub-commands: serve (default), drill, version, help.
 package main
 
 import (
@@ -24,12 +24,11 @@ func main() {
 	}
 }
 
-const usage = `usage: bot [serve|drill|respond|audit|version|help] [flags]
+const usage = `usage: bot [serve|drill|version|help] [flags]
 
   serve     run the Slack bot (Socket Mode); the default. Configuration: see README.
   drill     run the whole runbook against the built-in PBX simulator: no credentials needed
-  respond   the CLI fallback when Slack is down: the same engine, state and audit
-  audit     print and verify an incident's audit chain (an evidence bundle)
+            (-user 1001@acme.example, -redis URL; without one it starts a throw-away redis-server)
   version   print the version
 `
 
@@ -51,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "drill":
+		return runDrill(ctx, rest, getenv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	default:
