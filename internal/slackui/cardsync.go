@@ -1,0 +1,278 @@
+package slackui
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// Changes collects the IDs of incidents that changed, for the card and thread sync. It is the
+// engine's Notifier (remediate.Config.Notifier): Changed never blocks, and several changes of one
+// incident before its sync runs collapse into one sync of the newest version.
+type Changes struct {
+	mu      sync.Mutex
+	queue   []string
+	pending map[string]bool
+	running map[string]bool
+	wake    chan struct{}
+}
+
+// NewChanges returns an empty change set.
+func NewChanges() *Changes {
+	return &Changes{pending: map[string]bool{}, running: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// Changed marks an incident for a sync. It never blocks and never fails.
+func (c *Changes) Changed(_ context.Context, incidentID string) {
+	if incidentID == "" {
+		return
+	}
+	c.mu.Lock()
+	if !c.pending[incidentID] {
+		c.pending[incidentID] = true
+		c.queue = append(c.queue, incidentID)
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *Changes) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next returns a pending incident that no other sync worker of this process is syncing, and marks
+// it running; it blocks until there is one or ctx ends.
+func (c *Changes) next(ctx context.Context) (string, bool) {
+	for {
+		c.mu.Lock()
+		for i, id := range c.queue {
+			if c.running[id] {
+				continue
+			}
+			c.queue = append(c.queue[:i:i], c.queue[i+1:]...)
+			delete(c.pending, id)
+			c.running[id] = true
+			more := len(c.queue) > 0
+			c.mu.Unlock()
+			if more {
+				c.signal() // let another worker pick the rest
+			}
+			return id, true
+		}
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-c.wake:
+		}
+	}
+}
+
+// done ends a sync of id; a change that arrived meanwhile is still pending and runs next.
+func (c *Changes) done(id string) {
+	c.mu.Lock()
+	delete(c.running, id)
+	more := len(c.queue) > 0
+	c.mu.Unlock()
+	if more {
+		c.signal()
+	}
+}
+
+// idle reports whether nothing is pending or running.
+func (c *Changes) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue) == 0 && len(c.running) == 0
+}
+
+// The per-incident lock that serialises card updates and thread posts across replicas, and the
+// two cursors it guards: the newest rendered card stamp and the last audit seq posted. All keys
+// of one incident share the hash tag {INC-…}, so the scripts work on Redis Cluster.
+var (
+	lockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+	unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+	// raise sets KEYS[2] to ARGV[2] if the lock is still ours and the value only grows (-1: lock lost).
+	raiseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[2]) <= cur then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1`)
+	// advance moves the posted-up-to cursor KEYS[2] from ARGV[2] to ARGV[3] (compare-and-set).
+	advanceScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+if cur ~= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return 1`)
+)
+
+// lockTTL bounds how long a replica that died mid-sync blocks the others' card updates. The
+// holder extends it before every Slack call, so it only needs to outlast one call (10 s timeout).
+const lockTTL = 10 * time.Second
+
+// errLockLost: another replica took the incident's sync lock over; stop without writing.
+var errLockLost = errors.New("sync lock lost")
+
+type incLock struct {
+	rdb   redis.UniversalClient
+	key   string
+	token string
+}
+
+func (a *App) syncKey(id, what string) string {
+	return a.cfg.KeyPrefix + "slackui:{" + id + "}:" + what
+}
+
+// tryLock takes the incident's sync lock, or reports false when another sync holds it.
+func (a *App) tryLock(ctx context.Context, id string) (*incLock, bool, error) {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	l := &incLock{rdb: a.rdb, key: a.syncKey(id, "lock"), token: hex.EncodeToString(b)}
+	ok, err := a.rdb.SetNX(ctx, l.key, l.token, lockTTL).Result()
+	if err != nil {
+		return nil, false, fmt.Errorf("lock %s: %w", id, err)
+	}
+	return l, ok, nil
+}
+
+// extend renews the lock before a slow Slack call; errLockLost when it is no longer ours.
+func (l *incLock) extend(ctx context.Context) error {
+	n, err := lockScript.Run(ctx, l.rdb, []string{l.key}, l.token, lockTTL.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("extend sync lock: %w", err)
+	}
+	if n == 0 {
+		return errLockLost
+	}
+	return nil
+}
+
+func (l *incLock) release(ctx context.Context) {
+	_ = unlockScript.Run(ctx, l.rdb, []string{l.key}, l.token).Err()
+}
+
+// syncLoop runs one sync worker until ctx ends.
+func (a *App) syncLoop(ctx context.Context) {
+	for {
+		id, ok := a.changes.next(ctx)
+		if !ok {
+			return
+		}
+		retry, err := a.syncIncident(ctx, id)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Str("incident", id).Msg("card/thread sync")
+		}
+		a.changes.done(id)
+		if retry && ctx.Err() == nil {
+			// Another replica holds the lock (or Slack failed): try again shortly; the periodic
+			// pass is the backstop.
+			time.AfterFunc(a.cfg.syncRetry(), func() { a.changes.Changed(ctx, id) })
+		}
+	}
+}
+
+// cardStamp orders renders of an incident: its version, and within one version how many
+// approval requests have expired since (time alone changes what the card must show). It only
+// grows, so a render is written only if it is newer than the one on the card.
+func cardStamp(inc session.Incident, now time.Time) int64 {
+	expired := int64(0)
+	for _, s := range session.Steps {
+		st := inc.Step(s)
+		if st.Status == session.StatusAwaiting && !st.ApprovalExpires.IsZero() && now.After(st.ApprovalExpires) {
+			expired++
+		}
+	}
+	return inc.Version*8 + expired
+}
+
+// syncIncident brings one incident's card and thread up to date under its lock: the card shows
+// the newest stored version (never an older one), and every audit entry not yet posted is posted
+// once, in seq order. retry says the sync could not run now and should be tried again.
+func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err error) {
+	l, ok, err := a.tryLock(ctx, id)
+	if err != nil {
+		return true, err
+	}
+	if !ok {
+		return true, nil
+	}
+	defer l.release(context.WithoutCancel(ctx))
+
+	inc, err := a.store.Get(ctx, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return false, nil // discarded
+	}
+	if err != nil {
+		return true, fmt.Errorf("read incident: %w", err)
+	}
+	if inc.Channel == "" || inc.MessageTS == "" {
+		return false, nil // no card yet: the open handler posts it and syncs again
+	}
+	if err := a.syncCard(ctx, l, inc); err != nil {
+		if errors.Is(err, errLockLost) {
+			return false, nil
+		}
+		return true, err
+	}
+	if err := a.syncThread(ctx, l, inc); err != nil {
+		if errors.Is(err, errLockLost) {
+			return false, nil
+		}
+		return true, err
+	}
+	return false, nil
+}
+
+func (a *App) syncCard(ctx context.Context, l *incLock, inc session.Incident) error {
+	now := a.now()
+	stamp := cardStamp(inc, now)
+	key := a.syncKey(inc.ID, "card")
+	cur, err := a.rdb.Get(ctx, key).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read card stamp: %w", err)
+	}
+	if stamp <= cur {
+		return nil
+	}
+	if err := l.extend(ctx); err != nil {
+		return err
+	}
+	text, blocks := Card(inc, a.cardOptions(now))
+	if err := a.api.update(ctx, inc.Channel, inc.MessageTS, text, blocks); err != nil {
+		return fmt.Errorf("update card: %w", err)
+	}
+	a.m.CardUpdates.Inc()
+	n, err := raiseScript.Run(ctx, a.rdb, []string{l.key, key}, l.token, strconv.FormatInt(stamp, 10),
+		a.cfg.retention().Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("record card stamp: %w", err)
+	}
+	if n < 0 {
+		return errLockLost
+	}
+	return nil
+}
+
+// cardOptions are the render options from the configuration.
+func (a *App) cardOptions(now time.Time) CardOptions {
+	return CardOptions{Now: now, ApprovalSteps: a.approvalSteps, Approvers: a.approversText,
+		DenyPolicy: a.cfg.DenyPolicy, ResetEmail: a.cfg.ResetEmail}
+}

@@ -1,0 +1,143 @@
+package slackui
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/remediate"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// maintain is the periodic pass every replica runs (every ReconcileEvery, first at once):
+// Reconcile resumes interrupted steps (and their credentials go to the requester), every open
+// incident is synced (a backstop for a lost notification, a sync that lost a race, or expiring
+// approval requests), and due reminders are posted, one per incident across replicas.
+func (a *App) maintain(ctx context.Context) {
+	t := time.NewTicker(a.cfg.reconcileEvery())
+	defer t.Stop()
+	for {
+		a.maintainOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *App) maintainOnce(ctx context.Context) {
+	rs, err := a.eng.Reconcile(ctx)
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn().Err(err).Msg("reconcile")
+	}
+	for _, r := range rs {
+		a.m.ReconcileResumed.Inc()
+		ev := a.log.Info()
+		if r.Err != nil {
+			ev = a.log.Warn().Str("kind", remediate.Kind(r.Err))
+		}
+		ev.Str("incident", r.IncidentID).Str("step", string(r.Step)).Bool("failed", r.Failed).Msg("reconciled step")
+		if len(r.Secrets) > 0 {
+			a.deliverSecrets(ctx, r.Incident, r.RequestedBy, r.Step, r.Secrets)
+		}
+		a.changes.Changed(ctx, r.IncidentID)
+	}
+	open, err := a.store.ListOpen(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("list open incidents")
+		}
+		return
+	}
+	for _, inc := range open {
+		a.changes.Changed(ctx, inc.ID)
+		a.remind(ctx, inc)
+	}
+	a.syncRecent(ctx)
+	a.postHead(ctx)
+}
+
+// recentWindow is how many global audit entries a fresh process looks back at.
+const recentWindow = 500
+
+// syncRecent syncs every incident with a new entry in the global audit chain since the last
+// pass, closed ones included (the open list misses an incident whose closing sync was lost to a
+// crash). A new process starts recentWindow entries back from the head.
+func (a *App) syncRecent(ctx context.Context) {
+	if a.globalSeq == 0 {
+		seq, _, err := a.store.AuditHead(ctx, "")
+		if err != nil {
+			return
+		}
+		a.globalSeq = max(0, seq-recentWindow)
+	}
+	entries, err := a.store.GlobalAudit(ctx, a.globalSeq, 2*recentWindow)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("read the global audit chain")
+		}
+		return
+	}
+	for _, e := range entries {
+		if e.IncidentID != "" {
+			a.changes.Changed(ctx, e.IncidentID)
+		}
+		a.globalSeq = max(a.globalSeq, e.Seq)
+	}
+}
+
+// postHead posts the global audit chain's head (seq and MAC) to AUDIT_CHANNEL at most every
+// HeadEvery and only when it moved, from one replica (SET NX throttle), so a later rewrite or
+// truncation of the chain in Redis contradicts a record kept outside it.
+func (a *App) postHead(ctx context.Context) {
+	if a.cfg.AuditChannel == "" {
+		return
+	}
+	every := a.cfg.HeadEvery
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	seq, mac, err := a.store.AuditHead(ctx, "")
+	if err != nil || seq == 0 {
+		return
+	}
+	last, _ := a.rdb.Get(ctx, a.cfg.KeyPrefix+"slackui:head:posted").Int64()
+	if seq <= last {
+		return
+	}
+	ok, err := a.rdb.SetNX(ctx, a.cfg.KeyPrefix+"slackui:head:throttle", 1, every).Result()
+	if err != nil || !ok {
+		return
+	}
+	text := fmt.Sprintf("🔗 Audit chain head: seq %d · MAC `%s` · %s", seq, codeSafe(short(mac, 100)), clockAt(a.now(), time.Time{}))
+	if _, err := a.api.post(ctx, a.cfg.AuditChannel, "", text, nil); err != nil {
+		a.log.Warn().Err(err).Msg("post audit chain head")
+		return
+	}
+	_ = a.rdb.Set(ctx, a.cfg.KeyPrefix+"slackui:head:posted", seq, a.cfg.retention()).Err()
+}
+
+// remind posts the Deny All reminder into the incident's thread when it is due; ClaimReminder
+// lets exactly one replica post each due reminder.
+func (a *App) remind(ctx context.Context, inc session.Incident) {
+	if inc.MessageTS == "" || a.cfg.RemindAfter <= 0 {
+		return
+	}
+	if !inc.Step(session.StepDeny).Status.Finished() {
+		return
+	}
+	ok, cur, err := a.store.ClaimReminder(ctx, inc.ID, a.cfg.RemindAfter, a.cfg.RemindEvery)
+	if err != nil {
+		a.log.Warn().Err(err).Str("incident", inc.ID).Msg("claim reminder")
+		return
+	}
+	if !ok {
+		return
+	}
+	if _, err := a.api.post(ctx, cur.Channel, cur.MessageTS, ReminderText(cur, a.now()), nil); err != nil {
+		a.log.Warn().Err(err).Str("incident", inc.ID).Msg("post reminder")
+		return
+	}
+	a.m.RemindersPosted.Inc()
+}

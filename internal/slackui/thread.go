@@ -1,0 +1,87 @@
+package slackui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// syncThread posts the incident's audit entries that are not in its thread yet, oldest first,
+// each as one reply (and mirrored to AUDIT_CHANNEL when set). The "posted up to seq" cursor in
+// Redis moves by compare-and-set under the incident's sync lock right after each post, so
+// replicas and restarts post every entry once. The one gap: a crash between a post and its
+// cursor write posts that entry again (at-least-once for that single line), which is the
+// better failure than losing an audit line.
+func (a *App) syncThread(ctx context.Context, l *incLock, inc session.Incident) error {
+	key := a.syncKey(inc.ID, "posted")
+	posted, err := a.rdb.Get(ctx, key).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read thread cursor: %w", err)
+	}
+	entries, err := a.store.Audit(ctx, inc.ID)
+	if err != nil {
+		return fmt.Errorf("read audit: %w", err)
+	}
+	for _, e := range entries {
+		if e.Seq <= posted {
+			continue
+		}
+		if err := l.extend(ctx); err != nil {
+			return err
+		}
+		line := AuditLine(e)
+		if _, err := a.api.post(ctx, inc.Channel, inc.MessageTS, line, nil); err != nil {
+			return fmt.Errorf("post audit line %d: %w", e.Seq, err)
+		}
+		a.m.ThreadPosts.Inc()
+		if a.cfg.AuditChannel != "" && a.cfg.AuditChannel != inc.Channel {
+			if _, err := a.api.post(ctx, a.cfg.AuditChannel, "", line, nil); err != nil {
+				a.log.Warn().Err(err).Str("incident", inc.ID).Int64("seq", e.Seq).Msg("mirror audit line to AUDIT_CHANNEL")
+			}
+		}
+		n, err := advanceScript.Run(ctx, a.rdb, []string{l.key, key}, l.token, strconv.FormatInt(posted, 10),
+			strconv.FormatInt(e.Seq, 10), a.cfg.retention().Milliseconds()).Int()
+		if err != nil {
+			return fmt.Errorf("advance thread cursor: %w", err)
+		}
+		if n < 0 {
+			return errLockLost
+		}
+		if n == 0 {
+			return fmt.Errorf("thread cursor of %s moved under the lock", inc.ID)
+		}
+		posted = e.Seq
+	}
+	return nil
+}
+
+// auditGlobal records an event that belongs to no incident (a refused command) in the global
+// chain, the log and AUDIT_CHANNEL. It never fails the caller: the refusal stands regardless.
+func (a *App) auditGlobal(ctx context.Context, e session.AuditEntry) {
+	stored, err := a.store.Append(ctx, e)
+	if err != nil {
+		a.log.Warn().Err(err).Str("action", e.Action).Msg("append audit entry")
+		stored = e
+	}
+	a.log.Info().Str("actor", e.Actor).Str("action", e.Action).Str("detail", e.Detail).Msg("audit")
+	if a.cfg.AuditChannel != "" {
+		if _, err := a.api.post(ctx, a.cfg.AuditChannel, "", AuditLine(stored), nil); err != nil {
+			a.log.Warn().Err(err).Msg("post audit line to AUDIT_CHANNEL")
+		}
+	}
+}
+
+// auditIncident records an event of an incident (its thread shows it after the next sync).
+func (a *App) auditIncident(ctx context.Context, e session.AuditEntry) {
+	if _, err := a.store.Append(ctx, e); err != nil {
+		a.log.Warn().Err(err).Str("incident", e.IncidentID).Str("action", e.Action).Msg("append audit entry")
+		return
+	}
+	a.log.Info().Str("incident", e.IncidentID).Str("actor", e.Actor).Str("action", e.Action).Msg("audit")
+	a.changes.Changed(ctx, e.IncidentID)
+}
