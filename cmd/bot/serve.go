@@ -2,9 +2,26 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/remediate"
+	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/slackui"
 )
 
 // runServe validates the configuration and runs the Slack bot until ctx ends.
@@ -13,6 +30,141 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	_ = cfg
-	return fmt.Errorf("serve: not wired yet")
+	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	owner := replicaID()
+	log = log.With().Str("replica", owner).Logger()
+	warnings := cfg.warnings()
+
+	ropts, err := redisOptions(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err) // validated already; kept for safety
+	}
+	rdb := redis.NewUniversalClient(ropts)
+	defer rdb.Close()
+	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey, SnapshotKey: cfg.SnapshotKey,
+		Retention: cfg.Retention, Logger: log.With().Str("component", "session").Logger()})
+	if err != nil {
+		return fmt.Errorf("incident store: %w", err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	dw, err := store.CheckDurability(dctx)
+	cancel()
+	if err != nil {
+		// Not fatal: /readyz stays red until Redis answers, and the process keeps trying.
+		log.Error().Err(err).Msg("redis does not answer at start-up")
+		warnings = append(warnings, "Redis durability could not be checked at start-up (Redis did not answer)")
+	}
+	warnings = append(warnings, dw...)
+	for _, w := range warnings {
+		log.Warn().Msg(w)
+	}
+
+	nsCfg := netsapiens.Config{BaseURL: cfg.NSAPIURL, MaxInflight: cfg.NSMaxInflight,
+		Logger: log.With().Str("component", "netsapiens").Logger(), UserAgent: "compromised-responder/" + version}
+	if cfg.NSAPIKey != "" {
+		nsCfg.APIKey = netsapiens.Secret(cfg.NSAPIKey)
+	} else {
+		nsCfg.OAuth = &netsapiens.OAuthConfig{ClientID: cfg.NSClientID, ClientSecret: netsapiens.Secret(cfg.NSClientSecret),
+			Username: cfg.NSUsername, Password: netsapiens.Secret(cfg.NSPassword)}
+	}
+	pbx, err := netsapiens.New(nsCfg)
+	if err != nil {
+		return fmt.Errorf("netsapiens client: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	changes := slackui.NewChanges()
+	steps := make([]session.Step, len(cfg.ApprovalSteps))
+	for i, s := range cfg.ApprovalSteps {
+		steps[i] = session.Step(s)
+	}
+	eng, err := remediate.New(newCountingPBX(pbx, reg), store, remediate.Config{
+		DenyPolicy: cfg.NSDenyPolicy, PINLength: cfg.PINLength, ResetEmailTemplate: cfg.NSResetTemplate,
+		ResetEmailSubject: cfg.NSResetSubject, ApprovalSteps: steps, ApprovalTTL: cfg.ApprovalTTL, Owner: owner,
+		// A short lease so a step whose process died is resumed within 10 s (lease + reconcile period).
+		LeaseTTL: 5 * time.Second,
+		Logger:   log.With().Str("component", "remediate").Logger(), Notifier: changes,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+
+	metrics := slackui.NewMetrics(reg)
+	app, err := slackui.New(slackui.Config{
+		BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
+		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalSteps: steps, AuditChannel: cfg.AuditChannel,
+		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "",
+		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Retention: cfg.Retention, Workers: cfg.Workers,
+		Logger: log.With().Str("component", "slackui").Logger(),
+	}, eng, store, rdb, changes, metrics)
+	if err != nil {
+		return fmt.Errorf("slack app: %w", err)
+	}
+
+	h := &health{ping: store.Ping, link: app.Link, warnings: warnings}
+	srv, addr, err := listen(cfg.HTTPAddr, routes(h, reg, log), log)
+	if err != nil {
+		return err
+	}
+	announce(stdout, cfg.LogFormat, addr)
+	log.Info().Str("addr", addr).Msg("http listening")
+
+	hctx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	go h.probe(hctx)
+
+	runErr := app.Run(ctx)
+	stopProbe()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = srv.Shutdown(sctx)
+	cancel()
+	if runErr != nil {
+		log.Error().Err(runErr).Msg("stopped")
+		if errors.Is(runErr, slackui.ErrInvalidAuth) {
+			return fmt.Errorf("slack: %w", runErr)
+		}
+		return runErr
+	}
+	log.Info().Msg("stopped cleanly")
+	return nil
+}
+
+// listen binds addr (":0" and "127.0.0.1:0" pick a free port) and serves h on it.
+func listen(addr string, h http.Handler, log zerolog.Logger) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: stdLogger(log, "http")}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server")
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
+
+// announce prints the bound address on stdout ("listening on http://…"), as a JSON line when
+// LOG_FORMAT=json, so scripts and tests can find a port picked with :0.
+func announce(w io.Writer, format, addr string) {
+	url := "http://" + addr
+	if format == "json" {
+		fmt.Fprintf(w, "{\"level\":\"info\",\"http\":%q,\"message\":\"listening on %s\"}\n", url, url)
+		return
+	}
+	fmt.Fprintf(w, "listening on %s\n", url)
+}
+
+// replicaID names this process in leases: hostname, pid and a random suffix (two processes with
+// the same pid in different containers must still differ).
+func replicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "bot"
+	}
+	host = strings.ReplaceAll(host, ":", "-")
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 }

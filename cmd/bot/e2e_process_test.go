@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildBot compiles cmd/bot once per test binary, for tests that must kill a real process.
+func buildBot(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and kills a real process; skipped with -short")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bot-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "bot")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v", buildErr)
+	}
+	return binPath
+}
+
+// proc is a `bot serve` child process.
+type proc struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{} // closed when the process has exited; err is then set
+	err  error
+}
+
+func (w *world) startProcess(bin string) *proc {
+	w.t.Helper()
+	out, errs := &syncBuffer{}, &syncBuffer{}
+	w.mu.Lock()
+	w.logs = append(w.logs, out, errs)
+	w.mu.Unlock()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range w.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = out, errs
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	w.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	w.waitFor("the process to announce its address", func() bool {
+		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
+			p.url = m[1]
+			return true
+		}
+		return false
+	})
+	w.waitReady(&bot{url: p.url}, true)
+	return p
+}
+
+// TestServeKilledMidStep: a bot process SIGKILLed in the middle of re-creating devices; a new
+// process resumes the step from its recorded progress within 10 s of the lease running out,
+// the PBX ends with every device exactly once, and SIGTERM stops the new process cleanly.
+func TestServeKilledMidStep(t *testing.T) {
+	tb := time.Now()
+	bin := buildBot(t)
+	t.Logf("built in %s", time.Since(tb).Round(time.Millisecond))
+	w := newWorld(t)
+	t0 := time.Now()
+	p1 := w.startProcess(bin)
+	t.Logf("first process ready after %s", time.Since(t0).Round(time.Millisecond))
+	w.command(alice, incChan, target)
+	ts, inc := w.card("1001", "acme.example")
+	w.click(alice, ts, "step:deny")
+	w.cardShows(ts, "deny done")
+
+	w.pbx.SetFaults(nstest.Faults{Latency: 1500 * time.Millisecond, Match: func(method, path string) bool {
+		return method == "POST" && strings.HasSuffix(path, "/devices")
+	}})
+	w.click(alice, ts, "step:recreate")
+	w.waitFor("a device deleted", func() bool {
+		return w.step(inc.ID, session.StepRecreate).Progress["device/1001"] != ""
+	})
+	if err := p1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p1.done
+	killed := time.Now()
+	w.pbx.SetFaults(nstest.Faults{})
+	if st := w.step(inc.ID, session.StepRecreate); st.Status != session.StatusRunning {
+		t.Fatalf("after the kill recreate is %s, want running (interrupted)", st.Status)
+	}
+
+	t1 := time.Now()
+	p2 := w.startProcess(bin)
+	t.Logf("second process ready after %s", time.Since(t1).Round(time.Millisecond))
+	w.waitFor("recreate resumed and finished", func() bool {
+		return w.step(inc.ID, session.StepRecreate).Status.Finished()
+	})
+	// Lease (5 s) + reconcile period (5 s) + the remaining PBX work.
+	t.Logf("recreate finished %s after the kill", time.Since(killed).Round(time.Millisecond))
+	if d := time.Since(killed); d > 15*time.Second {
+		t.Errorf("recreate finished %s after the kill, want within 15 s", d)
+	}
+	var devs []string
+	for _, d := range w.pbx.Devices("acme.example", "1001") {
+		devs = append(devs, d["device"].(string))
+	}
+	if strings.Join(devs, ",") != "1001,1001a" {
+		t.Errorf("devices after the resumed recreate: %v, want 1001 and 1001a once each", devs)
+	}
+	// The killed process may have held the card's sync lock: the card follows within its TTL.
+	w.cardShows(ts, "recreate done")
+	t.Logf("card updated %s after the kill", time.Since(killed).Round(time.Millisecond))
+
+	replies := w.threadComplete(inc.ID)
+	entries, _ := w.store.Audit(context.Background(), inc.ID)
+	// A kill between a post and its cursor write may repeat that one line; never more, never less.
+	if len(replies) < len(entries) || len(replies) > len(entries)+1 {
+		t.Errorf("thread has %d replies for %d audit entries after a kill", len(replies), len(entries))
+	}
+	t.Logf("alice got %d credential values after the resumed run", len(secretValues(w.slack.Ephemerals(alice))))
+
+	// SIGTERM: a clean stop.
+	termAt := time.Now()
+	defer func() { t.Logf("stopped %s after SIGTERM", time.Since(termAt).Round(time.Millisecond)) }()
+	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p2.done:
+		if p2.err != nil {
+			t.Errorf("after SIGTERM the process exited with %v", p2.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the process did not stop within 30 s of SIGTERM")
+	}
+	w.jsonLines()
+	if secrets := secretValues(w.slack.Ephemerals(alice)); len(secrets) > 0 {
+		w.scanSecrets(secrets)
+	}
+}
