@@ -2,6 +2,7 @@
 # scripts/test.sh: install what the tests need, start a throw-away redis-server on a free
 # loopback port, run gofmt/vet/race tests against it, and stop it whatever happens.
 # Usage: scripts/test.sh [extra go test args…]   (make test runs it)
+#        scripts/test.sh bench [extra go test args…]   (make bench: benchmarks against the same Redis)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,12 @@ done
 if [ -z "$redis_pid" ]; then echo "test.sh: could not start redis-server" >&2; cat "$tmp/redis.log" >&2 || true; exit 1; fi
 export TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 echo "test.sh: redis-server $(redis-server --version | awk '{print $3}' | sed 's/^v=//') on 127.0.0.1:$port"
+
+if [ "${1:-}" = "bench" ]; then
+  shift
+  go test -run '^$' -bench . -benchmem "$@" ./...
+  exit
+fi
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "test.sh: gofmt would change:"; echo "$unformatted"; exit 1; fi

@@ -52,7 +52,7 @@ func (s *syncBuffer) String() string {
 
 // world is what a bot process runs against: a loopback Slack, the PBX simulator and Redis.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	slack *slackfake.Server
 	pbx   *nstest.Server
 	rdb   *redis.Client
@@ -64,7 +64,7 @@ type world struct {
 	mu      sync.Mutex
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	rdb, url := testenv.Redis(t)
 	pbx, base := nstest.Start(t, nstest.Options{})
@@ -133,7 +133,7 @@ func (w *world) start() *bot {
 }
 
 // stop cancels the run and waits for it to return (idempotent).
-func (b *bot) stop(t *testing.T) {
+func (b *bot) stop(t testing.TB) {
 	t.Helper()
 	b.once.Do(func() {
 		b.cancel()

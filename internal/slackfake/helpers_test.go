@@ -23,7 +23,11 @@ const (
 // bot is a member), #random (C2, bot is not), an IM with alice (D1), group S1.
 func newFake(t testing.TB) *slackfake.Server {
 	t.Helper()
-	fake := slackfake.Start(t, slackfake.Options{PingInterval: fakePing, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)})
+	level := zerolog.DebugLevel
+	if _, bench := t.(*testing.B); bench {
+		level = zerolog.WarnLevel // a debug line per envelope would drown the benchmark output
+	}
+	fake := slackfake.Start(t, slackfake.Options{PingInterval: fakePing, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(level)})
 	fake.AddUser("U1", "alice")
 	fake.AddUser("U2", "bob")
 	fake.AddChannel("C1", "incident", true)
