@@ -205,7 +205,10 @@ func TestServeAuthorization(t *testing.T) {
 
 	// A second open points at the card and posts nothing.
 	w.command(bob, incChan, "1001 acme.example again")
-	w.ephemeralWith(bob, "already has an open incident")
+	m := w.ephemeralWith(bob, "already has an open incident")
+	if link := "<https://fake.slack.com/archives/" + incChan + "/p" + strings.Replace(ts, ".", "", 1) + "|its card>"; !strings.Contains(m.Text, link) {
+		t.Errorf("second open answered %q, want a link to the card %s", m.Text, link)
+	}
 	if got := len(topLevel(w.slack.Channel(incChan))); got != 1 {
 		t.Errorf("%d cards in the channel after a second open, want 1", got)
 	}

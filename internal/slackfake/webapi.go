@@ -69,6 +69,7 @@ var apiMethods = map[string]apiHandler{
 	"chat.update":           (*Server).apiUpdate,
 	"chat.postEphemeral":    (*Server).apiPostEphemeral,
 	"chat.delete":           (*Server).apiDelete,
+	"chat.getPermalink":     (*Server).apiGetPermalink,
 	"users.info":            (*Server).apiUsersInfo,
 	"usergroups.users.list": (*Server).apiUserGroupMembers,
 	"conversations.info":    (*Server).apiConversationsInfo,
@@ -385,6 +386,24 @@ func (s *Server) apiDelete(r *apiReq) (map[string]any, *apiError) {
 	st.deleted = true
 	s.recordLocked(Message{Method: "chat.delete", Channel: chID, TS: ts, ThreadTS: st.ThreadTS})
 	return map[string]any{"channel": chID, "ts": ts}, nil
+}
+
+// apiGetPermalink answers like Slack: a URL under the workspace with the ts's dot removed, and
+// thread_ts/cid for a thread reply; ephemeral and deleted messages are not found.
+func (s *Server) apiGetPermalink(r *apiReq) (map[string]any, *apiError) {
+	chID, ts := r.get("channel"), r.get("message_ts")
+	if _, ok := s.channels[chID]; !ok {
+		return nil, errCode("channel_not_found")
+	}
+	st, ok := s.byKey[key(chID, ts)]
+	if !ok || st.deleted || st.ephemeral {
+		return nil, errCode("message_not_found")
+	}
+	link := "https://fake.slack.com/archives/" + chID + "/p" + strings.Replace(ts, ".", "", 1)
+	if st.ThreadTS != "" && st.ThreadTS != ts {
+		link += "?thread_ts=" + st.ThreadTS + "&cid=" + chID
+	}
+	return map[string]any{"channel": chID, "permalink": link}, nil
 }
 
 func (s *Server) apiUsersInfo(r *apiReq) (map[string]any, *apiError) {

@@ -284,6 +284,48 @@ func TestMessageRecording(t *testing.T) {
 	}
 }
 
+// TestGetPermalink: links like Slack's for a message and a thread reply; ephemeral, deleted and
+// unknown messages are message_not_found, an unknown channel channel_not_found.
+func TestGetPermalink(t *testing.T) {
+	fake := newFake(t)
+	api := newAPI(fake, "xoxb-test")
+	ctx := ctx5s(t)
+	_, root, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("card", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, reply, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("audit", false), slack.MsgOptionTS(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eph, err := api.PostEphemeralContext(ctx, "C1", "U1", slack.MsgOptionText("secret", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := func(ch, ts string) (string, error) {
+		return api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: ch, Ts: ts})
+	}
+	got, err := link("C1", root)
+	if want := "https://fake.slack.com/archives/C1/p" + strings.Replace(root, ".", "", 1); err != nil || got != want {
+		t.Errorf("permalink of the root = %q, %v; want %q", got, err, want)
+	}
+	got, err = link("C1", reply)
+	if want := "?thread_ts=" + root + "&cid=C1"; err != nil || !strings.HasSuffix(got, want) {
+		t.Errorf("permalink of a reply = %q, %v; want it to end in %q", got, err, want)
+	}
+	if _, _, err := api.DeleteMessageContext(ctx, "C1", reply); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ ch, ts, code string }{
+		{"C1", eph, "message_not_found"}, {"C1", reply, "message_not_found"}, {"C1", "1.000001", "message_not_found"},
+		{"C404", root, "channel_not_found"},
+	} {
+		if _, err := link(tc.ch, tc.ts); err == nil || err.Error() != tc.code {
+			t.Errorf("permalink %s/%s: %v, want %s", tc.ch, tc.ts, err, tc.code)
+		}
+	}
+}
+
 func TestResponseURLs(t *testing.T) {
 	fake := newFake(t)
 	urls := make(chan string, 2)

@@ -112,7 +112,7 @@ func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 		return
 	}
 	if !created {
-		a.replyCommand(ctx, c, AlreadyOpenText(inc, inc.Channel), nil)
+		a.replyCommand(ctx, c, AlreadyOpenText(inc, a.cardLink(ctx, inc)), nil)
 		return
 	}
 	text, blocks := Card(inc, a.cardOptions(a.now()))
@@ -141,6 +141,20 @@ func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 		a.log.Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: its thread cannot be kept")
 	}
 	a.changes.Changed(ctx, inc.ID)
+}
+
+// cardLink is the permalink of an incident's card, or its channel when Slack cannot give one
+// (the card is still being posted, or was deleted): the answer must not wait on it.
+func (a *App) cardLink(ctx context.Context, inc session.Incident) string {
+	if inc.MessageTS == "" {
+		return inc.Channel
+	}
+	link, err := a.api.permalink(ctx, inc.Channel, inc.MessageTS)
+	if err != nil {
+		a.log.Info().Str("incident", inc.ID).Str("code", slackCode(err)).Msg("no permalink for the card; naming its channel")
+		return inc.Channel
+	}
+	return link
 }
 
 func (a *App) cmdPlan(ctx context.Context, c *slack.SlashCommand, cmd Command) {

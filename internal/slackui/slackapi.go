@@ -109,6 +109,17 @@ func (s slackAPI) respond(ctx context.Context, responseURL, text string, blocks 
 	})
 }
 
+// permalink is the URL of a message (chat.getPermalink needs no scope).
+func (s slackAPI) permalink(ctx context.Context, channel, ts string) (string, error) {
+	var link string
+	err := s.call(ctx, "chat.getPermalink", func() error {
+		var err error
+		link, err = s.c.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: channel, Ts: ts})
+		return err
+	})
+	return link, err
+}
+
 func (s slackAPI) groupMembers(ctx context.Context, group string) ([]string, error) {
 	var out []string
 	err := s.call(ctx, "usergroups.users.list", func() error {
