@@ -16,10 +16,7 @@ func BenchmarkSlackToContainment(b *testing.B) {
 	w.env["LOG_LEVEL"] = "warn"
 	w.start()
 	for b.Loop() {
-		w.command(alice, incChan, target+" benchmark")
-		ts, inc := w.card("1001", "acme.example")
-		w.click(alice, ts, "step:deny")
-		w.cardShows(ts, "deny done")
+		ts, inc := w.openAndDeny("benchmark")
 
 		b.StopTimer()
 		w.click(alice, ts, "step:restore")

@@ -18,15 +18,10 @@ import (
 func TestServeRestart(t *testing.T) {
 	w := newWorld(t)
 	b1 := w.start()
-	w.command(alice, incChan, target)
-	ts, inc := w.card("1001", "acme.example")
-	w.click(alice, ts, "step:deny")
-	w.cardShows(ts, "deny done")
+	ts, inc := w.openAndDeny("")
 
 	// A slow PBX: recreate is still running when the process is told to stop.
-	w.pbx.SetFaults(nstest.Faults{Latency: 400 * time.Millisecond, Match: func(method, path string) bool {
-		return method == "POST" && strings.HasSuffix(path, "/devices")
-	}})
+	w.slowDeviceCreates(400 * time.Millisecond)
 	w.click(alice, ts, "step:recreate")
 	w.waitFor("recreate running", func() bool { return w.step(inc.ID, session.StepRecreate).Status == session.StatusRunning })
 	b1.stop(t)
@@ -58,14 +53,9 @@ func TestServeRestart(t *testing.T) {
 func TestServeLinkDrop(t *testing.T) {
 	w := newWorld(t)
 	b := w.start()
-	w.command(alice, incChan, target)
-	ts, inc := w.card("1001", "acme.example")
-	w.click(alice, ts, "step:deny")
-	w.cardShows(ts, "deny done")
+	ts, inc := w.openAndDeny("")
 
-	w.pbx.SetFaults(nstest.Faults{Latency: 300 * time.Millisecond, Match: func(method, path string) bool {
-		return method == "POST" && strings.HasSuffix(path, "/devices")
-	}})
+	w.slowDeviceCreates(300 * time.Millisecond)
 	w.click(alice, ts, "step:recreate")
 	w.waitFor("recreate running", func() bool { return w.step(inc.ID, session.StepRecreate).Status == session.StatusRunning })
 	connects := w.slack.Connects()

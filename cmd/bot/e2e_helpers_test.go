@@ -253,6 +253,29 @@ func (w *world) waitFor(what string, cond func() bool) {
 	}
 }
 
+// openAndDeny opens an incident for target as alice (with reason, if any) and runs deny to a
+// verified Deny All; it returns the card's ts and the incident as opened.
+func (w *world) openAndDeny(reason string) (string, session.Incident) {
+	w.t.Helper()
+	text := target
+	if reason != "" {
+		text += " " + reason
+	}
+	w.command(alice, incChan, text)
+	ts, inc := w.card("1001", "acme.example")
+	w.click(alice, ts, "step:deny")
+	w.cardShows(ts, "deny done")
+	return ts, inc
+}
+
+// slowDeviceCreates delays every device create on the PBX by d, so recreate is still running
+// when the test acts on the bot.
+func (w *world) slowDeviceCreates(d time.Duration) {
+	w.pbx.SetFaults(nstest.Faults{Latency: d, Match: func(method, path string) bool {
+		return method == "POST" && strings.HasSuffix(path, "/devices")
+	}})
+}
+
 // card returns the ts of the incident card for user@domain (waiting for it) and the incident.
 func (w *world) card(user, domain string) (string, session.Incident) {
 	w.t.Helper()

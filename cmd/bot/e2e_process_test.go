@@ -97,14 +97,9 @@ func TestServeKilledMidStep(t *testing.T) {
 	t0 := time.Now()
 	p1 := w.startProcess(bin)
 	t.Logf("first process ready after %s", time.Since(t0).Round(time.Millisecond))
-	w.command(alice, incChan, target)
-	ts, inc := w.card("1001", "acme.example")
-	w.click(alice, ts, "step:deny")
-	w.cardShows(ts, "deny done")
+	ts, inc := w.openAndDeny("")
 
-	w.pbx.SetFaults(nstest.Faults{Latency: 1500 * time.Millisecond, Match: func(method, path string) bool {
-		return method == "POST" && strings.HasSuffix(path, "/devices")
-	}})
+	w.slowDeviceCreates(1500 * time.Millisecond)
 	w.click(alice, ts, "step:recreate")
 	w.waitFor("a device deleted", func() bool {
 		return w.step(inc.ID, session.StepRecreate).Progress["device/1001"] != ""
