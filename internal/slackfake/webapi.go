@@ -374,14 +374,24 @@ func (s *Server) apiPostEphemeral(r *apiReq) (map[string]any, *apiError) {
 	return body, nil
 }
 
-func (s *Server) apiDelete(r *apiReq) (map[string]any, *apiError) {
-	chID, ts := r.get("channel"), r.get("ts")
+// liveMessageLocked finds a channel message that still exists (not ephemeral, not deleted), with
+// Slack's error codes when it does not.
+func (s *Server) liveMessageLocked(chID, ts string) (*stored, *apiError) {
 	if _, ok := s.channels[chID]; !ok {
 		return nil, errCode("channel_not_found")
 	}
 	st, ok := s.byKey[key(chID, ts)]
 	if !ok || st.deleted || st.ephemeral {
 		return nil, errCode("message_not_found")
+	}
+	return st, nil
+}
+
+func (s *Server) apiDelete(r *apiReq) (map[string]any, *apiError) {
+	chID, ts := r.get("channel"), r.get("ts")
+	st, aerr := s.liveMessageLocked(chID, ts)
+	if aerr != nil {
+		return nil, aerr
 	}
 	st.deleted = true
 	s.recordLocked(Message{Method: "chat.delete", Channel: chID, TS: ts, ThreadTS: st.ThreadTS})
@@ -392,12 +402,9 @@ func (s *Server) apiDelete(r *apiReq) (map[string]any, *apiError) {
 // thread_ts/cid for a thread reply; ephemeral and deleted messages are not found.
 func (s *Server) apiGetPermalink(r *apiReq) (map[string]any, *apiError) {
 	chID, ts := r.get("channel"), r.get("message_ts")
-	if _, ok := s.channels[chID]; !ok {
-		return nil, errCode("channel_not_found")
-	}
-	st, ok := s.byKey[key(chID, ts)]
-	if !ok || st.deleted || st.ephemeral {
-		return nil, errCode("message_not_found")
+	st, aerr := s.liveMessageLocked(chID, ts)
+	if aerr != nil {
+		return nil, aerr
 	}
 	link := "https://fake.slack.com/archives/" + chID + "/p" + strings.Replace(ts, ".", "", 1)
 	if st.ThreadTS != "" && st.ThreadTS != ts {
