@@ -1,22 +1,12 @@
 #!/usr/bin/env bash
-# scripts/test.sh: install what the tests need, start a throw-away redis-server on a free
+# scripts/test.sh: install what the tests need (scripts/setup.sh), start a throw-away redis-server on a free
 # loopback port, run gofmt/vet/race tests against it, and stop it whatever happens.
 # Usage: scripts/test.sh [extra go test args…]   (make test runs it)
 #        scripts/test.sh bench [extra go test args…]   (make bench: benchmarks against the same Redis)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "test.sh: installing redis-server (apt-get)…"
-  need_root apt-get update -qq
-  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
-if ! command -v go >/dev/null 2>&1; then
-  echo "test.sh: Go is not on PATH (need Go 1.26+: https://go.dev/dl/)" >&2
-  exit 1
-fi
+./scripts/setup.sh
 
 tmp=$(mktemp -d)
 redis_pid=""

@@ -50,11 +50,30 @@ type config struct {
 	LogLevel, LogFormat string
 }
 
-// secretVars may come from the environment or from the file named by VAR_FILE, never from flags.
-var secretVars = []string{
-	"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "NS_API_KEY", "NS_CLIENT_SECRET", "NS_PASSWORD",
-	"AUDIT_KEY", "SNAPSHOT_KEY", "REDIS_URL",
+// envOnly are the settings read only from the environment, never from flags: the secrets (which
+// may instead come from the file named by VAR_FILE; a flag would show in ps) and the settings that
+// go with them. It is what `-h` lists besides the flags.
+var envOnly = []struct{ name, def, use string }{
+	{"SLACK_APP_TOKEN", "", "app-level token xapp-… (scope connections:write); secret, required"},
+	{"SLACK_BOT_TOKEN", "", "bot token xoxb-…; secret, required"},
+	{"NS_API_KEY", "", "NetSapiens API key (Bearer); secret, required unless OAuth"},
+	{"NS_CLIENT_ID", "", "OAuth client ID, instead of NS_API_KEY"},
+	{"NS_CLIENT_SECRET", "", "OAuth client secret; secret"},
+	{"NS_USERNAME", "", "OAuth user"},
+	{"NS_PASSWORD", "", "OAuth password; secret"},
+	{"NS_RESET_EMAIL_TEMPLATE", "", "template of the user's password-reset e-mail; empty = none sent"},
+	{"REDIS_URL", defaultRedisURL, "redis:// or rediss:// URL (Sentinel: ?master_name=…&addr=…; Cluster: ?addr=…&addr=…); secret"},
+	{"AUDIT_KEY", "", "base64 of ≥ 32 bytes: HMAC key of the audit chain; secret"},
+	{"SNAPSHOT_KEY", "", "base64 of 32 bytes: seals desk-phone provisioning credentials; secret"},
 }
+
+const defaultRedisURL = "redis://localhost:6379/0"
+
+// helpError is returned for -h: the usage text, which run prints to stdout with exit status 0.
+type helpError string
+
+func (h helpError) Error() string        { return string(h) }
+func (h helpError) Is(target error) bool { return target == flag.ErrHelp }
 
 var (
 	slackIDPattern  = regexp.MustCompile(`^[UWS][A-Z0-9]{2,20}$`)
@@ -119,69 +138,89 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		NSResetTemplate: env("NS_RESET_EMAIL_TEMPLATE", ""),
 	}
 	if c.RedisURL == "" {
-		c.RedisURL = "redis://localhost:6379/0"
+		c.RedisURL = defaultRedisURL
 	}
 	auditKey, snapKey := secret("AUDIT_KEY"), secret("SNAPSHOT_KEY")
 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(discard{})
-	fs.StringVar(&c.SlackAPIURL, "slack-api-url", env("SLACK_API_URL", "https://slack.com/api/"), "Slack Web API base URL (SLACK_API_URL)")
-	fs.StringVar(&c.NSAPIURL, "ns-api-url", env("NS_API_URL", ""), "NetSapiens API v2 base URL (NS_API_URL)")
-	fs.StringVar(&c.NSDenyPolicy, "ns-deny-policy", env("NS_DENY_POLICY", "Deny All"), "dial policy that blocks all calls (NS_DENY_POLICY)")
-	fs.StringVar(&c.NSResetSubject, "ns-reset-email-subject", env("NS_RESET_EMAIL_SUBJECT", "Your voice account password must be reset"), "subject of the reset email (NS_RESET_EMAIL_SUBJECT)")
-	responders := fs.String("responders", env("RESPONDERS", ""), "Slack user/user-group IDs allowed to use the bot (RESPONDERS)")
-	approvers := fs.String("approvers", env("APPROVERS", ""), "Slack user/user-group IDs allowed to approve (APPROVERS)")
-	approvalSteps := fs.String("approval-steps", env("APPROVAL_STEPS", "restore"), "steps that need a second person's approval, or none (APPROVAL_STEPS)")
-	fs.StringVar(&c.AuditChannel, "audit-channel", env("AUDIT_CHANNEL", ""), "channel ID that mirrors the audit (AUDIT_CHANNEL)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", env("HTTP_ADDR", ":8080"), "listener for /healthz, /readyz, /metrics (HTTP_ADDR)")
-	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "zerolog level (LOG_LEVEL)")
-	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
-	ints := []struct {
-		dst      *int
-		flag     string
-		env, def string
-		min, max int
-	}{
-		{&c.NSMaxInflight, "ns-max-inflight", "NS_MAX_INFLIGHT", "8", 1, 256},
-		{&c.PINLength, "pin-length", "PIN_LENGTH", "6", 4, 12},
-		{&c.Workers, "workers", "WORKERS", "16", 1, 1024},
+	var help strings.Builder // the -h text: each flag with its variable and built-in default
+	fmt.Fprintf(&help, "usage: bot %s [flags]\n\nFlags; each may instead be set by the environment variable beside it (a flag wins):\n", name)
+	str := func(dst *string, flagName, k, def, use string) {
+		fs.StringVar(dst, flagName, env(k, def), use+" ("+k+")")
+		if def != "" {
+			use += fmt.Sprintf(" (default %q)", def)
+		}
+		fmt.Fprintf(&help, "  -%-23s %-23s %s\n", flagName, k, use)
 	}
-	intVals := make([]*string, len(ints))
+	var responders, approvers, approvalSteps string
+	str(&c.SlackAPIURL, "slack-api-url", "SLACK_API_URL", "https://slack.com/api/", "Slack Web API base URL, ends with /")
+	str(&c.NSAPIURL, "ns-api-url", "NS_API_URL", "", "NetSapiens API v2 base URL (required)")
+	str(&c.NSDenyPolicy, "ns-deny-policy", "NS_DENY_POLICY", "Deny All", "dial policy that blocks all calls")
+	str(&c.NSResetSubject, "ns-reset-email-subject", "NS_RESET_EMAIL_SUBJECT", "Your voice account password must be reset", "subject of the reset e-mail")
+	str(&responders, "responders", "RESPONDERS", "", "Slack user/user-group IDs allowed to use the bot (required)")
+	str(&approvers, "approvers", "APPROVERS", "", "Slack user/user-group IDs allowed to approve; empty = RESPONDERS")
+	str(&approvalSteps, "approval-steps", "APPROVAL_STEPS", "restore", "steps that need a second person's approval, or none")
+	str(&c.AuditChannel, "audit-channel", "AUDIT_CHANNEL", "", "channel ID that mirrors the audit")
+	str(&c.HTTPAddr, "http-addr", "HTTP_ADDR", ":8080", "listener for /healthz, /readyz, /metrics")
+	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "trace, debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "LOG_FORMAT", "json", "json or console")
+	ints := []struct {
+		dst           *int
+		flag          string
+		env, def, use string
+		min, max      int
+	}{
+		{&c.NSMaxInflight, "ns-max-inflight", "NS_MAX_INFLIGHT", "8", "most concurrent requests to the PBX", 1, 256},
+		{&c.PINLength, "pin-length", "PIN_LENGTH", "6", "digits of a new voicemail PIN", 4, 12},
+		{&c.Workers, "workers", "WORKERS", "16", "size of the pool that runs steps", 1, 1024},
+	}
+	intVals := make([]string, len(ints))
 	for i, v := range ints {
-		intVals[i] = fs.String(v.flag, env(v.env, v.def), v.env)
+		str(&intVals[i], v.flag, v.env, v.def, fmt.Sprintf("%s, %d to %d", v.use, v.min, v.max))
 	}
 	durs := []struct {
-		dst      *time.Duration
-		flag     string
-		env, def string
-		min      time.Duration
+		dst           *time.Duration
+		flag          string
+		env, def, use string
+		min           time.Duration
 	}{
-		{&c.ApprovalTTL, "approval-ttl", "APPROVAL_TTL", "1h", time.Minute},
-		{&c.RemindAfter, "remind-after", "REMIND_AFTER", "30m", time.Minute},
-		{&c.RemindEvery, "remind-every", "REMIND_EVERY", "2h", time.Minute},
-		{&c.Retention, "retention", "RETENTION", "2160h", time.Hour},
+		{&c.ApprovalTTL, "approval-ttl", "APPROVAL_TTL", "1h", "how long an approval request stays valid", time.Minute},
+		{&c.RemindAfter, "remind-after", "REMIND_AFTER", "30m", "first reminder of an incident still in Deny All", time.Minute},
+		{&c.RemindEvery, "remind-every", "REMIND_EVERY", "2h", "interval of the reminders after that", time.Minute},
+		{&c.Retention, "retention", "RETENTION", "2160h", "how long a closed incident and its audit are kept", time.Hour},
 	}
-	durVals := make([]*string, len(durs))
+	durVals := make([]string, len(durs))
 	for i, v := range durs {
-		durVals[i] = fs.String(v.flag, env(v.env, v.def), v.env)
+		str(&durVals[i], v.flag, v.env, v.def, v.use)
 	}
-	if err := fs.Parse(args); err != nil {
+	help.WriteString("\nRead only from the environment (a secret also from the file named by VAR_FILE, e.g. SLACK_BOT_TOKEN_FILE):\n")
+	for _, v := range envOnly {
+		use := v.use
+		if v.def != "" {
+			use += fmt.Sprintf(" (default %q)", v.def)
+		}
+		fmt.Fprintf(&help, "  %-24s %s\n", v.name, use)
+	}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return c, helpError(help.String())
+	} else if err != nil {
 		p.addf("flags: %v (secrets are read only from the environment or *_FILE)", err)
 	} else if fs.NArg() > 0 {
 		p.addf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	for i, v := range ints {
-		n, err := strconv.Atoi(strings.TrimSpace(*intVals[i]))
+		n, err := strconv.Atoi(strings.TrimSpace(intVals[i]))
 		if err != nil || n < v.min || n > v.max {
-			p.addf("%s must be a whole number from %d to %d, got %q", v.env, v.min, v.max, *intVals[i])
+			p.addf("%s must be a whole number from %d to %d, got %q", v.env, v.min, v.max, intVals[i])
 			n, _ = strconv.Atoi(v.def)
 		}
 		*v.dst = n
 	}
 	for i, v := range durs {
-		d, err := time.ParseDuration(strings.TrimSpace(*durVals[i]))
+		d, err := time.ParseDuration(strings.TrimSpace(durVals[i]))
 		if err != nil || d < v.min {
-			p.addf("%s must be a duration of at least %s (e.g. %s), got %q", v.env, v.min, v.def, *durVals[i])
+			p.addf("%s must be a duration of at least %s (e.g. %s), got %q", v.env, v.min, v.def, durVals[i])
 			d, _ = time.ParseDuration(v.def)
 		}
 		*v.dst = d
@@ -202,11 +241,11 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) || !strings.HasSuffix(c.SlackAPIURL, "/") {
 			p.addf("SLACK_API_URL must be an https:// URL ending in / (http:// only on loopback), got %q", c.SlackAPIURL)
 		}
-		c.Responders = idList(&p, "RESPONDERS", *responders)
+		c.Responders = idList(&p, "RESPONDERS", responders)
 		if len(c.Responders) == 0 && !hasProblem(p, "RESPONDERS") {
 			p.addf("RESPONDERS is required: a comma list of Slack user IDs (U…/W…) and user-group IDs (S…); an empty list would let nobody in")
 		}
-		c.Approvers = idList(&p, "APPROVERS", *approvers)
+		c.Approvers = idList(&p, "APPROVERS", approvers)
 		if len(c.Approvers) == 0 {
 			c.Approvers = c.Responders
 		}
@@ -214,7 +253,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 			p.addf("AUDIT_CHANNEL must be a channel ID (C…/G…), got %q", c.AuditChannel)
 		}
 	}
-	switch s := strings.ToLower(strings.TrimSpace(*approvalSteps)); s {
+	switch s := strings.ToLower(strings.TrimSpace(approvalSteps)); s {
 	case "none", "":
 	default:
 		seen := map[string]bool{}

@@ -7,6 +7,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,6 +45,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			cmd, rest = "serve", args[1:]
 		}
 	}
+	err := dispatch(ctx, cmd, rest, getenv, stdin, stdout, stderr)
+	var help helpError
+	switch {
+	case errors.As(err, &help): // -h of a sub-command whose flags come from loadConfig
+		fmt.Fprint(stdout, string(help))
+		return nil
+	case errors.Is(err, flag.ErrHelp): // -h: the sub-command's flag set printed its usage
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, cmd string, rest []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "bot", version)
