@@ -141,3 +141,22 @@ func (a *App) remind(ctx context.Context, inc session.Incident) {
 	}
 	a.m.RemindersPosted.Inc()
 }
+
+// ReminderText is the thread reminder for an incident whose user is still in the deny policy.
+func ReminderText(inc session.Incident, now time.Time) string {
+	since := inc.CreatedAt
+	if d := inc.Step(session.StepDeny); !d.FinishedAt.IsZero() {
+		since = d.FinishedAt
+	}
+	deny := inc.DenyPolicy
+	if deny == "" {
+		deny = "Deny All"
+	}
+	was := "the original is unknown, so restore will ask for it"
+	if o := inc.Original; o != nil && o.Known {
+		was = "it was " + esc(short(o.Policy, 100))
+	}
+	return fmt.Sprintf("⏰ %s %s has been in %s for %s (since %s). When the devices and credentials are safe, "+
+		"restore the dial permission (%s), or abort the incident to keep the user blocked. (%s)",
+		userRef(inc.OpenedBy), esc(inc.Key()), esc(short(deny, 100)), age(since, now), clockAt(since, now), was, esc(inc.ID))
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -84,4 +85,27 @@ func (a *App) auditIncident(ctx context.Context, e session.AuditEntry) {
 	}
 	a.log.Info().Str("incident", e.IncidentID).Str("actor", e.Actor).Str("action", e.Action).Msg("audit")
 	a.changes.Changed(ctx, e.IncidentID)
+}
+
+// AuditLine renders one audit entry as a thread reply: actor, what happened, step, before → after,
+// detail. Audit entries never hold secrets; everything but the actor's mention is escaped.
+func AuditLine(e session.AuditEntry) string {
+	var b strings.Builder
+	b.WriteString(userRef(e.Actor))
+	b.WriteString(" · ")
+	action := strings.Fields(strings.NewReplacer(".", " ", "_", " ").Replace(e.Action))
+	if e.Step != "" && !strings.Contains(e.Action, string(e.Step)) {
+		action = append([]string{string(e.Step)}, action...)
+	}
+	b.WriteString(esc(short(strings.Join(action, " "), 100)))
+	if e.Before != "" || e.After != "" {
+		fmt.Fprintf(&b, " · %s → %s", orDash(esc(short(e.Before, 200))), orDash(esc(short(e.After, 200))))
+	}
+	if e.Detail != "" {
+		b.WriteString(" · " + esc(short(e.Detail, 500)))
+	}
+	if e.IncidentID != "" {
+		b.WriteString(" · " + esc(short(e.IncidentID, 20)))
+	}
+	return b.String()
 }

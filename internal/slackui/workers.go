@@ -2,10 +2,14 @@ package slackui
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/compromised-responder/bot/internal/remediate"
 )
 
 // job is one acknowledged envelope waiting for a worker.
@@ -68,4 +72,42 @@ func (p *pool) wait(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// jobTimeout bounds one command or click, step run included.
+const jobTimeout = 5 * time.Minute
+
+// work runs one acknowledged envelope on a pool worker.
+func (a *App) work(ctx context.Context, j job) {
+	ctx, cancel := context.WithTimeout(ctx, jobTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			// The value may be anything; log its type only, never its contents (could hold a secret).
+			a.log.Error().Str("panic", fmt.Sprintf("%T", r)).Str("stack", string(debug.Stack())).Msg("job panicked")
+		}
+	}()
+	if first, err := a.seen.first(ctx, "env:"+j.envelopeID); err != nil {
+		a.log.Warn().Err(err).Msg("dedupe envelope")
+	} else if !first {
+		a.m.Duplicates.WithLabelValues("envelope").Inc()
+		a.log.Info().Str("envelope", j.envelopeID).Msg("duplicate envelope ignored")
+		return
+	}
+	switch {
+	case j.command != nil:
+		a.command(ctx, j.command)
+	case j.callback != nil:
+		a.action(ctx, j.callback)
+	}
+}
+
+// logErr logs an engine error: internal ones with the chain, expected ones by kind only.
+func (a *App) logErr(err error, incident, what string) {
+	kind := remediate.Kind(err)
+	ev := a.log.Info()
+	if kind == "internal" || kind == "" {
+		ev = a.log.Warn().Err(err)
+	}
+	ev.Str("incident", incident).Str("kind", kind).Msg(what)
 }

@@ -1,5 +1,8 @@
 package session
 
+// This file holds what an operator runs on the store itself, not on an incident: the /readyz
+// ping, the durability check of the Redis configuration, and Repair.
+
 import (
 	"context"
 	"errors"

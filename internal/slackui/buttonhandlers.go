@@ -1,0 +1,213 @@
+package slackui
+
+import (
+	"context"
+	"errors"
+
+	"github.com/slack-go/slack"
+
+	"github.com/compromised-responder/bot/internal/remediate"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// This file holds the button handlers (routes.go says who may click which): decode and dedupe a
+// click, authorize it, run it through the engine, and answer the clicker when it did nothing.
+
+// click is one decoded button press with the incident as stored now.
+type click struct {
+	cb   *slack.InteractionCallback
+	act  Action
+	user string
+	inc  session.Incident
+}
+
+func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
+	acts := ActionsFrom(*cb)
+	if len(acts) == 0 {
+		a.replyAction(ctx, cb, "⚠️ Unknown button: nothing was done.", nil)
+		return
+	}
+	act := acts[0]
+	var actionTS string
+	for _, ba := range cb.ActionCallback.BlockActions {
+		if ba != nil && ba.ActionID == act.ActionID() {
+			actionTS = ba.ActionTs
+			break
+		}
+	}
+	key := "act:" + actionTS + ":" + cb.User.ID + ":" + act.ActionID() + ":" + act.IncidentID
+	if first, err := a.seen.first(ctx, key); err != nil {
+		a.log.Warn().Err(err).Msg("dedupe action")
+	} else if !first {
+		a.m.Duplicates.WithLabelValues("action").Inc()
+		return
+	}
+	route := actionRoutes[act.Kind]
+	inc, err := a.store.Get(ctx, act.IncidentID)
+	if err != nil {
+		a.logErr(err, act.IncidentID, "read incident for a click")
+		a.replyAction(ctx, cb, "⚠️ "+esc(remediate.UserMessage(err)), nil)
+		return
+	}
+	c := click{cb: cb, act: act, user: cb.User.ID, inc: inc}
+	if !a.mayClick(ctx, route.who, c) {
+		a.auditIncident(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: c.user, Action: "refused.unauthorized",
+			Step: act.Step, Detail: "button " + act.ActionID()})
+		a.replyAction(ctx, cb, RefusalText(route.what), nil)
+		return
+	}
+	route.handle(a, ctx, c)
+}
+
+func (a *App) mayClick(ctx context.Context, who role, c click) bool {
+	check := func(list []string) bool {
+		ok, err := a.auth.allowed(ctx, list, c.user)
+		if err != nil {
+			a.log.Warn().Err(err).Msg("authorize click")
+		}
+		return ok
+	}
+	switch who {
+	case anyone:
+		return true
+	case responders:
+		return check(a.cfg.Responders)
+	case approvers:
+		return check(a.cfg.Approvers)
+	case approversOrRequester:
+		if check(a.cfg.Approvers) {
+			return true
+		}
+		return c.user == c.inc.Step(c.act.Step).RequestedBy && check(a.cfg.Responders)
+	}
+	return false
+}
+
+func (a *App) actStep(ctx context.Context, c click) {
+	st := c.inc.Step(c.act.Step)
+	if c.inc.Open() {
+		switch st.Status {
+		case session.StatusRunning, session.StatusDone, session.StatusWarnings, session.StatusSkipped:
+			a.replyAction(ctx, c.cb, AlreadyText(*st), nil)
+			return
+		case session.StatusAwaiting:
+			if st.ApprovalPending(a.now()) {
+				a.replyAction(ctx, c.cb, AlreadyText(*st), nil)
+				return
+			}
+			// An expired request: the "Request again" button asks anew.
+		}
+	}
+	res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, remediate.RunOptions{})
+	a.afterRun(ctx, c, c.act.Step, c.user, res, err)
+}
+
+func (a *App) actForce(ctx context.Context, c click) {
+	res, err := a.eng.Request(ctx, c.inc.ID, session.StepRestore, c.user, remediate.RunOptions{Force: true})
+	a.afterRun(ctx, c, session.StepRestore, c.user, res, err)
+}
+
+func (a *App) actApprove(ctx context.Context, c click) {
+	requester := c.inc.Step(c.act.Step).RequestedBy
+	res, err := a.eng.Approve(ctx, c.inc.ID, c.act.Step, c.user)
+	if errors.Is(err, session.ErrSelfApproval) {
+		a.auditIncident(ctx, session.AuditEntry{IncidentID: c.inc.ID, Actor: c.user, Action: "refused.self_approval",
+			Step: c.act.Step, Detail: "the requester may not approve their own request"})
+		a.replyAction(ctx, c.cb, RefusalText("approve your own request"), nil)
+		return
+	}
+	if r := res.Incident.Step(c.act.Step).RequestedBy; r != "" && res.Incident.ID != "" {
+		requester = r
+	}
+	a.afterRun(ctx, c, c.act.Step, requester, res, err)
+}
+
+func (a *App) actReject(ctx context.Context, c click) {
+	if _, err := a.eng.Reject(ctx, c.inc.ID, c.act.Step, c.user); err != nil {
+		a.answerErr(ctx, c, err)
+	}
+}
+
+func (a *App) actCredentials(ctx context.Context, c click) {
+	res, err := a.eng.Credentials(ctx, c.inc.ID, c.user)
+	if len(res.Secrets) > 0 {
+		inc := res.Incident
+		if inc.ID == "" {
+			inc = c.inc
+		}
+		a.deliverSecrets(ctx, inc, c.user, "", res.Secrets)
+	}
+	if err != nil {
+		a.answerErr(ctx, c, err)
+	}
+}
+
+func (a *App) actAbort(ctx context.Context, c click) {
+	if _, err := a.eng.Abort(ctx, c.inc.ID, c.user, ""); err != nil {
+		a.answerErr(ctx, c, err)
+	}
+}
+
+// afterRun delivers the secrets of a run to the requester, counts it, and tells the clicker
+// what went wrong, if anything (the card shows the result either way).
+func (a *App) afterRun(ctx context.Context, c click, step session.Step, requester string, res remediate.Result, err error) {
+	result := remediate.Kind(err)
+	switch {
+	case err != nil:
+	case res.Awaiting:
+		result = "awaiting"
+	default:
+		result = string(res.Incident.Step(step).Status)
+	}
+	a.m.StepsRun.WithLabelValues(string(step), result).Inc()
+	if len(res.Secrets) > 0 {
+		inc := res.Incident
+		if inc.ID == "" {
+			inc = c.inc
+		}
+		a.deliverSecrets(ctx, inc, requester, step, res.Secrets)
+	}
+	if err == nil && step == session.StepDeny {
+		if d := res.Incident.Step(session.StepDeny); d.Status.Finished() && !d.FinishedAt.IsZero() {
+			a.m.TimeToContainment.Observe(d.FinishedAt.Sub(res.Incident.CreatedAt).Seconds())
+		}
+	}
+	if err != nil {
+		a.answerErr(ctx, c, err)
+	}
+}
+
+// answerErr tells the clicker, ephemerally, why their click did nothing (or failed).
+func (a *App) answerErr(ctx context.Context, c click, err error) {
+	switch {
+	case errors.Is(err, session.ErrFenced):
+		return // another runner continues; the card follows
+	case errors.Is(err, session.ErrAlreadyRunning), errors.Is(err, session.ErrAlreadyDone),
+		errors.Is(err, session.ErrAwaitingApproval):
+		if inc, gerr := a.store.Get(ctx, c.inc.ID); gerr == nil && c.act.Step != "" {
+			a.replyAction(ctx, c.cb, AlreadyText(*inc.Step(c.act.Step)), nil)
+			return
+		}
+	}
+	a.logErr(err, c.inc.ID, "button "+c.act.ActionID())
+	a.replyAction(ctx, c.cb, "⚠️ "+esc(upperFirst(remediate.UserMessage(err)))+".", nil)
+}
+
+// replyAction answers the person who clicked, ephemerally, in the card's channel; the
+// response_url is the fallback.
+func (a *App) replyAction(ctx context.Context, cb *slack.InteractionCallback, text string, blocks []slack.Block) {
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	err := a.api.ephemeral(ctx, channel, cb.User.ID, text, blocks)
+	if err == nil {
+		return
+	}
+	if cb.ResponseURL != "" {
+		if rerr := a.api.respond(ctx, cb.ResponseURL, text, blocks); rerr == nil {
+			return
+		}
+	}
+	a.log.Warn().Err(err).Msg("reply to click")
+}

@@ -1,0 +1,200 @@
+package slackui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/compromised-responder/bot/internal/remediate"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// This file holds the slash command handlers (routes.go says who may run which) and the
+// ephemeral answer to the person who ran one.
+
+func (a *App) command(ctx context.Context, c *slack.SlashCommand) {
+	// A slash command redelivered under a new envelope (reported after a socket drop) still
+	// carries its trigger_id.
+	if c.TriggerID != "" {
+		if first, err := a.seen.first(ctx, "cmd:"+c.TriggerID+":"+c.UserID); err != nil {
+			a.log.Warn().Err(err).Msg("dedupe command")
+		} else if !first {
+			a.m.Duplicates.WithLabelValues("command").Inc()
+			return
+		}
+	}
+	cmd := ParseCommand(c.Text)
+	route, ok := commandRoutes[cmd.Kind]
+	if !ok {
+		route = commandRoutes[KindUsage]
+	}
+	if route.who != anyone {
+		ok, err := a.auth.allowed(ctx, a.cfg.Responders, c.UserID)
+		if err != nil {
+			a.log.Warn().Err(err).Msg("authorize command")
+		}
+		if !ok {
+			detail := "/compromised " + string(cmd.Kind)
+			if cmd.User != "" {
+				detail += " " + cmd.User + "@" + cmd.Domain
+			}
+			a.auditGlobal(ctx, session.AuditEntry{Actor: c.UserID, Action: "refused.unauthorized", Detail: detail})
+			a.replyCommand(ctx, c, RefusalText(route.what), nil)
+			return
+		}
+	}
+	route.handle(a, ctx, c, cmd)
+}
+
+func (a *App) cmdHelp(ctx context.Context, c *slack.SlashCommand, _ Command) {
+	a.replyCommand(ctx, c, HelpText(), nil)
+}
+
+func (a *App) cmdUsage(ctx context.Context, c *slack.SlashCommand, cmd Command) {
+	a.replyCommand(ctx, c, UsageText(cmd.Problem), nil)
+}
+
+func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
+	if strings.HasPrefix(c.ChannelID, "D") || c.ChannelName == "directmessage" {
+		a.replyCommand(ctx, c, DMRefusalText(), nil)
+		return
+	}
+	ch, err := a.api.channelInfo(ctx, c.ChannelID)
+	switch code := slackCode(err); {
+	case err == nil && (ch.IsIM || ch.IsMpIM):
+		a.replyCommand(ctx, c, DMRefusalText(), nil)
+		return
+	case err == nil && !ch.IsMember, code == "channel_not_found", code == "not_in_channel":
+		a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
+		return
+	case err != nil:
+		a.log.Warn().Err(err).Msg("conversations.info")
+		a.replyCommand(ctx, c, "⚠️ I could not check this channel with Slack ("+esc(code)+"). Nothing was opened; please try again.", nil)
+		return
+	}
+	inc, created, err := a.eng.Open(ctx, remediate.OpenRequest{User: cmd.User, Domain: cmd.Domain, Reason: cmd.Reason,
+		Actor: c.UserID, Channel: c.ChannelID})
+	if err != nil {
+		a.logErr(err, "", "open incident")
+		a.replyCommand(ctx, c, "⚠️ "+esc(remediate.UserMessage(err))+". Nothing was opened.", nil)
+		return
+	}
+	if !created {
+		a.replyCommand(ctx, c, AlreadyOpenText(inc, a.cardLink(ctx, inc)), nil)
+		return
+	}
+	text, blocks := Card(inc, a.cardOptions(a.now()))
+	ts, err := a.api.post(ctx, c.ChannelID, "", text, blocks)
+	if err != nil {
+		// Nothing may stay open without a card.
+		if derr := a.eng.Discard(context.WithoutCancel(ctx), inc.ID); derr != nil {
+			a.log.Warn().Err(derr).Str("incident", inc.ID).Msg("discard incident after a failed card post")
+		}
+		switch code := slackCode(err); code {
+		case "not_in_channel", "channel_not_found":
+			a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
+		default:
+			a.log.Warn().Err(err).Str("incident", inc.ID).Msg("post card")
+			a.replyCommand(ctx, c, "⚠️ I could not post the incident card ("+esc(code)+"), so nothing was opened. Please try again.", nil)
+		}
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		_, err = a.eng.SetCard(ctx, inc.ID, c.ChannelID, ts)
+		if err == nil || attempt == 2 || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		a.log.Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: its thread cannot be kept")
+	}
+	a.changes.Changed(ctx, inc.ID)
+}
+
+// cardLink is the permalink of an incident's card, or its channel when Slack cannot give one
+// (the card is still being posted, or was deleted): the answer must not wait on it.
+func (a *App) cardLink(ctx context.Context, inc session.Incident) string {
+	if inc.MessageTS == "" {
+		return inc.Channel
+	}
+	link, err := a.api.permalink(ctx, inc.Channel, inc.MessageTS)
+	if err != nil {
+		a.log.Info().Str("incident", inc.ID).Str("code", slackCode(err)).Msg("no permalink for the card; naming its channel")
+		return inc.Channel
+	}
+	return link
+}
+
+func (a *App) cmdPlan(ctx context.Context, c *slack.SlashCommand, cmd Command) {
+	p, err := a.eng.Plan(ctx, cmd.User, cmd.Domain)
+	if err != nil {
+		a.logErr(err, "", "plan")
+		a.replyCommand(ctx, c, "⚠️ "+esc(remediate.UserMessage(err)), nil)
+		return
+	}
+	a.replyCommand(ctx, c, "Dry run for "+esc(p.User+"@"+p.Domain)+": nothing was changed", PlanBlocks(p))
+}
+
+func (a *App) cmdStatus(ctx context.Context, c *slack.SlashCommand, cmd Command) {
+	var inc session.Incident
+	var err error
+	switch {
+	case cmd.IncidentID != "":
+		inc, err = a.store.Get(ctx, cmd.IncidentID)
+	case cmd.User != "":
+		inc, err = a.store.FindOpen(ctx, cmd.User, cmd.Domain)
+	default:
+		a.cmdList(ctx, c, cmd)
+		return
+	}
+	if errors.Is(err, session.ErrNotFound) {
+		what := cmd.IncidentID
+		if what == "" {
+			what = "an open incident for " + cmd.User + "@" + cmd.Domain
+		}
+		a.replyCommand(ctx, c, "I found no "+esc(what)+".", nil)
+		return
+	}
+	if err != nil {
+		a.logErr(err, "", "status")
+		a.replyCommand(ctx, c, "⚠️ "+esc(remediate.UserMessage(err)), nil)
+		return
+	}
+	if inc.Open() {
+		// status refreshes the live state (a read), so the card is honestly dated too.
+		if fresh, err := a.eng.Refresh(ctx, inc.ID); err == nil {
+			inc = fresh
+		} else {
+			a.logErr(err, inc.ID, "refresh")
+		}
+	}
+	a.replyCommand(ctx, c, inc.ID+" "+inc.Key(), StatusBlocks(inc, a.now()))
+}
+
+func (a *App) cmdList(ctx context.Context, c *slack.SlashCommand, _ Command) {
+	incs, err := a.store.ListOpen(ctx)
+	if err != nil {
+		a.logErr(err, "", "list")
+		a.replyCommand(ctx, c, "⚠️ I could not read the open incidents; please try again.", nil)
+		return
+	}
+	a.replyCommand(ctx, c, fmt.Sprintf("%d open incident(s)", len(incs)), ListBlocks(incs, a.now()))
+}
+
+// replyCommand answers the person who ran a command, ephemerally: through the response_url
+// (which works in channels the bot is not in), else chat.postEphemeral.
+func (a *App) replyCommand(ctx context.Context, c *slack.SlashCommand, text string, blocks []slack.Block) {
+	if c.ResponseURL != "" {
+		err := a.api.respond(ctx, c.ResponseURL, text, blocks)
+		if err == nil {
+			return
+		}
+		a.log.Info().Str("code", slackCode(err)).Msg("response_url failed (expired?); using chat.postEphemeral")
+	}
+	if err := a.api.ephemeral(ctx, c.ChannelID, c.UserID, text, blocks); err != nil {
+		a.log.Warn().Err(err).Msg("reply to command")
+	}
+}

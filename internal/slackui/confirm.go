@@ -1,0 +1,145 @@
+package slackui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// This file holds the confirm dialogs of the card's buttons: each says exactly what will change.
+
+// confirm builds the dialog of a button: exactly what will change. kind "request" is a step button
+// that only asks for approval.
+func (r *renderer) confirm(kind ActionKind, s session.Step) *slack.ConfirmationBlockObject {
+	inc := r.inc
+	var title, text, yes string
+	style := slack.StylePrimary
+	switch kind {
+	case ActionStep:
+		title, yes = stepTitle(s)+"?", confirmWord(s)
+		text = upperFirst(r.change(s)) + "?" + r.changeNote(s)
+		if s == session.StepRecreate {
+			style = slack.StyleDanger
+		}
+	case "request":
+		title, yes = "Request approval?", "Request approval"
+		text = "Ask for approval to " + r.change(s) + "? It runs as soon as someone approves." + r.changeNote(s)
+	case ActionApprove:
+		title, yes = "Approve "+string(s)+"?", "Approve and run"
+		text = "Approve and run now: " + r.change(s) + "?" + r.changeNote(s)
+	case ActionForceRestore:
+		title, yes, style = "Force restore?", "Force restore", slack.StyleDanger
+		live := "unknown"
+		if inc.Live != nil {
+			live = inc.Live.DialPolicy
+		}
+		text = fmt.Sprintf("%s's dial permission is now %s, not %s as the bot set it. Set it to the original %s anyway?",
+			inc.Key(), live, r.denyPolicy(), r.original())
+	case ActionCredentials:
+		title, yes = "Re-send credentials?", "Re-send"
+		text = "Rotate the SIP password of each re-created device that is not provisioned by MAC again, and send the new ones only to you? The passwords sent before stop working."
+	case ActionAbort:
+		title, yes, style = "Abort incident?", "Abort incident", slack.StyleDanger
+		if inc.Step(session.StepDeny).Status.Finished() {
+			text = fmt.Sprintf("Close %s without restoring? %s stays in %s; the original %s is kept for a later restore.",
+				inc.ID, inc.Key(), r.denyPolicy(), r.original())
+		} else {
+			text = fmt.Sprintf("Close %s without running the remaining steps?", inc.ID)
+		}
+	}
+	c := slack.NewConfirmationBlockObject(plain(short(title, 100)), plainVerbatim(short(text, 300)), plain(short(yes, 30)), plain("Cancel"))
+	return c.WithStyle(style)
+}
+
+func confirmWord(s session.Step) string {
+	switch s {
+	case session.StepRecreate:
+		return "Re-create"
+	case session.StepReset:
+		return "Reset"
+	case session.StepRestore:
+		return "Restore"
+	}
+	return "Deny all calls"
+}
+
+func (r *renderer) original() string {
+	if o := r.inc.Original; o != nil && o.Known {
+		return o.Policy
+	}
+	return "dial permission (unknown)"
+}
+
+// change says what a step will do, as a clause ("set 1001@acme.example's dial permission from …").
+func (r *renderer) change(s session.Step) string {
+	inc := r.inc
+	switch s {
+	case session.StepDeny:
+		cur := "its current policy"
+		if inc.Live != nil && inc.Live.DialPolicy != "" {
+			cur = inc.Live.DialPolicy
+		}
+		return fmt.Sprintf("set %s's dial permission from %s to %s and end its live calls", inc.Key(), cur, r.denyPolicy())
+	case session.StepRecreate:
+		return fmt.Sprintf("delete and re-create %s's devices (%s) with the same settings", inc.Key(), r.deviceNames())
+	case session.StepReset:
+		return fmt.Sprintf("revoke %s's portal sessions and set a new voicemail PIN", inc.Key())
+	}
+	if o := inc.Original; o == nil || !o.Known {
+		return fmt.Sprintf("restore %s's dial permission from %s (the original is unknown: you will be asked which policy to set)", inc.Key(), r.denyPolicy())
+	}
+	return fmt.Sprintf("set %s's dial permission from %s back to %s", inc.Key(), r.denyPolicy(), inc.Original.Policy)
+}
+
+// changeNote adds what else the engineer must know before confirming a step.
+func (r *renderer) changeNote(s session.Step) string {
+	inc := r.inc
+	switch s {
+	case session.StepRecreate:
+		return " New SIP passwords will be generated; the old ones stop working."
+	case session.StepReset:
+		n := " The new PIN is shown only to you."
+		if r.o.ResetEmail {
+			to := "the user's address"
+			if inc.Live != nil && inc.Live.EmailMasked != "" {
+				to = inc.Live.EmailMasked
+			}
+			n += " A password-reset email goes to " + to + "."
+		}
+		return n
+	case session.StepRestore:
+		var missing []string
+		for _, x := range []session.Step{session.StepRecreate, session.StepReset} {
+			if !inc.Step(x).Status.Finished() {
+				missing = append(missing, confirmWord(x))
+			}
+		}
+		if len(missing) > 0 {
+			return " Warning: " + strings.Join(missing, " and ") + " not done, so the stolen credentials still work; they will be recorded as skipped."
+		}
+	}
+	return ""
+}
+
+func (r *renderer) deviceNames() string {
+	var names []string
+	for _, d := range r.inc.Devices {
+		names = append(names, d.Device)
+	}
+	if len(names) == 0 && r.inc.Live != nil {
+		for _, d := range r.inc.Live.Devices {
+			names = append(names, d.Device)
+		}
+	}
+	if len(names) == 0 {
+		return "all of them"
+	}
+	const show = 5
+	if len(names) > show {
+		return strings.Join(trimAll(names[:show], 24), ", ") + fmt.Sprintf(" and %d more", len(names)-show)
+	}
+	return strings.Join(trimAll(names, 24), ", ")
+}
