@@ -2,7 +2,7 @@
 // user or device in seconds (Deny All, re-create devices, reset PIN and sessions, restore), with
 // approvals, an audit trail in the card's thread, and state in Redis that survives any crash.
 //
-// Sub-commands: serve (default), drill, version, help.
+// Sub-commands: serve (default), drill, audit, version, help.
 package main
 
 import (
@@ -22,15 +22,16 @@ var version = "dev"
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bot:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
-const usage = `usage: bot [serve|drill|version|help] [flags]
+const usage = `usage: bot [serve|drill|audit|version|help] [flags]
 
   serve     run the Slack bot (Socket Mode); the default. Configuration: see README.
   drill     run the whole runbook against the built-in PBX simulator: no credentials needed
             (-user 1001@acme.example, -redis URL; without one it starts a throw-away redis-server)
+  audit     an incident's evidence bundle and audit chain verification (bot audit -h)
   version   print the version
 `
 
@@ -67,6 +68,8 @@ func dispatch(ctx context.Context, cmd string, rest []string, getenv func(string
 		return nil
 	case "drill":
 		return runDrill(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	default:

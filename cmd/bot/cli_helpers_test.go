@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// testAuditKey is the AUDIT_KEY of the operator-command tests (32 bytes, base64).
+var testAuditKey = base64.StdEncoding.EncodeToString([]byte("h6-cli test audit key, 32 bytes!"))
+
+// cliResult is what one operator command printed and its exit status.
+type cliResult struct {
+	out, err string
+	code     int
+}
+
+// cliEnv is the world's environment without any Slack setting (the operator commands must not
+// need Slack) and with an AUDIT_KEY; keyedStore reads the same chains.
+func (w *world) cliEnv() map[string]string {
+	env := map[string]string{}
+	for k, v := range w.env {
+		if !strings.HasPrefix(k, "SLACK_") {
+			env[k] = v
+		}
+	}
+	env["AUDIT_KEY"] = testAuditKey
+	return env
+}
+
+// cli runs `bot args…` through run with env, as an operator at a shell would (stdout is not a
+// terminal), and records its output for the secret scan.
+func (w *world) cli(env map[string]string, args ...string) cliResult {
+	w.t.Helper()
+	out, errs := &syncBuffer{}, &syncBuffer{}
+	w.mu.Lock()
+	w.logs = append(w.logs, out, errs)
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := run(ctx, append([]string{"bot"}, args...), func(k string) string { return env[k] }, strings.NewReader(""), out, errs)
+	r := cliResult{out: out.String(), err: errs.String(), code: exitCode(err)}
+	if err != nil {
+		r.err += "bot: " + err.Error() + "\n"
+	}
+	return r
+}
+
+// keyedStore is a store on the world's Redis with the operator commands' AUDIT_KEY.
+func (w *world) keyedStore() *session.Store {
+	w.t.Helper()
+	key, _ := base64.StdEncoding.DecodeString(testAuditKey)
+	s, err := session.New(session.Config{Client: w.rdb, AuditKey: key})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return s
+}
+
+// auditListKey finds the Redis list that holds an incident's audit chain (by the layout's
+// suffix, so the test does not depend on the key prefix).
+func (w *world) auditListKey(id string) string {
+	w.t.Helper()
+	keys, err := w.rdb.Keys(context.Background(), "*:inc:"+id+":audit").Result()
+	if err != nil || len(keys) != 1 {
+		w.t.Fatalf("audit list of %s: %v %v", id, keys, err)
+	}
+	return keys[0]
+}
+
+func (r cliResult) want(t *testing.T, code int, what string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", what, r.code, code, r.out, r.err)
+	}
+}
