@@ -63,7 +63,7 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	e.audit(ctx, inc.ID, r.Actor, "incident.opened", "", "", string(session.StateOpen),
 		fmt.Sprintf("%s@%s · dial permission %s · %d device(s) · %d live call(s)", user, domain, live.DialPolicy,
 			len(live.Devices), live.ActiveCalls))
-	e.log.Info().Str("incident", inc.ID).Str("user", user).Str("domain", domain).Msg("incident opened")
+	e.log.Info().Str("incident", inc.ID).Str("step", "").Str("actor", r.Actor).Str("user", user).Str("domain", domain).Msg("incident opened")
 	e.notify(ctx, inc.ID)
 	return inc, true, nil
 }

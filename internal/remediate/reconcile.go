@@ -78,12 +78,13 @@ func (e *Engine) resume(ctx context.Context, stale, l session.Lease) Resumed {
 			e.audit(ctx, inc.ID, "bot", "step."+string(l.Step)+".failed", l.Step, string(session.StatusRunning),
 				string(session.StatusFailed), msg)
 			e.notify(ctx, inc.ID)
+			e.report(ctx, stored, l.Step, ResultFailed, "runner_died")
 		}
 		return rs
 	}
 	e.audit(ctx, inc.ID, "bot", "step."+string(l.Step)+".resumed", l.Step, stale.Owner, e.cfg.Owner,
 		why+"; resuming from the recorded progress")
-	e.log.Info().Str("incident", inc.ID).Str("step", string(l.Step)).Str("from", stale.Owner).Msg("resuming step")
+	e.log.Info().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", st.RequestedBy).Str("from", stale.Owner).Msg("resuming step")
 	e.notify(ctx, inc.ID)
 	res, err := e.execute(ctx, l, inc, RunOptions{})
 	rs.Incident, rs.Secrets, rs.Err = res.Incident, res.Secrets, err

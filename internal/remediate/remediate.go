@@ -108,6 +108,7 @@ type Config struct {
 	Logger        zerolog.Logger
 	Now           func() time.Time // nil = time.Now
 	Notifier      Notifier         // may be nil
+	Observer      Observer         // may be nil
 }
 
 // Engine runs the runbook. It is safe for concurrent use; several Engines (replicas) may

@@ -48,13 +48,18 @@ const (
 // Request runs step, or asks for approval when Config.ApprovalSteps lists it and it has not
 // been approved (Result.Awaiting). Order is checked first (ErrStepOrder). Errors: as Run, plus
 // ErrAwaitingApproval (a request is already pending).
-func (e *Engine) Request(ctx context.Context, id string, step session.Step, actor string, o RunOptions) (Result, error) {
+func (e *Engine) Request(ctx context.Context, id string, step session.Step, actor string, o RunOptions) (res Result, err error) {
 	if !step.Valid() {
 		return Result{}, errorf(ErrInvalid, "unknown step %q", step)
 	}
 	if !e.needsApproval(step) {
 		return e.Run(ctx, id, step, actor, o)
 	}
+	defer func() {
+		if err != nil {
+			e.observe(ctx, res.Incident, step, false, "", err)
+		}
+	}()
 	inc, err := e.store.Get(ctx, id)
 	if err != nil {
 		return Result{}, err
@@ -104,6 +109,7 @@ func (e *Engine) Request(ctx context.Context, id string, step session.Step, acto
 func (e *Engine) Approve(ctx context.Context, id string, step session.Step, approver string) (Result, error) {
 	inc, err := e.store.Approve(ctx, id, step, approver)
 	if err != nil {
+		e.observe(ctx, inc, step, false, "", err)
 		return Result{Incident: inc}, err
 	}
 	st := inc.Step(step)
@@ -161,6 +167,7 @@ func (e *Engine) begin(ctx context.Context, id string, step session.Step, actor 
 		Check: func(inc *session.Incident) error { return checkOrder(inc, step) },
 	})
 	if err != nil {
+		e.observe(ctx, inc, step, false, "", err)
 		return Result{Incident: inc}, err
 	}
 	st := inc.Step(step)
@@ -215,6 +222,8 @@ func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incid
 	stopRenew := e.renew(rctx, l, cancel)
 	r := &runner{e: e, lease: l, inc: inc, actor: inc.Step(l.Step).RequestedBy, ctx: rctx,
 		pctx: netsapiens.WithLogTag(rctx, inc.ID), opts: o}
+	// Every line of this run names its incident, step and actor of record.
+	log := e.log.With().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", r.actor).Logger()
 
 	res, err := fn(r)
 	stopRenew()
@@ -226,21 +235,22 @@ func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incid
 	}
 	if err != nil {
 		if isStop(err) {
-			e.log.Warn().Err(err).Str("incident", inc.ID).Str("step", string(l.Step)).
+			log.Warn().Err(err).
 				Msg("step runner stopped; the step stays running until its lease expires and Reconcile resumes it")
 			return Result{Incident: r.inc}, err
 		}
 		// Fail under the caller's context: the step must not stay running because rctx ended.
 		stored, ferr := e.store.Fail(ctx, l, Kind(err), UserMessage(err))
 		if ferr != nil {
-			e.log.Warn().Err(ferr).Str("incident", inc.ID).Msg("record step failure")
+			log.Warn().Err(ferr).Msg("record step failure")
 			return Result{Incident: r.inc}, errors.Join(err, ferr)
 		}
 		e.audit(ctx, inc.ID, r.actor, "step."+string(l.Step)+".failed", l.Step, string(session.StatusRunning),
 			string(session.StatusFailed), UserMessage(err))
 		// Errors are wrapped from scrubbed PBX messages and the engine's own words: no secret.
-		e.log.Warn().Err(err).Str("incident", inc.ID).Str("step", string(l.Step)).Str("kind", Kind(err)).Msg("step failed")
+		log.Warn().Err(err).Str("kind", Kind(err)).Msg("step failed")
 		e.notify(ctx, inc.ID)
+		e.observe(ctx, stored, l.Step, true, session.StatusFailed, err)
 		return Result{Incident: stored, Secrets: res.secrets}, err
 	}
 	stored, err := e.store.Finish(ctx, l, res.status, res.summary, res.subs)
@@ -250,14 +260,15 @@ func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incid
 		return Result{Incident: r.inc, Secrets: res.secrets}, fmt.Errorf("record result of %s: %w", l.Step, err)
 	}
 	e.audit(ctx, inc.ID, r.actor, "step."+string(l.Step)+"."+string(res.status), l.Step, res.before, res.after, res.summary)
-	e.log.Info().Str("incident", inc.ID).Str("step", string(l.Step)).Str("status", string(res.status)).Msg("step finished")
+	log.Info().Str("status", string(res.status)).Msg("step finished")
 	e.notify(ctx, inc.ID)
+	e.observe(ctx, stored, l.Step, true, res.status, nil)
 	if res.close {
 		closed, err := e.closeRestored(ctx, stored, r.actor)
 		switch {
 		case errors.Is(err, ErrAlreadyRunning):
 			// Another step still runs; Reconcile closes the incident once it has ended.
-			e.log.Info().Str("incident", inc.ID).Msg("restore verified; the incident closes when the running step ends")
+			log.Info().Msg("restore verified; the incident closes when the running step ends")
 		case err != nil:
 			return Result{Incident: stored, Secrets: res.secrets}, err
 		default:
