@@ -95,9 +95,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
 		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalSteps: steps, AuditChannel: cfg.AuditChannel,
 		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "",
-		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Retention: cfg.Retention, Workers: cfg.Workers,
+		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Workers: cfg.Workers,
 		Logger: log.With().Str("component", "slackui").Logger(),
-	}, eng, store, rdb, changes, metrics)
+	}, eng, store, changes, metrics)
 	if err != nil {
 		return fmt.Errorf("slack app: %w", err)
 	}

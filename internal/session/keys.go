@@ -20,6 +20,18 @@ import (
 //	<p>:open                        set: IDs of open incidents
 //	<p>:{audit}:log, :head          the global audit chain, like an incident's
 //	<p>:{audit}:mirrored            hash: incident ID → highest incident seq copied into the global chain
+//
+// The Slack app's bookkeeping (slacksync.go), short-lived or bounded by the retention; an
+// incident's three sync keys share the hash tag {INC-…} because its scripts touch two of them:
+//
+//	<p>:slackui:seen:<delivery>     string, TTL DeliveryTTL: a delivery (envelope, trigger, click) was handled
+//	<p>:slackui:{<ID>}:lock         string, TTL SyncLockTTL: token of the replica syncing the card and thread
+//	<p>:slackui:{<ID>}:card         string, TTL retention: stamp of the newest render on the card
+//	<p>:slackui:{<ID>}:posted       string, TTL retention: seq of the last audit entry posted to the thread
+//	<p>:slackui:head:posted         string, TTL retention: global audit seq last posted to AUDIT_CHANNEL
+//	<p>:slackui:head:throttle       string, TTL HeadEvery: one replica posts the head per period
+//
+// Every key name is built below and nowhere else.
 type keys struct{ p string }
 
 func (k keys) tag(user, domain string) string { return k.p + ":{" + user + "@" + domain + "}" }
@@ -33,11 +45,32 @@ func (k keys) audit(user, domain, id string) string {
 func (k keys) auditHead(user, domain, id string) string {
 	return k.inc(user, domain, id) + ":audit:head"
 }
+
+// openPtrPattern matches every user's open pointer (SCAN, for Repair); openPtrUser inverts openPtr.
+func (k keys) openPtrPattern() string { return k.p + ":{*}:open" }
+func (k keys) openPtrUser(key string) (user, domain string, ok bool) {
+	tag, ok := strings.CutPrefix(key, k.p+":{")
+	if !ok {
+		return "", "", false
+	}
+	if tag, ok = strings.CutSuffix(tag, "}:open"); !ok {
+		return "", "", false
+	}
+	return splitKey(tag)
+}
+
 func (k keys) idIndex(id string) string { return k.p + ":id:" + id }
 func (k keys) openSet() string          { return k.p + ":open" }
 func (k keys) globalLog() string        { return k.p + ":{audit}:log" }
 func (k keys) globalHead() string       { return k.p + ":{audit}:head" }
 func (k keys) globalMirrored() string   { return k.p + ":{audit}:mirrored" }
+
+func (k keys) seen(delivery string) string { return k.p + ":slackui:seen:" + delivery }
+func (k keys) syncLock(id string) string   { return k.p + ":slackui:{" + id + "}:lock" }
+func (k keys) syncCard(id string) string   { return k.p + ":slackui:{" + id + "}:card" }
+func (k keys) syncPosted(id string) string { return k.p + ":slackui:{" + id + "}:posted" }
+func (k keys) headPosted() string          { return k.p + ":slackui:head:posted" }
+func (k keys) headThrottle() string        { return k.p + ":slackui:head:throttle" }
 
 // validName reports whether s is 1..max characters of [A-Za-z0-9._-]: the bot's own rule for users
 // and domains (DESIGN.md "Slash command"), which also keeps braces and colons out of key names.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -96,7 +95,7 @@ type RepairReport struct {
 func (s *Store) Repair(ctx context.Context) (RepairReport, error) {
 	var rep RepairReport
 	var errs []error
-	pattern := s.k.p + ":{*}:open"
+	pattern := s.k.openPtrPattern()
 	var (
 		mu   sync.Mutex
 		ptrs []string
@@ -115,8 +114,7 @@ func (s *Store) Repair(ctx context.Context) (RepairReport, error) {
 	}
 	open := map[string]bool{}
 	for _, ptr := range ptrs {
-		tag := strings.TrimSuffix(strings.TrimPrefix(ptr, s.k.p+":{"), "}:open")
-		user, domain, ok := splitKey(tag)
+		user, domain, ok := s.k.openPtrUser(ptr)
 		if !ok {
 			continue
 		}

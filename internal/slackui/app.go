@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -32,7 +31,6 @@ type Config struct {
 	ResetEmail    bool   // NS_RESET_EMAIL_TEMPLATE is set
 
 	RemindAfter, RemindEvery time.Duration // 0 = no reminders
-	Retention                time.Duration // how long sync cursors are kept; 0 = 2160h
 	Workers                  int           // worker pool size; 0 = 16
 	// PingInterval is slack-go's watchdog: the most time allowed between Slack's pings; 0 = 30 s.
 	PingInterval time.Duration
@@ -45,17 +43,9 @@ type Config struct {
 	// HeadEvery is how often the global audit chain's head is posted to AUDIT_CHANNEL (when it
 	// moved), by one replica; 0 = 10 min.
 	HeadEvery time.Duration
-	KeyPrefix string // Redis key prefix; "" = "cr:"
 
 	Logger zerolog.Logger
 	Now    func() time.Time // nil = time.Now
-}
-
-func (c Config) retention() time.Duration {
-	if c.Retention <= 0 {
-		return session.DefaultRetention
-	}
-	return c.Retention
 }
 
 func (c Config) reconcileEvery() time.Duration {
@@ -98,6 +88,13 @@ type Store interface {
 	ClaimReminder(ctx context.Context, id string, after, every time.Duration) (bool, session.Incident, error)
 	AuditHead(ctx context.Context, id string) (int64, string, error)
 	GlobalAudit(ctx context.Context, since int64, limit int) ([]session.AuditEntry, error)
+
+	// The app's own bookkeeping (session/slacksync.go): delivery dedupe, the per-incident sync
+	// lock with the card stamp and thread cursor, the audit head throttle.
+	FirstDelivery(ctx context.Context, key string) (bool, error)
+	TrySyncLock(ctx context.Context, incidentID string) (*session.SyncLock, bool, error)
+	ClaimHeadPost(ctx context.Context, seq int64, every time.Duration) (bool, error)
+	HeadPosted(ctx context.Context, seq int64) error
 }
 
 // App is the Socket Mode app: it acks every envelope at once, runs the work in a bounded pool,
@@ -109,11 +106,9 @@ type App struct {
 	sm      *socketmode.Client
 	eng     Engine
 	store   Store
-	rdb     redis.UniversalClient
 	changes *Changes
 	m       *Metrics
 	auth    *authorizer
-	seen    seenSet
 	pool    *pool
 	now     func() time.Time
 
@@ -136,10 +131,10 @@ var ErrInvalidAuth = errors.New("slack refused the token")
 
 // New builds the App. eng must have been created with changes as its Notifier. Errors: a
 // missing dependency or token (plain errors: a wiring bug).
-func New(cfg Config, eng Engine, store Store, rdb redis.UniversalClient, changes *Changes, m *Metrics) (*App, error) {
+func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*App, error) {
 	switch {
-	case eng == nil || store == nil || rdb == nil || changes == nil:
-		return nil, errors.New("slackui: engine, store, redis and changes are required")
+	case eng == nil || store == nil || changes == nil:
+		return nil, errors.New("slackui: engine, store and changes are required")
 	case cfg.BotToken == "" || cfg.AppToken == "":
 		return nil, errors.New("slackui: bot and app tokens are required")
 	}
@@ -151,9 +146,6 @@ func New(cfg Config, eng Engine, store Store, rdb redis.UniversalClient, changes
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 25 * time.Second
-	}
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "cr:"
 	}
 	now := cfg.Now
 	if now == nil {
@@ -174,10 +166,9 @@ func New(cfg Config, eng Engine, store Store, rdb redis.UniversalClient, changes
 		smOpts = append(smOpts, socketmode.OptionPingInterval(cfg.PingInterval))
 	}
 	a := &App{
-		cfg: cfg, log: cfg.Logger, eng: eng, store: store, rdb: rdb, changes: changes, m: m, now: now,
+		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
 		api:      slackAPI{c: client, m: m},
 		sm:       socketmode.New(client, smOpts...),
-		seen:     seenSet{rdb: rdb, prefix: cfg.KeyPrefix + "slackui:seen:"},
 		pool:     newPool(cfg.Workers, m),
 		replySem: make(chan struct{}, 8),
 		linkWhy:  "socket mode not connected yet",

@@ -95,7 +95,7 @@ func newHarness(t *testing.T) *harness {
 			Responders: []string{hAlice, hBob}, Approvers: []string{hAlice, hBob},
 			ApprovalSteps: []session.Step{session.StepRestore}, RemindAfter: 30 * time.Minute, RemindEvery: 2 * time.Hour,
 			Logger: zerolog.New(zerolog.NewTestWriter(t)), Now: clk.Now, SyncRetry: 20 * time.Millisecond,
-		}, h.eng, store, rdb, ch, nil)
+		}, h.eng, store, ch, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

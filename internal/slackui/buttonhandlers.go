@@ -36,7 +36,7 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 		}
 	}
 	key := "act:" + actionTS + ":" + cb.User.ID + ":" + act.ActionID() + ":" + act.IncidentID
-	if first, err := a.seen.first(ctx, key); err != nil {
+	if first, err := a.store.FirstDelivery(ctx, key); err != nil {
 		a.log.Warn().Err(err).Msg("dedupe action")
 	} else if !first {
 		a.m.Duplicates.WithLabelValues("action").Inc()

@@ -2,15 +2,10 @@ package slackui
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/compromised-responder/bot/internal/session"
 )
@@ -98,77 +93,6 @@ func (c *Changes) idle() bool {
 	return len(c.queue) == 0 && len(c.running) == 0
 }
 
-// The per-incident lock that serialises card updates and thread posts across replicas, and the
-// two cursors it guards: the newest rendered card stamp and the last audit seq posted. All keys
-// of one incident share the hash tag {INC-…}, so the scripts work on Redis Cluster.
-var (
-	lockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`)
-	unlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
-	// raise sets KEYS[2] to ARGV[2] if the lock is still ours and the value only grows (-1: lock lost).
-	raiseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
-if tonumber(ARGV[2]) <= cur then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1`)
-	// advance moves the posted-up-to cursor KEYS[2] from ARGV[2] to ARGV[3] (compare-and-set).
-	advanceScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
-if cur ~= tonumber(ARGV[2]) then return 0 end
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-return 1`)
-)
-
-// lockTTL bounds how long a replica that died mid-sync blocks the others' card updates. The
-// holder extends it before every Slack call, so it only needs to outlast one call (10 s timeout).
-const lockTTL = 10 * time.Second
-
-// errLockLost: another replica took the incident's sync lock over; stop without writing.
-var errLockLost = errors.New("sync lock lost")
-
-type incLock struct {
-	rdb   redis.UniversalClient
-	key   string
-	token string
-}
-
-func (a *App) syncKey(id, what string) string {
-	return a.cfg.KeyPrefix + "slackui:{" + id + "}:" + what
-}
-
-// tryLock takes the incident's sync lock, or reports false when another sync holds it.
-func (a *App) tryLock(ctx context.Context, id string) (*incLock, bool, error) {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	l := &incLock{rdb: a.rdb, key: a.syncKey(id, "lock"), token: hex.EncodeToString(b)}
-	ok, err := a.rdb.SetNX(ctx, l.key, l.token, lockTTL).Result()
-	if err != nil {
-		return nil, false, fmt.Errorf("lock %s: %w", id, err)
-	}
-	return l, ok, nil
-}
-
-// extend renews the lock before a slow Slack call; errLockLost when it is no longer ours.
-func (l *incLock) extend(ctx context.Context) error {
-	n, err := lockScript.Run(ctx, l.rdb, []string{l.key}, l.token, lockTTL.Milliseconds()).Int()
-	if err != nil {
-		return fmt.Errorf("extend sync lock: %w", err)
-	}
-	if n == 0 {
-		return errLockLost
-	}
-	return nil
-}
-
-func (l *incLock) release(ctx context.Context) {
-	_ = unlockScript.Run(ctx, l.rdb, []string{l.key}, l.token).Err()
-}
-
 // syncLoop runs one sync worker until ctx ends.
 func (a *App) syncLoop(ctx context.Context) {
 	for {
@@ -206,15 +130,19 @@ func cardStamp(inc session.Incident, now time.Time) int64 {
 // syncIncident brings one incident's card and thread up to date under its lock: the card shows
 // the newest stored version (never an older one), and every audit entry not yet posted is posted
 // once, in seq order. retry says the sync could not run now and should be tried again.
+//
+// The per-incident sync lock (session.SyncLock) serialises card updates and thread posts across
+// replicas, and guards the two cursors: the newest rendered card stamp and the last audit seq
+// posted.
 func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err error) {
-	l, ok, err := a.tryLock(ctx, id)
+	l, ok, err := a.store.TrySyncLock(ctx, id)
 	if err != nil {
 		return true, err
 	}
 	if !ok {
 		return true, nil
 	}
-	defer l.release(context.WithoutCancel(ctx))
+	defer l.Release(context.WithoutCancel(ctx))
 
 	inc, err := a.store.Get(ctx, id)
 	if errors.Is(err, session.ErrNotFound) {
@@ -227,13 +155,13 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 		return false, nil // no card yet: the open handler posts it and syncs again
 	}
 	if err := a.syncCard(ctx, l, inc); err != nil {
-		if errors.Is(err, errLockLost) {
+		if errors.Is(err, session.ErrSyncLockLost) {
 			return false, nil
 		}
 		return true, err
 	}
 	if err := a.syncThread(ctx, l, inc); err != nil {
-		if errors.Is(err, errLockLost) {
+		if errors.Is(err, session.ErrSyncLockLost) {
 			return false, nil
 		}
 		return true, err
@@ -241,18 +169,17 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 	return false, nil
 }
 
-func (a *App) syncCard(ctx context.Context, l *incLock, inc session.Incident) error {
+func (a *App) syncCard(ctx context.Context, l *session.SyncLock, inc session.Incident) error {
 	now := a.now()
 	stamp := cardStamp(inc, now)
-	key := a.syncKey(inc.ID, "card")
-	cur, err := a.rdb.Get(ctx, key).Int64()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("read card stamp: %w", err)
+	cur, err := l.CardStamp(ctx)
+	if err != nil {
+		return err
 	}
 	if stamp <= cur {
 		return nil
 	}
-	if err := l.extend(ctx); err != nil {
+	if err := l.Extend(ctx); err != nil {
 		return err
 	}
 	text, blocks := Card(inc, a.cardOptions(now))
@@ -260,15 +187,7 @@ func (a *App) syncCard(ctx context.Context, l *incLock, inc session.Incident) er
 		return fmt.Errorf("update card: %w", err)
 	}
 	a.m.CardUpdates.Inc()
-	n, err := raiseScript.Run(ctx, a.rdb, []string{l.key, key}, l.token, strconv.FormatInt(stamp, 10),
-		a.cfg.retention().Milliseconds()).Int()
-	if err != nil {
-		return fmt.Errorf("record card stamp: %w", err)
-	}
-	if n < 0 {
-		return errLockLost
-	}
-	return nil
+	return l.RaiseCardStamp(ctx, stamp)
 }
 
 // cardOptions are the render options from the configuration.

@@ -19,7 +19,7 @@ func (a *App) command(ctx context.Context, c *slack.SlashCommand) {
 	// A slash command redelivered under a new envelope (reported after a socket drop) still
 	// carries its trigger_id.
 	if c.TriggerID != "" {
-		if first, err := a.seen.first(ctx, "cmd:"+c.TriggerID+":"+c.UserID); err != nil {
+		if first, err := a.store.FirstDelivery(ctx, "cmd:"+c.TriggerID+":"+c.UserID); err != nil {
 			a.log.Warn().Err(err).Msg("dedupe command")
 		} else if !first {
 			a.m.Duplicates.WithLabelValues("command").Inc()

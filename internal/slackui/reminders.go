@@ -88,7 +88,7 @@ func (a *App) syncRecent(ctx context.Context) {
 }
 
 // postHead posts the global audit chain's head (seq and MAC) to AUDIT_CHANNEL at most every
-// HeadEvery and only when it moved, from one replica (SET NX throttle), so a later rewrite or
+// HeadEvery and only when it moved, from one replica (the store's throttle), so a later rewrite or
 // truncation of the chain in Redis contradicts a record kept outside it.
 func (a *App) postHead(ctx context.Context) {
 	if a.cfg.AuditChannel == "" {
@@ -102,11 +102,7 @@ func (a *App) postHead(ctx context.Context) {
 	if err != nil || seq == 0 {
 		return
 	}
-	last, _ := a.rdb.Get(ctx, a.cfg.KeyPrefix+"slackui:head:posted").Int64()
-	if seq <= last {
-		return
-	}
-	ok, err := a.rdb.SetNX(ctx, a.cfg.KeyPrefix+"slackui:head:throttle", 1, every).Result()
+	ok, err := a.store.ClaimHeadPost(ctx, seq, every)
 	if err != nil || !ok {
 		return
 	}
@@ -115,7 +111,7 @@ func (a *App) postHead(ctx context.Context) {
 		a.log.Warn().Err(err).Msg("post audit chain head")
 		return
 	}
-	_ = a.rdb.Set(ctx, a.cfg.KeyPrefix+"slackui:head:posted", seq, a.cfg.retention()).Err()
+	_ = a.store.HeadPosted(ctx, seq)
 }
 
 // remind posts the Deny All reminder into the incident's thread when it is due; ClaimReminder

@@ -2,27 +2,22 @@ package slackui
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/compromised-responder/bot/internal/session"
 )
 
 // syncThread posts the incident's audit entries that are not in its thread yet, oldest first,
 // each as one reply (and mirrored to AUDIT_CHANNEL when set). The "posted up to seq" cursor in
-// Redis moves by compare-and-set under the incident's sync lock right after each post, so
+// the store moves by compare-and-set under the incident's sync lock right after each post, so
 // replicas and restarts post every entry once. The one gap: a crash between a post and its
 // cursor write posts that entry again (at-least-once for that single line), which is the
 // better failure than losing an audit line.
-func (a *App) syncThread(ctx context.Context, l *incLock, inc session.Incident) error {
-	key := a.syncKey(inc.ID, "posted")
-	posted, err := a.rdb.Get(ctx, key).Int64()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("read thread cursor: %w", err)
+func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.Incident) error {
+	posted, err := l.ThreadPosted(ctx)
+	if err != nil {
+		return err
 	}
 	entries, err := a.store.Audit(ctx, inc.ID)
 	if err != nil {
@@ -32,7 +27,7 @@ func (a *App) syncThread(ctx context.Context, l *incLock, inc session.Incident) 
 		if e.Seq <= posted {
 			continue
 		}
-		if err := l.extend(ctx); err != nil {
+		if err := l.Extend(ctx); err != nil {
 			return err
 		}
 		line := AuditLine(e)
@@ -45,16 +40,8 @@ func (a *App) syncThread(ctx context.Context, l *incLock, inc session.Incident) 
 				a.log.Warn().Err(err).Str("incident", inc.ID).Int64("seq", e.Seq).Msg("mirror audit line to AUDIT_CHANNEL")
 			}
 		}
-		n, err := advanceScript.Run(ctx, a.rdb, []string{l.key, key}, l.token, strconv.FormatInt(posted, 10),
-			strconv.FormatInt(e.Seq, 10), a.cfg.retention().Milliseconds()).Int()
-		if err != nil {
-			return fmt.Errorf("advance thread cursor: %w", err)
-		}
-		if n < 0 {
-			return errLockLost
-		}
-		if n == 0 {
-			return fmt.Errorf("thread cursor of %s moved under the lock", inc.ID)
+		if err := l.AdvanceThread(ctx, posted, e.Seq); err != nil {
+			return err
 		}
 		posted = e.Seq
 	}

@@ -87,7 +87,7 @@ func (a *App) work(ctx context.Context, j job) {
 			a.log.Error().Str("panic", fmt.Sprintf("%T", r)).Str("stack", string(debug.Stack())).Msg("job panicked")
 		}
 	}()
-	if first, err := a.seen.first(ctx, "env:"+j.envelopeID); err != nil {
+	if first, err := a.store.FirstDelivery(ctx, "env:"+j.envelopeID); err != nil {
 		a.log.Warn().Err(err).Msg("dedupe envelope")
 	} else if !first {
 		a.m.Duplicates.WithLabelValues("envelope").Inc()

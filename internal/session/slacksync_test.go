@@ -1,0 +1,147 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// keyNamed finds the one key of the store ending in suffix (prefix-agnostic, so the test holds
+// however tests isolate their keys): the key layout is what deployments already have in Redis.
+func keyNamed(t *testing.T, ctx context.Context, rdb *redis.Client, suffix string) string {
+	t.Helper()
+	ks, err := rdb.Keys(ctx, "*:"+suffix).Result()
+	if err != nil || len(ks) != 1 {
+		t.Fatalf("keys *:%s = %v, %v; want one", suffix, ks, err)
+	}
+	return ks[0]
+}
+
+// TestFirstDelivery: a delivery key is first once, under the key name deployments already have.
+func TestFirstDelivery(t *testing.T) {
+	s, rdb, _ := newStore(t)
+	ctx := ctxT(t)
+	for i, want := range []bool{true, false, false} {
+		got, err := s.FirstDelivery(ctx, "env:TestFirstDelivery1")
+		if err != nil || got != want {
+			t.Fatalf("FirstDelivery #%d = %v, %v; want %v", i, got, err, want)
+		}
+	}
+	if ok, err := s.FirstDelivery(ctx, "env:TestFirstDelivery2"); err != nil || !ok {
+		t.Fatalf("another delivery = %v, %v; want first", ok, err)
+	}
+	key := keyNamed(t, ctx, rdb, "slackui:seen:env:TestFirstDelivery1")
+	ttl, err := rdb.TTL(ctx, key).Result()
+	if err != nil || ttl <= 0 || ttl > session.DeliveryTTL {
+		t.Fatalf("TTL of %s = %v, %v; want (0, %v]", key, ttl, err, session.DeliveryTTL)
+	}
+}
+
+// TestSyncLock: one holder at a time; the card stamp only grows; the thread cursor moves by
+// compare-and-set; a holder whose lock was taken over can move nothing.
+func TestSyncLock(t *testing.T) {
+	s, rdb, _ := newStore(t)
+	ctx := ctxT(t)
+	const id = "INC-TESTSYNCLOCK"
+	l, ok, err := s.TrySyncLock(ctx, id)
+	if err != nil || !ok {
+		t.Fatalf("TrySyncLock = %v, %v", ok, err)
+	}
+	if _, ok, err := s.TrySyncLock(ctx, id); err != nil || ok {
+		t.Fatalf("second TrySyncLock = %v, %v; want held", ok, err)
+	}
+	if err := l.Extend(ctx); err != nil {
+		t.Fatalf("Extend: %v", err)
+	}
+
+	if n, err := l.CardStamp(ctx); err != nil || n != 0 {
+		t.Fatalf("CardStamp of a new incident = %d, %v", n, err)
+	}
+	for _, raise := range []int64{16, 8} {
+		if err := l.RaiseCardStamp(ctx, raise); err != nil {
+			t.Fatalf("RaiseCardStamp(%d): %v", raise, err)
+		}
+	}
+	if n, err := l.CardStamp(ctx); err != nil || n != 16 {
+		t.Fatalf("CardStamp = %d, %v; want 16 (it never goes down)", n, err)
+	}
+
+	if n, err := l.ThreadPosted(ctx); err != nil || n != 0 {
+		t.Fatalf("ThreadPosted = %d, %v", n, err)
+	}
+	if err := l.AdvanceThread(ctx, 0, 2); err != nil {
+		t.Fatalf("AdvanceThread(0, 2): %v", err)
+	}
+	if err := l.AdvanceThread(ctx, 0, 3); err == nil || errors.Is(err, session.ErrSyncLockLost) {
+		t.Fatalf("AdvanceThread from a stale cursor = %v; want a cursor error", err)
+	}
+	if n, err := l.ThreadPosted(ctx); err != nil || n != 2 {
+		t.Fatalf("ThreadPosted = %d, %v; want 2", n, err)
+	}
+	for _, suffix := range []string{"slackui:{" + id + "}:card", "slackui:{" + id + "}:posted"} {
+		key := keyNamed(t, ctx, rdb, suffix)
+		if ttl, err := rdb.PTTL(ctx, key).Result(); err != nil || ttl <= 0 {
+			t.Errorf("PTTL %s = %v, %v; want the retention", key, ttl, err)
+		}
+	}
+
+	l.Release(ctx)
+	l2, ok, err := s.TrySyncLock(ctx, id)
+	if err != nil || !ok {
+		t.Fatalf("TrySyncLock after Release = %v, %v", ok, err)
+	}
+	for name, f := range map[string]func() error{
+		"Extend":         func() error { return l.Extend(ctx) },
+		"RaiseCardStamp": func() error { return l.RaiseCardStamp(ctx, 99) },
+		"AdvanceThread":  func() error { return l.AdvanceThread(ctx, 2, 3) },
+	} {
+		if err := f(); !errors.Is(err, session.ErrSyncLockLost) {
+			t.Errorf("%s by the old holder = %v; want ErrSyncLockLost", name, err)
+		}
+	}
+	l.Release(ctx) // not the holder: must not free l2's lock
+	if err := l2.Extend(ctx); err != nil {
+		t.Fatalf("the new holder lost its lock to the old one's Release: %v", err)
+	}
+	if n, _ := l2.CardStamp(ctx); n != 16 {
+		t.Fatalf("CardStamp after a lost-lock raise = %d; want 16", n)
+	}
+}
+
+// TestClaimHeadPost: the global audit head is claimed only when it moved past the last post,
+// once per throttle period.
+func TestClaimHeadPost(t *testing.T) {
+	s, rdb, _ := newStore(t)
+	ctx := ctxT(t)
+	claim := func(seq int64) bool {
+		t.Helper()
+		ok, err := s.ClaimHeadPost(ctx, seq, time.Hour)
+		if err != nil {
+			t.Fatalf("ClaimHeadPost(%d): %v", seq, err)
+		}
+		return ok
+	}
+	if !claim(5) {
+		t.Fatal("first claim refused")
+	}
+	if claim(6) {
+		t.Fatal("a second claim within the throttle period was granted")
+	}
+	if err := s.HeadPosted(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, keyNamed(t, ctx, rdb, "slackui:head:throttle")).Err(); err != nil { // the period ends
+		t.Fatal(err)
+	}
+	if claim(5) {
+		t.Fatal("claimed a head that was already posted")
+	}
+	if !claim(6) {
+		t.Fatal("a head that moved was refused after the period")
+	}
+}
