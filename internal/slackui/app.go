@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -157,10 +158,16 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 		slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}),
 		slack.OptionLog(logAdapter),
 	}
+	apiURL := slack.APIURL
 	if cfg.APIURL != "" {
+		apiURL = cfg.APIURL
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
-	client := slack.New(cfg.BotToken, opts...)
+	// The Web API client waits out 429s (retryOption; after OptionHTTPClient, which it wraps).
+	// Socket Mode gets a client without that retry: after a 429 on apps.connections.open it backs
+	// off and reconnects itself, reporting the link down meanwhile.
+	client := slack.New(cfg.BotToken, append(slices.Clone(opts), retryOption(apiURL, m))...)
+	smClient := slack.New(cfg.BotToken, opts...)
 	smOpts := []socketmode.Option{socketmode.OptionLog(logAdapter)}
 	if cfg.PingInterval > 0 {
 		smOpts = append(smOpts, socketmode.OptionPingInterval(cfg.PingInterval))
@@ -168,7 +175,7 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	a := &App{
 		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
 		api:      slackAPI{c: client, m: m},
-		sm:       socketmode.New(client, smOpts...),
+		sm:       socketmode.New(smClient, smOpts...),
 		pool:     newPool(cfg.Workers, m),
 		replySem: make(chan struct{}, 8),
 		linkWhy:  "socket mode not connected yet",

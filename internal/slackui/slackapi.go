@@ -4,43 +4,67 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 )
 
-// maxRateLimitRetries bounds how often one call waits out a 429 before giving up.
-const maxRateLimitRetries = 5
+// rateLimitRetries bounds how often one call waits out a 429 before giving up.
+const rateLimitRetries = 5
 
-// slackAPI is the part of the Web API the app calls, with 429 handling (wait Retry-After under
-// ctx, then try again: a 429 means Slack did nothing, so even chat.postMessage is safe to
-// repeat) and an error metric per method. Other errors are returned as they are.
+// slackAPI is the part of the Web API the app calls, with an error metric per method. Its client
+// waits out a 429 itself (retryOption); other errors are returned as they are.
 type slackAPI struct {
 	c *slack.Client
 	m *Metrics
 }
 
-// call runs fn, retrying it after a rate limit.
-func (s slackAPI) call(ctx context.Context, method string, fn func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		s.m.SlackAPIErrors.WithLabelValues(method, slackCode(err)).Inc()
-		var rl *slack.RateLimitedError
-		if !errors.As(err, &rl) || attempt >= maxRateLimitRetries {
-			return fmt.Errorf("slack %s: %w", method, err)
-		}
-		wait := max(rl.RetryAfter, 100*time.Millisecond)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("slack %s: waiting out a rate limit: %w", method, ctx.Err())
-		case <-t.C:
-		}
+// retryOption is slack-go's retry on 429 only: it waits Retry-After under the call's context and
+// sends the call again, at most rateLimitRetries times. A 429 means Slack did nothing, so even
+// chat.postMessage is safe to repeat; a connection error or a 5xx may have posted, so those are
+// never retried. Each 429 waited out is counted like any other Slack error. apiURL is the Web API
+// base the client calls (to name the method of a request).
+func retryOption(apiURL string, m *Metrics) slack.Option {
+	cfg := slack.RetryConfig{MaxRetries: rateLimitRetries, RetryAfterDuration: time.Second}
+	cfg.Handlers = []slack.RetryHandler{countedRetry{next: slack.NewRateLimitErrorRetryHandler(cfg), apiURL: apiURL, m: m}}
+	return slack.OptionRetryConfig(cfg)
+}
+
+// countedRetry counts each retry its handler grants in SlackAPIErrors{method, "ratelimited"}.
+type countedRetry struct {
+	next   slack.RetryHandler
+	apiURL string
+	m      *Metrics
+}
+
+// ShouldRetry implements slack.RetryHandler.
+func (h countedRetry) ShouldRetry(state *slack.RetryState, req *http.Request, resp *http.Response, err error) (bool, time.Duration) {
+	retry, wait := h.next.ShouldRetry(state, req, resp, err)
+	if retry {
+		h.m.SlackAPIErrors.WithLabelValues(h.method(req), "ratelimited").Inc()
 	}
+	return retry, wait
+}
+
+// method names a request as the app's metrics do: the Web API method, or "response_url".
+func (h countedRetry) method(req *http.Request) string {
+	u := *req.URL
+	u.RawQuery, u.Fragment = "", ""
+	if m, ok := strings.CutPrefix(u.String(), h.apiURL); ok && m != "" && !strings.Contains(m, "/") {
+		return m
+	}
+	return "response_url"
+}
+
+// fail counts a failed call and names its method in the error.
+func (s slackAPI) fail(method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	s.m.SlackAPIErrors.WithLabelValues(method, slackCode(err)).Inc()
+	return fmt.Errorf("slack %s: %w", method, err)
 }
 
 // slackCode is a short, fixed-vocabulary name of a Slack error for metrics and decisions.
@@ -77,75 +101,44 @@ func (s slackAPI) post(ctx context.Context, channel, threadTS, text string, bloc
 	if threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(threadTS))
 	}
-	var ts string
-	err := s.call(ctx, "chat.postMessage", func() error {
-		var err error
-		_, ts, err = s.c.PostMessageContext(ctx, channel, opts...)
-		return err
-	})
-	return ts, err
+	_, ts, err := s.c.PostMessageContext(ctx, channel, opts...)
+	return ts, s.fail("chat.postMessage", err)
 }
 
 func (s slackAPI) update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
-	return s.call(ctx, "chat.update", func() error {
-		_, _, _, err := s.c.UpdateMessageContext(ctx, channel, ts, msgOptions(text, blocks)...)
-		return err
-	})
+	_, _, _, err := s.c.UpdateMessageContext(ctx, channel, ts, msgOptions(text, blocks)...)
+	return s.fail("chat.update", err)
 }
 
 func (s slackAPI) ephemeral(ctx context.Context, channel, user, text string, blocks []slack.Block) error {
-	return s.call(ctx, "chat.postEphemeral", func() error {
-		_, err := s.c.PostEphemeralContext(ctx, channel, user, msgOptions(text, blocks)...)
-		return err
-	})
+	_, err := s.c.PostEphemeralContext(ctx, channel, user, msgOptions(text, blocks)...)
+	return s.fail("chat.postEphemeral", err)
 }
 
 // respond posts an ephemeral reply through a response_url (works where the bot is not a member).
 func (s slackAPI) respond(ctx context.Context, responseURL, text string, blocks []slack.Block) error {
 	opts := append(msgOptions(text, blocks), slack.MsgOptionResponseURL(responseURL, slack.ResponseTypeEphemeral))
-	return s.call(ctx, "response_url", func() error {
-		_, _, err := s.c.PostMessageContext(ctx, "", opts...)
-		return err
-	})
+	_, _, err := s.c.PostMessageContext(ctx, "", opts...)
+	return s.fail("response_url", err)
 }
 
 // permalink is the URL of a message (chat.getPermalink needs no scope).
 func (s slackAPI) permalink(ctx context.Context, channel, ts string) (string, error) {
-	var link string
-	err := s.call(ctx, "chat.getPermalink", func() error {
-		var err error
-		link, err = s.c.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: channel, Ts: ts})
-		return err
-	})
-	return link, err
+	link, err := s.c.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: channel, Ts: ts})
+	return link, s.fail("chat.getPermalink", err)
 }
 
 func (s slackAPI) groupMembers(ctx context.Context, group string) ([]string, error) {
-	var out []string
-	err := s.call(ctx, "usergroups.users.list", func() error {
-		var err error
-		out, err = s.c.GetUserGroupMembersContext(ctx, group)
-		return err
-	})
-	return out, err
+	out, err := s.c.GetUserGroupMembersContext(ctx, group)
+	return out, s.fail("usergroups.users.list", err)
 }
 
 func (s slackAPI) channelInfo(ctx context.Context, channel string) (*slack.Channel, error) {
-	var ch *slack.Channel
-	err := s.call(ctx, "conversations.info", func() error {
-		var err error
-		ch, err = s.c.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
-		return err
-	})
-	return ch, err
+	ch, err := s.c.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
+	return ch, s.fail("conversations.info", err)
 }
 
 func (s slackAPI) authTest(ctx context.Context) (*slack.AuthTestResponse, error) {
-	var r *slack.AuthTestResponse
-	err := s.call(ctx, "auth.test", func() error {
-		var err error
-		r, err = s.c.AuthTestContext(ctx)
-		return err
-	})
-	return r, err
+	r, err := s.c.AuthTestContext(ctx)
+	return r, s.fail("auth.test", err)
 }
