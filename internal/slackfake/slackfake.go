@@ -49,6 +49,11 @@ type Options struct {
 	// instead of succeeding with the warning missing_text_fallback.
 	RequireTextFallback bool
 
+	// RateLimits turns on the rate-limit mode from the start: per Web API method, the limit
+	// the fake enforces with HTTP 429 and Retry-After, as Slack does (SlackLimits() for
+	// Slack's documented ones). nil, the default, enforces none. SetRateLimits changes it.
+	RateLimits map[string]Limit
+
 	// Logger receives the fake's debug lines (sockets, envelopes, faults). Tokens never
 	// appear in it. The zero Logger discards everything.
 	Logger zerolog.Logger
@@ -176,6 +181,8 @@ type Server struct {
 	stopPings bool
 	limits    map[string]*fault
 	failures  map[string]*fault
+	limiter   *limiter               // the rate-limit mode; nil = off
+	stats     map[string]MethodStats // per method, for Stats
 }
 
 // New starts a Server on a loopback port (127.0.0.1:0), like httptest.NewServer, and
@@ -199,7 +206,9 @@ func New(opts Options) *Server {
 		sockets:   map[int]*socket{},
 		limits:    map[string]*fault{},
 		failures:  map[string]*fault{},
+		stats:     map[string]MethodStats{},
 	}
+	s.setRateLimitsLocked(opts.RateLimits)
 	s.users[opts.BotUserID] = user{id: opts.BotUserID, name: "compromised-bot", bot: true}
 	// slack-go dials with Origin: https://api.slack.com, which the default CheckOrigin
 	// refuses with 403 (and slack-go then loops on apps.connections.open forever).

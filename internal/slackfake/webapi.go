@@ -129,7 +129,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 			call.Form.Set("token", "REDACTED")
 		}
 		call.JSON = req.raw
-		body, aerr, retryAfter = s.dispatchLocked(method, req)
+		body, aerr, retryAfter = s.dispatchLocked(method, req, call.At)
 		if retryAfter > 0 {
 			status = http.StatusTooManyRequests
 		}
@@ -144,6 +144,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		body["ok"] = true
 	}
 	s.calls = append(s.calls, call)
+	s.countLocked(method, status)
 	s.notifyLocked()
 	s.mu.Unlock()
 
@@ -158,7 +159,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 
 // dispatchLocked checks the method, the token and the fault knobs, then runs the
 // method. A positive retryAfter means answer 429.
-func (s *Server) dispatchLocked(method string, req *apiReq) (map[string]any, *apiError, int) {
+func (s *Server) dispatchLocked(method string, req *apiReq, now time.Time) (map[string]any, *apiError, int) {
 	h, ok := apiMethods[method]
 	if !ok {
 		return nil, errCode("unknown_method"), 0
@@ -176,6 +177,9 @@ func (s *Server) dispatchLocked(method string, req *apiReq) (map[string]any, *ap
 	if f := s.limits[method]; f != nil && f.n > 0 {
 		f.n--
 		return nil, errCode("ratelimited"), max(f.retryAfter, 1)
+	}
+	if ra := s.rateLimitedLocked(method, req, now); ra > 0 {
+		return nil, errCode("ratelimited"), ra
 	}
 	if f := s.failures[method]; f != nil && f.n > 0 {
 		f.n--
