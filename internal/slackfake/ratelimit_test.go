@@ -155,3 +155,20 @@ func TestStatsCountInjectedRateLimits(t *testing.T) {
 		t.Errorf("stats %+v, want 3 calls, 2 of them 429", got)
 	}
 }
+
+func TestMessagesSince(t *testing.T) {
+	fake := newFake(t)
+	api := newAPI(fake, "xoxb-test")
+	for range 3 {
+		if err := post(t, api, "C1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := fake.Messages()
+	if got := fake.MessagesSince(1); len(got) != 2 || got[0].TS != all[1].TS || got[1].TS != all[2].TS {
+		t.Errorf("MessagesSince(1) = %+v, want the last 2 of %+v", got, all)
+	}
+	if got := fake.MessagesSince(3); got != nil {
+		t.Errorf("MessagesSince(3) = %+v, want none", got)
+	}
+}

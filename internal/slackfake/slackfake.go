@@ -337,6 +337,21 @@ func (s *Server) Messages() []Message {
 	return cloneMessages(s.events)
 }
 
+// MessagesSince returns the message events recorded after the first n (Messages()[n:]),
+// copying only those: a watcher that keeps its own cursor sees each event once, in order,
+// at a cost that does not grow with the history (benchmarks follow hundreds of cards so).
+func (s *Server) MessagesSince(n int) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n < 0 {
+		n = 0
+	}
+	if n >= len(s.events) {
+		return nil
+	}
+	return cloneMessages(s.events[n:])
+}
+
 // Channel returns the current version of every message in a channel, thread replies
 // included, in the order they were posted; deleted and ephemeral messages are left out.
 func (s *Server) Channel(id string) []Message {

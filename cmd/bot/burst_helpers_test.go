@@ -1,0 +1,443 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
+	"github.com/compromised-responder/bot/internal/slackfake"
+)
+
+// The burst rig (issue 9): the real `bot serve` through run, slackfake, the simulator with a
+// round trip of burstRTT on every request behind a gauge of its concurrency, and the redis of
+// TEST_REDIS_URL. Everything a burst reports is measured in the same run; nothing here asserts a
+// speed, and every wait ends at a deadline, so a bot that drops work is reported, not hung on.
+const (
+	burstRTT       = 20 * time.Millisecond
+	burstDomains   = 10
+	burstPerDomain = 10
+	// burstDeadline bounds one burst: what is not answered or contained by then is counted as
+	// not done.
+	burstDeadline = 30 * time.Second
+)
+
+// burstSeed is the demo tenant plus burstDomains domains of burstPerDomain users each (copies of
+// 1001@acme.example), and the users as user@domain in domain-interleaved order.
+func burstSeed() (*nstest.Seed, []string) {
+	seed := nstest.DemoSeed()
+	tmpl := seed.Users[0]
+	var targets []string
+	for d := range burstDomains {
+		dom := fmt.Sprintf("burst%02d.example", d)
+		seed.Domains = append(seed.Domains, nstest.Domain{Domain: dom, Reseller: "demo-reseller", Description: "burst benchmark"})
+		for u := range burstPerDomain {
+			user := strconv.Itoa(2000 + u)
+			m := maps.Clone(tmpl)
+			m["domain"], m["user"], m["dial-plan"] = dom, user, dom
+			m["login-username"], m["email-address"] = user+"@"+dom, "u"+user+"@"+dom
+			seed.Users = append(seed.Users, m)
+		}
+	}
+	for u := range burstPerDomain {
+		for d := range burstDomains {
+			targets = append(targets, fmt.Sprintf("%d@burst%02d.example", 2000+u, d))
+		}
+	}
+	return seed, targets
+}
+
+// pbxGauge is an http.Handler in front of the simulator that counts requests and the most it
+// saw in flight at once (the injected latency is inside, so a request is in flight for its RTT).
+type pbxGauge struct {
+	h                     http.Handler
+	inflight, peak, total atomic.Int64
+}
+
+func (g *pbxGauge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := g.inflight.Add(1)
+	g.total.Add(1)
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+	defer g.inflight.Add(-1)
+	g.h.ServeHTTP(w, r)
+}
+
+// reset starts a new measurement: the peak restarts from what is in flight now.
+func (g *pbxGauge) reset() {
+	g.peak.Store(g.inflight.Load())
+	g.total.Store(0)
+}
+
+// rig is a world whose PBX is the burst tenant with latency, and the bot's settings for it.
+type rig struct {
+	*world
+	sim     *nstest.Server
+	gauge   *pbxGauge
+	targets []string
+}
+
+// newRig builds the world; inflight is NS_MAX_INFLIGHT; limits, when set, turns on slackfake's
+// rate-limit mode. WORKERS is left at its production default.
+func newRig(tb testing.TB, inflight int, limits map[string]slackfake.Limit) *rig {
+	tb.Helper()
+	w := newWorld(tb)
+	seed, targets := burstSeed()
+	sim := nstest.New(nstest.Options{Seed: seed})
+	sim.SetFaults(nstest.Faults{Latency: burstRTT})
+	g := &pbxGauge{h: sim}
+	srv := httptest.NewServer(g)
+	tb.Cleanup(func() {
+		srv.Close()
+		for _, v := range sim.Violations() {
+			tb.Errorf("nstest: spec violation: %s %s: %s", v.Method, v.Path, v.Problem)
+		}
+	})
+	w.pbx = sim
+	w.env["NS_API_URL"] = srv.URL + nstest.BasePath
+	w.env["NS_API_KEY"] = sim.APIKey()
+	w.env["NS_MAX_INFLIGHT"] = strconv.Itoa(inflight)
+	w.env["APPROVAL_STEPS"] = "none"
+	w.env["LOG_LEVEL"] = "warn"
+	delete(w.env, "WORKERS")
+	if limits != nil {
+		w.slack.SetRateLimits(limits)
+	}
+	return &rig{world: w, sim: sim, gauge: g, targets: targets}
+}
+
+// follower reads slackfake's message events in order, each once.
+type follower struct {
+	fake   *slackfake.Server
+	cursor int
+}
+
+func newFollower(fake *slackfake.Server) *follower {
+	return &follower{fake: fake, cursor: len(fake.Messages())}
+}
+
+// until feeds every new event to fn until fn reports done, or ctx ends (its error).
+func (f *follower) until(ctx context.Context, fn func(slackfake.Message) bool) error {
+	for {
+		var evs []slackfake.Message
+		if err := f.fake.WaitFor(ctx, func(s *slackfake.Server) bool {
+			evs = s.MessagesSince(f.cursor)
+			return len(evs) > 0
+		}); err != nil {
+			return err
+		}
+		for i, e := range evs {
+			if fn(e) {
+				f.cursor += i + 1
+				return nil
+			}
+		}
+		f.cursor += len(evs)
+	}
+}
+
+// helpResult is one burst of /compromised help.
+type helpResult struct {
+	sent, acked, answered int
+	acks, answers         []time.Duration // per acked / answered command
+}
+
+// helpBurst sends /compromised help from n distinct users at once and waits (until the deadline)
+// for every one to get an ephemeral answer, by whatever path (ack payload, response_url,
+// chat.postEphemeral).
+func (r *rig) helpBurst(users []string) helpResult {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), burstDeadline)
+	defer cancel()
+	f := newFollower(r.slack)
+	n := len(users)
+	sent := make([]time.Time, n)
+	ids := make([]string, n)
+	idx := make(map[string]int, n)
+	for i, u := range users {
+		idx[u] = i
+	}
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Go(func() {
+			sent[i] = time.Now()
+			id, err := r.slack.SlashCommand(ctx, slackfake.SlashCommand{UserID: u, ChannelID: incChan, Text: "help"})
+			if err == nil {
+				ids[i] = id
+			}
+		})
+	}
+	wg.Wait()
+	res := helpResult{sent: n}
+	answered := make([]bool, n)
+	_ = f.until(ctx, func(m slackfake.Message) bool {
+		i, ok := idx[m.User]
+		if ok && !answered[i] && strings.Contains(m.Text, "/compromised help") {
+			answered[i] = true
+			res.answered++
+			res.answers = append(res.answers, m.At.Sub(sent[i]))
+		}
+		return res.answered == n
+	})
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for _, a := range r.slack.Acks() {
+		if want[a.EnvelopeID] {
+			delete(want, a.EnvelopeID)
+			res.acked++
+			res.acks = append(res.acks, a.Latency)
+		}
+	}
+	return res
+}
+
+// incident follows one incident of a burst through Slack and the PBX.
+type incident struct {
+	target, user, domain string
+	ts                   string
+	sent, card, contain  time.Time // command sent, card posted, card shows deny done
+	pbxDenied            time.Time // the PBX shows the deny policy
+	clickAt              time.Time // the click that was delivered
+	clicking             bool
+	clicks               int
+}
+
+// burstResult is one burst of incidents.
+type burstResult struct {
+	n, opened, cards, contained int // opened: an open incident in Redis after the burst
+	pbxDenied                   int
+	total, pbxTotal             time.Duration // start → last card showing deny done / last PBX deny
+	peak, pbxCalls              int64         // PBX: most in flight at once, requests
+	slackCalls, slack429        int           // Web API calls and 429s during the burst
+	rssPeak                     int64         // bytes; 0 when unknown
+	openToCard, clickToDeny     []time.Duration
+	clickToPBX                  []time.Duration // click → the PBX shows the deny policy (±5 ms)
+	incidents                   []*incident
+}
+
+var cardTitleRE = regexp.MustCompile(`Compromised: (\S+@\S+) \(`)
+
+// incidentBurst opens one incident per target at once (alice, in incChan), clicks each card's
+// Deny as soon as the card shows, and waits until every card shows deny done or deadline passes.
+func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResult {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	incs := map[string]*incident{}
+	byTS := map[string]*incident{}
+	for _, t := range targets {
+		u, d, _ := strings.Cut(t, "@")
+		incs[t] = &incident{target: t, user: u, domain: d}
+	}
+	policy := r.env["NS_DENY_POLICY"]
+	if policy == "" {
+		policy = "Deny All"
+	}
+	f := newFollower(r.slack)
+	stats0 := r.slack.Stats()
+	r.gauge.reset()
+	rssReset := resetPeakRSS()
+	start := time.Now()
+
+	var mu sync.Mutex // guards incs' fields written by the goroutines below
+	var wg sync.WaitGroup
+	for _, inc := range incs {
+		wg.Go(func() {
+			mu.Lock()
+			inc.sent = time.Now()
+			mu.Unlock()
+			_, _ = r.slack.SlashCommand(ctx, slackfake.SlashCommand{UserID: alice, ChannelID: incChan, Text: inc.target})
+		})
+	}
+	// The PBX side: when does each user carry the deny policy (read from the simulator's state)?
+	pbxDone := make(chan struct{})
+	go func() {
+		defer close(pbxDone)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		left := len(incs)
+		for left > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				mu.Lock()
+				for _, inc := range incs {
+					if !inc.pbxDenied.IsZero() {
+						continue
+					}
+					if u, ok := r.sim.User(inc.domain, inc.user); ok && u["dial-policy"] == policy {
+						inc.pbxDenied = now
+						left--
+					}
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	click := func(inc *incident) {
+		mu.Lock()
+		if inc.clicking || !inc.clickAt.IsZero() || inc.clicks >= 5 {
+			mu.Unlock()
+			return
+		}
+		inc.clicking, inc.clicks = true, inc.clicks+1
+		ts := inc.ts
+		mu.Unlock()
+		wg.Go(func() {
+			at := time.Now()
+			_, err := r.slack.Click(ctx, slackfake.Click{UserID: alice, ChannelID: incChan, MessageTS: ts, ActionID: "step:deny"})
+			mu.Lock()
+			defer mu.Unlock()
+			inc.clicking = false
+			if err == nil {
+				inc.clickAt = at
+			} else if !errors.Is(err, slackfake.ErrNoSuchAction) {
+				inc.clicks = 5 // the fake is closing or the deadline passed: do not retry
+			}
+		})
+	}
+	contained := 0
+	_ = f.until(ctx, func(m slackfake.Message) bool {
+		if m.Channel != incChan || m.ThreadTS != "" || (m.Method != "chat.postMessage" && m.Method != "chat.update") {
+			return false
+		}
+		inc := byTS[m.TS]
+		if inc == nil {
+			t := cardTitleRE.FindStringSubmatch(m.Text)
+			if t == nil || incs[t[1]] == nil || incs[t[1]].ts != "" {
+				return false
+			}
+			inc = incs[t[1]]
+			mu.Lock()
+			inc.ts, inc.card = m.TS, m.At
+			mu.Unlock()
+			byTS[m.TS] = inc
+		}
+		if strings.Contains(m.Text, "deny done") {
+			if inc.contain.IsZero() {
+				inc.contain = m.At
+				contained++
+			}
+		} else {
+			click(inc) // as soon as the card shows (again, if its first version had no Deny)
+		}
+		return contained == len(incs)
+	})
+	res := burstResult{n: len(incs), peak: r.gauge.peak.Load(), pbxCalls: r.gauge.total.Load()}
+	if rssReset {
+		res.rssPeak = peakRSS()
+	}
+	cancel() // stop the stragglers: clicks, commands and the PBX watch end with ctx
+	wg.Wait()
+	<-pbxDone
+	// A PBX deny may have landed after the last card: give the watch one more look.
+	for _, inc := range incs {
+		if u, ok := r.sim.User(inc.domain, inc.user); ok && u["dial-policy"] == policy && inc.pbxDenied.IsZero() {
+			inc.pbxDenied = time.Now()
+		}
+	}
+	for m, st := range r.slack.Stats() {
+		res.slackCalls += st.Calls - stats0[m].Calls
+		res.slack429 += st.RateLimited - stats0[m].RateLimited
+	}
+	for _, inc := range incs {
+		if i, err := r.store.FindOpen(context.Background(), inc.user, inc.domain); err == nil && i.ID != "" {
+			res.opened++
+		}
+		res.incidents = append(res.incidents, inc)
+		if inc.ts != "" {
+			res.cards++
+			res.openToCard = append(res.openToCard, inc.card.Sub(inc.sent))
+		}
+		if !inc.contain.IsZero() {
+			res.contained++
+			res.total = max(res.total, inc.contain.Sub(start))
+			if !inc.clickAt.IsZero() {
+				res.clickToDeny = append(res.clickToDeny, inc.contain.Sub(inc.clickAt))
+			}
+		}
+		if !inc.pbxDenied.IsZero() {
+			if !inc.clickAt.IsZero() {
+				res.clickToPBX = append(res.clickToPBX, inc.pbxDenied.Sub(inc.clickAt))
+			}
+			res.pbxDenied++
+			res.pbxTotal = max(res.pbxTotal, inc.pbxDenied.Sub(start))
+		}
+	}
+	return res
+}
+
+// floor is the issue's lower bound for a burst: 4 calls × RTT per contained incident, divided by
+// the concurrency the PBX saw.
+func (res burstResult) floor() time.Duration {
+	if res.peak == 0 {
+		return 0
+	}
+	return time.Duration(4 * int64(burstRTT) * int64(res.contained) / res.peak)
+}
+
+// resetPeakRSS resets the kernel's peak-RSS counter (VmHWM) of this process by writing 5 to
+// /proc/self/clear_refs (Linux ≥ 4.0); false when that is not possible, and no peak is reported.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// peakRSS is VmHWM of /proc/self/status in bytes: the peak resident set of the whole test
+// process (the bot, slackfake, the simulator and the harness; redis-server is another process).
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// pct is the p-th percentile (nearest rank) of ds, 0 for none.
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p/100*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func mean(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(len(ds))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
