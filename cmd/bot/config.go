@@ -53,18 +53,21 @@ type config struct {
 // envOnly are the settings read only from the environment, never from flags: the secrets (which
 // may instead come from the file named by VAR_FILE; a flag would show in ps) and the settings that
 // go with them. It is what `-h` lists besides the flags.
-var envOnly = []struct{ name, def, use string }{
-	{"SLACK_APP_TOKEN", "", "app-level token xapp-… (scope connections:write); secret, required"},
-	{"SLACK_BOT_TOKEN", "", "bot token xoxb-…; secret, required"},
-	{"NS_API_KEY", "", "NetSapiens API key (Bearer); secret, required unless OAuth"},
-	{"NS_CLIENT_ID", "", "OAuth client ID, instead of NS_API_KEY"},
-	{"NS_CLIENT_SECRET", "", "OAuth client secret; secret"},
-	{"NS_USERNAME", "", "OAuth user"},
-	{"NS_PASSWORD", "", "OAuth password; secret"},
-	{"NS_RESET_EMAIL_TEMPLATE", "", "template of the user's password-reset e-mail; empty = none sent"},
-	{"REDIS_URL", defaultRedisURL, "redis:// or rediss:// URL (Sentinel: ?master_name=…&addr=…; Cluster: ?addr=…&addr=…); secret"},
-	{"AUDIT_KEY", "", "base64 of ≥ 32 bytes: HMAC key of the audit chain; secret"},
-	{"SNAPSHOT_KEY", "", "base64 of 32 bytes: seals desk-phone provisioning credentials; secret"},
+var envOnly = []struct {
+	name, def, use string
+	secret         bool
+}{
+	{"SLACK_APP_TOKEN", "", "app-level token xapp-… (scope connections:write), required", true},
+	{"SLACK_BOT_TOKEN", "", "bot token xoxb-…, required", true},
+	{"NS_API_KEY", "", "NetSapiens API key (Bearer), required unless OAuth", true},
+	{"NS_CLIENT_ID", "", "OAuth client ID, instead of NS_API_KEY", false},
+	{"NS_CLIENT_SECRET", "", "OAuth client secret", true},
+	{"NS_USERNAME", "", "OAuth user", false},
+	{"NS_PASSWORD", "", "OAuth password", true},
+	{"NS_RESET_EMAIL_TEMPLATE", "", "template of the user's password-reset e-mail; empty = none sent", false},
+	{"REDIS_URL", defaultRedisURL, "redis:// or rediss:// URL (Sentinel: ?master_name=…&addr=…; Cluster: ?addr=…&addr=…)", true},
+	{"AUDIT_KEY", "", "base64 of ≥ 32 bytes: HMAC key of the audit chain", true},
+	{"SNAPSHOT_KEY", "", "base64 of 32 bytes: seals desk-phone provisioning credentials", true},
 }
 
 const defaultRedisURL = "redis://localhost:6379/0"
@@ -197,6 +200,9 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	help.WriteString("\nRead only from the environment (a secret also from the file named by VAR_FILE, e.g. SLACK_BOT_TOKEN_FILE):\n")
 	for _, v := range envOnly {
 		use := v.use
+		if v.secret {
+			use += "; secret"
+		}
 		if v.def != "" {
 			use += fmt.Sprintf(" (default %q)", v.def)
 		}

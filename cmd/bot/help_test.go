@@ -53,7 +53,7 @@ func TestServeHelpListsEveryVariableAndFlag(t *testing.T) {
 }
 
 func TestEverySubcommandHelp(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"help"}, {"serve", "-h"}, {"serve", "--help"}, {"drill", "-h"}, {"-workers", "2", "-h"}} {
+	for _, args := range [][]string{{"-h"}, {"help"}, {"serve", "-h"}, {"serve", "--help"}, {"drill", "-h"}, {"audit", "-h"}, {"healthcheck", "-h"}, {"-workers", "2", "-h"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"bot"}, args...), envMap(nil), nil, &stdout, &stderr)
 		if err != nil {
