@@ -2,8 +2,8 @@ package slackui
 
 import "sort"
 
-// WebAPIScopes is every Slack Web API method the app calls (the method names given to
-// slackAPI.call), each with the bot-token scopes it needs: the one table the Slack app manifest
+// WebAPIScopes is every Slack Web API method the app calls (the names slackAPI gives its error
+// metric), each with the bot-token scopes it needs: the one table the Slack app manifest
 // (deploy/slack-app-manifest.yaml) is checked against, so the app asks for no more and no less
 // than the code uses. A test fails when a call is added without its row.
 // Scopes per method are from Slack's method reference (api.slack.com/methods/NAME).
