@@ -21,7 +21,7 @@ for _ in $(seq 1 50); do
   port=$(( 20000 + RANDOM % 30000 ))
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
   redis-server --bind 127.0.0.1 --port "$port" --dir "$tmp" --save '' --appendonly yes \
-    --appendfsync always --databases 256 --daemonize no --logfile "$tmp/redis.log" &
+    --appendfsync always --daemonize no --logfile "$tmp/redis.log" &
   redis_pid=$!
   for _ in $(seq 1 100); do
     if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then break 2; fi

@@ -106,7 +106,7 @@ func TestAuditBundleAndVerify(t *testing.T) {
 
 	// Edit entry 3 in Redis (as someone with write access would): --verify names entry 3.
 	key := w.auditListKey(id)
-	raw, err := w.rdb.LIndex(context.Background(), key, 2).Result()
+	raw, err := w.redis.Client.LIndex(context.Background(), key, 2).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestAuditBundleAndVerify(t *testing.T) {
 	_ = json.Unmarshal([]byte(raw), &e)
 	e["actor"] = "cli:mallory"
 	edited, _ := json.Marshal(e)
-	if err := w.rdb.LSet(context.Background(), key, 2, edited).Err(); err != nil {
+	if err := w.redis.Client.LSet(context.Background(), key, 2, edited).Err(); err != nil {
 		t.Fatal(err)
 	}
 	r = w.cli(env, "audit", id, "--verify")
@@ -129,15 +129,15 @@ func TestAuditBundleAndVerify(t *testing.T) {
 	}
 
 	// Put it back, then delete entry 2: --verify names entry 2 as missing.
-	if err := w.rdb.LSet(context.Background(), key, 2, raw).Err(); err != nil {
+	if err := w.redis.Client.LSet(context.Background(), key, 2, raw).Err(); err != nil {
 		t.Fatal(err)
 	}
 	w.cli(env, "audit", id, "--verify").want(t, exitOK, "audit --verify after the edit was undone")
-	second, err := w.rdb.LIndex(context.Background(), key, 1).Result()
+	second, err := w.redis.Client.LIndex(context.Background(), key, 1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.rdb.LRem(context.Background(), key, 1, second).Err(); err != nil {
+	if err := w.redis.Client.LRem(context.Background(), key, 1, second).Err(); err != nil {
 		t.Fatal(err)
 	}
 	r = w.cli(env, "audit", "--verify", id)

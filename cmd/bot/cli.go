@@ -90,13 +90,13 @@ func parseCLI(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.W
 // openCLIStore connects to REDIS_URL with the keys of the configuration, as `bot serve` does, so
 // that the operator commands see and write the very same incidents and audit chains.
 func openCLIStore(cfg config, log zerolog.Logger) (*session.Store, redis.UniversalClient, error) {
-	ropts, err := redisOptions(cfg.RedisURL)
+	ropts, err := session.ParseRedisURL(cfg.RedisURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	rdb := redis.NewUniversalClient(ropts)
 	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey, SnapshotKey: cfg.SnapshotKey,
-		Retention: cfg.Retention, Logger: log.With().Str("component", "session").Logger()})
+		Retention: cfg.Retention, Prefix: cfg.RedisKeyPrefix, Logger: log.With().Str("component", "session").Logger()})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, fmt.Errorf("incident store: %w", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 // testAuditKey is the AUDIT_KEY of the operator-command tests (32 bytes, base64).
@@ -36,7 +37,7 @@ func (w *world) cliEnv() map[string]string {
 // terminal), and records its output for the secret scan.
 func (w *world) cli(env map[string]string, args ...string) cliResult {
 	w.t.Helper()
-	out, errs := &syncBuffer{}, &syncBuffer{}
+	out, errs := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	w.mu.Lock()
 	w.logs = append(w.logs, out, errs)
 	w.mu.Unlock()
@@ -54,7 +55,7 @@ func (w *world) cli(env map[string]string, args ...string) cliResult {
 func (w *world) keyedStore() *session.Store {
 	w.t.Helper()
 	key, _ := base64.StdEncoding.DecodeString(testAuditKey)
-	s, err := session.New(session.Config{Client: w.rdb, AuditKey: key})
+	s, err := session.New(session.Config{Client: w.redis.Client, Prefix: w.redis.Prefix, AuditKey: key})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -65,7 +66,13 @@ func (w *world) keyedStore() *session.Store {
 // suffix, so the test does not depend on the key prefix).
 func (w *world) auditListKey(id string) string {
 	w.t.Helper()
-	keys, err := w.rdb.Keys(context.Background(), "*:inc:"+id+":audit").Result()
+	all, err := w.redis.Keys(context.Background())
+	var keys []string
+	for _, k := range all {
+		if strings.HasSuffix(k, ":inc:"+id+":audit") {
+			keys = append(keys, k)
+		}
+	}
 	if err != nil || len(keys) != 1 {
 		w.t.Fatalf("audit list of %s: %v %v", id, keys, err)
 	}

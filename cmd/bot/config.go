@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/compromised-responder/bot/internal/session"
 )
 
 // config is everything `bot serve` (and the other sub-commands) need, read once from the
@@ -34,6 +34,7 @@ type config struct {
 	NSResetTemplate     string
 	NSResetSubject      string
 	RedisURL            string // may carry a password: treated as a secret in messages
+	RedisKeyPrefix      string // every key is "<prefix>:…", so several bots (or tests) can share one Redis
 	Responders          []string
 	Approvers           []string
 	ApprovalSteps       []string // subset of deny, recreate, reset, restore; empty = none
@@ -165,6 +166,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	str(&approvers, "approvers", "APPROVERS", "", "Slack user/user-group IDs allowed to approve; empty = RESPONDERS")
 	str(&approvalSteps, "approval-steps", "APPROVAL_STEPS", "restore", "steps that need a second person's approval, or none")
 	str(&c.AuditChannel, "audit-channel", "AUDIT_CHANNEL", "", "channel ID that mirrors the audit")
+	str(&c.RedisKeyPrefix, "redis-key-prefix", "REDIS_KEY_PREFIX", session.DefaultPrefix, "prefix of every Redis key")
 	str(&c.HTTPAddr, "http-addr", "HTTP_ADDR", ":8080", "listener for /healthz, /readyz, /metrics")
 	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "trace, debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "LOG_FORMAT", "json", "json or console")
@@ -281,7 +283,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		if c.NSAPIURL == "" {
 			p.addf("NS_API_URL is required, e.g. https://pbx.example.com/ns-api/v2")
 		} else if u, err := url.Parse(c.NSAPIURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
-			p.addf("NS_API_URL must be an https:// URL (http:// only on loopback), got %q", redactURL(c.NSAPIURL))
+			p.addf("NS_API_URL must be an https:// URL (http:// only on loopback), got %q", session.RedactURL(c.NSAPIURL))
 		}
 		oauth := c.NSClientID != "" || c.NSClientSecret != "" || c.NSUsername != "" || c.NSPassword != ""
 		switch {
@@ -300,8 +302,11 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 			p.addf("NS_DENY_POLICY must name a dial policy, got %q", c.NSDenyPolicy)
 		}
 	}
-	if _, err := redisOptions(c.RedisURL); err != nil {
+	if _, err := session.ParseRedisURL(c.RedisURL); err != nil {
 		p.addf("REDIS_URL: %v", err)
+	}
+	if err := session.CheckPrefix(c.RedisKeyPrefix); err != nil {
+		p.addf("REDIS_KEY_PREFIX: %v", err)
 	}
 	if auditKey != "" {
 		if b, err := base64.StdEncoding.DecodeString(auditKey); err != nil || len(b) < 32 {
@@ -399,60 +404,6 @@ func hasProblem(p problems, prefix string) bool {
 		}
 	}
 	return false
-}
-
-// redisOptions turns REDIS_URL into go-redis universal options: a plain URL is one server,
-// `?master_name=NAME` (with more sentinels as `&addr=host:port`) is Sentinel, and extra
-// `addr=host:port` parameters without master_name are a Cluster's seed nodes.
-func redisOptions(raw string) (*redis.UniversalOptions, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return nil, fmt.Errorf("must be a redis:// or rediss:// URL, got %q", redactURL(raw))
-	}
-	q := u.Query()
-	switch {
-	case q.Get("master_name") != "":
-		fo, err := redis.ParseFailoverURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("sentinel URL %q: %s", redactURL(raw), scrub(err.Error(), u))
-		}
-		return &redis.UniversalOptions{
-			Addrs: fo.SentinelAddrs, MasterName: fo.MasterName, DB: fo.DB, Username: fo.Username,
-			Password: fo.Password, SentinelUsername: fo.SentinelUsername, SentinelPassword: fo.SentinelPassword,
-			TLSConfig: fo.TLSConfig,
-		}, nil
-	case len(q["addr"]) > 0:
-		co, err := redis.ParseClusterURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("cluster URL %q: %s", redactURL(raw), scrub(err.Error(), u))
-		}
-		return &redis.UniversalOptions{Addrs: co.Addrs, Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig, IsClusterMode: true}, nil
-	default:
-		o, err := redis.ParseURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%q: %s", redactURL(raw), scrub(err.Error(), u))
-		}
-		return &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig}, nil
-	}
-}
-
-// redactURL hides a URL's password so it can be shown in an error.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if strings.Contains(raw, "@") {
-			return "(unparseable URL with credentials)"
-		}
-		return raw
-	}
-	return u.Redacted()
-}
-
-func scrub(msg string, u *url.URL) string {
-	if pw, ok := u.User.Password(); ok && pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-	}
-	return msg
 }
 
 func loopback(host string) bool {

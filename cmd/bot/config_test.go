@@ -54,6 +54,7 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"bad numbers", map[string]string{"PIN_LENGTH": "3", "WORKERS": "x", "APPROVAL_TTL": "soon"}, nil, []string{"PIN_LENGTH must be", "WORKERS must be", "APPROVAL_TTL must be"}},
 		{"bad keys", map[string]string{"AUDIT_KEY": "c2hvcnQ=", "SNAPSHOT_KEY": "!!"}, nil, []string{"AUDIT_KEY must be base64", "SNAPSHOT_KEY must be base64"}},
 		{"bad redis", map[string]string{"REDIS_URL": "http://user:hunter2pass@x:1"}, nil, []string{"REDIS_URL: must be a redis://"}},
+		{"bad key prefix", map[string]string{"REDIS_KEY_PREFIX": "cr:{x}"}, nil, []string{`REDIS_KEY_PREFIX: key prefix "cr:{x}" must be`}},
 		{"slack url without slash", map[string]string{"SLACK_API_URL": "https://slack.com/api"}, nil, []string{"SLACK_API_URL must be"}},
 		{"unknown flag", nil, []string{"-slack-bot-token", "xoxb-flag"}, []string{"flags:", "secrets are read only from the environment"}},
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, nil, []string{"LOG_FORMAT must be json or console"}},
@@ -136,28 +137,6 @@ func TestWarnings(t *testing.T) {
 	for _, want := range []string{"fewer than two people", "AUDIT_KEY is not set", "SNAPSHOT_KEY is not set"} {
 		if !strings.Contains(w, want) {
 			t.Errorf("warnings lack %q: %s", want, w)
-		}
-	}
-}
-
-func TestRedisOptions(t *testing.T) {
-	tests := []struct {
-		url     string
-		addrs   []string
-		master  string
-		cluster bool
-	}{
-		{"redis://localhost:6379/2", []string{"localhost:6379"}, "", false},
-		{"redis://s1:26379?master_name=mymaster&addr=s2:26379", []string{"s1:26379", "s2:26379"}, "mymaster", false},
-		{"redis://n1:7000?addr=n2:7001&addr=n3:7002", []string{"n1:7000", "n2:7001", "n3:7002"}, "", true},
-	}
-	for _, tc := range tests {
-		o, err := redisOptions(tc.url)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.url, err)
-		}
-		if d := cmp.Diff([]any{o.Addrs, o.MasterName, o.IsClusterMode}, []any{tc.addrs, tc.master, tc.cluster}); d != "" {
-			t.Errorf("%s (-got +want):\n%s", tc.url, d)
 		}
 	}
 }

@@ -12,8 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +23,7 @@ import (
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 // runDrill runs the whole runbook, with an approval by a second person, against the built-in
@@ -70,7 +69,12 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 	_, _ = rand.Read(auditKey)
 	_, _ = rand.Read(snapKey)
 	log := zerolog.Nop()
-	store, err := session.New(session.Config{Client: rdb, AuditKey: auditKey, SnapshotKey: snapKey, Prefix: "crdrill", Logger: log})
+	// The drill's keys stand apart from the bot's: "<REDIS_KEY_PREFIX>drill:…" (crdrill by default).
+	prefix := getenv("REDIS_KEY_PREFIX")
+	if prefix == "" {
+		prefix = session.DefaultPrefix
+	}
+	store, err := session.New(session.Config{Client: rdb, AuditKey: auditKey, SnapshotKey: snapKey, Prefix: prefix + "drill", Logger: log})
 	if err != nil {
 		return fmt.Errorf("drill: %w", err)
 	}
@@ -197,71 +201,49 @@ func drillState(sim *nstest.Server, domain, user string) string {
 	return strings.Join(parts, " · ")
 }
 
-// drillRedis connects to url, or (url empty) starts a throw-away redis-server with AOF in a
-// temporary directory if one is installed, falling back to redis://localhost:6379/0.
-func drillRedis(ctx context.Context, url string) (rdb *redis.Client, stop func(), where string, err error) {
+// drillRedis connects to url (any REDIS_URL form: one server, Sentinel, Cluster), or (url empty)
+// starts a throw-away redis-server with AOF in a temporary directory if one is installed, falling
+// back to redis://localhost:6379/0.
+func drillRedis(ctx context.Context, url string) (rdb redis.UniversalClient, stop func(), where string, err error) {
 	stop = func() {}
 	if url == "" {
-		if bin, lerr := exec.LookPath("redis-server"); lerr == nil {
-			return startDrillRedis(ctx, bin)
+		rdb, stop, where, err := startDrillRedis(ctx)
+		if !errors.Is(err, testenv.ErrNoRedisServer) {
+			return rdb, stop, where, err
 		}
 		url = "redis://localhost:6379/0"
 	}
-	opt, err := redis.ParseURL(url)
+	opt, err := session.ParseRedisURL(url)
 	if err != nil {
-		return nil, stop, "", fmt.Errorf("drill: REDIS_URL %q: %w", redactURL(url), err)
+		return nil, stop, "", fmt.Errorf("drill: REDIS_URL: %w", err)
 	}
-	rdb = redis.NewClient(opt)
+	rdb = redis.NewUniversalClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
-		return nil, stop, "", fmt.Errorf("drill: Redis at %s does not answer (%v): install redis-server (apt-get install redis-server) or set REDIS_URL", redactURL(url), err)
+		return nil, stop, "", fmt.Errorf("drill: Redis at %s does not answer (%v): install redis-server (apt-get install redis-server) or set REDIS_URL", session.RedactURL(url), err)
 	}
-	return rdb, stop, redactURL(url), nil
+	return rdb, stop, session.RedactURL(url), nil
 }
 
-func startDrillRedis(ctx context.Context, bin string) (*redis.Client, func(), string, error) {
+// startDrillRedis starts a throw-away redis-server (testenv's launcher, the tests' own).
+func startDrillRedis(ctx context.Context) (redis.UniversalClient, func(), string, error) {
 	dir, err := os.MkdirTemp("", "bot-drill-redis-")
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("drill: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := testenv.Launch(ctx, dir)
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, nil, "", fmt.Errorf("drill: find a free port: %w", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--save", "",
-		"--appendonly", "yes", "--appendfsync", "always", "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, "", fmt.Errorf("drill: start redis-server: %w", err)
+		if errors.Is(err, testenv.ErrNoRedisServer) {
+			return nil, nil, "", err
+		}
+		return nil, nil, "", fmt.Errorf("drill: the throw-away redis-server: %w", err)
 	}
 	stop := func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
+		srv.Kill()
 		os.RemoveAll(dir)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		err := rdb.Ping(pctx).Err()
-		cancel()
-		if err == nil {
-			return rdb, stop, "throw-away redis-server on " + addr + " (AOF, appendfsync always)", nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			rdb.Close()
-			stop()
-			return nil, nil, "", errors.Join(fmt.Errorf("drill: the throw-away redis-server did not answer"), err)
-		}
-		select { // waiting for a child process to listen, not a request path
-		case <-ctx.Done():
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return redis.NewClient(&redis.Options{Addr: srv.Addr}), stop, "throw-away redis-server on " + srv.Addr + " (AOF, appendfsync always)", nil
 }

@@ -12,8 +12,8 @@ import (
 // TestDrill runs `bot drill` end to end against the test Redis: the whole runbook, with an
 // approval, must leave the simulated PBX as it began and print no secret.
 func TestDrill(t *testing.T) {
-	_, url := testenv.Redis(t)
-	env := map[string]string{"REDIS_URL": url}
+	rdb := testenv.NewRedis(t)
+	env := map[string]string{"REDIS_URL": rdb.URL, "REDIS_KEY_PREFIX": rdb.Prefix}
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"bot", "drill"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
 	if err != nil {
@@ -45,6 +45,22 @@ func TestDrillRefusesBadUser(t *testing.T) {
 		err := run(context.Background(), []string{"bot", "drill", "-user", u, "-redis", "redis://127.0.0.1:1/0"}, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
 		if err == nil {
 			t.Errorf("drill -user %q: no error", u)
+		}
+	}
+}
+
+// TestDrillTakesEveryRedisURLForm: the drill parses REDIS_URL as serve does, Sentinel and Cluster
+// too (nothing answers on port 1, so each form gets as far as dialling).
+func TestDrillTakesEveryRedisURLForm(t *testing.T) {
+	for _, u := range []string{
+		"redis://127.0.0.1:1/0",
+		"redis://127.0.0.1:1?addr=127.0.0.1:2&addr=127.0.0.1:3",
+		"redis://127.0.0.1:1?master_name=mymaster&addr=127.0.0.1:2",
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{"bot", "drill", "-redis", u}, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), "does not answer") {
+			t.Errorf("drill -redis %s = %v, want it to try and fail to reach Redis", u, err)
 		}
 	}
 }

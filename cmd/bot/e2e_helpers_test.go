@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
 	"github.com/compromised-responder/bot/internal/session"
@@ -32,33 +29,15 @@ const (
 	target  = "1001@acme.example"
 )
 
-// syncBuffer is an io.Writer that several goroutines (the run's loggers) may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // world is what a bot process runs against: a loopback Slack, the PBX simulator and Redis.
 type world struct {
 	t     testing.TB
 	slack *slackfake.Server
 	pbx   *nstest.Server
-	rdb   *redis.Client
+	redis *testenv.Redis // the bots run with its key prefix (REDIS_KEY_PREFIX)
 	store *session.Store
 	env   map[string]string
-	logs  []*syncBuffer // every run's stdout and stderr, for the secret scan
+	logs  []*testenv.SyncBuffer // every run's stdout and stderr, for the secret scan
 	// scraped holds /metrics bodies, scanned for secrets too.
 	scraped []string
 	mu      sync.Mutex
@@ -66,7 +45,7 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	rdb, url := testenv.Redis(t)
+	rdb := testenv.NewRedis(t)
 	pbx, base := nstest.Start(t, nstest.Options{})
 	fake := slackfake.Start(t, slackfake.Options{PingInterval: 500 * time.Millisecond})
 	fake.AddChannel(incChan, "incident", true)
@@ -75,13 +54,13 @@ func newWorld(t testing.TB) *world {
 		fake.AddUser(u, strings.ToLower(u[2:]))
 	}
 	fake.AddUserGroup("S0ONCALL", carol)
-	store, err := session.New(session.Config{Client: rdb})
+	store, err := session.New(session.Config{Client: rdb.Client, Prefix: rdb.Prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, slack: fake, pbx: pbx, rdb: rdb, store: store, env: map[string]string{
+	return &world{t: t, slack: fake, pbx: pbx, redis: rdb, store: store, env: map[string]string{
 		"SLACK_APP_TOKEN": "xapp-1-test", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": fake.APIURL(),
-		"NS_API_URL": base, "NS_API_KEY": pbx.APIKey(), "REDIS_URL": url,
+		"NS_API_URL": base, "NS_API_KEY": pbx.APIKey(), "REDIS_URL": rdb.URL, "REDIS_KEY_PREFIX": rdb.Prefix,
 		"RESPONDERS": alice + "," + bob + ",S0ONCALL", "APPROVERS": alice + "," + bob,
 		"APPROVAL_STEPS": "restore", "HTTP_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json", "LOG_LEVEL": "debug",
 		"WORKERS": "4",
@@ -102,7 +81,7 @@ var listenRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 // at the end of the test.
 func (w *world) start() *bot {
 	w.t.Helper()
-	out, errs := &syncBuffer{}, &syncBuffer{}
+	out, errs := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	w.mu.Lock()
 	w.logs = append(w.logs, out, errs)
 	w.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 var (
@@ -56,7 +57,7 @@ type proc struct {
 
 func (w *world) startProcess(bin string) *proc {
 	w.t.Helper()
-	out, errs := &syncBuffer{}, &syncBuffer{}
+	out, errs := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	w.mu.Lock()
 	w.logs = append(w.logs, out, errs)
 	w.mu.Unlock()

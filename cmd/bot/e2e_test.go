@@ -11,6 +11,7 @@ import (
 
 	"github.com/compromised-responder/bot/internal/session"
 	"github.com/compromised-responder/bot/internal/slackfake"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 // TestServeRunbook drives the whole runbook through `run` by button clicks, with the restore
@@ -388,7 +389,7 @@ func clickEnvelope(envID, user, ts, actionID, blockID, value string) map[string]
 func TestServeInvalidAuth(t *testing.T) {
 	w := newWorld(t)
 	w.env["SLACK_BOT_TOKEN"] = "xoxb-wrong"
-	var out, errs syncBuffer
+	var out, errs testenv.SyncBuffer
 	err := run(context.Background(), []string{"bot", "serve"}, func(k string) string { return w.env[k] }, strings.NewReader(""), &out, &errs)
 	if err == nil || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") || strings.Contains(err.Error(), "xoxb-wrong") {
 		t.Fatalf("run with a refused token returned %v, want an error naming SLACK_BOT_TOKEN without its value", err)

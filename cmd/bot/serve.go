@@ -35,14 +35,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log = log.With().Str("replica", owner).Logger()
 	warnings := cfg.warnings()
 
-	ropts, err := redisOptions(cfg.RedisURL)
+	ropts, err := session.ParseRedisURL(cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err) // validated already; kept for safety
 	}
 	rdb := redis.NewUniversalClient(ropts)
 	defer rdb.Close()
 	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey, SnapshotKey: cfg.SnapshotKey,
-		Retention: cfg.Retention, Logger: log.With().Str("component", "session").Logger()})
+		Retention: cfg.Retention, Prefix: cfg.RedisKeyPrefix, Logger: log.With().Str("component", "session").Logger()})
 	if err != nil {
 		return fmt.Errorf("incident store: %w", err)
 	}

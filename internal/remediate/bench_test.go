@@ -18,10 +18,10 @@ import (
 // model the round trip to a real PBX) and a store on the test Redis.
 func benchEngine(b *testing.B, latency time.Duration) (*remediate.Engine, *session.Store) {
 	b.Helper()
-	rdb, _ := testenv.Redis(b)
+	r := testenv.NewRedis(b)
 	sim, url := nstest.Start(b, nstest.Options{})
 	sim.SetFaults(nstest.Faults{Latency: latency})
-	store, err := session.New(session.Config{Client: rdb, AuditKey: testAuditKey, SnapshotKey: testSnapshotKey, Logger: zerolog.Nop()})
+	store, err := session.New(session.Config{Client: r.Client, Prefix: r.Prefix, AuditKey: testAuditKey, SnapshotKey: testSnapshotKey, Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}

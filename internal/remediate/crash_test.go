@@ -235,8 +235,7 @@ func TestReconcileGivesUpOnARunnerThatKeepsDying(t *testing.T) {
 
 func TestRedisKilledMidIncident(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	rdb, url := redisClient(t, srv.URL())
-	v := newEnvOn(t, rdb, url)
+	v := newEnvOn(t, srv.Redis())
 	ctx := context.Background()
 	a, b := v.engine("A", nil), v.engine("B", nil)
 	before, oldPW := v.settings("1001", "acme.example"), v.passwords("1001", "acme.example")

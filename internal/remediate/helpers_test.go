@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,68 +28,43 @@ var (
 	testSnapshotKey = bytes.Repeat([]byte("s"), 32)
 )
 
-// clock is real time plus an offset the test advances (to expire leases at once).
-type clock struct{ off atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
-func (c *clock) Advance(d time.Duration) { c.off.Add(int64(d)) }
-
-// syncBuf collects log output from many goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// env is one test's simulator, Redis database, store and clock.
+// env is one test's simulator, share of Redis, store and clock (real time plus an offset the
+// test advances, to expire leases at once).
 type env struct {
-	t        *testing.T
-	sim      *nstest.Server
-	simURL   string
-	rdb      *redis.Client
-	redisURL string
-	store    *session.Store
-	clock    *clock
-	logs     *syncBuf
-	log      zerolog.Logger
+	t      *testing.T
+	sim    *nstest.Server
+	simURL string
+	redis  *testenv.Redis
+	store  *session.Store
+	clock  *testenv.Clock
+	logs   *testenv.SyncBuffer
+	log    zerolog.Logger
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	rdb, url := testenv.Redis(t)
-	return newEnvOn(t, rdb, url)
+	return newEnvOn(t, testenv.NewRedis(t))
 }
 
-func newEnvOn(t *testing.T, rdb *redis.Client, redisURL string) *env {
+func newEnvOn(t *testing.T, r *testenv.Redis) *env {
 	t.Helper()
-	return newEnvSeed(t, rdb, redisURL, nil)
+	return newEnvSeed(t, r, nil)
 }
 
 // newEnvSeed is newEnvOn with a simulator seed (nil = the demo tenant).
-func newEnvSeed(t *testing.T, rdb *redis.Client, redisURL string, seed *nstest.Seed) *env {
+func newEnvSeed(t *testing.T, r *testenv.Redis, seed *nstest.Seed) *env {
 	t.Helper()
 	sim, simURL := nstest.Start(t, nstest.Options{Seed: seed})
-	v := &env{t: t, sim: sim, simURL: simURL, rdb: rdb, redisURL: redisURL, clock: &clock{}, logs: &syncBuf{}}
+	v := &env{t: t, sim: sim, simURL: simURL, redis: r, clock: testenv.NewRealClock(), logs: &testenv.SyncBuffer{}}
 	v.log = zerolog.New(v.logs).With().Timestamp().Logger()
-	v.store = v.newStore(rdb)
+	v.store = v.newStore(r.Client)
 	return v
 }
 
 func (v *env) newStore(rdb redis.UniversalClient) *session.Store {
 	v.t.Helper()
 	st, err := session.New(session.Config{Client: rdb, AuditKey: testAuditKey, SnapshotKey: testSnapshotKey,
-		Logger: v.log, Now: v.clock.Now})
+		Prefix: v.redis.Prefix, Logger: v.log, Now: v.clock.Now})
 	if err != nil {
 		v.t.Fatalf("session.New: %v", err)
 	}
@@ -190,16 +163,4 @@ func (v *env) writes() []string {
 		out = append(out, c.Method+" "+c.Path)
 	}
 	return out
-}
-
-// redisClient connects to url (a private server) and closes the client at the end.
-func redisClient(t *testing.T, url string) (*redis.Client, string) {
-	t.Helper()
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("parse %s: %v", url, err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c, url
 }

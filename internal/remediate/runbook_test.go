@@ -388,7 +388,7 @@ func TestDenyWarnsOnPermitRule(t *testing.T) {
 
 func TestRunbookWithoutKeys(t *testing.T) {
 	v := newEnv(t)
-	st, err := session.New(session.Config{Client: v.rdb, Logger: v.log, Now: v.clock.Now})
+	st, err := session.New(session.Config{Client: v.redis.Client, Prefix: v.redis.Prefix, Logger: v.log, Now: v.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,40 +16,16 @@ import (
 	"github.com/compromised-responder/bot/internal/testenv"
 )
 
-// dumpRedis returns every key and value of the env's database as text.
+// dumpRedis returns every key and value the env's store wrote, as text.
 func dumpRedis(t *testing.T, v *env) string {
 	t.Helper()
-	ctx := context.Background()
-	var b strings.Builder
-	iter := v.rdb.Scan(ctx, 0, "*", 100).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		typ, err := v.rdb.Type(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var val any
-		switch typ {
-		case "string":
-			val, err = v.rdb.Get(ctx, k).Result()
-		case "hash":
-			val, err = v.rdb.HGetAll(ctx, k).Result()
-		case "list":
-			val, err = v.rdb.LRange(ctx, k, 0, -1).Result()
-		case "set":
-			val, err = v.rdb.SMembers(ctx, k).Result()
-		case "zset":
-			val, err = v.rdb.ZRange(ctx, k, 0, -1).Result()
-		case "stream":
-			val, err = v.rdb.XRange(ctx, k, "-", "+").Result()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s %s %v\n", typ, k, val)
-	}
-	if err := iter.Err(); err != nil {
+	dump, err := v.redis.Dump(context.Background())
+	if err != nil {
 		t.Fatal(err)
+	}
+	var b strings.Builder
+	for k, val := range dump {
+		fmt.Fprintf(&b, "%s %s\n", k, val)
 	}
 	return b.String()
 }
@@ -172,8 +148,7 @@ func TestProvisioningCredentialsSealed(t *testing.T) {
 			d["device-provisioning-password"] = "ProvSecretPw-1001"
 		}
 	}
-	rdb, url := testenv.Redis(t)
-	v := newEnvSeed(t, rdb, url, seed)
+	v := newEnvSeed(t, testenv.NewRedis(t), seed)
 	e := v.engine("A", nil)
 	ctx := context.Background()
 	inc := v.open(e, "1001", "acme.example")

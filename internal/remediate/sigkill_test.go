@@ -22,12 +22,13 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv("REMEDIATE_HELPER") != "1" {
 		t.Skip("helper process for TestStepKilledWithSIGKILL")
 	}
-	opt, err := redis.ParseURL(os.Getenv("REMEDIATE_REDIS"))
+	opt, err := session.ParseRedisURL(os.Getenv("REMEDIATE_REDIS"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opt)
-	st, err := session.New(session.Config{Client: rdb, AuditKey: testAuditKey, SnapshotKey: testSnapshotKey})
+	rdb := redis.NewUniversalClient(opt)
+	st, err := session.New(session.Config{Client: rdb, AuditKey: testAuditKey, SnapshotKey: testSnapshotKey,
+		Prefix: os.Getenv("REMEDIATE_PREFIX")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestStepKilledWithSIGKILL(t *testing.T) {
 		return false
 	}})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "REMEDIATE_HELPER=1", "REMEDIATE_REDIS="+v.redisURL, "REMEDIATE_SIM="+v.simURL,
+	cmd.Env = append(os.Environ(), "REMEDIATE_HELPER=1", "REMEDIATE_REDIS="+v.redis.URL, "REMEDIATE_PREFIX="+v.redis.Prefix, "REMEDIATE_SIM="+v.simURL,
 		"REMEDIATE_SIM_KEY="+v.sim.APIKey(), "REMEDIATE_INCIDENT="+inc.ID)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

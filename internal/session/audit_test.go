@@ -12,10 +12,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 // fillAudit appends n entries to the incident's chain and returns the list key.
-func fillAudit(t *testing.T, s *session.Store, inc session.Incident, n int) string {
+func fillAudit(t *testing.T, s *session.Store, rdb *testenv.Redis, inc session.Incident, n int) string {
 	t.Helper()
 	for i := range n {
 		if _, err := s.Append(ctxT(t), session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "step.deny.done",
@@ -23,11 +24,11 @@ func fillAudit(t *testing.T, s *session.Store, inc session.Incident, n int) stri
 			t.Fatal(err)
 		}
 	}
-	return "cr:{" + inc.Key() + "}:inc:" + inc.ID + ":audit"
+	return rdb.Key("{" + inc.Key() + "}:inc:" + inc.ID + ":audit")
 }
 
 func TestAuditVerify(t *testing.T) {
-	edit := func(ctx context.Context, rdb *redis.Client, list string, idx int64, fn func(*session.AuditEntry)) error {
+	edit := func(ctx context.Context, rdb redis.UniversalClient, list string, idx int64, fn func(*session.AuditEntry)) error {
 		raw, err := rdb.LIndex(ctx, list, idx).Result()
 		if err != nil {
 			return err
@@ -43,22 +44,22 @@ func TestAuditVerify(t *testing.T) {
 	tests := []struct {
 		name    string
 		keyed   bool
-		tamper  func(ctx context.Context, rdb *redis.Client, list string) error
+		tamper  func(ctx context.Context, rdb redis.UniversalClient, list string) error
 		wantSeq int64 // 0 = verifies
 	}{
 		{name: "intact, keyed", keyed: true},
 		{name: "intact, plain hashes"},
-		{name: "edited entry", keyed: true, tamper: func(ctx context.Context, rdb *redis.Client, list string) error {
+		{name: "edited entry", keyed: true, tamper: func(ctx context.Context, rdb redis.UniversalClient, list string) error {
 			return edit(ctx, rdb, list, 2, func(e *session.AuditEntry) { e.Actor = "U666" })
 		}, wantSeq: 3},
-		{name: "edited entry, plain hashes", tamper: func(ctx context.Context, rdb *redis.Client, list string) error {
+		{name: "edited entry, plain hashes", tamper: func(ctx context.Context, rdb redis.UniversalClient, list string) error {
 			return edit(ctx, rdb, list, 1, func(e *session.AuditEntry) { e.After = "US and Canada" })
 		}, wantSeq: 2},
-		{name: "deleted entry", keyed: true, tamper: func(ctx context.Context, rdb *redis.Client, list string) error {
+		{name: "deleted entry", keyed: true, tamper: func(ctx context.Context, rdb redis.UniversalClient, list string) error {
 			raw, _ := rdb.LIndex(ctx, list, 1).Result()
 			return rdb.LRem(ctx, list, 1, raw).Err()
 		}, wantSeq: 2},
-		{name: "deleted and renumbered", keyed: true, tamper: func(ctx context.Context, rdb *redis.Client, list string) error {
+		{name: "deleted and renumbered", keyed: true, tamper: func(ctx context.Context, rdb redis.UniversalClient, list string) error {
 			raw, _ := rdb.LIndex(ctx, list, 1).Result()
 			if err := rdb.LRem(ctx, list, 1, raw).Err(); err != nil {
 				return err
@@ -70,13 +71,13 @@ func TestAuditVerify(t *testing.T) {
 			}
 			return nil
 		}, wantSeq: 2},
-		{name: "truncated tail", keyed: true, tamper: func(ctx context.Context, rdb *redis.Client, list string) error {
+		{name: "truncated tail", keyed: true, tamper: func(ctx context.Context, rdb redis.UniversalClient, list string) error {
 			return rdb.RPop(ctx, list).Err()
 		}, wantSeq: 5},
-		{name: "truncated head", keyed: true, tamper: func(ctx context.Context, rdb *redis.Client, list string) error {
+		{name: "truncated head", keyed: true, tamper: func(ctx context.Context, rdb redis.UniversalClient, list string) error {
 			return rdb.LPop(ctx, list).Err()
 		}, wantSeq: 1},
-		{name: "re-ordered", keyed: true, tamper: func(ctx context.Context, rdb *redis.Client, list string) error {
+		{name: "re-ordered", keyed: true, tamper: func(ctx context.Context, rdb redis.UniversalClient, list string) error {
 			a, _ := rdb.LIndex(ctx, list, 2).Result()
 			b, _ := rdb.LIndex(ctx, list, 3).Result()
 			if err := rdb.LSet(ctx, list, 2, b).Err(); err != nil {
@@ -84,7 +85,7 @@ func TestAuditVerify(t *testing.T) {
 			}
 			return rdb.LSet(ctx, list, 3, a).Err()
 		}, wantSeq: 3},
-		{name: "downgraded to plain hashes", keyed: true, tamper: func(ctx context.Context, rdb *redis.Client, list string) error {
+		{name: "downgraded to plain hashes", keyed: true, tamper: func(ctx context.Context, rdb redis.UniversalClient, list string) error {
 			return edit(ctx, rdb, list, 0, func(e *session.AuditEntry) { e.MAC = "s1:" + e.MAC[3:] })
 		}, wantSeq: 1},
 	}
@@ -97,12 +98,12 @@ func TestAuditVerify(t *testing.T) {
 			})
 			ctx := ctxT(t)
 			inc := open(t, s, "1001")
-			list := fillAudit(t, s, inc, 5)
+			list := fillAudit(t, s, rdb, inc, 5)
 			if err := s.Verify(ctx, inc.ID); err != nil {
 				t.Fatalf("Verify before tampering: %v", err)
 			}
 			if tc.tamper != nil {
-				if err := tc.tamper(ctx, rdb, list); err != nil {
+				if err := tc.tamper(ctx, rdb.Client, list); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -183,12 +184,12 @@ func TestAuditGlobalChain(t *testing.T) {
 func TestAuditVerifyNeedsKey(t *testing.T) {
 	s, rdb, _ := newStore(t)
 	inc := open(t, s, "1001")
-	fillAudit(t, s, inc, 2)
-	plain, _ := storeOn(t, rdb, func(c *session.Config) { c.AuditKey = nil })
+	fillAudit(t, s, rdb, inc, 2)
+	plain, _ := storeOn(t, rdb.Client, withPrefix(rdb), func(c *session.Config) { c.AuditKey = nil })
 	if err := plain.Verify(ctxT(t), inc.ID); !errors.Is(err, session.ErrNoKey) {
 		t.Errorf("Verify of a keyed chain without AUDIT_KEY = %v, want ErrNoKey", err)
 	}
-	other, _ := storeOn(t, rdb, func(c *session.Config) { c.AuditKey = []byte("another key of at least 32 bytes!!") })
+	other, _ := storeOn(t, rdb.Client, withPrefix(rdb), func(c *session.Config) { c.AuditKey = []byte("another key of at least 32 bytes!!") })
 	if err := other.Verify(ctxT(t), inc.ID); !errors.Is(err, session.ErrAuditTampered) {
 		t.Errorf("Verify under another AUDIT_KEY = %v, want ErrAuditTampered", err)
 	}

@@ -2,7 +2,6 @@ package session_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,40 +12,28 @@ import (
 	"github.com/compromised-responder/bot/internal/testenv"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testenv.Clock { return testenv.NewClock(time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)) }
 
 var (
 	testAuditKey    = []byte("0123456789abcdef0123456789abcdef-audit")
 	testSnapshotKey = []byte("0123456789abcdef0123456789abcdef")
 )
 
-// newStore returns a store with both keys on a fresh logical database of the shared test Redis.
-func newStore(t *testing.T, mod ...func(*session.Config)) (*session.Store, *redis.Client, *clock) {
+// newStore returns a store with both keys under a fresh key prefix of the shared test Redis.
+func newStore(t *testing.T, mod ...func(*session.Config)) (*session.Store, *testenv.Redis, *testenv.Clock) {
 	t.Helper()
-	c, _ := testenv.Redis(t)
-	s, clk := storeOn(t, c, mod...)
-	return s, c, clk
+	r := testenv.NewRedis(t)
+	s, clk := storeOn(t, r.Client, append([]func(*session.Config){withPrefix(r)}, mod...)...)
+	return s, r, clk
 }
 
-func storeOn(t *testing.T, c redis.UniversalClient, mod ...func(*session.Config)) (*session.Store, *clock) {
+// withPrefix puts a store's keys under the test's prefix.
+func withPrefix(r *testenv.Redis) func(*session.Config) {
+	return func(c *session.Config) { c.Prefix = r.Prefix }
+}
+
+// storeOn returns a store on c with the default key prefix (a private server) or, by mod, another.
+func storeOn(t *testing.T, c redis.UniversalClient, mod ...func(*session.Config)) (*session.Store, *testenv.Clock) {
 	t.Helper()
 	clk := newClock()
 	cfg := session.Config{
@@ -91,9 +78,4 @@ func begin(t *testing.T, s *session.Store, id string, step session.Step) session
 		t.Fatalf("Begin(%s): %v", step, err)
 	}
 	return l
-}
-
-func newStoreClient(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	return testenv.Redis(t)
 }

@@ -19,11 +19,11 @@ func TestRepair(t *testing.T) {
 	// A crash left: a missing from the open index, b without its ID index, c (closed) still in the
 	// open index, a stale ID in it, and two audit entries of a never copied to the global chain.
 	for _, cmd := range [][]any{
-		{"SREM", "cr:open", a.ID},
-		{"DEL", "cr:id:" + b.ID},
-		{"SADD", "cr:open", c.ID, "INC-ZZZZZZ"},
+		{"SREM", rdb.Key("open"), a.ID},
+		{"DEL", rdb.Key("id:" + b.ID)},
+		{"SADD", rdb.Key("open"), c.ID, "INC-ZZZZZZ"},
 	} {
-		if err := rdb.Do(ctx, cmd...).Err(); err != nil {
+		if err := rdb.Client.Do(ctx, cmd...).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -40,7 +40,7 @@ func TestRepair(t *testing.T) {
 	if diff := cmp.Diff(rep, session.RepairReport{Indexed: 2, Removed: 2, Mirrored: 2}); diff != "" {
 		t.Errorf("Repair report (-got +want):\n%s", diff)
 	}
-	members, _ := rdb.SMembers(ctx, "cr:open").Result()
+	members, _ := rdb.Client.SMembers(ctx, rdb.Key("open")).Result()
 	sort.Strings(members)
 	want := []string{a.ID, b.ID}
 	sort.Strings(want)

@@ -6,20 +6,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
-// keyNamed finds the one key of the store ending in suffix (prefix-agnostic, so the test holds
-// however tests isolate their keys): the key layout is what deployments already have in Redis.
-func keyNamed(t *testing.T, ctx context.Context, rdb *redis.Client, suffix string) string {
+// keyNamed is the test's key <prefix>:suffix, which must exist: the key layout is what
+// deployments already have in Redis.
+func keyNamed(t *testing.T, ctx context.Context, rdb *testenv.Redis, suffix string) string {
 	t.Helper()
-	ks, err := rdb.Keys(ctx, "*:"+suffix).Result()
-	if err != nil || len(ks) != 1 {
-		t.Fatalf("keys *:%s = %v, %v; want one", suffix, ks, err)
+	k := rdb.Key(suffix)
+	if n, err := rdb.Client.Exists(ctx, k).Result(); err != nil || n != 1 {
+		t.Fatalf("exists %s = %d, %v; want the key", k, n, err)
 	}
-	return ks[0]
+	return k
 }
 
 // TestFirstDelivery: a delivery key is first once, under the key name deployments already have.
@@ -36,7 +35,7 @@ func TestFirstDelivery(t *testing.T) {
 		t.Fatalf("another delivery = %v, %v; want first", ok, err)
 	}
 	key := keyNamed(t, ctx, rdb, "slackui:seen:env:TestFirstDelivery1")
-	ttl, err := rdb.TTL(ctx, key).Result()
+	ttl, err := rdb.Client.TTL(ctx, key).Result()
 	if err != nil || ttl <= 0 || ttl > session.DeliveryTTL {
 		t.Fatalf("TTL of %s = %v, %v; want (0, %v]", key, ttl, err, session.DeliveryTTL)
 	}
@@ -85,7 +84,7 @@ func TestSyncLock(t *testing.T) {
 	}
 	for _, suffix := range []string{"slackui:{" + id + "}:card", "slackui:{" + id + "}:posted"} {
 		key := keyNamed(t, ctx, rdb, suffix)
-		if ttl, err := rdb.PTTL(ctx, key).Result(); err != nil || ttl <= 0 {
+		if ttl, err := rdb.Client.PTTL(ctx, key).Result(); err != nil || ttl <= 0 {
 			t.Errorf("PTTL %s = %v, %v; want the retention", key, ttl, err)
 		}
 	}
@@ -135,7 +134,7 @@ func TestClaimHeadPost(t *testing.T) {
 	if err := s.HeadPosted(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Del(ctx, keyNamed(t, ctx, rdb, "slackui:head:throttle")).Err(); err != nil { // the period ends
+	if err := rdb.Client.Del(ctx, keyNamed(t, ctx, rdb, "slackui:head:throttle")).Err(); err != nil { // the period ends
 		t.Fatal(err)
 	}
 	if claim(5) {

@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 func TestUserOriginal(t *testing.T) {
@@ -179,42 +179,19 @@ func TestNoSecretInRedis(t *testing.T) {
 	}
 }
 
-// scanFor returns the first key whose value contains needle, or "".
-func scanFor(ctx context.Context, t *testing.T, rdb redis.Cmdable, needle string) string {
+// scanFor returns the first of the test's keys whose name or value contains needle, or "".
+func scanFor(ctx context.Context, t *testing.T, rdb *testenv.Redis, needle string) string {
 	t.Helper()
-	keys, err := rdb.Keys(ctx, "*").Result()
+	dump, err := rdb.Dump(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) < 5 {
-		t.Fatalf("only %d keys to scan: %v", len(keys), keys)
+	if len(dump) < 5 {
+		t.Fatalf("only %d keys to scan: %v", len(dump), dump)
 	}
-	for _, k := range keys {
-		var vals []string
-		typ, err := rdb.Type(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch typ {
-		case "string":
-			v, _ := rdb.Get(ctx, k).Result()
-			vals = []string{v}
-		case "hash":
-			m, _ := rdb.HGetAll(ctx, k).Result()
-			for f, v := range m {
-				vals = append(vals, f, v)
-			}
-		case "list":
-			vals, _ = rdb.LRange(ctx, k, 0, -1).Result()
-		case "set":
-			vals, _ = rdb.SMembers(ctx, k).Result()
-		default:
-			t.Fatalf("key %s has type %s, not scanned", k, typ)
-		}
-		for _, v := range append(vals, k) {
-			if strings.Contains(v, needle) {
-				return k
-			}
+	for k, v := range dump {
+		if strings.Contains(k, needle) || strings.Contains(v, needle) {
+			return k
 		}
 	}
 	return ""

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 func TestBeginExactlyOnce(t *testing.T) {
@@ -160,7 +161,7 @@ func TestFencing(t *testing.T) {
 		t.Errorf("TakeOver of a valid lease = %v, want ErrAlreadyRunning", err)
 	}
 
-	clk.Add(11 * time.Second) // replica-a hangs past its lease
+	clk.Advance(11 * time.Second) // replica-a hangs past its lease
 	if err := s.CheckFence(ctx, old); !errors.Is(err, session.ErrFenced) {
 		t.Errorf("CheckFence of an expired lease = %v, want ErrFenced", err)
 	}
@@ -229,40 +230,40 @@ func TestFencing(t *testing.T) {
 func TestApprovals(t *testing.T) {
 	tests := []struct {
 		name       string
-		steps      func(s *session.Store, clk *clock, id string) error
+		steps      func(s *session.Store, clk *testenv.Clock, id string) error
 		want       error
 		wantStatus session.Status
 	}{
-		{name: "self approval", steps: func(s *session.Store, _ *clock, id string) error {
+		{name: "self approval", steps: func(s *session.Store, _ *testenv.Clock, id string) error {
 			_, err := s.Approve(ctxT(t), id, session.StepRestore, "U1")
 			return err
 		}, want: session.ErrSelfApproval, wantStatus: session.StatusAwaiting},
-		{name: "expired", steps: func(s *session.Store, clk *clock, id string) error {
-			clk.Add(2 * time.Hour)
+		{name: "expired", steps: func(s *session.Store, clk *testenv.Clock, id string) error {
+			clk.Advance(2 * time.Hour)
 			_, err := s.Approve(ctxT(t), id, session.StepRestore, "U2")
 			return err
 		}, want: session.ErrExpired, wantStatus: session.StatusAwaiting},
-		{name: "approved twice", steps: func(s *session.Store, _ *clock, id string) error {
+		{name: "approved twice", steps: func(s *session.Store, _ *testenv.Clock, id string) error {
 			if _, err := s.Approve(ctxT(t), id, session.StepRestore, "U2"); err != nil {
 				return err
 			}
 			_, err := s.Approve(ctxT(t), id, session.StepRestore, "U3")
 			return err
 		}, want: session.ErrNotAwaiting, wantStatus: session.StatusAwaiting},
-		{name: "pending request asked again", steps: func(s *session.Store, _ *clock, id string) error {
+		{name: "pending request asked again", steps: func(s *session.Store, _ *testenv.Clock, id string) error {
 			_, err := s.RequestApproval(ctxT(t), id, session.StepRestore, "U3", time.Hour, false)
 			return err
 		}, want: session.ErrAwaitingApproval, wantStatus: session.StatusAwaiting},
-		{name: "expired request asked again", steps: func(s *session.Store, clk *clock, id string) error {
-			clk.Add(2 * time.Hour)
+		{name: "expired request asked again", steps: func(s *session.Store, clk *testenv.Clock, id string) error {
+			clk.Advance(2 * time.Hour)
 			_, err := s.RequestApproval(ctxT(t), id, session.StepRestore, "U3", time.Hour, false)
 			return err
 		}, wantStatus: session.StatusAwaiting},
-		{name: "reject goes back to ready", steps: func(s *session.Store, _ *clock, id string) error {
+		{name: "reject goes back to ready", steps: func(s *session.Store, _ *testenv.Clock, id string) error {
 			_, err := s.Reject(ctxT(t), id, session.StepRestore, "U2")
 			return err
 		}, wantStatus: session.StatusReady},
-		{name: "reject when not awaiting", steps: func(s *session.Store, _ *clock, id string) error {
+		{name: "reject when not awaiting", steps: func(s *session.Store, _ *testenv.Clock, id string) error {
 			if _, err := s.Reject(ctxT(t), id, session.StepRestore, "U1"); err != nil {
 				return err
 			}
@@ -341,7 +342,7 @@ func TestClaimReminder(t *testing.T) {
 		}
 		return n.Load() == 1
 	}
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	if claim() {
 		t.Error("reminder before deny finished")
 	}
@@ -351,7 +352,7 @@ func TestClaimReminder(t *testing.T) {
 	}
 	var got []bool
 	for _, d := range []time.Duration{29 * time.Minute, 2 * time.Minute, time.Hour, time.Hour, time.Minute} {
-		clk.Add(d)
+		clk.Advance(d)
 		got = append(got, claim())
 	}
 	if diff := cmp.Diff(got, []bool{false, true, false, true, false}); diff != "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 func TestOpenOnePerUser(t *testing.T) {
@@ -56,7 +57,7 @@ func TestOpenOnePerUser(t *testing.T) {
 	if err != nil || byLower.ID != first.ID {
 		t.Errorf("Get(lower case) = %s, %v", byLower.ID, err)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	other := open(t, s, "1002")
 	list, err := s.ListOpen(ctx)
 	if err != nil {
@@ -193,13 +194,13 @@ func TestCloseRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	keys, err := rdb.Keys(ctx, "*").Result()
+	keys, err := rdb.Keys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ttls := map[string]string{}
 	for _, k := range keys {
-		d, err := rdb.PTTL(ctx, k).Result()
+		d, err := rdb.Client.PTTL(ctx, k).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,27 +213,27 @@ func TestCloseRetention(t *testing.T) {
 			ttls[k] = d.String()
 		}
 	}
-	c1, c2 := "cr:{1001@acme.example}", "cr:{1002@acme.example}"
+	c1, c2 := rdb.Key("{1001@acme.example}"), rdb.Key("{1002@acme.example}")
 	wantTTL := map[string]string{
 		c1 + ":inc:" + closed.ID:                    "retention",
 		c1 + ":inc:" + closed.ID + ":audit":         "retention",
 		c1 + ":inc:" + closed.ID + ":audit:head":    "retention",
-		"cr:id:" + closed.ID:                        "retention",
+		rdb.Key("id:" + closed.ID):                  "retention",
 		c1 + ":original":                            "none", // outlives the aborted incident
 		c2 + ":open":                                "none",
 		c2 + ":inc:" + stillOpen.ID:                 "none",
 		c2 + ":inc:" + stillOpen.ID + ":audit":      "none",
 		c2 + ":inc:" + stillOpen.ID + ":audit:head": "none",
-		"cr:id:" + stillOpen.ID:                     "none",
-		"cr:open":                                   "none",
-		"cr:{audit}:log":                            "none",
-		"cr:{audit}:head":                           "none",
-		"cr:{audit}:mirrored":                       "none",
+		rdb.Key("id:" + stillOpen.ID):               "none",
+		rdb.Key("open"):                             "none",
+		rdb.Key("{audit}:log"):                      "none",
+		rdb.Key("{audit}:head"):                     "none",
+		rdb.Key("{audit}:mirrored"):                 "none",
 	}
 	if diff := cmp.Diff(ttls, wantTTL); diff != "" {
 		t.Errorf("key TTLs (-got +want):\n%s", diff)
 	}
-	members, _ := rdb.SMembers(ctx, "cr:open").Result()
+	members, _ := rdb.Client.SMembers(ctx, rdb.Key("open")).Result()
 	if diff := cmp.Diff(members, []string{stillOpen.ID}); diff != "" {
 		t.Errorf("open index (-got +want):\n%s", diff)
 	}
@@ -251,7 +252,7 @@ func TestDiscard(t *testing.T) {
 	if _, err := s.Get(ctx, inc.ID); !errors.Is(err, session.ErrNotFound) {
 		t.Errorf("Get after Discard = %v", err)
 	}
-	left, _ := rdb.Keys(ctx, "cr:{1001@acme.example}*").Result()
+	left, _ := rdb.Client.Keys(ctx, rdb.Key("{1001@acme.example}*")).Result()
 	if len(left) != 0 {
 		t.Errorf("keys left after Discard: %v", left)
 	}
@@ -266,7 +267,7 @@ func TestDiscard(t *testing.T) {
 }
 
 func TestNewConfig(t *testing.T) {
-	c, _ := newStoreClient(t)
+	c := testenv.NewRedis(t).Client
 	for _, tc := range []struct {
 		name string
 		cfg  session.Config

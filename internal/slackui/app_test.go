@@ -34,19 +34,6 @@ const (
 	hChan  = "C0INC"
 )
 
-// clock is a settable time source shared by the store, the engine and the app.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // harness is one App wired to real parts (Redis, the PBX simulator, the loopback Slack) without
 // a Socket Mode link: tests call its handlers and loops directly.
 type harness struct {
@@ -57,20 +44,20 @@ type harness struct {
 	store *session.Store
 	eng   *remediate.Engine
 	pbxc  *netsapiens.Client
-	clock *clock
+	clock *testenv.Clock // shared by the store, the engine and the app
 	apps  []*App
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	rdb, _ := testenv.Redis(t)
+	rdb := testenv.NewRedis(t)
 	pbx, base := nstest.Start(t, nstest.Options{})
 	fake := slackfake.Start(t, slackfake.Options{})
 	fake.AddChannel(hChan, "incident", true)
 	fake.AddUser(hAlice, "alice")
 	fake.AddUser(hBob, "bob")
-	clk := &clock{t: time.Now().UTC()}
-	store, err := session.New(session.Config{Client: rdb, Now: clk.Now})
+	clk := testenv.NewClock(time.Now().UTC())
+	store, err := session.New(session.Config{Client: rdb.Client, Prefix: rdb.Prefix, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +293,7 @@ func TestReminders(t *testing.T) {
 		want    int
 	}{{0, 0}, {31 * time.Minute, 1}, {time.Minute, 1}, {2 * time.Hour, 2}}
 	for _, s := range steps {
-		h.clock.add(s.advance)
+		h.clock.Advance(s.advance)
 		var wg sync.WaitGroup
 		for _, a := range h.apps {
 			wg.Go(func() { a.maintainOnce(h.ctx) })
@@ -381,7 +368,7 @@ func TestApprovalExpiry(t *testing.T) {
 	if cur := h.get(inc.ID); cur.Step(session.StepRestore).Status != session.StatusAwaiting {
 		t.Fatalf("restore is %s after the request", cur.Step(session.StepRestore).Status)
 	}
-	h.clock.add(2 * time.Hour) // APPROVAL_TTL is 1 h
+	h.clock.Advance(2 * time.Hour) // APPROVAL_TTL is 1 h
 	h.apps[1].maintainOnce(h.ctx)
 	h.waitFor("the card to show the expired request", func() bool {
 		m, _ := h.fake.Message(hChan, inc.MessageTS)
