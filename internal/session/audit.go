@@ -19,33 +19,6 @@ import (
 // globalChain names the global audit chain in MACs and errors.
 const globalChain = "global"
 
-// appendScript appends one entry to a chain if the chain's head is still the expected one.
-// KEYS: 1 list, 2 head, 3 the key whose TTL the chain follows (the incident), 4 the global
-// "mirrored" hash (global chain) or any key of the slot.
-// ARGV: 1 expected head seq, 2 expected head MAC, 3 entry JSON, 4 new seq, 5 new MAC,
-// 6 incident ID when copying an incident's entry into the global chain ("" otherwise), 7 its seq.
-// Returns 1 appended, 0 head moved (retry), 2 already copied, 3 an earlier entry is not copied yet.
-var appendScript = redis.NewScript(`
-if ARGV[6] ~= '' then
-  local m = tonumber(redis.call('HGET', KEYS[4], ARGV[6]) or '0')
-  local want = tonumber(ARGV[7])
-  if m >= want then return 2 end
-  if m ~= want - 1 then return 3 end
-end
-local seq = redis.call('HGET', KEYS[2], 'seq') or '0'
-local mac = redis.call('HGET', KEYS[2], 'mac') or ''
-if seq ~= ARGV[1] or mac ~= ARGV[2] then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[3])
-redis.call('HSET', KEYS[2], 'seq', ARGV[4], 'mac', ARGV[5])
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[6], ARGV[7]) end
-local t = redis.call('PTTL', KEYS[3])
-if t > 0 then
-  redis.call('PEXPIRE', KEYS[1], t)
-  redis.call('PEXPIRE', KEYS[2], t)
-end
-return 1
-`)
-
 // chainKeys are the keys of one audit chain, in appendScript's order.
 type chainKeys struct {
 	name                     string // globalChain or the incident ID

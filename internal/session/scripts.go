@@ -5,6 +5,82 @@ package session
 
 import "github.com/redis/go-redis/v9"
 
+// The incident record (store.go).
+
+// updateScript is the compare-and-set of an incident.
+// KEYS: 1 incident hash, 2 the user's open pointer, 3 the user's original, 4.. the incident's other keys.
+// ARGV: 1 expected version, 2 new version, 3 data, 4 original op, 5 original JSON, 6 TTL ms on close (0 = not closing), 7 ID.
+// Returns 1 written, 0 version changed, -1 no such incident.
+var updateScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return -1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
+if ARGV[4] == 'set' then
+  redis.call('SET', KEYS[3], ARGV[5])
+elseif ARGV[4] == 'del' then
+  redis.call('DEL', KEYS[3])
+end
+local ttl = tonumber(ARGV[6])
+if ttl > 0 then
+  if redis.call('GET', KEYS[2]) == ARGV[7] then redis.call('DEL', KEYS[2]) end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  for i = 4, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return 1
+`)
+
+// openScript creates an incident unless the user has an open one.
+// KEYS: 1 the user's open pointer, 2 the new incident hash. ARGV: 1 ID, 2 data.
+// Returns {1, ID} created, {0, existing ID}, or {2, ID} when the ID is already taken.
+var openScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then return {0, cur} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2, ARGV[1]} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'v', '1', 'data', ARGV[2])
+return {1, ARGV[1]}
+`)
+
+// discardScript deletes an incident if its version is unchanged.
+// KEYS: 1 incident hash, 2 the user's open pointer, 3.. other keys. ARGV: 1 version, 2 ID.
+var discardScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// The audit chains (audit.go).
+
+// appendScript appends one entry to a chain if the chain's head is still the expected one.
+// KEYS: 1 list, 2 head, 3 the key whose TTL the chain follows (the incident), 4 the global
+// "mirrored" hash (global chain) or any key of the slot.
+// ARGV: 1 expected head seq, 2 expected head MAC, 3 entry JSON, 4 new seq, 5 new MAC,
+// 6 incident ID when copying an incident's entry into the global chain ("" otherwise), 7 its seq.
+// Returns 1 appended, 0 head moved (retry), 2 already copied, 3 an earlier entry is not copied yet.
+var appendScript = redis.NewScript(`
+if ARGV[6] ~= '' then
+  local m = tonumber(redis.call('HGET', KEYS[4], ARGV[6]) or '0')
+  local want = tonumber(ARGV[7])
+  if m >= want then return 2 end
+  if m ~= want - 1 then return 3 end
+end
+local seq = redis.call('HGET', KEYS[2], 'seq') or '0'
+local mac = redis.call('HGET', KEYS[2], 'mac') or ''
+if seq ~= ARGV[1] or mac ~= ARGV[2] then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[2], 'seq', ARGV[4], 'mac', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[6], ARGV[7]) end
+local t = redis.call('PTTL', KEYS[3])
+if t > 0 then
+  redis.call('PEXPIRE', KEYS[1], t)
+  redis.call('PEXPIRE', KEYS[2], t)
+end
+return 1
+`)
+
 // The Slack app's sync lock (slacksync.go). KEYS[1] is the lock; the value is the holder's token.
 var (
 	// syncExtend renews the lock for ARGV[2] ms if ARGV[1] still holds it (0: lost).

@@ -118,51 +118,6 @@ type mutation struct {
 	close    bool // the incident closes: retention TTL on its keys, open pointer removed
 }
 
-// updateScript is the compare-and-set of an incident.
-// KEYS: 1 incident hash, 2 the user's open pointer, 3 the user's original, 4.. the incident's other keys.
-// ARGV: 1 expected version, 2 new version, 3 data, 4 original op, 5 original JSON, 6 TTL ms on close (0 = not closing), 7 ID.
-// Returns 1 written, 0 version changed, -1 no such incident.
-var updateScript = redis.NewScript(`
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return -1 end
-if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
-if ARGV[4] == 'set' then
-  redis.call('SET', KEYS[3], ARGV[5])
-elseif ARGV[4] == 'del' then
-  redis.call('DEL', KEYS[3])
-end
-local ttl = tonumber(ARGV[6])
-if ttl > 0 then
-  if redis.call('GET', KEYS[2]) == ARGV[7] then redis.call('DEL', KEYS[2]) end
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  for i = 4, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
-end
-return 1
-`)
-
-// openScript creates an incident unless the user has an open one.
-// KEYS: 1 the user's open pointer, 2 the new incident hash. ARGV: 1 ID, 2 data.
-// Returns {1, ID} created, {0, existing ID}, or {2, ID} when the ID is already taken.
-var openScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur then return {0, cur} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {2, ARGV[1]} end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], 'v', '1', 'data', ARGV[2])
-return {1, ARGV[1]}
-`)
-
-// discardScript deletes an incident if its version is unchanged.
-// KEYS: 1 incident hash, 2 the user's open pointer, 3.. other keys. ARGV: 1 version, 2 ID.
-var discardScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
-if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
-for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
-redis.call('DEL', KEYS[1])
-return 1
-`)
-
 // Open stores a new open incident for inc.User@inc.Domain, or returns the user's open incident
 // (created = false) if there is one: at most one open incident per user, decided atomically.
 // It fills ID (when empty), CreatedAt, State = open, every step ready and Version = 1; the domain is
