@@ -358,12 +358,12 @@ func TestServeExactlyOnce(t *testing.T) {
 	}
 	w.cardMonotonic(ts)
 	w.scanSecrets(secretValues(w.slack.Ephemerals(alice)))
-	if dups := metric(t, b1.url, `bot_slack_duplicates_total{what="envelope"}`) +
-		metric(t, b2.url, `bot_slack_duplicates_total{what="envelope"}`); dups != 1 {
+	if dups := metric(t, b1.url, `compromised_slack_duplicates_total{what="envelope"}`) +
+		metric(t, b2.url, `compromised_slack_duplicates_total{what="envelope"}`); dups != 1 {
 		t.Errorf("%v duplicate envelopes recognised, want 1", dups)
 	}
-	n1 := metric(t, b1.url, `bot_slack_envelopes_received_total{type="interactive"}`)
-	n2 := metric(t, b2.url, `bot_slack_envelopes_received_total{type="interactive"}`)
+	n1 := metric(t, b1.url, `compromised_slack_envelopes_received_total{type="interactive"}`)
+	n2 := metric(t, b2.url, `compromised_slack_envelopes_received_total{type="interactive"}`)
 	t.Logf("clicks received per process: %v and %v", n1, n2)
 	if n1 == 0 || n2 == 0 {
 		t.Errorf("one process received no click (%v, %v): the two-replica case was not exercised", n1, n2)

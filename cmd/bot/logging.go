@@ -14,12 +14,23 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// logTimeFormat stamps every line in UTC with milliseconds: steps take milliseconds, and two
+// replicas' lines must sort into the order they happened.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// zerolog's time format and clock are process-wide; this process has one format, set before any
+// goroutine logs.
+func init() {
+	zerolog.TimeFieldFormat = logTimeFormat
+	zerolog.TimestampFunc = func() time.Time { return time.Now().UTC() }
+}
+
 // newLogger builds the process logger: JSON lines (the default, for log shippers) or a console
 // format for people. Every library that logs is pointed at it (slack-go through slackui's
 // adapter, go-redis and net/http here), so with LOG_FORMAT=json every line is JSON.
 func newLogger(format, level string, w io.Writer) zerolog.Logger {
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: logTimeFormat}
 	}
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || lvl == zerolog.NoLevel {

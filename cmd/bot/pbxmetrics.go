@@ -19,7 +19,7 @@ type countingPBX struct {
 var _ remediate.PBX = countingPBX{}
 
 func newCountingPBX(pbx remediate.PBX, reg prometheus.Registerer) countingPBX {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bot_pbx_calls_total",
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "compromised_pbx_calls_total",
 		Help: "NetSapiens API calls made by the engine, by operation and result."}, []string{"op", "result"})
 	reg.MustRegister(c)
 	return countingPBX{pbx: pbx, calls: c}

@@ -33,6 +33,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 	owner := replicaID()
 	log = log.With().Str("replica", owner).Logger()
+	log.Info().Str("version", version).Msg("starting bot serve")
 	warnings := cfg.warnings()
 
 	ropts, err := session.ParseRedisURL(cfg.RedisURL)
@@ -73,7 +74,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newIncidentGauges(store.ListOpen, log.With().Str("component", "metrics").Logger()))
+	registerBuildInfo(reg)
+	runbook := newRunbookMetrics(reg)
 	changes := slackui.NewChanges()
 	steps := make([]session.Step, len(cfg.ApprovalSteps))
 	for i, s := range cfg.ApprovalSteps {
@@ -84,7 +88,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ResetEmailSubject: cfg.NSResetSubject, ApprovalSteps: steps, ApprovalTTL: cfg.ApprovalTTL, Owner: owner,
 		// A short lease so a step whose process died is resumed within 10 s (lease + reconcile period).
 		LeaseTTL: 5 * time.Second,
-		Logger:   log.With().Str("component", "remediate").Logger(), Notifier: changes,
+		Logger:   log.With().Str("component", "remediate").Logger(), Notifier: changes, Observer: runbook,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -96,7 +100,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalSteps: steps, AuditChannel: cfg.AuditChannel,
 		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "",
 		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Workers: cfg.Workers,
-		Logger: log.With().Str("component", "slackui").Logger(),
+		Logger: log.With().Str("component", "slackui").Logger(), Observer: runbook,
 	}, eng, store, changes, metrics)
 	if err != nil {
 		return fmt.Errorf("slack app: %w", err)

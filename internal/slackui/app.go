@@ -45,6 +45,10 @@ type Config struct {
 	// moved), by one replica; 0 = 10 min.
 	HeadEvery time.Duration
 
+	// Observer is told a step request refused here (not allowed), as the engine tells it the
+	// outcomes it decides; nil = none.
+	Observer remediate.Observer
+
 	Logger zerolog.Logger
 	Now    func() time.Time // nil = time.Now
 }

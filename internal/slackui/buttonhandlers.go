@@ -53,6 +53,9 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 	if !a.mayClick(ctx, route.who, c) {
 		a.auditIncident(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: c.user, Action: "refused.unauthorized",
 			Step: act.Step, Detail: "button " + act.ActionID()})
+		if act.Step != "" && a.cfg.Observer != nil {
+			a.cfg.Observer.StepEnded(ctx, inc, act.Step, remediate.ResultRefused, "unauthorized")
+		}
 		a.replyAction(ctx, cb, RefusalText(route.what), nil)
 		return
 	}
@@ -148,29 +151,15 @@ func (a *App) actAbort(ctx context.Context, c click) {
 	}
 }
 
-// afterRun delivers the secrets of a run to the requester, counts it, and tells the clicker
-// what went wrong, if anything (the card shows the result either way).
+// afterRun delivers the secrets of a run to the requester and tells the clicker what went
+// wrong, if anything (the card shows the result either way; the engine's Observer counts it).
 func (a *App) afterRun(ctx context.Context, c click, step session.Step, requester string, res remediate.Result, err error) {
-	result := remediate.Kind(err)
-	switch {
-	case err != nil:
-	case res.Awaiting:
-		result = "awaiting"
-	default:
-		result = string(res.Incident.Step(step).Status)
-	}
-	a.m.StepsRun.WithLabelValues(string(step), result).Inc()
 	if len(res.Secrets) > 0 {
 		inc := res.Incident
 		if inc.ID == "" {
 			inc = c.inc
 		}
 		a.deliverSecrets(ctx, inc, requester, step, res.Secrets)
-	}
-	if err == nil && step == session.StepDeny {
-		if d := res.Incident.Step(session.StepDeny); d.Status.Finished() && !d.FinishedAt.IsZero() {
-			a.m.TimeToContainment.Observe(d.FinishedAt.Sub(res.Incident.CreatedAt).Seconds())
-		}
 	}
 	if err != nil {
 		a.answerErr(ctx, c, err)
