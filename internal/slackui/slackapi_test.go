@@ -18,7 +18,7 @@ func apiErrors(t *testing.T, reg *prometheus.Registry, method, code string) floa
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "bot_slack_api_errors_total" {
+		if mf.GetName() != "compromised_slack_api_errors_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
