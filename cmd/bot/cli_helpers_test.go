@@ -21,15 +21,16 @@ type cliResult struct {
 }
 
 // cliEnv is the world's environment without any Slack setting (the operator commands must not
-// need Slack) and with an AUDIT_KEY; keyedStore reads the same chains.
+// need Slack) and with an AUDIT_KEY, which it also gives the world's `bot serve` (one chain, one
+// key); keyedStore reads the same chains.
 func (w *world) cliEnv() map[string]string {
+	w.env["AUDIT_KEY"] = testAuditKey
 	env := map[string]string{}
 	for k, v := range w.env {
 		if !strings.HasPrefix(k, "SLACK_") {
 			env[k] = v
 		}
 	}
-	env["AUDIT_KEY"] = testAuditKey
 	return env
 }
 
@@ -37,9 +38,24 @@ func (w *world) cliEnv() map[string]string {
 // terminal), and records its output for the secret scan.
 func (w *world) cli(env map[string]string, args ...string) cliResult {
 	w.t.Helper()
+	return w.runCLI(true, env, args...)
+}
+
+// cliReveal is cli for a command whose stdout shows secrets on purpose (--reveal): only its
+// stderr joins the secret scan.
+func (w *world) cliReveal(env map[string]string, args ...string) cliResult {
+	w.t.Helper()
+	return w.runCLI(false, env, args...)
+}
+
+func (w *world) runCLI(scanStdout bool, env map[string]string, args ...string) cliResult {
+	w.t.Helper()
 	out, errs := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	w.mu.Lock()
-	w.logs = append(w.logs, out, errs)
+	w.logs = append(w.logs, errs)
+	if scanStdout {
+		w.logs = append(w.logs, out)
+	}
 	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -2,7 +2,7 @@
 // user or device in seconds (Deny All, re-create devices, reset PIN and sessions, restore), with
 // approvals, an audit trail in the card's thread, and state in Redis that survives any crash.
 //
-// Sub-commands: serve (default), drill, audit, healthcheck, version, help.
+// Sub-commands: serve (default), drill, respond, audit, healthcheck, version, help.
 package main
 
 import (
@@ -26,11 +26,12 @@ func main() {
 	}
 }
 
-const usage = `usage: bot [serve|drill|audit|healthcheck|version|help] [flags]   (bot SUB-COMMAND -h lists its flags)
+const usage = `usage: bot [serve|drill|respond|audit|healthcheck|version|help] [flags]   (bot SUB-COMMAND -h lists its flags)
 
   serve        run the Slack bot (Socket Mode); the default. Configuration: bot serve -h, or the README.
   drill        run the whole runbook against the built-in PBX simulator: no credentials needed
                (-user 1001@acme.example, -redis URL; without one it starts a throw-away redis-server)
+  respond      the CLI fallback when Slack is down: open, run, approve, … (bot respond -h)
   audit        an incident's evidence bundle and audit chain verification (bot audit -h)
   healthcheck  exit 0 when the bot serving on HTTP_ADDR answers GET /readyz with 200 (the image's HEALTHCHECK)
   version      print the version
@@ -69,6 +70,8 @@ func dispatch(ctx context.Context, cmd string, rest []string, getenv func(string
 		return nil
 	case "drill":
 		return runDrill(ctx, rest, getenv, stdout, stderr)
+	case "respond":
+		return runRespond(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":

@@ -60,15 +60,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn().Msg(w)
 	}
 
-	nsCfg := netsapiens.Config{BaseURL: cfg.NSAPIURL, MaxInflight: cfg.NSMaxInflight,
-		Logger: log.With().Str("component", "netsapiens").Logger(), UserAgent: "compromised-responder/" + version}
-	if cfg.NSAPIKey != "" {
-		nsCfg.APIKey = netsapiens.Secret(cfg.NSAPIKey)
-	} else {
-		nsCfg.OAuth = &netsapiens.OAuthConfig{ClientID: cfg.NSClientID, ClientSecret: netsapiens.Secret(cfg.NSClientSecret),
-			Username: cfg.NSUsername, Password: netsapiens.Secret(cfg.NSPassword)}
-	}
-	pbx, err := netsapiens.New(nsCfg)
+	pbx, err := netsapiens.New(netsapiensConfig(cfg, log))
 	if err != nil {
 		return fmt.Errorf("netsapiens client: %w", err)
 	}
@@ -79,17 +71,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	registerBuildInfo(reg)
 	runbook := newRunbookMetrics(reg)
 	changes := slackui.NewChanges()
-	steps := make([]session.Step, len(cfg.ApprovalSteps))
-	for i, s := range cfg.ApprovalSteps {
-		steps[i] = session.Step(s)
-	}
-	eng, err := remediate.New(newCountingPBX(pbx, reg), store, remediate.Config{
-		DenyPolicy: cfg.NSDenyPolicy, PINLength: cfg.PINLength, ResetEmailTemplate: cfg.NSResetTemplate,
-		ResetEmailSubject: cfg.NSResetSubject, ApprovalSteps: steps, ApprovalTTL: cfg.ApprovalTTL, Owner: owner,
-		// A short lease so a step whose process died is resumed within 10 s (lease + reconcile period).
-		LeaseTTL: 5 * time.Second,
-		Logger:   log.With().Str("component", "remediate").Logger(), Notifier: changes, Observer: runbook,
-	})
+	ecfg := engineConfig(cfg, owner, log, changes)
+	ecfg.Observer = runbook
+	eng, err := remediate.New(newCountingPBX(pbx, reg), store, ecfg)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -97,7 +81,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	metrics := slackui.NewMetrics(reg)
 	app, err := slackui.New(slackui.Config{
 		BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
-		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalSteps: steps, AuditChannel: cfg.AuditChannel,
+		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalSteps: ecfg.ApprovalSteps, AuditChannel: cfg.AuditChannel,
 		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "",
 		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Workers: cfg.Workers,
 		Logger: log.With().Str("component", "slackui").Logger(), Observer: runbook,

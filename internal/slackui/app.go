@@ -100,6 +100,9 @@ type Store interface {
 	TrySyncLock(ctx context.Context, incidentID string) (*session.SyncLock, bool, error)
 	ClaimHeadPost(ctx context.Context, seq int64, every time.Duration) (bool, error)
 	HeadPosted(ctx context.Context, seq int64) error
+
+	// Cards of incidents opened from the CLI (session/cardpending.go).
+	PendingCards
 }
 
 // App is the Socket Mode app: it acks every envelope at once, runs the work in a bounded pool,

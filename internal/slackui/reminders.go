@@ -43,6 +43,7 @@ func (a *App) maintainOnce(ctx context.Context) {
 		}
 		a.changes.Changed(ctx, r.IncidentID)
 	}
+	a.postPendingCards(ctx)
 	open, err := a.store.ListOpen(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

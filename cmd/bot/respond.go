@@ -1,0 +1,536 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"regexp"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/remediate"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+const respondUsage = `usage: bot respond <command> [arguments] [flags]      (flags may stand before or after the arguments)
+
+  open <user>@<domain> [--reason TEXT] [--channel C…]   open an incident (or name the user's open one)
+  run <INC-…|user@domain> deny|recreate|reset|restore|credentials [--force] [--policy NAME]
+                                      run a step, or ask for approval where APPROVAL_STEPS says so
+  approve <INC-…> <step>              approve another actor's request; the step runs at once
+  reject <INC-…> <step>               answer a request with no (the requester may withdraw it)
+  abort <INC-…> [--reason TEXT]       close without restoring (the user stays denied)
+  status <INC-…|user@domain>          the incident, with the live state read again from the PBX
+  plan <INC-…|user@domain>            dry run: every change the runbook would make; no writes
+  list                                open incidents
+
+  --actor NAME     who you are, recorded as cli:NAME (default: the OS user)
+  --channel C…     open: a running bot serve posts the card there as soon as Slack answers; every
+                   event, the CLI's included, then appears in the card's thread
+  --force          run restore: overwrite a dial permission changed by hand since deny
+  --policy NAME    run restore: the policy to restore when the original is unknown
+  --reveal         print new secrets (SIP passwords, the PIN) even when stdout is not a terminal
+
+  The same engine, Redis state and audit chain as the Slack app, configured by the same environment
+  (REDIS_URL, NS_*, APPROVAL_STEPS, AUDIT_KEY, SNAPSHOT_KEY, …); no Slack token is needed. New
+  secrets go to stdout only, and only when it is a terminal or with --reveal.
+
+  Exit status: 0 done, 1 failed, 2 usage (or no such incident/user), 3 awaiting approval,
+  4 refused (self-approval, wrong state, step order, closed incident).
+`
+
+// actorName is what --actor accepts: the name part of "cli:<name>".
+var actorName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,32}$`)
+
+// secretSteps make new credentials; the CLI only runs them where it can show them.
+var secretSteps = map[string]bool{"recreate": true, "reset": true, "credentials": true}
+
+// responder is one `bot respond` invocation.
+type responder struct {
+	eng    *remediate.Engine
+	store  *session.Store
+	actor  string // cli:<name>
+	out    io.Writer
+	reveal bool // secrets may be printed on out
+}
+
+func (r *responder) say(format string, a ...any) { fmt.Fprintf(r.out, format+"\n", a...) }
+
+// runRespond is the CLI fallback when Slack is down: the runbook from a terminal, with the same
+// engine, state, approvals and audit as the Slack app.
+//
+// Authorization: the CLI trusts whoever can run it with the deployment's Redis and PBX
+// credentials, as an operator (such a person could call the PBX API directly anyway); RESPONDERS
+// and APPROVERS are Slack IDs and do not apply. What still holds is the approval rule: a step in
+// APPROVAL_STEPS needs a second, distinct actor, and the requester cannot approve. The actor names
+// are given by the operator (--actor), so the audit records who said they acted, from which OS
+// account being up to the host's own logs.
+func runRespond(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("respond", flag.ContinueOnError)
+	actor := fs.String("actor", "", "who you are, recorded as cli:NAME (default: the OS user)")
+	reason := fs.String("reason", "", "open: why; abort: a note")
+	channel := fs.String("channel", "", "open: the channel for the card (C…)")
+	force := fs.Bool("force", false, "run restore: overwrite a drifted dial permission")
+	policy := fs.String("policy", "", "run restore: the policy to restore when the original is unknown")
+	reveal := fs.Bool("reveal", false, "print new secrets even when stdout is not a terminal")
+	pos, done, err := parseCLI(fs, args, respondUsage, stdout, stderr)
+	if done || err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fmt.Fprint(stderr, respondUsage)
+		return exitf(exitUsage, "respond: name a command (open, run, approve, reject, abort, status, plan, list)")
+	}
+	cmd, pos := pos[0], pos[1:]
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := checkRespondArgs(cmd, pos, set); err != nil {
+		return err
+	}
+	if set["channel"] && !channelIDPatten.MatchString(*channel) {
+		return exitf(exitUsage, "respond: --channel must be a channel ID (C…/G…), got %q", *channel)
+	}
+	name, err := actorOf(*actor, getenv)
+	if err != nil {
+		return err
+	}
+	r := &responder{actor: "cli:" + name, out: stdout, reveal: *reveal || isTerminal(stdout)}
+	if step := stepArg(cmd, pos); secretSteps[step] && !r.reveal {
+		return exitf(exitUsage, "respond: %s makes new secrets and stdout is not a terminal: run it in a terminal, "+
+			"or add --reveal to print them to stdout (never to stderr or a log)", step)
+	}
+
+	cfg, err := cliConfig("respond", getenv, true)
+	if err != nil {
+		return err
+	}
+	log := cliLogger(cfg, stderr)
+	store, rdb, err := openCLIStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	pbx, err := netsapiens.New(netsapiensConfig(cfg, log))
+	if err != nil {
+		return fmt.Errorf("netsapiens client: %w", err)
+	}
+	// A short lease, as in serve: a step whose CLI was interrupted is resumed by a running
+	// `bot serve` within 10 s.
+	eng, err := remediate.New(pbx, store, engineConfig(cfg, "cli-"+replicaID(), log, nil))
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	r.eng, r.store = eng, store
+
+	switch cmd {
+	case "open":
+		return r.open(ctx, pos[0], *reason, *channel)
+	case "run":
+		return r.run(ctx, pos[0], pos[1], remediate.RunOptions{Force: *force, RestorePolicy: *policy})
+	case "approve":
+		return r.approve(ctx, pos[0], session.Step(pos[1]))
+	case "reject":
+		return r.reject(ctx, pos[0], session.Step(pos[1]))
+	case "abort":
+		return r.abort(ctx, pos[0], *reason)
+	case "status":
+		return r.status(ctx, pos[0])
+	case "plan":
+		return r.plan(ctx, pos[0])
+	default: // list
+		return r.list(ctx)
+	}
+}
+
+// checkRespondArgs checks the number of arguments of cmd and that every flag given applies to it.
+func checkRespondArgs(cmd string, pos []string, set map[string]bool) error {
+	want := map[string]int{"open": 1, "run": 2, "approve": 2, "reject": 2, "abort": 1, "status": 1, "plan": 1, "list": 0}
+	n, ok := want[cmd]
+	if !ok {
+		return exitf(exitUsage, "respond: unknown command %q (open, run, approve, reject, abort, status, plan, list)", cmd)
+	}
+	if len(pos) != n {
+		return exitf(exitUsage, "respond %s: takes %d argument(s), got %d (see bot respond -h)", cmd, n, len(pos))
+	}
+	only := map[string][]string{"reason": {"open", "abort"}, "channel": {"open"}, "force": {"run"}, "policy": {"run"}}
+	for f, cmds := range only {
+		if set[f] && !contains(cmds, cmd) {
+			return exitf(exitUsage, "respond %s: --%s applies only to %s", cmd, f, strings.Join(cmds, " and "))
+		}
+	}
+	if step := stepArg(cmd, pos); step != "" && !session.Step(step).Valid() && !(cmd == "run" && step == "credentials") {
+		return exitf(exitUsage, "respond %s: unknown step %q (deny, recreate, reset, restore%s)", cmd, step,
+			map[bool]string{true: ", credentials"}[cmd == "run"])
+	}
+	if (set["force"] || set["policy"]) && stepArg(cmd, pos) != "restore" {
+		return exitf(exitUsage, "respond run: --force and --policy apply only to restore")
+	}
+	return nil
+}
+
+// stepArg is the step a command names ("" for none).
+func stepArg(cmd string, pos []string) string {
+	switch cmd {
+	case "run", "approve", "reject":
+		if len(pos) == 2 {
+			return pos[1]
+		}
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// actorOf is the actor's name: --actor, else the OS user.
+func actorOf(flagValue string, getenv func(string) string) (string, error) {
+	name := flagValue
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+		if name == "" {
+			name = getenv("USER")
+		}
+		if i := strings.LastIndexAny(name, `\/`); i >= 0 { // DOMAIN\user
+			name = name[i+1:]
+		}
+	}
+	if !actorName.MatchString(name) {
+		return "", exitf(exitUsage, "respond: --actor must be 1–32 of A-Z a-z 0-9 . _ - (recorded as cli:NAME), got %q", name)
+	}
+	return name, nil
+}
+
+// isTerminal reports whether w is a terminal (the only place a secret may appear uninvited).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// respondErr turns an engine error into the command's exit status and plain words.
+func respondErr(what string, err error) error {
+	code := exitFailed
+	switch remediate.Kind(err) {
+	case "invalid", "incident_not_found", "user_not_found":
+		code = exitUsage
+	case "step_order", "closed", "already_running", "already_done", "awaiting_approval", "not_awaiting",
+		"bad_transition", "self_approval", "expired":
+		code = exitRefused
+	case "internal":
+		// UserMessage hides internal details from Slack; the operator at the terminal gets them
+		// (they never hold a secret: the engine and store scrub what they wrap).
+		return &exitError{code: code, err: fmt.Errorf("%s: %w", what, err)}
+	}
+	return &exitError{code: code, err: fmt.Errorf("%s: %s", what, remediate.UserMessage(err))}
+}
+
+// resolve finds the incident a reference names: an incident ID, or user@domain (its open incident).
+func (r *responder) resolve(ctx context.Context, ref string) (session.Incident, error) {
+	if user, domain, ok := splitTarget(ref); ok {
+		inc, err := r.store.FindOpen(ctx, user, domain)
+		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrInvalid) {
+			return inc, exitf(exitUsage, "no open incident for %s", ref)
+		}
+		if err != nil {
+			return inc, respondErr("find the incident of "+ref, err)
+		}
+		return inc, nil
+	}
+	id, ok := session.NormalizeID(ref)
+	if !ok {
+		return session.Incident{}, exitf(exitUsage, "%q is neither an incident ID (INC-…) nor user@domain", ref)
+	}
+	inc, err := r.store.Get(ctx, id)
+	if err != nil {
+		return inc, respondErr(id, err)
+	}
+	return inc, nil
+}
+
+// splitTarget splits user@domain at its last @.
+func splitTarget(s string) (user, domain string, ok bool) {
+	i := strings.LastIndexByte(s, '@')
+	if i <= 0 || i == len(s)-1 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+func (r *responder) open(ctx context.Context, target, reason, channel string) error {
+	user, domain, ok := splitTarget(target)
+	if !ok {
+		return exitf(exitUsage, "respond open: name the user as user@domain, got %q", target)
+	}
+	inc, created, err := r.eng.Open(ctx, remediate.OpenRequest{User: user, Domain: domain, Reason: reason, Actor: r.actor, Channel: channel})
+	if err != nil {
+		return respondErr("open", err)
+	}
+	if !created {
+		r.say("%s is already open for %s (opened by %s at %s); nothing was opened.", inc.ID, inc.Key(), inc.OpenedBy, ts(inc.CreatedAt))
+		r.printIncident(inc)
+		return nil
+	}
+	r.say("%s opened for %s by %s", inc.ID, inc.Key(), r.actor)
+	if channel != "" {
+		if err := r.store.MarkCardPending(ctx, inc.ID); err != nil {
+			return respondErr("record the card for "+channel, err)
+		}
+		r.say("  card: a running bot serve posts it in %s as soon as Slack answers, with every step run here in its thread", channel)
+	}
+	r.printIncident(inc)
+	r.say("next: bot respond run %s deny", inc.ID)
+	return nil
+}
+
+func (r *responder) run(ctx context.Context, ref, step string, o remediate.RunOptions) error {
+	inc, err := r.resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	var res remediate.Result
+	if step == "credentials" {
+		res, err = r.eng.Credentials(ctx, inc.ID, r.actor)
+		if err == nil {
+			r.say("  credentials rotated for %d device(s)", len(res.Secrets))
+		}
+		r.secrets(res.Secrets, r.actor)
+		if err != nil {
+			return respondErr("credentials", err)
+		}
+		return nil
+	}
+	s := session.Step(step)
+	if s == session.StepRestore && inc.Open() {
+		for _, other := range []session.Step{session.StepRecreate, session.StepReset} {
+			if st := inc.Step(other); !st.Status.Finished() && st.Status != session.StatusRunning {
+				r.say("  warning: %s has not run: the stolen credentials may still work; it is recorded as skipped", other)
+			}
+		}
+	}
+	res, err = r.eng.Request(ctx, inc.ID, s, r.actor, o)
+	if err == nil && res.Awaiting {
+		st := res.Incident.Step(s)
+		r.say("  %-9s awaiting approval (requested by %s, expires %s)", s, r.actor, ts(st.ApprovalExpires))
+		r.say("  another actor approves with: bot respond approve %s %s --actor NAME", inc.ID, s)
+		return exitf(exitAwaiting, "%s %s awaits another actor's approval", inc.ID, s)
+	}
+	return r.stepDone(res, s, r.actor, err)
+}
+
+func (r *responder) approve(ctx context.Context, ref string, s session.Step) error {
+	inc, err := r.resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	requester := inc.Step(s).RequestedBy
+	res, err := r.eng.Approve(ctx, inc.ID, s, r.actor)
+	if err == nil || res.Incident.Step(s).ApprovedBy == r.actor {
+		r.say("  %-9s approved by %s (requested by %s)", s, r.actor, requester)
+	}
+	if errors.Is(err, remediate.ErrSelfApproval) || errors.Is(err, remediate.ErrNotAwaiting) || errors.Is(err, remediate.ErrExpired) {
+		return respondErr("approve "+string(s), err)
+	}
+	return r.stepDone(res, s, requester, err)
+}
+
+// stepDone prints what a step run verified (like the drill) and its secrets, and returns the
+// command's result.
+func (r *responder) stepDone(res remediate.Result, s session.Step, requester string, err error) error {
+	if res.Incident.ID != "" {
+		if st := res.Incident.Step(s); st.Status != session.StatusReady && (err == nil || st.Status == session.StatusFailed) {
+			r.printStep(st)
+		}
+	}
+	r.secrets(res.Secrets, requester)
+	if err != nil {
+		return respondErr(string(s), err)
+	}
+	if res.Incident.State == session.StateRestored {
+		r.say("%s closed: the original dial permission is restored and verified", res.Incident.ID)
+	}
+	return nil
+}
+
+// secrets prints new credentials for their requester, on stdout, when that is allowed.
+func (r *responder) secrets(secrets []remediate.Secret, requester string) {
+	if len(secrets) == 0 {
+		return
+	}
+	if !r.reveal {
+		// Unreachable for the steps known to make secrets (checked before running); kept so that
+		// a secret never goes anywhere else.
+		r.say("  %d new secret(s) not shown: stdout is not a terminal (use --reveal); bot respond run … credentials rotates SIP passwords again", len(secrets))
+		return
+	}
+	to := ""
+	if requester != r.actor {
+		to = " (for " + requester + ", who requested the step: hand it over)"
+	}
+	r.say("  New credentials%s, shown once:", to)
+	for _, s := range secrets {
+		r.say("    %s: %s", s.Label, s.Value.Reveal())
+		r.say("      %s", s.Instructions)
+	}
+}
+
+func (r *responder) reject(ctx context.Context, ref string, s session.Step) error {
+	inc, err := r.resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	inc, err = r.eng.Reject(ctx, inc.ID, s, r.actor)
+	if err != nil {
+		return respondErr("reject "+string(s), err)
+	}
+	r.say("  %-9s request rejected by %s; the step is %s again", s, r.actor, inc.Step(s).Status)
+	return nil
+}
+
+func (r *responder) abort(ctx context.Context, ref, note string) error {
+	inc, err := r.resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	inc, err = r.eng.Abort(ctx, inc.ID, r.actor, note)
+	if err != nil {
+		return respondErr("abort", err)
+	}
+	r.say("%s aborted by %s: closed without restoring", inc.ID, r.actor)
+	if inc.Step(session.StepDeny).Status.Finished() && !inc.Step(session.StepRestore).Status.Finished() {
+		r.say("  %s stays in %s; the original dial permission is kept for the next incident", inc.Key(), inc.DenyPolicy)
+	}
+	return nil
+}
+
+func (r *responder) status(ctx context.Context, ref string) error {
+	inc, err := r.resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if inc.Open() {
+		fresh, err := r.eng.Refresh(ctx, inc.ID)
+		if err != nil {
+			r.say("(the PBX could not be read: %s; showing the last stored state)", remediate.UserMessage(err))
+		} else {
+			inc = fresh
+		}
+	}
+	r.printIncident(inc)
+	return nil
+}
+
+func (r *responder) plan(ctx context.Context, ref string) error {
+	user, domain, ok := splitTarget(ref)
+	if !ok {
+		inc, err := r.resolve(ctx, ref)
+		if err != nil {
+			return err
+		}
+		user, domain = inc.User, inc.Domain
+	}
+	p, err := r.eng.Plan(ctx, user, domain)
+	if err != nil {
+		return respondErr("plan", err)
+	}
+	r.say("Plan for %s@%s (read %s; nothing was changed)", p.User, p.Domain, ts(p.ReadAt))
+	for _, s := range p.Steps {
+		r.say("  %s", s.Step)
+		for _, c := range s.Calls {
+			line := fmt.Sprintf("    %-6s %s  %s → %s", c.Method, c.Path, orNone(c.Before), orNone(c.After))
+			if c.Note != "" {
+				line += "  (" + c.Note + ")"
+			}
+			r.say("%s", line)
+		}
+		if s.Note != "" {
+			r.say("    note: %s", s.Note)
+		}
+	}
+	return nil
+}
+
+func (r *responder) list(ctx context.Context) error {
+	open, err := r.store.ListOpen(ctx)
+	if err != nil {
+		return respondErr("list", err)
+	}
+	if len(open) == 0 {
+		r.say("no open incidents")
+		return nil
+	}
+	for _, inc := range open {
+		var steps []string
+		for _, s := range session.Steps {
+			steps = append(steps, string(s)+" "+string(inc.Step(s).Status))
+		}
+		r.say("%s  %-28s opened %s by %s · %s", inc.ID, inc.Key(), ts(inc.CreatedAt), inc.OpenedBy, strings.Join(steps, " · "))
+	}
+	return nil
+}
+
+// printIncident shows an incident as the card does, in plain text.
+func (r *responder) printIncident(inc session.Incident) {
+	r.say("%s · %s · %s · opened %s by %s", inc.ID, inc.Key(), inc.State, ts(inc.CreatedAt), inc.OpenedBy)
+	if inc.Reason != "" {
+		r.say("  reason: %s", inc.Reason)
+	}
+	if l := inc.Live; l != nil {
+		r.say("  live (as of %s): dial permission %s · %d device(s) · %d live call(s)", ts(l.ReadAt), l.DialPolicy, len(l.Devices), l.ActiveCalls)
+	}
+	if o := inc.Original; o != nil {
+		if o.Known {
+			r.say("  original dial permission: %s", o.Policy)
+		} else {
+			r.say("  original dial permission: unknown (restore needs --policy NAME)")
+		}
+	}
+	for _, s := range session.Steps {
+		r.printStep(inc.Step(s))
+	}
+	switch {
+	case inc.MessageTS != "":
+		r.say("  card: in %s", inc.Channel)
+	case inc.Channel != "":
+		r.say("  card: to be posted in %s when Slack answers", inc.Channel)
+	}
+	if !inc.Open() {
+		r.say("  closed %s by %s%s", ts(inc.ClosedAt), inc.ClosedBy, detail(inc.CloseNote))
+	}
+}
+
+// printStep prints one step's state and what it verified.
+func (r *responder) printStep(st *session.StepState) {
+	line := fmt.Sprintf("  %-9s %s", st.Step, st.Status)
+	if st.Summary != "" {
+		line += " · " + st.Summary
+	}
+	switch {
+	case st.Status == session.StatusAwaiting && st.ApprovedBy == "":
+		line += fmt.Sprintf(" · requested by %s, expires %s", st.RequestedBy, ts(st.ApprovalExpires))
+	case st.RequestedBy != "" && st.Status != session.StatusReady:
+		line += " · by " + st.RequestedBy
+		if st.ApprovedBy != "" {
+			line += ", approved by " + st.ApprovedBy
+		}
+	}
+	r.say("%s", line)
+	for _, sub := range st.SubResults {
+		r.say("              %s [%s] %s", sub.Name, strings.ReplaceAll(string(sub.Outcome), "_", " "), sub.Detail)
+	}
+	if st.Status == session.StatusFailed && st.ErrMessage != "" {
+		r.say("              failed (%s): %s", st.ErrKind, st.ErrMessage)
+	}
+}
