@@ -62,7 +62,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	store, rdb, err := openCLIStore(cfg, cliLogger(cfg, stderr))
+	store, rdb, err := openCLIStore(ctx, cfg, cliLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}

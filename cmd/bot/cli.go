@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -89,7 +91,9 @@ func parseCLI(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.W
 
 // openCLIStore connects to REDIS_URL with the keys of the configuration, as `bot serve` does, so
 // that the operator commands see and write the very same incidents and audit chains.
-func openCLIStore(cfg config, log zerolog.Logger) (*session.Store, redis.UniversalClient, error) {
+// A Redis that does not answer ends the command at once with one clear line (exit 1) instead of
+// go-redis retrying every call.
+func openCLIStore(ctx context.Context, cfg config, log zerolog.Logger) (*session.Store, redis.UniversalClient, error) {
 	ropts, err := session.ParseRedisURL(cfg.RedisURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -100,6 +104,12 @@ func openCLIStore(cfg config, log zerolog.Logger) (*session.Store, redis.Univers
 	if err != nil {
 		rdb.Close()
 		return nil, nil, fmt.Errorf("incident store: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := store.Ping(pctx); err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("redis at %s does not answer: %w", session.RedactURL(cfg.RedisURL), err)
 	}
 	return store, rdb, nil
 }

@@ -106,27 +106,30 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 			"or add --reveal to print them to stdout (never to stderr or a log)", step)
 	}
 
-	cfg, err := cliConfig("respond", getenv, true)
+	// list reads Redis only; every other command may reach the PBX (through the engine).
+	cfg, err := cliConfig("respond", getenv, cmd != "list")
 	if err != nil {
 		return err
 	}
 	log := cliLogger(cfg, stderr)
-	store, rdb, err := openCLIStore(cfg, log)
+	store, rdb, err := openCLIStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
+	r.store = store
+	if cmd == "list" {
+		return r.list(ctx)
+	}
 	pbx, err := netsapiens.New(netsapiensConfig(cfg, log))
 	if err != nil {
 		return fmt.Errorf("netsapiens client: %w", err)
 	}
-	// A short lease, as in serve: a step whose CLI was interrupted is resumed by a running
+	// The same lease as serve's: a step whose CLI was interrupted is resumed by a running
 	// `bot serve` within 10 s.
-	eng, err := remediate.New(pbx, store, engineConfig(cfg, "cli-"+replicaID(), log, nil))
-	if err != nil {
+	if r.eng, err = remediate.New(pbx, store, engineConfig(cfg, "cli-"+replicaID(), log, nil)); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	r.eng, r.store = eng, store
 
 	switch cmd {
 	case "open":
@@ -141,10 +144,8 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 		return r.abort(ctx, pos[0], *reason)
 	case "status":
 		return r.status(ctx, pos[0])
-	case "plan":
+	default: // plan
 		return r.plan(ctx, pos[0])
-	default: // list
-		return r.list(ctx)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,8 +147,15 @@ func TestRespondRefusalsAndFailures(t *testing.T) {
 	}
 	// Step order: restore before deny is refused.
 	w.cli(env, "respond", "run", id, "restore", "--actor", "alice").want(t, exitRefused, "restore before deny")
-	if r := w.cli(env, "respond", "list"); !strings.Contains(r.out, id) {
-		t.Errorf("list lacks %s:\n%s", id, r.out)
+	// list needs Redis only.
+	redisOnly := map[string]string{"REDIS_URL": env["REDIS_URL"], "REDIS_KEY_PREFIX": env["REDIS_KEY_PREFIX"]}
+	if r := w.cli(redisOnly, "respond", "list"); r.code != exitOK || !strings.Contains(r.out, id) {
+		t.Errorf("list: exit %d, lacks %s:\n%s%s", r.code, id, r.out, r.err)
+	}
+	// A Redis that does not answer: one clear line, exit 1.
+	down := map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"}
+	if r := w.cli(down, "respond", "list"); r.code != exitFailed || !strings.Contains(r.err, "redis at redis://127.0.0.1:1/0 does not answer") {
+		t.Errorf("list with Redis down: exit %d\n%s", r.code, r.err)
 	}
 	if r := w.cli(env, "respond", "plan", target); r.code != exitOK || !strings.Contains(r.out, "US and Canada → Deny All") {
 		t.Errorf("plan: exit %d\n%s", r.code, r.out)
@@ -188,4 +196,34 @@ func threadTexts(msgs []slackfake.Message) []string {
 		out = append(out, m.Text)
 	}
 	return out
+}
+
+// TestRespondCardRefused: a card for a channel the bot is not in is not retried for ever: the
+// running bot serve records the refusal in the incident's audit and forgets the pending card.
+func TestRespondCardRefused(t *testing.T) {
+	w := newWorld(t)
+	env := w.cliEnv()
+	r := w.cli(env, "respond", "open", target, "--channel", "C0OTHER", "--actor", "alice")
+	r.want(t, exitOK, "open with a channel the bot is not in")
+	id := openedRE.FindStringSubmatch(r.out)[1]
+	w.start()
+	w.waitFor("the refusal in the audit", func() bool {
+		entries, err := w.store.Audit(context.Background(), id)
+		if err != nil {
+			return false
+		}
+		for _, e := range entries {
+			if e.Action == "card.refused" && strings.Contains(e.Detail, "not_in_channel") {
+				return true
+			}
+		}
+		return false
+	})
+	w.waitFor("the pending card forgotten", func() bool {
+		ids, err := w.store.PendingCards(context.Background())
+		return err == nil && len(ids) == 0
+	})
+	if inc := w.incident(id); inc.MessageTS != "" {
+		t.Errorf("a card was recorded in a channel the bot is not in: %s", inc.MessageTS)
+	}
 }
