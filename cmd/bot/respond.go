@@ -341,6 +341,13 @@ func (r *responder) approve(ctx context.Context, ref string, s session.Step) err
 	if err == nil || res.Incident.Step(s).ApprovedBy == r.actor {
 		r.say("  %-9s approved by %s (requested by %s)", s, r.actor, requester)
 	}
+	if errors.Is(err, remediate.ErrSelfApproval) {
+		// As from Slack, the attempt goes to the audit (and so to the card's thread).
+		if _, aerr := r.store.Append(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: r.actor, Action: "refused.self_approval",
+			Step: s, Detail: "the requester may not approve their own request"}); aerr != nil {
+			r.say("  (the refusal could not be audited: %v)", aerr)
+		}
+	}
 	if errors.Is(err, remediate.ErrSelfApproval) || errors.Is(err, remediate.ErrNotAwaiting) || errors.Is(err, remediate.ErrExpired) {
 		return respondErr("approve "+string(s), err)
 	}

@@ -82,7 +82,7 @@ func TestRespondWithoutSlack(t *testing.T) {
 	w.cardShows(ts, "deny done")
 	w.cardShows(ts, "approve:restore")
 	thread := w.threadComplete(id)
-	if !threadHas(thread, "alice (CLI)") || !threadHas(thread, "approval requested") {
+	if !threadHas(thread, "alice (CLI)") || !threadHas(thread, "approval requested") || !threadHas(thread, "refused self approval") {
 		t.Errorf("the thread lacks the CLI's events: %v", threadTexts(thread))
 	}
 
