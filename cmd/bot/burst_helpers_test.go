@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -60,11 +63,17 @@ func burstSeed() (*nstest.Seed, []string) {
 	return seed, targets
 }
 
-// pbxGauge is an http.Handler in front of the simulator that counts requests and the most it
-// saw in flight at once (the injected latency is inside, so a request is in flight for its RTT).
+// pbxGauge is an http.Handler in front of the simulator that counts requests, the most it saw in
+// flight at once (the injected latency is inside, so a request is in flight for its RTT), and when
+// the PBX answered each PUT of a user that set the deny policy: event-driven, so measuring costs
+// the bot next to nothing.
 type pbxGauge struct {
 	h                     http.Handler
+	policy                string
 	inflight, peak, total atomic.Int64
+
+	mu     sync.Mutex
+	denied map[string]time.Time // user@domain → the 2xx answer to the PUT of the deny policy
 }
 
 func (g *pbxGauge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -73,13 +82,67 @@ func (g *pbxGauge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
 	}
 	defer g.inflight.Add(-1)
-	g.h.ServeHTTP(w, r)
+	target := g.denyTarget(r)
+	sw := &statusWriter{ResponseWriter: w}
+	g.h.ServeHTTP(sw, r)
+	if target != "" && sw.code/100 == 2 {
+		g.mu.Lock()
+		if _, ok := g.denied[target]; !ok {
+			g.denied[target] = time.Now()
+		}
+		g.mu.Unlock()
+	}
 }
 
-// reset starts a new measurement: the peak restarts from what is in flight now.
+// denyTarget is user@domain when r is a PUT of a user whose body sets the deny policy.
+func (g *pbxGauge) denyTarget(r *http.Request) string {
+	seg := strings.Split(strings.TrimPrefix(r.URL.Path, nstest.BasePath+"/"), "/")
+	if r.Method != http.MethodPut || len(seg) != 4 || seg[0] != "domains" || seg[2] != "users" {
+		return ""
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var u map[string]any
+	if json.Unmarshal(body, &u) != nil || u["dial-policy"] != g.policy {
+		return ""
+	}
+	return seg[3] + "@" + seg[1]
+}
+
+func (g *pbxGauge) deniedAt(target string) (time.Time, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t, ok := g.denied[target]
+	return t, ok
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// reset starts a new measurement: the peak restarts from what is in flight now, no deny seen.
 func (g *pbxGauge) reset() {
 	g.peak.Store(g.inflight.Load())
 	g.total.Store(0)
+	g.mu.Lock()
+	clear(g.denied)
+	g.mu.Unlock()
 }
 
 // rig is a world whose PBX is the burst tenant with latency, and the bot's settings for it.
@@ -98,7 +161,7 @@ func newRig(tb testing.TB, inflight int, limits map[string]slackfake.Limit) *rig
 	seed, targets := burstSeed()
 	sim := nstest.New(nstest.Options{Seed: seed})
 	sim.SetFaults(nstest.Faults{Latency: burstRTT})
-	g := &pbxGauge{h: sim}
+	g := &pbxGauge{h: sim, policy: "Deny All", denied: map[string]time.Time{}} // NS_DENY_POLICY's default
 	srv := httptest.NewServer(g)
 	tb.Cleanup(func() {
 		srv.Close()
@@ -211,7 +274,7 @@ type incident struct {
 	target, user, domain string
 	ts                   string
 	sent, card, contain  time.Time // command sent, card posted, card shows deny done
-	pbxDenied            time.Time // the PBX shows the deny policy
+	pbxDenied            time.Time // the PBX answered the PUT of the deny policy
 	clickAt              time.Time // the click that was delivered
 	clicking             bool
 	clicks               int
@@ -244,10 +307,6 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 		u, d, _ := strings.Cut(t, "@")
 		incs[t] = &incident{target: t, user: u, domain: d}
 	}
-	policy := r.env["NS_DENY_POLICY"]
-	if policy == "" {
-		policy = "Deny All"
-	}
 	f := newFollower(r.slack)
 	stats0 := r.slack.Stats()
 	r.gauge.reset()
@@ -264,32 +323,6 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 			_, _ = r.slack.SlashCommand(ctx, slackfake.SlashCommand{UserID: alice, ChannelID: incChan, Text: inc.target})
 		})
 	}
-	// The PBX side: when does each user carry the deny policy (read from the simulator's state)?
-	pbxDone := make(chan struct{})
-	go func() {
-		defer close(pbxDone)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		left := len(incs)
-		for left > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-tick.C:
-				mu.Lock()
-				for _, inc := range incs {
-					if !inc.pbxDenied.IsZero() {
-						continue
-					}
-					if u, ok := r.sim.User(inc.domain, inc.user); ok && u["dial-policy"] == policy {
-						inc.pbxDenied = now
-						left--
-					}
-				}
-				mu.Unlock()
-			}
-		}
-	}()
 	click := func(inc *incident) {
 		mu.Lock()
 		if inc.clicking || !inc.clickAt.IsZero() || inc.clicks >= 5 {
@@ -343,15 +376,8 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 	if rssReset {
 		res.rssPeak = peakRSS()
 	}
-	cancel() // stop the stragglers: clicks, commands and the PBX watch end with ctx
+	cancel() // stop the stragglers: clicks and commands end with ctx
 	wg.Wait()
-	<-pbxDone
-	// A PBX deny may have landed after the last card: give the watch one more look.
-	for _, inc := range incs {
-		if u, ok := r.sim.User(inc.domain, inc.user); ok && u["dial-policy"] == policy && inc.pbxDenied.IsZero() {
-			inc.pbxDenied = time.Now()
-		}
-	}
 	for m, st := range r.slack.Stats() {
 		res.slackCalls += st.Calls - stats0[m].Calls
 		res.slack429 += st.RateLimited - stats0[m].RateLimited
@@ -372,7 +398,8 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 				res.clickToDeny = append(res.clickToDeny, inc.contain.Sub(inc.clickAt))
 			}
 		}
-		if !inc.pbxDenied.IsZero() {
+		if at, ok := r.gauge.deniedAt(inc.target); ok {
+			inc.pbxDenied = at
 			if !inc.clickAt.IsZero() {
 				res.clickToPBX = append(res.clickToPBX, inc.pbxDenied.Sub(inc.clickAt))
 			}

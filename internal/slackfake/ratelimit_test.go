@@ -172,3 +172,20 @@ func TestMessagesSince(t *testing.T) {
 		t.Errorf("MessagesSince(3) = %+v, want none", got)
 	}
 }
+
+// TestRetryAfterIsHonoured: slack-go's own 429 retry waits out the fake's Retry-After and the post
+// then passes, once.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	fake := slackfake.Start(t, slackfake.Options{RateLimits: map[string]slackfake.Limit{
+		"chat.postMessage": {PerMinute: 60, Burst: 1, PerChannel: true}}})
+	fake.AddChannel("C1", "incident", true)
+	api := slack.New("xoxb-test", slack.OptionAPIURL(fake.APIURL()), slack.OptionRetry(3))
+	for i := range 2 {
+		if err := post(t, api, "C1"); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+	if got := fake.Stat("chat.postMessage"); got.Calls != 3 || got.RateLimited != 1 || len(fake.Channel("C1")) != 2 {
+		t.Errorf("stats %+v and %d messages: want the second post refused once, then posted", got, len(fake.Channel("C1")))
+	}
+}
