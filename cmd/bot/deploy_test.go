@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 
 	"github.com/compromised-responder/bot/internal/slackui"
 )
@@ -95,6 +99,35 @@ func TestDeployYAMLParses(t *testing.T) {
 			if strings.HasPrefix(rel, "deploy/kubernetes/") && (d["apiVersion"] == nil || d["kind"] == nil || dig(t, d, "metadata", "name") == nil) {
 				t.Errorf("%s: a document without apiVersion, kind or metadata.name: %v", rel, d)
 			}
+		}
+	}
+}
+
+// Every Kubernetes object decodes strictly into its API type (k8s.io/api), as the API server's
+// strict field validation does: a misspelt or misplaced field, or a value of the wrong type,
+// would make `kubectl apply` fail.
+func TestKubernetesObjectsMatchTheirAPITypes(t *testing.T) {
+	types := map[string]func() any{
+		"apps/v1 Deployment":            func() any { return &appsv1.Deployment{} },
+		"apps/v1 StatefulSet":           func() any { return &appsv1.StatefulSet{} },
+		"v1 Service":                    func() any { return &corev1.Service{} },
+		"v1 ConfigMap":                  func() any { return &corev1.ConfigMap{} },
+		"policy/v1 PodDisruptionBudget": func() any { return &policyv1.PodDisruptionBudget{} },
+	}
+	for key, obj := range k8s(t) {
+		newObj := types[obj["apiVersion"].(string)+" "+obj["kind"].(string)]
+		if newObj == nil {
+			t.Errorf("%s: apiVersion %v has no API type in this test: add it", key, obj["apiVersion"])
+			continue
+		}
+		b, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(newObj()); err != nil {
+			t.Errorf("%s: %v", key, err)
 		}
 	}
 }
