@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -73,12 +74,19 @@ func (r *Redis) Key(name string) string { return r.Prefix + ":" + name }
 
 // Keys lists the test's keys (on every primary of a Cluster), in no particular order.
 func (r *Redis) Keys(ctx context.Context) ([]string, error) {
-	var out []string
+	var (
+		mu  sync.Mutex // ForEachMaster scans the primaries in parallel
+		out []string
+	)
 	err := r.eachPrimary(ctx, func(ctx context.Context, c *redis.Client) error {
+		var keys []string
 		iter := c.Scan(ctx, 0, r.Prefix+"*", 1000).Iterator()
 		for iter.Next(ctx) {
-			out = append(out, iter.Val())
+			keys = append(keys, iter.Val())
 		}
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
 		return iter.Err()
 	})
 	return out, err
