@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -104,20 +105,7 @@ func (p *tokenPBX) grantLog() []string {
 	return append([]string(nil), p.grants...)
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newOAuthClient(t *testing.T, p *tokenPBX, clock *fakeClock) *netsapiens.Client {
+func newOAuthClient(t *testing.T, p *tokenPBX, clock *testenv.Clock) *netsapiens.Client {
 	c, _ := newClient(t, p.URL(), func(cfg *netsapiens.Config) {
 		cfg.APIKey = ""
 		cfg.OAuth = &netsapiens.OAuthConfig{ClientID: "demo-client", ClientSecret: "client-SECRET", Username: "ops@acme.example", Password: "pw-SECRET"}
@@ -128,7 +116,7 @@ func newOAuthClient(t *testing.T, p *tokenPBX, clock *fakeClock) *netsapiens.Cli
 
 func TestOAuthTokenLifecycle(t *testing.T) {
 	p := newTokenPBX(t)
-	clock := &fakeClock{now: time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC))
 	c := newOAuthClient(t, p, clock)
 	ctx := context.Background()
 	version := func() {
@@ -219,7 +207,7 @@ func TestOAuthConcurrentCallersShareOneFetch(t *testing.T) {
 	p := newTokenPBX(t)
 	p.tokenGate = make(chan struct{})
 	p.tokenEnters = make(chan struct{}, 32)
-	clock := &fakeClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	c := newOAuthClient(t, p, clock)
 
 	const n = 20

@@ -12,6 +12,7 @@ import (
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
+	"github.com/compromised-responder/bot/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -267,7 +268,7 @@ func srvURL(t *testing.T, c *netsapiens.Client) string {
 }
 
 func TestSimulatorOAuth(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC))
 	srv, base := nstest.Start(t, nstest.Options{TokenTTL: 10 * time.Minute, Now: clock.Now})
 	c, _ := newClient(t, base, func(cfg *netsapiens.Config) {
 		cfg.APIKey = ""

@@ -8,6 +8,7 @@ import (
 
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 func TestRunReconcilerResumes(t *testing.T) {
@@ -22,17 +23,10 @@ func TestRunReconcilerResumes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.RunReconciler(ctx, 10*time.Millisecond); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.WaitFor(t, 10*time.Second, "the reconciler to finish the interrupted deny", func() bool {
 		cur := v.get(inc.ID)
-		if cur.Step(session.StepDeny).Status == session.StatusDone {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reconciler did not finish the interrupted deny")
-		}
-		time.Sleep(10 * time.Millisecond) // polling the store for the reconciler's result
-	}
+		return cur.Step(session.StepDeny).Status == session.StatusDone
+	})
 	cancel()
 	<-done
 	if got := v.userField("1001", "acme.example", "dial-policy"); got != denyPolicy {

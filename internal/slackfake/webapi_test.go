@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/compromised-responder/bot/internal/slackfake"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 var ignoreAt = cmpopts.IgnoreFields(slackfake.Message{}, "At")
@@ -528,9 +528,9 @@ func TestJSONBodyWithBearer(t *testing.T) {
 }
 
 func TestTokensNeverExposed(t *testing.T) {
-	var logs strings.Builder
+	var logs testenv.SyncBuffer
 	opts := slackfake.Options{AppToken: "xapp-1-secret", BotToken: "xoxb-secret", PingInterval: fakePing,
-		Logger: zerolog.New(&syncWriter{w: &logs}).Level(zerolog.DebugLevel)}
+		Logger: zerolog.New(&logs).Level(zerolog.DebugLevel)}
 	fake := slackfake.Start(t, opts)
 	fake.AddChannel("C1", "incident", true)
 	api := slack.New("xoxb-secret", slack.OptionAPIURL(fake.APIURL()))
@@ -548,16 +548,4 @@ func TestTokensNeverExposed(t *testing.T) {
 			t.Errorf("%s shows a token: %s", what, s)
 		}
 	}
-}
-
-// syncWriter serializes writes from the fake's goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

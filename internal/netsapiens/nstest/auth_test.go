@@ -2,25 +2,13 @@ package nstest_test
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
+	"github.com/compromised-responder/bot/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func passwordGrant(overrides map[string]any) map[string]any {
 	b := map[string]any{"grant_type": "password", "client_id": "demo-client", "client_secret": "demo-client-secret-NOT-REAL",
@@ -63,7 +51,7 @@ func TestAPIKeyScopes(t *testing.T) {
 }
 
 func TestOAuth(t *testing.T) {
-	clk := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	s, base := start(t, nstest.Options{Now: clk.Now, TokenTTL: 10 * time.Minute})
 	user := base + "/domains/globex.example/users/2001"
 
@@ -83,7 +71,7 @@ func TestOAuth(t *testing.T) {
 		t.Errorf("call log auth = %q, want oauth", c[len(c)-1].Auth)
 	}
 
-	clk.Add(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	r = mustCall(t, "GET", user, access, nil)
 	if diff := cmp.Diff(map[string]any{"code": 401.0, "message": "Access token expired"}, r.obj(t)); diff != "" || r.Status != 401 {
 		t.Errorf("expired token: status %d (-want +got):\n%s", r.Status, diff)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 func TestLatencyHonoursContext(t *testing.T) {
@@ -25,10 +26,7 @@ func TestLatencyHonoursContext(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 	// The handler notices the client is gone and stops waiting; poll for its log entry.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.Calls()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "the unanswered call's log entry", func() bool { return len(s.Calls()) > 0 })
 	if c := s.Calls(); len(c) != 1 || c[0].Status != 0 {
 		t.Errorf("calls = %+v, want one unanswered call", c)
 	}
