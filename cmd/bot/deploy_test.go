@@ -341,8 +341,10 @@ func TestDockerImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list -tags nosim: %v\n%s", err, deps)
 	}
-	if strings.Contains(string(deps), "/nstest") {
-		t.Error("a -tags nosim build still links the PBX simulator (internal/netsapiens/nstest)")
+	for _, pkg := range []string{"/internal/netsapiens/nstest", "/internal/testenv", "/internal/slackfake"} {
+		if strings.Contains(string(deps), pkg+"\n") {
+			t.Errorf("the production (-tags nosim) build links %s: a simulator or test support", pkg)
+		}
 	}
 	if out, err := exec.Command("go", "vet", "-tags", "nosim", ".").CombinedOutput(); err != nil {
 		t.Errorf("go vet -tags nosim: %v\n%s", err, out)
