@@ -39,6 +39,7 @@ type config struct {
 	Approvers           []string
 	ApprovalSteps       []string // subset of deny, recreate, reset, restore; empty = none
 	ApprovalTTL         time.Duration
+	ApprovalBroadcast   bool // the approvers' page also shows in the channel (reply_broadcast)
 	AuditChannel        string
 	AuditKey            []byte // secret
 	SnapshotKey         []byte // secret
@@ -157,7 +158,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		}
 		fmt.Fprintf(&help, "  -%-23s %-23s %s\n", flagName, k, use)
 	}
-	var responders, approvers, approvalSteps string
+	var responders, approvers, approvalSteps, approvalBroadcast string
 	str(&c.SlackAPIURL, "slack-api-url", "SLACK_API_URL", "https://slack.com/api/", "Slack Web API base URL, ends with /")
 	str(&c.NSAPIURL, "ns-api-url", "NS_API_URL", "", "NetSapiens API v2 base URL (required)")
 	str(&c.NSDenyPolicy, "ns-deny-policy", "NS_DENY_POLICY", "Deny All", "dial policy that blocks all calls")
@@ -165,6 +166,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	str(&responders, "responders", "RESPONDERS", "", "Slack user/user-group IDs allowed to use the bot (required)")
 	str(&approvers, "approvers", "APPROVERS", "", "Slack user/user-group IDs allowed to approve; empty = RESPONDERS")
 	str(&approvalSteps, "approval-steps", "APPROVAL_STEPS", "restore", "steps that need a second person's approval, or none")
+	str(&approvalBroadcast, "approval-broadcast", "APPROVAL_BROADCAST", "false", "also show the approvers' page of a request in the channel, not only in the card's thread (true or false)")
 	str(&c.AuditChannel, "audit-channel", "AUDIT_CHANNEL", "", "channel ID that mirrors the audit")
 	str(&c.RedisKeyPrefix, "redis-key-prefix", "REDIS_KEY_PREFIX", session.DefaultPrefix, "prefix of every Redis key")
 	str(&c.HTTPAddr, "http-addr", "HTTP_ADDR", ":8080", "listener for /healthz, /readyz, /metrics")
@@ -260,6 +262,11 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		if c.AuditChannel != "" && !channelIDPatten.MatchString(c.AuditChannel) {
 			p.addf("AUDIT_CHANNEL must be a channel ID (C…/G…), got %q", c.AuditChannel)
 		}
+	}
+	if b, err := strconv.ParseBool(strings.TrimSpace(approvalBroadcast)); err != nil {
+		p.addf("APPROVAL_BROADCAST must be true or false, got %q", approvalBroadcast)
+	} else {
+		c.ApprovalBroadcast = b
 	}
 	switch s := strings.ToLower(strings.TrimSpace(approvalSteps)); s {
 	case "none", "":

@@ -4,18 +4,24 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/slackfake"
 )
 
-// TestServeMetricsAndLogs: /metrics tells the truth about a failed step (counted as failed,
-// with its error kind as its own label), containment, the open incidents and the build; every
-// alert rule in deploy/ names series the bot exports; log lines carry milliseconds, the
-// start-up line the version, and the lines of a job its incident, step and actor.
+// TestServeMetricsAndLogs: a restore request pages the approvers (a new message, shown in the
+// channel with APPROVAL_BROADCAST, not addressed to the requester); /metrics tells the truth
+// about a failed step (counted as failed, with its error kind as its own label), containment,
+// the open incidents and the build; every alert rule in deploy/ names series the bot exports;
+// log lines carry milliseconds, the start-up line the version, and the lines of a job its
+// incident, step and actor.
 func TestServeMetricsAndLogs(t *testing.T) {
 	w := newWorld(t)
+	w.env["APPROVERS"] = alice + "," + bob + ",S0ONCALL"
+	w.env["APPROVAL_BROADCAST"] = "true"
 	b := w.start()
 	ts, inc := w.openAndDeny("")
 
@@ -23,6 +29,31 @@ func TestServeMetricsAndLogs(t *testing.T) {
 	w.pbx.SetUserField("acme.example", "1001", "dial-policy", "International")
 	w.click(alice, ts, "step:restore")
 	w.cardShows(ts, "approve:restore")
+	var page slackfake.Message
+	w.waitFor("the approvers' page", func() bool {
+		for _, m := range w.slack.Thread(incChan, ts) {
+			if strings.HasPrefix(m.Text, "🙋") {
+				page = m
+				return true
+			}
+		}
+		return false
+	})
+	who, _, _ := strings.Cut(page.Text, ": ")
+	if got := strings.Fields(strings.TrimPrefix(who, "🙋 ")); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"<!subteam^S0ONCALL>", "<@" + bob + ">"}) {
+		t.Errorf("the page is addressed to %q, want bob and the on-call group, not the requester", who)
+	}
+	if !strings.Contains(page.Text, "approval requested by <@"+alice+"> to set 1001@acme.example's dial permission") {
+		t.Errorf("the page does not say who asks for what: %q", page.Text)
+	}
+	if page.Method != "chat.postMessage" || page.TS == ts || !page.Broadcast {
+		t.Errorf("the page came by %s (ts %s, broadcast %v), want a new thread reply broadcast to the channel", page.Method, page.TS, page.Broadcast)
+	}
+	for _, c := range w.slack.Calls("chat.update") {
+		if c.Form.Get("ts") == page.TS {
+			t.Errorf("the page was edited: Slack would not notify a mention added by chat.update")
+		}
+	}
 	w.click(bob, ts, "approve:restore")
 	w.waitFor("restore failed", func() bool { return w.step(inc.ID, session.StepRestore).Status == session.StatusFailed })
 

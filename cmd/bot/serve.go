@@ -81,7 +81,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	metrics := slackui.NewMetrics(reg)
 	app, err := slackui.New(slackui.Config{
 		BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
-		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalSteps: ecfg.ApprovalSteps, AuditChannel: cfg.AuditChannel,
+		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalBroadcast: cfg.ApprovalBroadcast, ApprovalSteps: ecfg.ApprovalSteps, AuditChannel: cfg.AuditChannel,
 		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "",
 		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Workers: cfg.Workers,
 		Logger: log.With().Str("component", "slackui").Logger(), Observer: runbook,

@@ -97,6 +97,7 @@ type Message struct {
 	ResponseType string          // response_url and ack only: in_channel or ephemeral
 	Replace      bool            // response_url: replace_original
 	Delete       bool            // response_url: delete_original
+	Broadcast    bool            // chat.postMessage: a thread reply sent with reply_broadcast (also shown in the channel)
 	At           time.Time
 }
 

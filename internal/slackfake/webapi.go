@@ -310,6 +310,7 @@ func (s *Server) apiPostMessage(r *apiReq) (map[string]any, *apiError) {
 			t = p.ThreadTS
 		}
 		m.ThreadTS = t
+		m.Broadcast = r.get("reply_broadcast") == "true" || string(r.json["reply_broadcast"]) == "true"
 	}
 	s.storeLocked(m, false)
 	s.recordLocked(m)

@@ -31,6 +31,10 @@ type Config struct {
 	DenyPolicy    string // NS_DENY_POLICY (for the card before deny ran)
 	ResetEmail    bool   // NS_RESET_EMAIL_TEMPLATE is set
 
+	// ApprovalBroadcast also shows the approvers' page of a request in the channel
+	// (APPROVAL_BROADCAST: reply_broadcast), not only in the card's thread.
+	ApprovalBroadcast bool
+
 	RemindAfter, RemindEvery time.Duration // 0 = no reminders
 	Workers                  int           // worker pool size; 0 = 16
 	// PingInterval is slack-go's watchdog: the most time allowed between Slack's pings; 0 = 30 s.
@@ -200,11 +204,7 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 func mentionList(ids []string) string {
 	parts := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if strings.HasPrefix(id, "S") {
-			parts = append(parts, "<!subteam^"+id+">")
-		} else {
-			parts = append(parts, "<@"+id+">")
-		}
+		parts = append(parts, mention(id))
 	}
 	if len(parts) > 6 {
 		parts = append(parts[:6], fmt.Sprintf("+%d more", len(parts)-6))

@@ -132,11 +132,21 @@ func (a *App) remind(ctx context.Context, inc session.Incident) {
 	if !ok {
 		return
 	}
-	if _, err := a.api.post(ctx, cur.Channel, cur.MessageTS, ReminderText(cur, a.now()), nil); err != nil {
+	text := ReminderText(cur, a.now())
+	pages := ApprovalReminderLines(cur, a.cfg.Approvers, a.now())
+	if pages != "" {
+		text += "\n" + pages
+	}
+	if _, err := a.api.post(ctx, cur.Channel, cur.MessageTS, text, nil); err != nil {
 		a.log.Warn().Err(err).Str("incident", inc.ID).Msg("post reminder")
 		return
 	}
 	a.m.RemindersPosted.Inc()
+	for _, s := range session.Steps {
+		if cur.Step(s).ApprovalPending(a.now()) {
+			a.m.ApprovalPages.WithLabelValues(string(s)).Inc()
+		}
+	}
 }
 
 // ReminderText is the thread reminder for an incident whose user is still in the deny policy.

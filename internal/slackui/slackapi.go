@@ -105,6 +105,17 @@ func (s slackAPI) post(ctx context.Context, channel, threadTS, text string, bloc
 	return ts, s.fail("chat.postMessage", err)
 }
 
+// reply posts a thread reply that is also shown in the channel when broadcast is set
+// (reply_broadcast).
+func (s slackAPI) reply(ctx context.Context, channel, threadTS, text string, broadcast bool) (string, error) {
+	opts := append(msgOptions(text, nil), slack.MsgOptionTS(threadTS))
+	if broadcast {
+		opts = append(opts, slack.MsgOptionBroadcast())
+	}
+	_, ts, err := s.c.PostMessageContext(ctx, channel, opts...)
+	return ts, s.fail("chat.postMessage", err)
+}
+
 func (s slackAPI) update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
 	_, _, _, err := s.c.UpdateMessageContext(ctx, channel, ts, msgOptions(text, blocks)...)
 	return s.fail("chat.update", err)

@@ -31,7 +31,7 @@ func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.I
 			return err
 		}
 		line := AuditLine(e)
-		if _, err := a.api.post(ctx, inc.Channel, inc.MessageTS, line, nil); err != nil {
+		if err := a.postAuditReply(ctx, inc, e); err != nil {
 			return fmt.Errorf("post audit line %d: %w", e.Seq, err)
 		}
 		a.m.ThreadPosts.Inc()
