@@ -162,26 +162,42 @@ func TestServeAuthorization(t *testing.T) {
 	w := newWorld(t)
 	w.start()
 
-	// help needs nothing.
+	// help needs nothing, and is answered in the ack itself: no Web API call, no response_url.
+	stats := w.slack.Stats()
 	w.command(mallory, incChan, "help")
-	w.ephemeralWith(mallory, "/compromised")
-	// An expired response_url: the answer still arrives, through chat.postEphemeral.
+	if m := w.ephemeralWith(mallory, "/compromised"); m.Method != "ack" {
+		t.Errorf("help answered by %s, want the ack", m.Method)
+	}
+	// An expired response_url: an answer a worker gives still arrives, through chat.postEphemeral.
 	w.slack.ExpireResponseURLs(true)
 	n := len(w.slack.Calls("chat.postEphemeral"))
-	w.command(mallory, incChan, "help")
-	w.waitFor("help through chat.postEphemeral", func() bool { return len(w.slack.Calls("chat.postEphemeral")) > n })
+	w.command(alice, incChan, "list")
+	w.waitFor("list through chat.postEphemeral", func() bool { return len(w.slack.Calls("chat.postEphemeral")) > n })
 	w.slack.ExpireResponseURLs(false)
 
+	// Refusals, and a command that cannot be parsed, are answered in the ack too.
 	for _, text := range []string{target, "plan " + target, "status " + target, "list", "garbage!"} {
 		w.pbx.ResetCalls()
 		n := len(w.slack.Ephemerals(mallory))
 		w.command(mallory, incChan, text)
 		w.waitFor("refusal of "+text, func() bool { return len(w.slack.Ephemerals(mallory)) > n })
-		if got := w.slack.Ephemerals(mallory)[n].Text; !strings.Contains(got, "not allowed") {
-			t.Errorf("%q by mallory answered %q, want a refusal", text, got)
+		if got := w.slack.Ephemerals(mallory)[n]; !strings.Contains(got.Text, "not allowed") || got.Method != "ack" {
+			t.Errorf("%q by mallory answered %q by %s, want a refusal in the ack", text, got.Text, got.Method)
 		}
 		if calls := w.pbx.Calls(); len(calls) != 0 {
 			t.Errorf("refused %q made %d PBX calls, e.g. %s %s", text, len(calls), calls[0].Method, calls[0].Path)
+		}
+	}
+	w.command(alice, incChan, "status INC-1")
+	if m := w.ephemeralWith(alice, "is not an incident ID"); m.Method != "ack" {
+		t.Errorf("a usage error answered by %s, want the ack", m.Method)
+	}
+	for method, st := range w.slack.Stats() {
+		if method == "chat.postEphemeral" || method == "usergroups.users.list" || method == "auth.test" {
+			continue // alice's list above; the user-group cache; a bot start
+		}
+		if st.Calls != stats[method].Calls {
+			t.Errorf("help, refusals and usage errors called %s %d times", method, st.Calls-stats[method].Calls)
 		}
 	}
 	if got := len(w.slack.Channel(incChan)); got != 0 {
@@ -217,7 +233,9 @@ func TestServeAuthorization(t *testing.T) {
 	// mallory clicks deny and abort; carol (not an approver) and mallory try to approve.
 	before := len(w.pbx.Writes())
 	w.click(mallory, ts, "step:deny")
-	w.ephemeralWith(mallory, "not allowed to run incident steps")
+	if m := w.ephemeralWith(mallory, "not allowed to run incident steps"); m.Method != "response_url" {
+		t.Errorf("a refused click answered by %s, want its response_url", m.Method)
+	}
 	w.click(mallory, ts, "abort")
 	w.ephemeralWith(mallory, "not allowed to abort")
 	if got := w.step(inc.ID, session.StepDeny).Status; got != session.StatusReady {

@@ -253,6 +253,10 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.botUserID = at.UserID
 	a.log.Info().Str("bot_user", at.UserID).Str("team", at.TeamID).Msg("slack auth ok")
+	// The user groups first, so the first commands already get their refusals in the ack.
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	a.auth.refresh(rctx, 0, a.cfg.Responders, a.cfg.Approvers)
+	rcancel()
 
 	// Work runs under a context that outlives ctx by the grace period, so a SIGTERM lets a running
 	// step reach its end instead of leaving it for the reconciler.
@@ -343,7 +347,10 @@ func (a *App) handleEvent(ctx context.Context, evt socketmode.Event) error {
 	return nil
 }
 
-// envelope acks one request envelope and queues its work.
+// envelope acks one request envelope and queues its work. A slash command whose answer needs no
+// work (help, usage, a refusal: ackAnswer) is answered in the ack's payload, as is one that finds
+// the queue full ("busy"); a click, whose ack carries no message, hears "busy" through its
+// response_url.
 func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
 	if evt.Request == nil {
 		return
@@ -352,8 +359,50 @@ func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
 	typ := string(evt.Type)
 	a.m.EnvelopesReceived.WithLabelValues(typ).Inc()
 	a.setLink(true, "") // an envelope arrived, so the link works
+	j := job{envelopeID: evt.Request.EnvelopeID, received: received}
+	var answer string // the ack's message; "" = a bare ack
+	switch d := evt.Data.(type) {
+	case slack.SlashCommand:
+		text, refusal, ok := a.ackAnswer(&d)
+		switch {
+		case !ok:
+			j.command = &d
+		case refusal != nil:
+			j.audit = refusal // a worker records it (Redis, AUDIT_CHANNEL)
+		}
+		if (j.command == nil && j.audit == nil) || a.pool.submit(j) {
+			answer = text
+		} else {
+			answer = BusyText() // nothing was queued: nothing done, nothing recorded
+		}
+	case slack.InteractionCallback:
+		if d.Type == slack.InteractionTypeBlockActions {
+			j.callback = &d
+		}
+	}
+	a.ack(ctx, evt.Request.EnvelopeID, typ, received, answer)
+	if j.callback != nil && !a.pool.submit(j) {
+		a.busy(ctx, j)
+	}
+	// events_api: nothing subscribed; acked so Slack does not retry.
+}
+
+// ackMessage is a slash command ack's payload: a message Slack shows to the person who ran
+// the command, and to no one else.
+type ackMessage struct {
+	ResponseType string `json:"response_type"`
+	Text         string `json:"text"`
+}
+
+// ack acknowledges an envelope, with answer as an ephemeral message when set (AckCtx with a short
+// timeout: a plain Ack blocks forever when the link is down and the send queue is full).
+func (a *App) ack(ctx context.Context, envelopeID, typ string, received time.Time, answer string) {
+	var payload any
+	if answer != "" {
+		payload = ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: answer}
+	}
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := a.sm.AckCtx(actx, evt.Request.EnvelopeID, nil)
+	err := a.sm.AckCtx(actx, envelopeID, payload)
 	cancel()
 	a.m.AckLatency.Observe(time.Since(received).Seconds())
 	if err != nil {
@@ -362,25 +411,10 @@ func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
 	} else {
 		a.m.EnvelopesAcked.WithLabelValues(typ, "ok").Inc()
 	}
-	j := job{envelopeID: evt.Request.EnvelopeID, received: received}
-	switch d := evt.Data.(type) {
-	case slack.SlashCommand:
-		j.command = &d
-	case slack.InteractionCallback:
-		if d.Type != slack.InteractionTypeBlockActions {
-			return
-		}
-		j.callback = &d
-	default:
-		return // events_api: nothing subscribed; acked so Slack does not retry
-	}
-	if !a.pool.submit(j) {
-		a.busy(ctx, j)
-	}
 }
 
-// busy answers "busy, try again" for a job the full pool could not take, on a bounded number of
-// goroutines so the dispatcher never waits on Slack.
+// busy answers "busy, try again" for a click the full pool could not take, on a bounded number
+// of goroutines so the dispatcher never waits on Slack.
 func (a *App) busy(ctx context.Context, j job) {
 	select {
 	case a.replySem <- struct{}{}:
@@ -392,12 +426,7 @@ func (a *App) busy(ctx context.Context, j job) {
 		defer func() { <-a.replySem }()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		switch {
-		case j.command != nil:
-			a.replyCommand(rctx, j.command, BusyText(), nil)
-		case j.callback != nil:
-			a.replyAction(rctx, j.callback, BusyText(), nil)
-		}
+		a.replyAction(rctx, j.callback, BusyText(), nil)
 	}()
 }
 

@@ -310,7 +310,8 @@ func TestBusyPool(t *testing.T) {
 	h := newHarness(t)
 	a := h.apps[0]
 	a.pool = newPool(1, a.m)
-	j := job{command: &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "list"}}
+	j := job{callback: &slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: hAlice},
+		Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: hChan}}}}}
 	if !a.pool.submit(j) {
 		t.Fatal("an empty pool refused a job")
 	}

@@ -182,21 +182,11 @@ func (a *App) answerErr(ctx context.Context, c click, err error) {
 	a.replyAction(ctx, c.cb, "⚠️ "+esc(upperFirst(remediate.UserMessage(err)))+".", nil)
 }
 
-// replyAction answers the person who clicked, ephemerally, in the card's channel; the
-// response_url is the fallback.
+// replyAction answers the person who clicked, ephemerally (reply), in the card's channel.
 func (a *App) replyAction(ctx context.Context, cb *slack.InteractionCallback, text string, blocks []slack.Block) {
 	channel := cb.Channel.ID
 	if channel == "" {
 		channel = cb.Container.ChannelID
 	}
-	err := a.api.ephemeral(ctx, channel, cb.User.ID, text, blocks)
-	if err == nil {
-		return
-	}
-	if cb.ResponseURL != "" {
-		if rerr := a.api.respond(ctx, cb.ResponseURL, text, blocks); rerr == nil {
-			return
-		}
-	}
-	a.log.Warn().Err(err).Msg("reply to click")
+	a.reply(ctx, cb.ResponseURL, channel, cb.User.ID, text, blocks)
 }

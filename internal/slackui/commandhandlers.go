@@ -26,42 +26,80 @@ func (a *App) command(ctx context.Context, c *slack.SlashCommand) {
 			return
 		}
 	}
-	cmd := ParseCommand(c.Text)
-	route, ok := commandRoutes[cmd.Kind]
-	if !ok {
-		route = commandRoutes[KindUsage]
-	}
+	cmd, route := routeCommand(c.Text)
+	allowed := true
 	if route.who != anyone {
-		ok, err := a.auth.allowed(ctx, a.cfg.Responders, c.UserID)
-		if err != nil {
+		var err error
+		if allowed, err = a.auth.allowed(ctx, a.cfg.Responders, c.UserID); err != nil {
 			a.log.Warn().Err(err).Msg("authorize command")
 		}
-		if !ok {
-			detail := "/compromised " + string(cmd.Kind)
-			if cmd.User != "" {
-				detail += " " + cmd.User + "@" + cmd.Domain
-			}
-			a.auditGlobal(ctx, session.AuditEntry{Actor: c.UserID, Action: "refused.unauthorized", Detail: detail})
-			a.replyCommand(ctx, c, RefusalText(route.what), nil)
-			return
+	}
+	if text, refusal, ok := immediate(c, cmd, route, allowed); ok {
+		if refusal != nil {
+			a.auditGlobal(ctx, *refusal)
 		}
+		a.replyCommand(ctx, c, text, nil)
+		return
 	}
 	route.handle(a, ctx, c, cmd)
 }
 
-func (a *App) cmdHelp(ctx context.Context, c *slack.SlashCommand, _ Command) {
-	a.replyCommand(ctx, c, HelpText(), nil)
+// ackAnswer is the answer to a slash command that the Socket Mode ack itself can carry: help,
+// usage and validation errors, and refusals, decided from the command and the cached
+// authorization only (no Redis, no Web API), so the dispatcher can give it at once. ok false:
+// the command needs a worker. refusal, when set, is the audit entry a worker must still record.
+func (a *App) ackAnswer(c *slack.SlashCommand) (text string, refusal *session.AuditEntry, ok bool) {
+	cmd, route := routeCommand(c.Text)
+	allowed := true
+	if route.who != anyone {
+		var known bool
+		if allowed, known = a.auth.decided(a.cfg.Responders, c.UserID); !known {
+			return "", nil, false // a user group to resolve: the worker asks Slack
+		}
+	}
+	return immediate(c, cmd, route, allowed)
 }
 
-func (a *App) cmdUsage(ctx context.Context, c *slack.SlashCommand, cmd Command) {
-	a.replyCommand(ctx, c, UsageText(cmd.Problem), nil)
+// immediate is the answer a command gets without running its handler: a refusal (and the audit
+// entry to record) when the user is not allowed, else the route's instant answer. ok false: run
+// route.handle.
+func immediate(c *slack.SlashCommand, cmd Command, route commandRoute, allowed bool) (text string, refusal *session.AuditEntry, ok bool) {
+	if !allowed {
+		e := refusedCommand(c, cmd)
+		return RefusalText(route.what), &e, true
+	}
+	if route.instant == nil {
+		return "", nil, false
+	}
+	text, ok = route.instant(c, cmd)
+	return text, nil, ok
+}
+
+// refusedCommand is the audit entry of a command refused to someone not in RESPONDERS.
+func refusedCommand(c *slack.SlashCommand, cmd Command) session.AuditEntry {
+	detail := "/compromised " + string(cmd.Kind)
+	if cmd.User != "" {
+		detail += " " + cmd.User + "@" + cmd.Domain
+	}
+	return session.AuditEntry{Actor: c.UserID, Action: "refused.unauthorized", Detail: detail}
+}
+
+func helpAnswer(*slack.SlashCommand, Command) (string, bool) { return HelpText(), true }
+
+func usageAnswer(_ *slack.SlashCommand, cmd Command) (string, bool) {
+	return UsageText(cmd.Problem), true
+}
+
+// dmRefusal refuses to open an incident from a DM, when the command itself shows it came from
+// one (cmdOpen also asks Slack, for the cases it does not show).
+func dmRefusal(c *slack.SlashCommand, _ Command) (string, bool) {
+	if strings.HasPrefix(c.ChannelID, "D") || c.ChannelName == "directmessage" {
+		return DMRefusalText(), true
+	}
+	return "", false
 }
 
 func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
-	if strings.HasPrefix(c.ChannelID, "D") || c.ChannelName == "directmessage" {
-		a.replyCommand(ctx, c, DMRefusalText(), nil)
-		return
-	}
 	ch, err := a.api.channelInfo(ctx, c.ChannelID)
 	switch code := slackCode(err); {
 	case err == nil && (ch.IsIM || ch.IsMpIM):
@@ -184,17 +222,7 @@ func (a *App) cmdList(ctx context.Context, c *slack.SlashCommand, _ Command) {
 	a.replyCommand(ctx, c, fmt.Sprintf("%d open incident(s)", len(incs)), ListBlocks(incs, a.now()))
 }
 
-// replyCommand answers the person who ran a command, ephemerally: through the response_url
-// (which works in channels the bot is not in), else chat.postEphemeral.
+// replyCommand answers the person who ran a command, ephemerally (reply).
 func (a *App) replyCommand(ctx context.Context, c *slack.SlashCommand, text string, blocks []slack.Block) {
-	if c.ResponseURL != "" {
-		err := a.api.respond(ctx, c.ResponseURL, text, blocks)
-		if err == nil {
-			return
-		}
-		a.log.Info().Str("code", slackCode(err)).Msg("response_url failed (expired?); using chat.postEphemeral")
-	}
-	if err := a.api.ephemeral(ctx, c.ChannelID, c.UserID, text, blocks); err != nil {
-		a.log.Warn().Err(err).Msg("reply to command")
-	}
+	a.reply(ctx, c.ResponseURL, c.ChannelID, c.UserID, text, blocks)
 }

@@ -17,6 +17,9 @@ func (a *App) maintain(ctx context.Context) {
 	t := time.NewTicker(a.cfg.reconcileEvery())
 	defer t.Stop()
 	for {
+		// Keep the user groups of RESPONDERS and APPROVERS cached, so the dispatcher can answer
+		// a refusal in the ack and a click is authorized without waiting on Slack.
+		a.auth.refresh(ctx, 2*a.cfg.reconcileEvery(), a.cfg.Responders, a.cfg.Approvers)
 		a.maintainOnce(ctx)
 		select {
 		case <-ctx.Done():

@@ -1,6 +1,7 @@
 package slackui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 // This file holds the texts of the ephemeral replies to commands and clicks (help, usage,
-// refusals, "already …", busy) and the `list` answer.
+// refusals, "already …", busy), the `list` answer, and how a reply that is not in an ack is sent.
 
 // HelpText is the ephemeral answer to `/compromised help` (and to an empty command).
 func HelpText() string {
@@ -124,4 +125,21 @@ func ListBlocks(incs []session.Incident, now time.Time) []slack.Block {
 		bs = append(bs, slack.NewSectionBlock(mrkdwn(l), nil, nil))
 	}
 	return bs
+}
+
+// reply answers one person ephemerally: through the command's or click's response_url, which
+// works in channels the bot is not in and costs no Web API tier (Slack's rate limits are per
+// method, and a burst of refusals or "busy" answers must not use up chat.postEphemeral), else
+// chat.postEphemeral (the response_url expired or was used up).
+func (a *App) reply(ctx context.Context, responseURL, channel, user, text string, blocks []slack.Block) {
+	if responseURL != "" {
+		err := a.api.respond(ctx, responseURL, text, blocks)
+		if err == nil {
+			return
+		}
+		a.log.Info().Str("code", slackCode(err)).Msg("response_url failed (expired?); using chat.postEphemeral")
+	}
+	if err := a.api.ephemeral(ctx, channel, user, text, blocks); err != nil {
+		a.log.Warn().Err(err).Msg("ephemeral reply")
+	}
 }

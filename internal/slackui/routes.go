@@ -22,18 +22,31 @@ const (
 )
 
 type commandRoute struct {
-	who    role
-	what   string // for a refusal: "you are not allowed to <what>"
-	handle func(a *App, ctx context.Context, c *slack.SlashCommand, cmd Command)
+	who  role
+	what string // for a refusal: "you are not allowed to <what>"
+	// instant is the answer that needs nothing but the command (help, usage, a validation
+	// error): ok false when the command needs handle. It is given in the Socket Mode ack.
+	instant func(c *slack.SlashCommand, cmd Command) (text string, ok bool)
+	handle  func(a *App, ctx context.Context, c *slack.SlashCommand, cmd Command) // nil: instant always answers
 }
 
 var commandRoutes = map[Kind]commandRoute{
-	KindHelp:   {anyone, "", (*App).cmdHelp},
-	KindUsage:  {responders, "use /compromised", (*App).cmdUsage},
-	KindOpen:   {responders, "open incidents", (*App).cmdOpen},
-	KindPlan:   {responders, "plan a response", (*App).cmdPlan},
-	KindStatus: {responders, "see incidents", (*App).cmdStatus},
-	KindList:   {responders, "list incidents", (*App).cmdList},
+	KindHelp:   {anyone, "", helpAnswer, nil},
+	KindUsage:  {responders, "use /compromised", usageAnswer, nil},
+	KindOpen:   {responders, "open incidents", dmRefusal, (*App).cmdOpen},
+	KindPlan:   {responders, "plan a response", nil, (*App).cmdPlan},
+	KindStatus: {responders, "see incidents", nil, (*App).cmdStatus},
+	KindList:   {responders, "list incidents", nil, (*App).cmdList},
+}
+
+// routeCommand parses a command's text and finds its route (anything unknown is usage).
+func routeCommand(text string) (Command, commandRoute) {
+	cmd := ParseCommand(text)
+	route, ok := commandRoutes[cmd.Kind]
+	if !ok {
+		route = commandRoutes[KindUsage]
+	}
+	return cmd, route
 }
 
 type actionRoute struct {

@@ -63,6 +63,44 @@ func TestAuthorizer(t *testing.T) {
 	}
 }
 
+// TestAuthorizerDecided: what the dispatcher may answer without asking Slack, and the refresh
+// that keeps a group known.
+func TestAuthorizerDecided(t *testing.T) {
+	now := time.Date(2026, 3, 14, 2, 0, 0, 0, time.UTC)
+	list := []string{"U1", "S1"}
+	g := &fakeGroups{members: map[string][]string{"S1": {"U2"}}}
+	a := newAuthorizer(g, func() time.Time { return now })
+	type answer struct{ ok, known bool }
+	decided := func(user string) answer { ok, known := a.decided(list, user); return answer{ok, known} }
+	ctx := context.Background()
+	steps := []struct {
+		name string
+		do   func()
+		want map[string]answer
+	}{
+		{"cold cache", func() {}, map[string]answer{"U1": {true, true}, "U2": {false, false}, "U9": {false, false}, "": {false, true}}},
+		{"refreshed", func() { a.refresh(ctx, 0, list, list) }, map[string]answer{"U2": {true, true}, "U9": {false, true}}},
+		{"expired", func() { now = now.Add(groupTTL) }, map[string]answer{"U1": {true, true}, "U2": {false, false}}},
+		{"refreshed again", func() { a.refresh(ctx, 0, list) }, map[string]answer{"U2": {true, true}}},
+	}
+	for _, st := range steps {
+		st.do()
+		for user, want := range st.want {
+			if got := decided(user); got != want {
+				t.Errorf("%s: decided(%q) = %+v, want %+v", st.name, user, got, want)
+			}
+		}
+	}
+	if g.calls != 2 {
+		t.Errorf("%d lookups, want 2 (one per refresh, each group once)", g.calls)
+	}
+	a.refresh(ctx, time.Second, list) // fresh for another minute: nothing to do
+	a.refresh(ctx, groupTTL, list)    // expires within the margin: looked up again
+	if g.calls != 3 {
+		t.Errorf("%d lookups after the margin refreshes, want 3", g.calls)
+	}
+}
+
 func TestChangesCoalesceAndExclude(t *testing.T) {
 	c := NewChanges()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/compromised-responder/bot/internal/remediate"
+	"github.com/compromised-responder/bot/internal/session"
 )
 
 // job is one acknowledged envelope waiting for a worker.
@@ -18,6 +19,7 @@ type job struct {
 	received   time.Time
 	command    *slack.SlashCommand
 	callback   *slack.InteractionCallback
+	audit      *session.AuditEntry // a refusal answered in the ack, still to be recorded
 }
 
 // pool is a fixed number of workers behind a bounded queue. Submit never blocks: when every
@@ -99,6 +101,8 @@ func (a *App) work(ctx context.Context, j job) {
 		a.command(ctx, j.command)
 	case j.callback != nil:
 		a.action(ctx, j.callback)
+	case j.audit != nil:
+		a.auditGlobal(ctx, *j.audit)
 	}
 }
 
