@@ -48,6 +48,7 @@ type config struct {
 	RemindEvery         time.Duration
 	Retention           time.Duration
 	Workers             int
+	QueueSize           int
 	HTTPAddr            string
 	LogLevel, LogFormat string
 }
@@ -180,7 +181,8 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	}{
 		{&c.NSMaxInflight, "ns-max-inflight", "NS_MAX_INFLIGHT", "8", "most concurrent requests to the PBX", 1, 256},
 		{&c.PINLength, "pin-length", "PIN_LENGTH", "6", "digits of a new voicemail PIN", 4, 12},
-		{&c.Workers, "workers", "WORKERS", "16", "size of the pool that runs steps", 1, 1024},
+		{&c.Workers, "workers", "WORKERS", "16", "workers that run commands and steps from the queue", 1, 1024},
+		{&c.QueueSize, "queue-size", "QUEUE_SIZE", "1000", "most commands and clicks waiting for a worker (then: busy, try again)", 1, 100000},
 	}
 	intVals := make([]string, len(ints))
 	for i, v := range ints {

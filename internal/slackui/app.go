@@ -36,7 +36,10 @@ type Config struct {
 	ApprovalBroadcast bool
 
 	RemindAfter, RemindEvery time.Duration // 0 = no reminders
-	Workers                  int           // worker pool size; 0 = 16
+	Workers                  int           // workers draining the queue; 0 = 16
+	// QueueSize is how many acknowledged commands and clicks may wait for a worker; 0 = 1000.
+	// Past it they are answered "busy, try again in N s", never dropped.
+	QueueSize int
 	// PingInterval is slack-go's watchdog: the most time allowed between Slack's pings; 0 = 30 s.
 	PingInterval time.Duration
 	// ReconcileEvery is the period of Reconcile, the sync backstop and reminders; 0 = 5 s.
@@ -109,8 +112,8 @@ type Store interface {
 	PendingCards
 }
 
-// App is the Socket Mode app: it acks every envelope at once, runs the work in a bounded pool,
-// keeps each incident's card and audit thread in sync, and runs the periodic reconcile.
+// App is the Socket Mode app: it acks every envelope at once (answering in the ack what needs no
+// work), runs the rest from a bounded queue with one lane per incident (queue.go), keeps each incident's card and audit thread in sync, and runs the periodic reconcile.
 type App struct {
 	cfg     Config
 	log     zerolog.Logger
@@ -121,7 +124,8 @@ type App struct {
 	changes *Changes
 	m       *Metrics
 	auth    *authorizer
-	pool    *pool
+	queue   *queue
+	replies chan reply // answers to clicks the full queue could not take (replier)
 	now     func() time.Time
 
 	approvalSteps map[session.Step]bool
@@ -131,10 +135,9 @@ type App struct {
 	// globalSeq is how far the periodic pass has read the global audit chain (maintain only).
 	globalSeq int64
 
-	linkMu   sync.Mutex
-	linkUp   bool
-	linkWhy  string
-	replySem chan struct{}
+	linkMu  sync.Mutex
+	linkUp  bool
+	linkWhy string
 }
 
 // ErrInvalidAuth is returned (wrapped) by Run when Slack refuses a token (invalid_auth and
@@ -155,6 +158,9 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 1000
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 25 * time.Second
@@ -185,11 +191,11 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
-		api:      slackAPI{c: client, m: m},
-		sm:       socketmode.New(smClient, smOpts...),
-		pool:     newPool(cfg.Workers, m),
-		replySem: make(chan struct{}, 8),
-		linkWhy:  "socket mode not connected yet",
+		api:     slackAPI{c: client, m: m},
+		sm:      socketmode.New(smClient, smOpts...),
+		queue:   newQueue(cfg.QueueSize, m),
+		replies: make(chan reply, replyBuffer),
+		linkWhy: "socket mode not connected yet",
 	}
 	a.auth = newAuthorizer(a.api, now)
 	a.approvalSteps = map[session.Step]bool{}
@@ -262,10 +268,14 @@ func (a *App) Run(ctx context.Context) error {
 	// step reach its end instead of leaving it for the reconciler.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	a.pool.start(workCtx, a.cfg.Workers, a.work)
+	a.queue.start(workCtx, a.cfg.Workers, a.work)
 	var bg sync.WaitGroup
 	for range 4 {
 		bg.Go(func() { a.syncLoop(workCtx) })
+	}
+	var repliers sync.WaitGroup
+	for range replyWorkers {
+		repliers.Go(func() { a.replier(workCtx) })
 	}
 	bg.Go(func() { a.maintain(ctx) })
 
@@ -274,11 +284,11 @@ func (a *App) Run(ctx context.Context) error {
 	err = a.dispatch(ctx, runErr)
 	a.setLink(false, "shutting down")
 
-	a.pool.close()
+	// Nothing new arrives now (envelopes not read are not acked, so Slack delivers them to
+	// another replica). What is queued runs within the grace; what still waits after it is
+	// answered "restarting, try again" instead of being forgotten.
 	gctx, gcancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
-	if !a.pool.wait(gctx) {
-		a.log.Warn().Msg("shutdown grace ended with jobs still running; the reconciler resumes their steps")
-	}
+	a.drain(gctx)
 	// Let the sync workers post what the last jobs changed, within the same grace.
 	for !a.changes.idle() && gctx.Err() == nil {
 		select {
@@ -287,9 +297,26 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	gcancel()
+	repliers.Wait() // each reply is bounded by replyTimeout
 	cancelWork()
 	bg.Wait()
 	return err
+}
+
+// drain closes the queue and lets the workers run what waits in it until ctx ends; what still
+// waits then is answered "restarting" by the repliers instead of being forgotten (a running
+// step keeps its recorded progress for the reconciler). It closes the repliers' channel: the
+// dispatcher, its only other sender, has stopped.
+func (a *App) drain(ctx context.Context) {
+	a.queue.close()
+	if !a.queue.wait(ctx) {
+		left := a.queue.abandon()
+		a.log.Warn().Int("answered", len(left)).Msg("shutdown grace ended: queued requests answered 'restarting', running steps are resumed by the reconciler")
+		for _, j := range left {
+			a.replies <- reply{j: j, text: RestartingText()}
+		}
+	}
+	close(a.replies)
 }
 
 func isAuthError(err error) bool {
@@ -298,136 +325,6 @@ func isAuthError(err error) bool {
 		return true
 	}
 	return false
-}
-
-// dispatch is the single event loop. It acks every envelope first (AckCtx with a short timeout:
-// a plain Ack blocks forever when the link is down and the send queue is full), then hands the
-// work to the pool. It does not use socketmode.SocketmodeHandler, which runs every handler in an
-// unbounded goroutine with no context and can fire two handlers (two acks) for one envelope.
-func (a *App) dispatch(ctx context.Context, runErr <-chan error) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-runErr:
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("socket mode: %w", err)
-			}
-			return errors.New("socket mode stopped")
-		case evt := <-a.sm.Events:
-			if err := a.handleEvent(ctx, evt); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-func (a *App) handleEvent(ctx context.Context, evt socketmode.Event) error {
-	switch evt.Type {
-	case socketmode.EventTypeConnecting:
-		a.setLink(false, "socket mode connecting")
-	case socketmode.EventTypeConnectionError:
-		a.setLink(false, "socket mode connection error")
-	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
-		a.setLink(true, "")
-	case socketmode.EventTypeIncomingError:
-		a.setLink(false, "socket mode link closed")
-	case socketmode.EventTypeDisconnect:
-		a.setLink(false, "slack asked to reconnect")
-	case socketmode.EventTypeInvalidAuth:
-		return fmt.Errorf("socket mode: %w: check SLACK_APP_TOKEN", ErrInvalidAuth)
-	case socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
-		a.log.Warn().Str("event", string(evt.Type)).Msg("socket mode")
-	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
-		a.envelope(ctx, evt)
-	}
-	return nil
-}
-
-// envelope acks one request envelope and queues its work. A slash command whose answer needs no
-// work (help, usage, a refusal: ackAnswer) is answered in the ack's payload, as is one that finds
-// the queue full ("busy"); a click, whose ack carries no message, hears "busy" through its
-// response_url.
-func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
-	if evt.Request == nil {
-		return
-	}
-	received := a.now()
-	typ := string(evt.Type)
-	a.m.EnvelopesReceived.WithLabelValues(typ).Inc()
-	a.setLink(true, "") // an envelope arrived, so the link works
-	j := job{envelopeID: evt.Request.EnvelopeID, received: received}
-	var answer string // the ack's message; "" = a bare ack
-	switch d := evt.Data.(type) {
-	case slack.SlashCommand:
-		text, refusal, ok := a.ackAnswer(&d)
-		switch {
-		case !ok:
-			j.command = &d
-		case refusal != nil:
-			j.audit = refusal // a worker records it (Redis, AUDIT_CHANNEL)
-		}
-		if (j.command == nil && j.audit == nil) || a.pool.submit(j) {
-			answer = text
-		} else {
-			answer = BusyText() // nothing was queued: nothing done, nothing recorded
-		}
-	case slack.InteractionCallback:
-		if d.Type == slack.InteractionTypeBlockActions {
-			j.callback = &d
-		}
-	}
-	a.ack(ctx, evt.Request.EnvelopeID, typ, received, answer)
-	if j.callback != nil && !a.pool.submit(j) {
-		a.busy(ctx, j)
-	}
-	// events_api: nothing subscribed; acked so Slack does not retry.
-}
-
-// ackMessage is a slash command ack's payload: a message Slack shows to the person who ran
-// the command, and to no one else.
-type ackMessage struct {
-	ResponseType string `json:"response_type"`
-	Text         string `json:"text"`
-}
-
-// ack acknowledges an envelope, with answer as an ephemeral message when set (AckCtx with a short
-// timeout: a plain Ack blocks forever when the link is down and the send queue is full).
-func (a *App) ack(ctx context.Context, envelopeID, typ string, received time.Time, answer string) {
-	var payload any
-	if answer != "" {
-		payload = ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: answer}
-	}
-	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := a.sm.AckCtx(actx, envelopeID, payload)
-	cancel()
-	a.m.AckLatency.Observe(time.Since(received).Seconds())
-	if err != nil {
-		a.m.EnvelopesAcked.WithLabelValues(typ, "error").Inc()
-		a.log.Warn().Err(err).Str("type", typ).Msg("ack envelope")
-	} else {
-		a.m.EnvelopesAcked.WithLabelValues(typ, "ok").Inc()
-	}
-}
-
-// busy answers "busy, try again" for a click the full pool could not take, on a bounded number
-// of goroutines so the dispatcher never waits on Slack.
-func (a *App) busy(ctx context.Context, j job) {
-	select {
-	case a.replySem <- struct{}{}:
-	default:
-		a.log.Warn().Msg("worker pool full and busy replies saturated: request answered by nothing")
-		return
-	}
-	go func() {
-		defer func() { <-a.replySem }()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		a.replyAction(rctx, j.callback, BusyText(), nil)
-	}()
 }
 
 // slackLog writes slack-go's log lines through zerolog, so with LOG_FORMAT=json they are JSON

@@ -305,30 +305,6 @@ func TestReminders(t *testing.T) {
 	}
 }
 
-// TestBusyPool: a full pool answers "busy" and never blocks.
-func TestBusyPool(t *testing.T) {
-	h := newHarness(t)
-	a := h.apps[0]
-	a.pool = newPool(1, a.m)
-	j := job{callback: &slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: hAlice},
-		Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: hChan}}}}}
-	if !a.pool.submit(j) {
-		t.Fatal("an empty pool refused a job")
-	}
-	if a.pool.submit(j) {
-		t.Fatal("a full pool took a job")
-	}
-	a.busy(h.ctx, j)
-	h.waitFor("the busy answer", func() bool {
-		for _, m := range h.fake.Ephemerals(hAlice) {
-			if m.Text == BusyText() {
-				return true
-			}
-		}
-		return false
-	})
-}
-
 // TestPlanBlocks: the dry run is valid Block Kit, says before → after, and holds no secret.
 func TestPlanBlocks(t *testing.T) {
 	h := newHarness(t)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -36,7 +37,9 @@ func TestTexts(t *testing.T) {
 			"Restore dial permission already awaits approval (asked by ops (CLI) at 02:17 UTC)."},
 		{"already skipped", AlreadyText(session.StepState{Step: session.StepReset, Status: session.StatusSkipped, SkipReason: "restored <first>"}),
 			"Reset password + PIN was skipped: restored &lt;first&gt;."},
-		{"busy", BusyText(), "The bot is busy right now, so nothing was started. Please try again in a moment."},
+		{"busy", BusyText(1500 * time.Millisecond), "⏳ The bot is busy right now, so nothing was started. Please try again in 2 s."},
+		{"busy, under a second", BusyText(0), "⏳ The bot is busy right now, so nothing was started. Please try again in 1 s."},
+		{"restarting", RestartingText(), "⏳ The bot is restarting, so nothing was started. Please try again in a few seconds."},
 		{"audit step", AuditLine(session.AuditEntry{IncidentID: testID, Actor: "U0MARIA", Action: "step.deny.done", Step: session.StepDeny,
 			Before: "US and Canada", After: "Deny All", Detail: "verified · 1 live call ended"}),
 			"<@U0MARIA> · step deny done · US and Canada → Deny All · verified · 1 live call ended · INC-7K2QXM"},

@@ -13,7 +13,8 @@ type Metrics struct {
 	AckLatency        prometheus.Histogram   // seconds from receipt to the ack being queued
 	ApprovalPages     *prometheus.CounterVec // step: approvers paged in a thread (requests and reminders)
 	WorkersBusy       prometheus.Gauge       // jobs running now
-	PoolRejections    prometheus.Counter     // clicks/commands answered "busy"
+	QueueDepth        prometheus.Gauge       // jobs waiting for a worker
+	QueueBusy         prometheus.Counter     // clicks/commands answered "busy" (the queue was full)
 	SlackAPIErrors    *prometheus.CounterVec // method, error
 	Duplicates        *prometheus.CounterVec // what (envelope|command|action)
 	ThreadPosts       prometheus.Counter     // audit replies posted
@@ -37,9 +38,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ApprovalPages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "compromised_approval_pages_total",
 			Help: "Thread replies that mention the approvers of a waiting request, by step."}, []string{"step"}),
 		WorkersBusy: prometheus.NewGauge(prometheus.GaugeOpts{Name: "compromised_workers_busy",
-			Help: "Worker pool jobs running now."}),
-		PoolRejections: prometheus.NewCounter(prometheus.CounterOpts{Name: "compromised_worker_pool_rejections_total",
-			Help: "Commands and clicks answered 'busy, try again' because the worker pool was full."}),
+			Help: "Queue workers running a job now (at most WORKERS)."}),
+		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "compromised_queue_depth",
+			Help: "Acknowledged commands and clicks waiting for a worker (at most QUEUE_SIZE)."}),
+		QueueBusy: prometheus.NewCounter(prometheus.CounterOpts{Name: "compromised_queue_busy_total",
+			Help: "Commands and clicks answered 'busy, try again in N s' because the queue was full."}),
 		SlackAPIErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "compromised_slack_api_errors_total",
 			Help: "Slack Web API errors, by method and Slack error code."}, []string{"method", "error"}),
 		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "compromised_slack_duplicates_total",
@@ -62,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.EnvelopesReceived, m.EnvelopesAcked, m.AckLatency, m.ApprovalPages,
-			m.WorkersBusy, m.PoolRejections, m.SlackAPIErrors, m.Duplicates, m.ThreadPosts, m.CardUpdates,
+			m.WorkersBusy, m.QueueDepth, m.QueueBusy, m.SlackAPIErrors, m.Duplicates, m.ThreadPosts, m.CardUpdates,
 			m.LinkUp, m.ReconcileResumed, m.RemindersPosted, m.SecretsDelivered)
 	}
 	return m

@@ -91,9 +91,16 @@ func AlreadyText(step session.StepState) string {
 	return fmt.Sprintf("%s is %s.", title, statusWord(step.Status))
 }
 
-// BusyText answers a click when every worker is busy: nothing was started.
-func BusyText() string {
-	return "The bot is busy right now, so nothing was started. Please try again in a moment."
+// BusyText answers a command or click that found the queue full: nothing was started, and
+// retry (rounded up to whole seconds) says when to try again.
+func BusyText(retry time.Duration) string {
+	secs := max(int((retry+time.Second-1)/time.Second), 1)
+	return fmt.Sprintf("⏳ The bot is busy right now, so nothing was started. Please try again in %d s.", secs)
+}
+
+// RestartingText answers a request still queued when a shutdown's grace ended: nothing was started.
+func RestartingText() string {
+	return "⏳ The bot is restarting, so nothing was started. Please try again in a few seconds."
 }
 
 // ListBlocks renders the answer to `list`: one section per incident (newest state as given), within

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -13,7 +12,7 @@ import (
 	"github.com/compromised-responder/bot/internal/session"
 )
 
-// job is one acknowledged envelope waiting for a worker.
+// job is one acknowledged envelope waiting for a worker (queue.go).
 type job struct {
 	envelopeID string
 	received   time.Time
@@ -22,64 +21,26 @@ type job struct {
 	audit      *session.AuditEntry // a refusal answered in the ack, still to be recorded
 }
 
-// pool is a fixed number of workers behind a bounded queue. Submit never blocks: when every
-// worker is busy and the queue is full the caller answers "busy, try again" instead of
-// dropping the click or stalling the Socket Mode dispatcher (which must keep acking).
-type pool struct {
-	queue chan job
-	wg    sync.WaitGroup
-	m     *Metrics
-}
-
-func newPool(workers int, m *Metrics) *pool {
-	return &pool{queue: make(chan job, workers), m: m}
-}
-
-// start runs n workers; each runs fn for every job under ctx until the queue is closed.
-func (p *pool) start(ctx context.Context, n int, fn func(context.Context, job)) {
-	for range n {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for j := range p.queue {
-				p.m.WorkersBusy.Inc()
-				fn(ctx, j)
-				p.m.WorkersBusy.Dec()
-			}
-		}()
+// lane is the queue lane of a job: the incident a click acts on, or the user an open names, so
+// one incident's work runs one job at a time and in order; "" (a lane of its own) for the rest.
+func (j job) lane() string {
+	switch {
+	case j.callback != nil:
+		if acts := ActionsFrom(*j.callback); len(acts) > 0 && acts[0].IncidentID != "" {
+			return "inc:" + acts[0].IncidentID
+		}
+	case j.command != nil:
+		if cmd := ParseCommand(j.command.Text); cmd.Kind == KindOpen {
+			return "open:" + cmd.User + "@" + cmd.Domain
+		}
 	}
-}
-
-// submit queues j and reports false when the pool is full.
-func (p *pool) submit(j job) bool {
-	select {
-	case p.queue <- j:
-		return true
-	default:
-		p.m.PoolRejections.Inc()
-		return false
-	}
-}
-
-// close stops taking jobs; the workers finish what is queued.
-func (p *pool) close() { close(p.queue) }
-
-// wait returns when every worker has finished, or false when ctx ends first.
-func (p *pool) wait(ctx context.Context) bool {
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return ""
 }
 
 // jobTimeout bounds one command or click, step run included.
 const jobTimeout = 5 * time.Minute
 
-// work runs one acknowledged envelope on a pool worker.
+// work runs one acknowledged envelope on a queue worker.
 func (a *App) work(ctx context.Context, j job) {
 	ctx, cancel := context.WithTimeout(ctx, jobTimeout)
 	defer cancel()

@@ -1,0 +1,180 @@
+package slackui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+)
+
+// This file is the dispatcher: the one event loop over Socket Mode, the ack (with the answers
+// that need no work), and the queue hand-off with its "busy" answers.
+
+// dispatch is the single event loop. It acks every envelope at once (answering in the ack what
+// needs no work), then hands the work to the queue. It does not use socketmode.SocketmodeHandler, which runs every handler in an
+// unbounded goroutine with no context and can fire two handlers (two acks) for one envelope.
+func (a *App) dispatch(ctx context.Context, runErr <-chan error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-runErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("socket mode: %w", err)
+			}
+			return errors.New("socket mode stopped")
+		case evt := <-a.sm.Events:
+			if err := a.handleEvent(ctx, evt); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (a *App) handleEvent(ctx context.Context, evt socketmode.Event) error {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		a.setLink(false, "socket mode connecting")
+	case socketmode.EventTypeConnectionError:
+		a.setLink(false, "socket mode connection error")
+	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
+		a.setLink(true, "")
+	case socketmode.EventTypeIncomingError:
+		a.setLink(false, "socket mode link closed")
+	case socketmode.EventTypeDisconnect:
+		a.setLink(false, "slack asked to reconnect")
+	case socketmode.EventTypeInvalidAuth:
+		return fmt.Errorf("socket mode: %w: check SLACK_APP_TOKEN", ErrInvalidAuth)
+	case socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
+		a.log.Warn().Str("event", string(evt.Type)).Msg("socket mode")
+	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
+		a.envelope(ctx, evt)
+	}
+	return nil
+}
+
+// envelope acks one request envelope and queues its work. A slash command whose answer needs no
+// work (help, usage, a refusal: ackAnswer) is answered in the ack's payload, and so is one that
+// finds the queue full ("busy, try again in N s": nothing was queued, so nothing is lost or half
+// done). A click's ack carries no message, so a click that finds the queue full hears "busy"
+// through its response_url (replier). Every envelope is thus acked and then either queued or
+// answered.
+func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
+	if evt.Request == nil {
+		return
+	}
+	received := a.now()
+	typ := string(evt.Type)
+	a.m.EnvelopesReceived.WithLabelValues(typ).Inc()
+	a.setLink(true, "") // an envelope arrived, so the link works
+	j := job{envelopeID: evt.Request.EnvelopeID, received: received}
+	var answer string // the ack's message; "" = a bare ack
+	switch d := evt.Data.(type) {
+	case slack.SlashCommand:
+		text, refusal, ok := a.ackAnswer(&d)
+		switch {
+		case !ok:
+			j.command = &d
+		case refusal != nil:
+			j.audit = refusal // a worker records it (Redis, AUDIT_CHANNEL)
+		}
+		answer = text
+		if (j.command != nil || j.audit != nil) && !a.queue.submit(j.lane(), j) {
+			a.m.QueueBusy.Inc()
+			answer = BusyText(a.queue.retryAfter())
+		}
+	case slack.InteractionCallback:
+		if d.Type == slack.InteractionTypeBlockActions {
+			j.callback = &d
+		}
+	}
+	a.ack(ctx, evt.Request.EnvelopeID, typ, received, answer)
+	if j.callback != nil && !a.queue.submit(j.lane(), j) {
+		a.m.QueueBusy.Inc()
+		a.busy(ctx, reply{j: j, text: BusyText(a.queue.retryAfter())})
+	}
+	// events_api: nothing subscribed; acked so Slack does not retry.
+}
+
+// ackMessage is a slash command ack's payload: a message Slack shows to the person who ran
+// the command, and to no one else.
+type ackMessage struct {
+	ResponseType string `json:"response_type"`
+	Text         string `json:"text"`
+}
+
+// ack acknowledges an envelope, with answer as an ephemeral message when set (AckCtx with a short
+// timeout: a plain Ack blocks forever when the link is down and the send queue is full).
+func (a *App) ack(ctx context.Context, envelopeID, typ string, received time.Time, answer string) {
+	var payload any
+	if answer != "" {
+		payload = ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: answer}
+	}
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := a.sm.AckCtx(actx, envelopeID, payload)
+	cancel()
+	a.m.AckLatency.Observe(time.Since(received).Seconds())
+	if err != nil {
+		a.m.EnvelopesAcked.WithLabelValues(typ, "error").Inc()
+		a.log.Warn().Err(err).Str("type", typ).Msg("ack envelope")
+	} else {
+		a.m.EnvelopesAcked.WithLabelValues(typ, "ok").Inc()
+	}
+}
+
+// reply is an answer to a queued or refused-by-the-queue request that did nothing: "busy", or
+// "restarting" for one a shutdown could not run.
+type reply struct {
+	j    job
+	text string
+}
+
+const (
+	replyWorkers = 4               // response_url posts at once
+	replyBuffer  = 256             // answers waiting for them
+	replyTimeout = 5 * time.Second // one answer
+)
+
+// busy hands an answer to the repliers, so the dispatcher does not wait on Slack. When even their
+// buffer is full it waits for room: the envelopes behind it wait unacked in slack-go's buffer
+// (and are redelivered by Slack if that takes too long), which is slower but loses nothing.
+func (a *App) busy(ctx context.Context, r reply) {
+	select {
+	case a.replies <- r:
+		return
+	default:
+	}
+	select {
+	case a.replies <- r:
+	case <-ctx.Done():
+		a.answer(context.WithoutCancel(ctx), r) // shutting down: answer here
+	}
+}
+
+// replier answers the replies handed to it until the channel is closed (at shutdown).
+func (a *App) replier(ctx context.Context) {
+	for r := range a.replies {
+		a.answer(context.WithoutCancel(ctx), r)
+	}
+}
+
+// answer delivers one reply ephemerally (response_url first), each within replyTimeout. A refusal
+// whose audit entry was never written is written now: an audit entry is never dropped.
+func (a *App) answer(ctx context.Context, r reply) {
+	ctx, cancel := context.WithTimeout(ctx, replyTimeout)
+	defer cancel()
+	switch {
+	case r.j.command != nil:
+		a.replyCommand(ctx, r.j.command, r.text, nil)
+	case r.j.callback != nil:
+		a.replyAction(ctx, r.j.callback, r.text, nil)
+	case r.j.audit != nil:
+		a.auditGlobal(ctx, *r.j.audit) // its refusal was in the ack already
+	}
+}

@@ -1,0 +1,192 @@
+package slackui
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// queue holds acknowledged work until a worker runs it: at most size jobs wait, the workers drain
+// them oldest first, and the jobs of one lane (one incident) run one at a time and in order while
+// other lanes run in parallel, so two clicks on one card never race each other for a worker.
+//
+// Hand-written, because neither the standard library nor a well-kept package has a bounded queue
+// with per-key serialization (a semaphore or errgroup bounds concurrency, not order per key): a
+// mutex, a condition variable and a FIFO of the lanes that have a job ready.
+type queue struct {
+	size int
+	m    *Metrics
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	lanes   map[string]*lane // every lane with a job waiting or running
+	ready   []string         // lanes with a job waiting and none running, oldest first
+	waiting int
+	workers int
+	closed  bool
+	anon    uint64        // names a lane of its own for each job without one
+	avg     time.Duration // moving average of a job's run time, for "try again in N s"
+}
+
+type lane struct {
+	jobs    []job
+	running bool
+}
+
+func newQueue(size int, m *Metrics) *queue {
+	q := &queue{size: size, m: m, lanes: map[string]*lane{}}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// start runs n workers; each runs fn for every job under ctx until the queue is closed and empty.
+func (q *queue) start(ctx context.Context, n int, fn func(context.Context, job)) {
+	q.mu.Lock()
+	q.workers += n
+	q.mu.Unlock()
+	for range n {
+		q.wg.Go(func() {
+			for {
+				name, ln, j, ok := q.take()
+				if !ok {
+					return
+				}
+				began := time.Now()
+				q.m.WorkersBusy.Inc()
+				fn(ctx, j)
+				q.m.WorkersBusy.Dec()
+				q.finish(name, ln, time.Since(began))
+			}
+		})
+	}
+}
+
+// submit queues j in lane key ("" = a lane of its own) and reports false, queuing nothing, when
+// size jobs are waiting already or the queue is closed. It never blocks.
+func (q *queue) submit(key string, j job) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.waiting >= q.size {
+		return false
+	}
+	if key == "" {
+		q.anon++
+		key = "\x00" + strconv.FormatUint(q.anon, 36) // no lane key starts with NUL
+	}
+	ln := q.lanes[key]
+	if ln == nil {
+		ln = &lane{}
+		q.lanes[key] = ln
+	}
+	ln.jobs = append(ln.jobs, j)
+	q.waiting++
+	q.m.QueueDepth.Set(float64(q.waiting))
+	if !ln.running && len(ln.jobs) == 1 {
+		q.ready = append(q.ready, key)
+		q.cond.Signal()
+	}
+	return true
+}
+
+// take waits for a ready lane and starts its oldest job; false when the queue is closed and
+// nothing waits any more.
+func (q *queue) take() (string, *lane, job, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.ready) == 0 {
+		if q.closed && q.waiting == 0 {
+			return "", nil, job{}, false
+		}
+		q.cond.Wait()
+	}
+	name := q.ready[0]
+	q.ready[0] = ""
+	q.ready = q.ready[1:]
+	ln := q.lanes[name]
+	j := ln.jobs[0]
+	ln.jobs[0] = job{}
+	ln.jobs = ln.jobs[1:]
+	ln.running = true
+	q.waiting--
+	q.m.QueueDepth.Set(float64(q.waiting))
+	if q.closed && q.waiting == 0 {
+		q.cond.Broadcast() // idle workers may stop
+	}
+	return name, ln, j, true
+}
+
+// finish ends a lane's running job: its next job becomes ready, or the lane goes away.
+func (q *queue) finish(name string, ln *lane, took time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ln.running = false
+	if len(ln.jobs) > 0 {
+		q.ready = append(q.ready, name)
+		q.cond.Signal()
+	} else {
+		delete(q.lanes, name)
+	}
+	if q.avg == 0 {
+		q.avg = took
+	} else {
+		q.avg += (took - q.avg) / 8
+	}
+}
+
+// retryAfter is when a retry may find room: the waiting jobs' run time spread over the workers,
+// rounded up to whole seconds, 1 s to 60 s (1 s per job until one has finished).
+func (q *queue) retryAfter() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	per := q.avg
+	if per == 0 {
+		per = time.Second
+	}
+	d := per * time.Duration(q.waiting) / time.Duration(max(q.workers, 1))
+	return min(max(d.Truncate(time.Second)+time.Second, time.Second), time.Minute)
+}
+
+// close stops taking jobs; the workers go on with what waits.
+func (q *queue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	q.cond.Broadcast()
+}
+
+// abandon takes every job still waiting out of the queue, oldest first within each lane (for a
+// shutdown whose grace ended: they are answered instead of run).
+func (q *queue) abandon() []job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []job
+	for _, name := range q.ready {
+		out = append(out, q.lanes[name].jobs...)
+		delete(q.lanes, name)
+	}
+	for _, ln := range q.lanes {
+		if ln.running {
+			out = append(out, ln.jobs...) // a running lane is not in ready
+			ln.jobs = nil
+		}
+	}
+	q.ready = nil
+	q.waiting = 0
+	q.m.QueueDepth.Set(0)
+	q.cond.Broadcast()
+	return out
+}
+
+// wait returns when every worker has stopped, or false when ctx ends first.
+func (q *queue) wait(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() { q.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
