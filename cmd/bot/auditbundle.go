@@ -163,7 +163,7 @@ func collectBundle(ctx context.Context, store *session.Store, id string, keyed b
 		b.steps = append(b.steps, stepRecord{Type: "step", Step: string(s), Status: string(st.Status), Attempts: st.Attempts,
 			RequestedBy: st.RequestedBy, RequestedAt: utc(st.RequestedAt), ApprovedBy: st.ApprovedBy, ApprovedAt: utc(st.ApprovedAt),
 			RejectedBy: st.RejectedBy, RejectedAt: utc(st.RejectedAt), Force: st.Force, StartedAt: utc(st.StartedAt),
-			FinishedAt: utc(st.FinishedAt), Summary: st.Summary, SubResults: st.SubResults, ErrKind: st.ErrKind,
+			FinishedAt: utc(st.FinishedAt), Summary: st.Summary, SubResults: st.SubResults, ErrKind: string(st.ErrKind),
 			ErrMessage: st.ErrMessage, SkipReason: st.SkipReason})
 	}
 	for _, e := range entries {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+
+	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -84,7 +86,6 @@ func (h helpError) Is(target error) bool { return target == flag.ErrHelp }
 var (
 	slackIDPattern  = regexp.MustCompile(`^[UWS][A-Z0-9]{2,20}$`)
 	channelIDPatten = regexp.MustCompile(`^[CG][A-Z0-9]{2,20}$`)
-	stepNames       = map[string]bool{"deny": true, "recreate": true, "reset": true, "restore": true}
 )
 
 // problems collects every configuration problem so start-up reports them all at once.
@@ -162,8 +163,8 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	var responders, approvers, approvalSteps, approvalBroadcast string
 	str(&c.SlackAPIURL, "slack-api-url", "SLACK_API_URL", "https://slack.com/api/", "Slack Web API base URL, ends with /")
 	str(&c.NSAPIURL, "ns-api-url", "NS_API_URL", "", "NetSapiens API v2 base URL (required)")
-	str(&c.NSDenyPolicy, "ns-deny-policy", "NS_DENY_POLICY", "Deny All", "dial policy that blocks all calls")
-	str(&c.NSResetSubject, "ns-reset-email-subject", "NS_RESET_EMAIL_SUBJECT", "Your voice account password must be reset", "subject of the reset e-mail")
+	str(&c.NSDenyPolicy, "ns-deny-policy", "NS_DENY_POLICY", remediate.DefaultDenyPolicy, "dial policy that blocks all calls")
+	str(&c.NSResetSubject, "ns-reset-email-subject", "NS_RESET_EMAIL_SUBJECT", remediate.DefaultEmailSubject, "subject of the reset e-mail")
 	str(&responders, "responders", "RESPONDERS", "", "Slack user/user-group IDs allowed to use the bot (required)")
 	str(&approvers, "approvers", "APPROVERS", "", "Slack user/user-group IDs allowed to approve; empty = RESPONDERS")
 	str(&approvalSteps, "approval-steps", "APPROVAL_STEPS", "restore", "steps that need a second person's approval, or none")
@@ -276,8 +277,8 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		seen := map[string]bool{}
 		for _, st := range strings.Split(s, ",") {
 			st = strings.TrimSpace(st)
-			if !stepNames[st] {
-				p.addf("APPROVAL_STEPS: unknown step %q (use deny, recreate, reset, restore, or none)", st)
+			if _, ok := remediate.Def(session.Step(st)); !ok {
+				p.addf("APPROVAL_STEPS: unknown step %q (use %s, or none)", st, stepList())
 				continue
 			}
 			if !seen[st] {
@@ -373,6 +374,15 @@ func (c config) warnings() []string {
 		w = append(w, "SNAPSHOT_KEY is not set: device provisioning credentials cannot be kept and must be entered again after a re-create")
 	}
 	return w
+}
+
+// stepList names the runbook's steps for a message: "deny, recreate, reset, restore".
+func stepList() string {
+	var names []string
+	for _, d := range remediate.Runbook() {
+		names = append(names, string(d.Step))
+	}
+	return strings.Join(names, ", ")
 }
 
 // needsApproval reports whether step is in APPROVAL_STEPS.

@@ -43,8 +43,8 @@ func newRunbookMetrics(reg prometheus.Registerer) *runbookMetrics {
 }
 
 // StepEnded implements remediate.Observer.
-func (m *runbookMetrics) StepEnded(_ context.Context, inc session.Incident, step session.Step, result, kind string) {
-	m.steps.WithLabelValues(string(step), result, kind).Inc()
+func (m *runbookMetrics) StepEnded(_ context.Context, inc session.Incident, step session.Step, result string, kind remediate.Kind) {
+	m.steps.WithLabelValues(string(step), result, string(kind)).Inc()
 	if step != session.StepDeny || (result != remediate.ResultDone && result != remediate.ResultWarnings) {
 		return
 	}

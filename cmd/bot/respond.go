@@ -224,13 +224,14 @@ func isTerminal(w io.Writer) bool {
 // respondErr turns an engine error into the command's exit status and plain words.
 func respondErr(what string, err error) error {
 	code := exitFailed
-	switch remediate.Kind(err) {
-	case "invalid", "incident_not_found", "user_not_found":
+	switch remediate.KindOf(err) {
+	case remediate.KindInvalid, remediate.KindNoIncident, remediate.KindUserNotFound:
 		code = exitUsage
-	case "step_order", "closed", "already_running", "already_done", "awaiting_approval", "not_awaiting",
-		"bad_transition", "self_approval", "expired":
+	case remediate.KindStepOrder, remediate.KindClosed, remediate.KindAlreadyRunning, remediate.KindAlreadyDone,
+		remediate.KindAwaiting, remediate.KindNotAwaiting, remediate.KindBadTransition, remediate.KindSelfApproval,
+		remediate.KindExpired:
 		code = exitRefused
-	case "internal":
+	case remediate.KindInternal:
 		// UserMessage hides internal details from Slack; the operator at the terminal gets them
 		// (they never hold a secret: the engine and store scrub what they wrap).
 		return &exitError{code: code, err: fmt.Errorf("%s: %w", what, err)}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -33,8 +32,6 @@ func engineConfig(cfg config, owner string, log zerolog.Logger, n remediate.Noti
 	return remediate.Config{
 		DenyPolicy: cfg.NSDenyPolicy, PINLength: cfg.PINLength, ResetEmailTemplate: cfg.NSResetTemplate,
 		ResetEmailSubject: cfg.NSResetSubject, ApprovalSteps: steps, ApprovalTTL: cfg.ApprovalTTL, Owner: owner,
-		// A short lease so a step whose process died is resumed within 10 s (lease + reconcile period).
-		LeaseTTL: 5 * time.Second,
-		Logger:   log.With().Str("component", "remediate").Logger(), Notifier: n,
+		Logger: log.With().Str("component", "remediate").Logger(), Notifier: n,
 	}
 }

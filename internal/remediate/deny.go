@@ -13,7 +13,7 @@ import (
 
 // Progress keys of deny.
 const (
-	progDenyPolicy  = "policy"       // "set": the deny PUT was accepted
+	progDenyPolicy  = "policy"       // PolicySet: the deny PUT was accepted
 	progCallsEnded  = "calls-ended"  // live calls ended so far (all runs of this step)
 	progCallsRemain = "calls-remain" // live calls still up at the last re-list
 )
@@ -94,7 +94,7 @@ func (r *runner) deny() (stepResult, error) {
 		if err != nil {
 			return stepResult{}, fmt.Errorf("set dial policy %q: %w", deny, err)
 		}
-		if err := r.progress(progDenyPolicy, "set"); err != nil {
+		if err := r.progress(progDenyPolicy, string(PolicySet)); err != nil {
 			return stepResult{}, err
 		}
 		r.auditStep("policy", u.DialPolicy, deny, "dial permission set (PUT accepted)")

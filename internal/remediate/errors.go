@@ -82,25 +82,60 @@ func (e *DriftError) Error() string {
 // Is makes errors.Is(err, ErrDrift) true.
 func (e *DriftError) Is(target error) bool { return target == ErrDrift }
 
-// Kind classifies err for the card, metrics and the step record: the engine's and the store's
-// kinds ("step_order", "drift", "already_running", …), else the netsapiens kind ("not_found",
-// "transient", …), "canceled" for a cancelled context, "" for nil and "internal" for anything else.
-func Kind(err error) string {
+// Kind classifies an error for the card, metrics and the step record (session.StepState.ErrKind):
+// the engine's and the store's kinds, else the netsapiens kind (KindOf).
+type Kind = session.ErrKind
+
+// The kinds KindOf returns. A netsapiens kind (not_found, transient, …) is a Kind too.
+const (
+	KindNone            Kind = "" // no error
+	KindUserNotFound    Kind = "user_not_found"
+	KindStepOrder       Kind = "step_order"
+	KindDrift           Kind = "drift"
+	KindOriginalUnknown Kind = "original_unknown"
+	KindDenyPolicy      Kind = "deny_policy_missing"
+	KindNotRestored     Kind = "not_restored"
+	KindVerify          Kind = "verify"
+	KindInvalid         Kind = "invalid"
+	KindClosed          Kind = "closed"
+	KindNoIncident      Kind = "incident_not_found"
+	KindAlreadyRunning  Kind = "already_running"
+	KindAlreadyDone     Kind = "already_done"
+	KindAwaiting        Kind = "awaiting_approval"
+	KindNotAwaiting     Kind = "not_awaiting"
+	KindBadTransition   Kind = "bad_transition"
+	KindFenced          Kind = "fenced"
+	KindSelfApproval    Kind = "self_approval"
+	KindExpired         Kind = "expired"
+	KindConflict        Kind = "conflict"
+	KindCanceled        Kind = "canceled"
+	KindRunnerDied      Kind = "runner_died" // recorded by Reconcile for a step whose runners kept dying
+	// KindUnauthorized is also the Slack layer's refusal of a person not in RESPONDERS/APPROVERS.
+	KindUnauthorized Kind = Kind(netsapiens.KindUnauthorized)
+	KindTransient    Kind = Kind(netsapiens.KindTransient)
+	KindInternal     Kind = Kind(netsapiens.KindInternal)
+)
+
+// kinds maps the sentinels to their kinds, first match wins.
+var kinds = []struct {
+	err  error
+	kind Kind
+}{
+	{ErrUserNotFound, KindUserNotFound}, {ErrStepOrder, KindStepOrder}, {ErrDrift, KindDrift},
+	{ErrOriginalUnknown, KindOriginalUnknown}, {ErrDenyPolicyMissing, KindDenyPolicy},
+	{ErrNotRestored, KindNotRestored}, {ErrVerify, KindVerify}, {ErrInvalid, KindInvalid},
+	{ErrClosed, KindClosed}, {ErrNotFound, KindNoIncident}, {ErrAlreadyRunning, KindAlreadyRunning},
+	{ErrAlreadyDone, KindAlreadyDone}, {ErrAwaitingApproval, KindAwaiting},
+	{ErrNotAwaiting, KindNotAwaiting}, {ErrBadTransition, KindBadTransition}, {ErrFenced, KindFenced},
+	{ErrSelfApproval, KindSelfApproval}, {ErrExpired, KindExpired}, {session.ErrConflict, KindConflict},
+	{session.ErrInvalid, KindInvalid},
+}
+
+// KindOf classifies err: the engine's and the store's kinds, else the netsapiens kind,
+// KindCanceled for a cancelled context, KindNone for nil and KindInternal for anything else.
+func KindOf(err error) Kind {
 	if err == nil {
-		return ""
-	}
-	kinds := []struct {
-		err  error
-		kind string
-	}{
-		{ErrUserNotFound, "user_not_found"}, {ErrStepOrder, "step_order"}, {ErrDrift, "drift"},
-		{ErrOriginalUnknown, "original_unknown"}, {ErrDenyPolicyMissing, "deny_policy_missing"},
-		{ErrNotRestored, "not_restored"}, {ErrVerify, "verify"}, {ErrInvalid, "invalid"},
-		{ErrClosed, "closed"}, {ErrNotFound, "incident_not_found"}, {ErrAlreadyRunning, "already_running"},
-		{ErrAlreadyDone, "already_done"}, {ErrAwaitingApproval, "awaiting_approval"},
-		{ErrNotAwaiting, "not_awaiting"}, {ErrBadTransition, "bad_transition"}, {ErrFenced, "fenced"},
-		{ErrSelfApproval, "self_approval"}, {ErrExpired, "expired"}, {session.ErrConflict, "conflict"},
-		{session.ErrInvalid, "invalid"},
+		return KindNone
 	}
 	for _, k := range kinds {
 		if errors.Is(err, k.err) {
@@ -109,15 +144,15 @@ func Kind(err error) string {
 	}
 	var ne *netsapiens.Error
 	if errors.As(err, &ne) {
-		return string(ne.Kind)
+		return Kind(ne.Kind)
 	}
 	if errors.Is(err, context.Canceled) {
-		return "canceled"
+		return KindCanceled
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return string(netsapiens.KindTransient)
+		return KindTransient
 	}
-	return string(netsapiens.KindInternal)
+	return KindInternal
 }
 
 // UserMessage returns plain words about err for the card or an ephemeral reply. It never
@@ -143,22 +178,22 @@ func UserMessage(err error) string {
 	if errors.As(err, &ne) {
 		return pbxMessage(ne)
 	}
-	switch Kind(err) {
-	case "closed":
+	switch KindOf(err) {
+	case KindClosed:
 		return "this incident is closed"
-	case "incident_not_found":
+	case KindNoIncident:
 		return "no such incident (it may have expired)"
-	case "fenced":
+	case KindFenced:
 		return "another runner took this step over; it continues there"
-	case "self_approval":
+	case KindSelfApproval:
 		return "you cannot approve your own request; ask another approver"
-	case "expired":
+	case KindExpired:
 		return "the approval request expired; request it again"
-	case "not_awaiting":
+	case KindNotAwaiting:
 		return "there is no pending approval request for this step"
-	case "conflict":
+	case KindConflict:
 		return "too many simultaneous changes; try again"
-	case "canceled", "transient":
+	case KindCanceled, KindTransient:
 		return "the operation was interrupted; it is resumed automatically or can be retried"
 	}
 	return "internal error; the details are in the bot's log"

@@ -22,17 +22,17 @@ const (
 // after its runner died. Metrics hang off it (steps by result, time to containment), so they
 // do not depend on which front end or replica ran the step. It must not block.
 type Observer interface {
-	// StepEnded: result is one of the Result constants; kind is Kind(err) for failed and
+	// StepEnded: result is one of the Result constants; kind is KindOf(err) for failed and
 	// refused ("" otherwise); inc is the incident as stored afterwards (for refused, as read).
-	StepEnded(ctx context.Context, inc session.Incident, step session.Step, result, kind string)
+	StepEnded(ctx context.Context, inc session.Incident, step session.Step, result string, kind Kind)
 }
 
 // refusalKinds are the kinds of an error that means the request was refused before any PBX
 // call, not a step that ran and failed.
-var refusalKinds = map[string]bool{
-	"step_order": true, "already_running": true, "already_done": true, "awaiting_approval": true,
-	"not_awaiting": true, "bad_transition": true, "self_approval": true, "expired": true, "closed": true,
-	"incident_not_found": true, "invalid": true,
+var refusalKinds = map[Kind]bool{
+	KindStepOrder: true, KindAlreadyRunning: true, KindAlreadyDone: true, KindAwaiting: true,
+	KindNotAwaiting: true, KindBadTransition: true, KindSelfApproval: true, KindExpired: true, KindClosed: true,
+	KindNoIncident: true, KindInvalid: true,
 }
 
 // observe tells the Observer, if any, how a step request ended. ran says the step body ran
@@ -43,7 +43,7 @@ func (e *Engine) observe(ctx context.Context, inc session.Incident, step session
 	if err != nil && isStop(err) {
 		return
 	}
-	kind, result := Kind(err), ResultFailed
+	kind, result := KindOf(err), ResultFailed
 	switch {
 	case err == nil && status == session.StatusWarnings:
 		result = ResultWarnings
@@ -56,7 +56,7 @@ func (e *Engine) observe(ctx context.Context, inc session.Incident, step session
 }
 
 // report tells the Observer, if any, one outcome as it is.
-func (e *Engine) report(ctx context.Context, inc session.Incident, step session.Step, result, kind string) {
+func (e *Engine) report(ctx context.Context, inc session.Incident, step session.Step, result string, kind Kind) {
 	if e.cfg.Observer != nil {
 		e.cfg.Observer.StepEnded(ctx, inc, step, result, kind)
 	}

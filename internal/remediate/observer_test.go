@@ -21,10 +21,10 @@ type outcomes struct {
 	denied session.Incident
 }
 
-func (o *outcomes) StepEnded(_ context.Context, inc session.Incident, step session.Step, result, kind string) {
+func (o *outcomes) StepEnded(_ context.Context, inc session.Incident, step session.Step, result string, kind remediate.Kind) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.got = append(o.got, string(step)+" "+result+" "+kind)
+	o.got = append(o.got, string(step)+" "+result+" "+string(kind))
 	if step == session.StepDeny && result == remediate.ResultDone && o.denied.ID == "" {
 		o.denied = inc
 	}

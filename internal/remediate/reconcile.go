@@ -71,14 +71,14 @@ func (e *Engine) resume(ctx context.Context, stale, l session.Lease) Resumed {
 	why := fmt.Sprintf("runner %s stopped (lease expired at %s)", stale.Owner, fmtTime(stale.Until))
 	if n > maxResumes {
 		msg := fmt.Sprintf("%s; its runners died %d times, so it is not resumed again: check the bot's log, then Retry", why, n)
-		stored, err := e.store.Fail(ctx, l, "runner_died", msg)
+		stored, err := e.store.Fail(ctx, l, KindRunnerDied, msg)
 		rs.Failed, rs.Err = true, err
 		if err == nil {
 			rs.Incident = stored
 			e.audit(ctx, inc.ID, "bot", "step."+string(l.Step)+".failed", l.Step, string(session.StatusRunning),
 				string(session.StatusFailed), msg)
 			e.notify(ctx, inc.ID)
-			e.report(ctx, stored, l.Step, ResultFailed, "runner_died")
+			e.report(ctx, stored, l.Step, ResultFailed, KindRunnerDied)
 		}
 		return rs
 	}
@@ -133,7 +133,7 @@ func (e *Engine) RunReconciler(ctx context.Context, every time.Duration) {
 		for _, r := range rs {
 			ev := e.log.Info()
 			if r.Err != nil {
-				ev = e.log.Warn().Str("kind", Kind(r.Err))
+				ev = e.log.Warn().Str("kind", string(KindOf(r.Err)))
 			}
 			ev.Str("incident", r.IncidentID).Str("step", string(r.Step)).Bool("failed", r.Failed).Msg("reconciled step")
 		}

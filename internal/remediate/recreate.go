@@ -12,13 +12,8 @@ import (
 	"github.com/compromised-responder/bot/internal/session"
 )
 
-// Per-device progress of recreate: "device/<id>" → one of these, in this order.
-const (
-	devDeleted  = "deleted"
-	devCreated  = "created"
-	devLinked   = "linked"
-	devVerified = "verified"
-)
+// devPrefix starts recreate's per-device progress keys: "device/<id>" → a Device* Progress.
+const devPrefix = "device/"
 
 // Credential fields that a snapshot keeps only sealed, and the SIP password only as an HMAC.
 const (
@@ -27,7 +22,7 @@ const (
 	fieldProvPassword = "device-provisioning-password"
 )
 
-func devKey(id string) string       { return "device/" + id }
+func devKey(id string) string       { return devPrefix + id }
 func pwField(id string) string      { return "device/" + id + "/sip-password" }
 func sealField(id, f string) string { return "device/" + id + "/" + f }
 
@@ -234,7 +229,7 @@ func (r *runner) recreate() (stepResult, error) {
 func (r *runner) recreateDevice(snap session.DeviceSnapshot) (*Secret, error) {
 	e := r.e
 	id := snap.Device
-	state := r.prog(devKey(id))
+	state := Progress(r.prog(devKey(id)))
 	if state == "" {
 		err := r.write("delete device "+id, func(ctx context.Context) error {
 			return e.pbx.DeleteDevice(ctx, r.domain(), r.user(), id)
@@ -242,30 +237,30 @@ func (r *runner) recreateDevice(snap session.DeviceSnapshot) (*Secret, error) {
 		if err != nil && !errors.Is(err, netsapiens.ErrNotFound) {
 			return nil, fmt.Errorf("delete device %s: %w", id, err)
 		}
-		if err := r.progress(devKey(id), devDeleted); err != nil {
+		if err := r.progress(devKey(id), string(DeviceDeleted)); err != nil {
 			return nil, err
 		}
 		r.auditStep("device", id, "deleted", "")
-		state = devDeleted
+		state = DeviceDeleted
 	}
 	var pw *netsapiens.Secret
-	if state == devDeleted {
+	if state == DeviceDeleted {
 		p, note, err := r.createDevice(snap)
 		if err != nil {
 			return nil, err
 		}
 		pw = p
-		if err := r.progress(devKey(id), devCreated); err != nil {
+		if err := r.progress(devKey(id), string(DeviceCreated)); err != nil {
 			return nil, err
 		}
 		r.auditStep("device", "deleted", id+" created", note)
-		state = devCreated
+		state = DeviceCreated
 	}
-	if state == devCreated {
+	if state == DeviceCreated {
 		if err := r.relink(snap); err != nil {
 			return nil, err
 		}
-		if err := r.progress(devKey(id), devLinked); err != nil {
+		if err := r.progress(devKey(id), string(DeviceLinked)); err != nil {
 			return nil, err
 		}
 	}

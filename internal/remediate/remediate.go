@@ -56,7 +56,7 @@ type Store interface {
 	Renew(ctx context.Context, l *session.Lease, ttl time.Duration) error
 	Progress(ctx context.Context, l session.Lease, key, value string) (session.Incident, error)
 	Finish(ctx context.Context, l session.Lease, status session.Status, summary string, subs []session.SubResult) (session.Incident, error)
-	Fail(ctx context.Context, l session.Lease, kind, msg string) (session.Incident, error)
+	Fail(ctx context.Context, l session.Lease, kind Kind, msg string) (session.Incident, error)
 	ExpiredLeases(ctx context.Context) ([]session.Lease, error)
 	TakeOver(ctx context.Context, stale session.Lease, owner string, ttl time.Duration) (session.Lease, error)
 
@@ -83,11 +83,15 @@ type Notifier interface {
 
 // Defaults for the zero values of Config.
 const (
-	DefaultDenyPolicy   = "Deny All"
-	DefaultPINLength    = 6
-	DefaultLeaseTTL     = 15 * time.Second
-	DefaultApprovalTTL  = time.Hour
-	DefaultEmailSubject = "Reset your password"
+	// DefaultDenyPolicy is the dial policy that blocks all calls (NS_DENY_POLICY's default).
+	DefaultDenyPolicy  = "Deny All"
+	DefaultPINLength   = 6
+	DefaultApprovalTTL = time.Hour
+	// DefaultLeaseTTL is a running step's lease, renewed while it runs: short, so that a step
+	// whose process died is resumed within 10 s (lease + reconcile period).
+	DefaultLeaseTTL = 5 * time.Second
+	// DefaultEmailSubject is the reset email's subject (NS_RESET_EMAIL_SUBJECT's default).
+	DefaultEmailSubject = "Your voice account password must be reset"
 	// maxResumes bounds how often Reconcile takes over one step run whose runners keep dying,
 	// so that a step that crashes its runner is failed with a reason instead of looping.
 	maxResumes = 5
@@ -96,14 +100,14 @@ const (
 // Config configures an Engine. The zero value of every field has a default, except Owner
 // (which also defaults, to "remediate").
 type Config struct {
-	DenyPolicy         string // NS_DENY_POLICY; "" = "Deny All"
+	DenyPolicy         string // NS_DENY_POLICY; "" = DefaultDenyPolicy
 	PINLength          int    // PIN_LENGTH; 0 = 6; must be 4–12
 	ResetEmailTemplate string // NS_RESET_EMAIL_TEMPLATE; "" = no reset email
-	ResetEmailSubject  string // subject of the reset email; "" = DefaultEmailSubject
+	ResetEmailSubject  string // NS_RESET_EMAIL_SUBJECT; "" = DefaultEmailSubject
 	// ApprovalSteps lists the steps that need a second person's approval (APPROVAL_STEPS).
 	ApprovalSteps []session.Step
 	ApprovalTTL   time.Duration // APPROVAL_TTL; 0 = 1h
-	LeaseTTL      time.Duration // a running step's lease, renewed while it runs; 0 = 15 s
+	LeaseTTL      time.Duration // a running step's lease, renewed while it runs; 0 = DefaultLeaseTTL
 	Owner         string        // this replica's name in leases, e.g. hostname+pid
 	Logger        zerolog.Logger
 	Now           func() time.Time // nil = time.Now
@@ -149,7 +153,7 @@ func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
 		cfg.ResetEmailSubject = DefaultEmailSubject
 	}
 	for _, s := range cfg.ApprovalSteps {
-		if !s.Valid() {
+		if _, ok := Def(s); !ok {
 			return nil, fmt.Errorf("remediate: approval step %q: %w", s, ErrInvalid)
 		}
 	}

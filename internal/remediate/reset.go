@@ -11,10 +11,10 @@ import (
 
 // Progress keys of reset.
 const (
-	progJWT    = "jwt"     // "requested"
-	progPIN    = "pin"     // "set": a new PIN was accepted (its value lives only in that run's Result)
+	progJWT    = "jwt"     // JWTRequested
+	progPIN    = "pin"     // PINSet: a new PIN was accepted (its value lives only in that run's Result)
 	progPINOld = "pin-old" // HMAC of the PIN the user had when reset first began (never the PIN)
-	progEmail  = "email"   // "sent"
+	progEmail  = "email"   // EmailSent
 )
 
 const pinField = "voicemail-login-pin"
@@ -42,7 +42,7 @@ func (r *runner) reset() (stepResult, error) {
 		case err != nil:
 			return stepResult{}, fmt.Errorf("revoke sessions: %w", err)
 		}
-		if err := r.progress(progJWT, "requested"); err != nil {
+		if err := r.progress(progJWT, string(JWTRequested)); err != nil {
 			return stepResult{}, err
 		}
 		r.auditStep("sessions", "", "revocation requested", "")
@@ -81,7 +81,7 @@ func (r *runner) reset() (stepResult, error) {
 	if err != nil {
 		return stepResult{}, fmt.Errorf("set voicemail PIN: %w", err)
 	}
-	if err := r.progress(progPIN, "set"); err != nil {
+	if err := r.progress(progPIN, string(PINSet)); err != nil {
 		return stepResult{}, err
 	}
 	r.auditStep("pin", "••••••", "••••••", "new voicemail PIN set (PUT accepted)")
@@ -123,7 +123,7 @@ func (r *runner) reset() (stepResult, error) {
 			if err != nil {
 				return partial, fmt.Errorf("send reset email: %w", err)
 			}
-			if err := r.progress(progEmail, "sent"); err != nil {
+			if err := r.progress(progEmail, string(EmailSent)); err != nil {
 				return partial, err
 			}
 			r.auditStep("email", "", "sent to "+masked, "")

@@ -19,13 +19,13 @@ func (r *runner) restore() (stepResult, error) {
 	e := r.e
 	deny := e.denyPolicy(&r.inc)
 	// Options survive a takeover through the step's progress.
-	force := r.opts.Force || r.prog(progForce) == "yes" || r.inc.Step(session.StepRestore).Force
+	force := r.opts.Force || r.prog(progForce) == string(ForceYes) || r.inc.Step(session.StepRestore).Force
 	explicit := r.opts.RestorePolicy
 	if explicit == "" {
 		explicit = r.prog(progPolicy)
 	}
-	if r.opts.Force && r.prog(progForce) != "yes" {
-		if err := r.progress(progForce, "yes"); err != nil {
+	if r.opts.Force && r.prog(progForce) != string(ForceYes) {
+		if err := r.progress(progForce, string(ForceYes)); err != nil {
 			return stepResult{}, err
 		}
 	}
@@ -77,7 +77,7 @@ func (r *runner) restore() (stepResult, error) {
 		if err != nil {
 			return stepResult{}, fmt.Errorf("restore dial policy %q: %w", target, err)
 		}
-		if err := r.progress(progRestore, "set"); err != nil {
+		if err := r.progress(progRestore, string(PolicySet)); err != nil {
 			return stepResult{}, err
 		}
 		r.auditStep("policy", live, target, "dial permission set (PUT accepted)")

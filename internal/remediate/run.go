@@ -41,7 +41,7 @@ type Result struct {
 // progress keys common to several steps.
 const (
 	progResumes = "resumes"        // how often Reconcile took the run over
-	progForce   = "force"          // "yes": restore may overwrite a drifted policy
+	progForce   = "force"          // ForceYes: restore may overwrite a drifted policy
 	progPolicy  = "restore-policy" // restore's explicit target policy (not a secret)
 )
 
@@ -49,7 +49,7 @@ const (
 // been approved (Result.Awaiting). Order is checked first (ErrStepOrder). Errors: as Run, plus
 // ErrAwaitingApproval (a request is already pending).
 func (e *Engine) Request(ctx context.Context, id string, step session.Step, actor string, o RunOptions) (res Result, err error) {
-	if !step.Valid() {
+	if _, ok := Def(step); !ok {
 		return Result{}, errorf(ErrInvalid, "unknown step %q", step)
 	}
 	if !e.needsApproval(step) {
@@ -138,21 +138,10 @@ func (e *Engine) Reject(ctx context.Context, id string, step session.Step, actor
 // ErrDenyPolicyMissing, ErrDrift, ErrOriginalUnknown, ErrNotRestored, ErrVerify, ErrInvalid,
 // netsapiens kinds, ErrFenced (the lease was lost: another runner continues).
 func (e *Engine) Run(ctx context.Context, id string, step session.Step, actor string, o RunOptions) (Result, error) {
-	if !step.Valid() {
+	if _, ok := Def(step); !ok {
 		return Result{}, errorf(ErrInvalid, "unknown step %q", step)
 	}
 	return e.begin(ctx, id, step, actor, o, nil)
-}
-
-// checkOrder enforces the runbook order: deny first.
-func checkOrder(inc *session.Incident, step session.Step) error {
-	if step == session.StepDeny {
-		return nil
-	}
-	if !inc.Step(session.StepDeny).Status.Finished() {
-		return errorf(ErrStepOrder, "deny all calls first: %s needs a finished deny step", step)
-	}
-	return nil
 }
 
 // begin moves the step to running (exactly one caller wins) and executes it.
@@ -204,19 +193,11 @@ type stepResult struct {
 // execute runs the step body under l: renews the lease while it runs, records the result
 // (Finish or Fail) unless the runner was stopped, and closes the incident after a restore.
 func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incident, o RunOptions) (Result, error) {
-	var fn stepFunc
-	switch l.Step {
-	case session.StepDeny:
-		fn = (*runner).deny
-	case session.StepRecreate:
-		fn = (*runner).recreate
-	case session.StepReset:
-		fn = (*runner).reset
-	case session.StepRestore:
-		fn = (*runner).restore
-	default:
+	def, ok := Def(l.Step)
+	if !ok {
 		return Result{}, errorf(ErrInvalid, "unknown step %q", l.Step)
 	}
+	fn := def.run
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stopRenew := e.renew(rctx, l, cancel)
@@ -240,7 +221,7 @@ func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incid
 			return Result{Incident: r.inc}, err
 		}
 		// Fail under the caller's context: the step must not stay running because rctx ended.
-		stored, ferr := e.store.Fail(ctx, l, Kind(err), UserMessage(err))
+		stored, ferr := e.store.Fail(ctx, l, KindOf(err), UserMessage(err))
 		if ferr != nil {
 			log.Warn().Err(ferr).Msg("record step failure")
 			return Result{Incident: r.inc}, errors.Join(err, ferr)
@@ -248,7 +229,7 @@ func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incid
 		e.audit(ctx, inc.ID, r.actor, "step."+string(l.Step)+".failed", l.Step, string(session.StatusRunning),
 			string(session.StatusFailed), UserMessage(err))
 		// Errors are wrapped from scrubbed PBX messages and the engine's own words: no secret.
-		log.Warn().Err(err).Str("kind", Kind(err)).Msg("step failed")
+		log.Warn().Err(err).Str("kind", string(KindOf(err))).Msg("step failed")
 		e.notify(ctx, inc.ID)
 		e.observe(ctx, stored, l.Step, true, session.StatusFailed, err)
 		return Result{Incident: stored, Secrets: res.secrets}, err

@@ -175,8 +175,8 @@ func TestStepOrderAndClosed(t *testing.T) {
 			if !errors.Is(err, remediate.ErrStepOrder) {
 				t.Fatalf("Run(%s) before deny = %v, want ErrStepOrder", s, err)
 			}
-			if remediate.Kind(err) != "step_order" || remediate.UserMessage(err) == "" {
-				t.Errorf("Kind = %q, message %q", remediate.Kind(err), remediate.UserMessage(err))
+			if remediate.KindOf(err) != remediate.KindStepOrder || remediate.UserMessage(err) == "" {
+				t.Errorf("Kind = %q, message %q", remediate.KindOf(err), remediate.UserMessage(err))
 			}
 		})
 	}

@@ -118,7 +118,7 @@ func TestKindAndUserMessage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.kind, func(t *testing.T) {
-			got := []string{remediate.Kind(tc.err), fmt.Sprint(strings.Contains(remediate.UserMessage(tc.err), tc.contains))}
+			got := []string{string(remediate.KindOf(tc.err)), fmt.Sprint(strings.Contains(remediate.UserMessage(tc.err), tc.contains))}
 			if diff := cmp.Diff([]string{tc.kind, "true"}, got); diff != "" {
 				t.Errorf("Kind/UserMessage(%v) (-want +got):\n%s\nmessage: %q", tc.err, diff, remediate.UserMessage(tc.err))
 			}

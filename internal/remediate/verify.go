@@ -93,8 +93,8 @@ func (r *runner) verifyDevices(oldPW map[string]netsapiens.Secret, fresh map[str
 			name = "desk phone " + id
 		}
 		subs = append(subs, session.SubResult{Name: name, Outcome: outcome, Detail: joinSemi(notes)})
-		if outcome == session.OutcomeVerified && r.prog(devKey(id)) != devVerified {
-			if err := r.progress(devKey(id), devVerified); err != nil {
+		if outcome == session.OutcomeVerified && Progress(r.prog(devKey(id))) != DeviceVerified {
+			if err := r.progress(devKey(id), string(DeviceVerified)); err != nil {
 				return nil, nil, false, err
 			}
 		}

@@ -49,6 +49,10 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 )
 
+// ErrKind classifies why a step failed, as stored with it (StepState.ErrKind). The store keeps it
+// and never interprets it: the engine defines the values (remediate.Kind*).
+type ErrKind string
+
 // StepError says why a step cannot move, with who did what and when ("already done by U123 at …").
 // errors.Is(err, ErrAlreadyRunning) etc. match its Err.
 type StepError struct {

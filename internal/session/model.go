@@ -105,7 +105,7 @@ type StepState struct {
 
 	Summary    string      `json:"summary,omitempty"` // one line for the card ("verified · 1 live call ended")
 	SubResults []SubResult `json:"sub_results,omitempty"`
-	ErrKind    string      `json:"err_kind,omitempty"` // netsapiens kind or engine reason: not_found, drift, …
+	ErrKind    ErrKind     `json:"err_kind,omitempty"` // netsapiens kind or engine reason: not_found, drift, …
 	ErrMessage string      `json:"err_message,omitempty"`
 	SkipReason string      `json:"skip_reason,omitempty"`
 
@@ -120,6 +120,16 @@ func (st *StepState) Approved() bool { return st.Status == StatusAwaiting && st.
 // expired request stays stored as awaiting until it is asked again or rejected).
 func (st *StepState) ApprovalPending(now time.Time) bool {
 	return st.Status == StatusAwaiting && st.ApprovedBy == "" && now.Before(st.ApprovalExpires)
+}
+
+// Busy reports whether asking for the step at now can do nothing: it is running, finished or
+// skipped, or it awaits an answer that can still be given (an expired request may be asked anew).
+func (st *StepState) Busy(now time.Time) bool {
+	switch st.Status {
+	case StatusRunning, StatusDone, StatusWarnings, StatusSkipped:
+		return true
+	}
+	return st.ApprovalPending(now)
 }
 
 // Original is the user's dial policy before the bot set the deny policy.

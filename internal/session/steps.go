@@ -204,7 +204,7 @@ func (s *Store) Finish(ctx context.Context, l Lease, status Status, summary stri
 // Fail ends the running step as failed (fenced) with an error kind (netsapiens kind or engine
 // reason) and a plain message that must not hold a secret; the lease ends, Progress stays for the
 // retry. Errors: as WithLease.
-func (s *Store) Fail(ctx context.Context, l Lease, kind, msg string) (Incident, error) {
+func (s *Store) Fail(ctx context.Context, l Lease, kind ErrKind, msg string) (Incident, error) {
 	return s.WithLease(ctx, l, func(inc *Incident) error {
 		st := inc.Steps[l.Step]
 		st.Status, st.ErrKind, st.ErrMessage = StatusFailed, kind, msg

@@ -54,7 +54,7 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 		a.auditIncident(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: c.user, Action: "refused.unauthorized",
 			Step: act.Step, Detail: "button " + act.ActionID()})
 		if act.Step != "" && a.cfg.Observer != nil {
-			a.cfg.Observer.StepEnded(ctx, inc, act.Step, remediate.ResultRefused, "unauthorized")
+			a.cfg.Observer.StepEnded(ctx, inc, act.Step, remediate.ResultRefused, remediate.KindUnauthorized)
 		}
 		a.replyAction(ctx, cb, RefusalText(route.what), nil)
 		return
@@ -87,19 +87,10 @@ func (a *App) mayClick(ctx context.Context, who role, c click) bool {
 }
 
 func (a *App) actStep(ctx context.Context, c click) {
-	st := c.inc.Step(c.act.Step)
-	if c.inc.Open() {
-		switch st.Status {
-		case session.StatusRunning, session.StatusDone, session.StatusWarnings, session.StatusSkipped:
-			a.replyAction(ctx, c.cb, AlreadyText(*st), nil)
-			return
-		case session.StatusAwaiting:
-			if st.ApprovalPending(a.now()) {
-				a.replyAction(ctx, c.cb, AlreadyText(*st), nil)
-				return
-			}
-			// An expired request: the "Request again" button asks anew.
-		}
+	// An expired request is not busy: the "Request again" button asks anew.
+	if st := c.inc.Step(c.act.Step); c.inc.Open() && st.Busy(a.now()) {
+		a.replyAction(ctx, c.cb, AlreadyText(*st), nil)
+		return
 	}
 	res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, remediate.RunOptions{})
 	a.afterRun(ctx, c, c.act.Step, c.user, res, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -61,8 +62,8 @@ func (r *renderer) blocks() []slack.Block {
 	bs := []slack.Block{r.header(), r.opened(), slack.NewDividerBlock()}
 	bs = append(bs, r.live()...)
 	bs = append(bs, slack.NewDividerBlock())
-	for i, s := range session.Steps {
-		bs = append(bs, r.step(i+1, s)...)
+	for i, d := range remediate.Runbook() {
+		bs = append(bs, r.step(i+1, d)...)
 	}
 	bs = append(bs, slack.NewDividerBlock())
 	return append(bs, r.footer()...)
@@ -79,7 +80,8 @@ func (r *renderer) fallback() string {
 	default:
 		fmt.Fprintf(&b, "🚨 Compromised: %s (%s)", inc.Key(), inc.ID)
 	}
-	for i, s := range session.Steps {
+	for i, d := range remediate.Runbook() {
+		s := d.Step
 		sep := " — "
 		if i > 0 {
 			sep = " · "
@@ -208,27 +210,21 @@ func formatMAC(s string) string {
 	return string(out)
 }
 
-var stepTitles = map[session.Step]string{
-	session.StepDeny:     "Deny all calls",
-	session.StepRecreate: "Re-create devices",
-	session.StepReset:    "Reset password + PIN",
-	session.StepRestore:  "Restore dial permission",
-}
-
+// stepTitle is the runbook's title of a step.
 func stepTitle(s session.Step) string {
-	if t, ok := stepTitles[s]; ok {
-		return t
-	}
-	return string(s)
+	d, _ := remediate.Def(s)
+	return d.Title
 }
 
 // step renders one step: a section, with its button as accessory, or followed by an actions
 // block when it has more than one button.
-func (r *renderer) step(n int, s session.Step) []slack.Block {
+func (r *renderer) step(n int, d remediate.StepDef) []slack.Block {
 	inc := r.inc
+	s := d.Step
 	st := inc.Step(s)
-	title := fmt.Sprintf("%d %s *%s*", n, statusIcon(st.Status), stepTitle(s))
-	gated := s != session.StepDeny && !inc.Step(session.StepDeny).Status.Finished()
+	title := fmt.Sprintf("%d %s *%s*", n, statusIcon(st.Status), d.Title)
+	waiting := remediate.Waiting(inc, s) // the step the runbook wants finished first, if any
+	gated := waiting != ""
 	live := r.buttons && !gated
 	needsApproval := r.o.ApprovalSteps[s]
 	var text []string
@@ -240,13 +236,13 @@ func (r *renderer) step(n int, s session.Step) []slack.Block {
 		case !inc.Open():
 			text = append(text, title+"  not run")
 		case gated:
-			text = append(text, title+"  _after deny_")
+			text = append(text, title+"  _after "+string(waiting)+"_")
 		case needsApproval:
 			text = append(text, title+"  needs approval by "+r.approvers())
 			btns = append(btns, r.stepButton(s, "Request approval", true))
 		default:
 			text = append(text, title)
-			btns = append(btns, r.stepButton(s, stepTitle(s), false))
+			btns = append(btns, r.stepButton(s, d.Title, false))
 		}
 	case session.StatusAwaiting:
 		expired := !st.ApprovalExpires.IsZero() && !r.o.Now.IsZero() && r.o.Now.After(st.ApprovalExpires)
@@ -265,7 +261,7 @@ func (r *renderer) step(n int, s session.Step) []slack.Block {
 		}
 		btns = append(btns, r.button("reject:"+string(s), "Reject", slack.StyleDefault, nil))
 	case session.StatusRunning:
-		l := fmt.Sprintf("%s  %s%s · %s", title, r.who(st, st.StartedAt), r.approvedBy(st), progressText(inc, s, st))
+		l := fmt.Sprintf("%s  %s%s · %s", title, r.who(st, st.StartedAt), r.approvedBy(st), progressText(inc, d, st))
 		if !st.LeaseUntil.IsZero() && !r.o.Now.IsZero() && r.o.Now.After(st.LeaseUntil) {
 			l += " _(runner stopped answering: resuming)_"
 		}
@@ -296,7 +292,7 @@ func (r *renderer) step(n int, s session.Step) []slack.Block {
 		text = append(text, subLines(st.SubResults)...)
 		if live {
 			btns = append(btns, r.stepButton(s, "Retry", needsApproval))
-			if s == session.StepRestore && st.ErrKind == "drift" {
+			if s == session.StepRestore && st.ErrKind == remediate.KindDrift {
 				btns = append(btns, r.button("force:restore", "Force restore", slack.StyleDanger, r.confirm(ActionForceRestore, s)))
 			}
 		}
@@ -394,28 +390,17 @@ func (r *renderer) approvedBy(st *session.StepState) string {
 	return s
 }
 
-// doneProgress are the Progress values that mean a device of a running recreate is finished; the
-// engine records "device/<name>" → one of these once the device is back (anything else is in flight).
-var doneProgress = map[string]bool{"done": true, "created": true, "recreated": true, "linked": true, "verified": true}
-
-func progressText(inc *session.Incident, s session.Step, st *session.StepState) string {
-	if s != session.StepRecreate {
+// progressText says how far a running step is, by the runbook's count of its units (recreate:
+// devices back), else just that it runs.
+func progressText(inc *session.Incident, d remediate.StepDef, st *session.StepState) string {
+	if d.Count == nil {
 		return "running…"
 	}
-	done, seen := 0, 0
-	for k, v := range st.Progress {
-		if strings.HasPrefix(k, "device/") {
-			seen++
-			if doneProgress[v] {
-				done++
-			}
-		}
-	}
-	total := max(len(inc.Devices), seen)
+	done, total := d.Count(inc, st)
 	if total == 0 {
 		return "running…"
 	}
-	return fmt.Sprintf("%d of %d done…", min(done, total), total)
+	return fmt.Sprintf("%d of %d done…", done, total)
 }
 
 var outcomeWords = map[session.Outcome]string{
@@ -595,5 +580,5 @@ func (r *renderer) denyPolicy() string {
 	case r.o.DenyPolicy != "":
 		return r.o.DenyPolicy
 	}
-	return "Deny All"
+	return remediate.DefaultDenyPolicy
 }

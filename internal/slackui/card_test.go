@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/slack-go/slack"
 
+	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -109,7 +110,7 @@ func fixtures() []fixture {
 
 	inc = denied()
 	inc.Steps = steps(session.StepDeny, denyDone, session.StepRecreate, session.StepState{Status: session.StatusRunning,
-		RequestedBy: "U0MARIA", StartedAt: at(2), Progress: map[string]string{"device/1001": "done", "device/1001a": "deleted"}})
+		RequestedBy: "U0MARIA", StartedAt: at(2), Progress: map[string]string{"device/1001": string(remediate.DeviceLinked), "device/1001a": string(remediate.DeviceDeleted)}})
 	inc.Version = 7
 	fs = append(fs, fixture{"recreate_progress", inc, opts, []string{"step:reset", "step:restore", "abort"}, "step:reset"})
 

@@ -38,7 +38,7 @@ func (a *App) maintainOnce(ctx context.Context) {
 		a.m.ReconcileResumed.Inc()
 		ev := a.log.Info()
 		if r.Err != nil {
-			ev = a.log.Warn().Str("kind", remediate.Kind(r.Err))
+			ev = a.log.Warn().Str("kind", string(remediate.KindOf(r.Err)))
 		}
 		ev.Str("incident", r.IncidentID).Str("step", string(r.Step)).Bool("failed", r.Failed).Msg("reconciled step")
 		if len(r.Secrets) > 0 {
@@ -160,7 +160,7 @@ func ReminderText(inc session.Incident, now time.Time) string {
 	}
 	deny := inc.DenyPolicy
 	if deny == "" {
-		deny = "Deny All"
+		deny = remediate.DefaultDenyPolicy
 	}
 	was := "the original is unknown, so restore will ask for it"
 	if o := inc.Original; o != nil && o.Known {

@@ -69,10 +69,10 @@ func (a *App) work(ctx context.Context, j job) {
 
 // logErr logs an engine error: internal ones with the chain, expected ones by kind only.
 func (a *App) logErr(err error, incident, what string) {
-	kind := remediate.Kind(err)
+	kind := remediate.KindOf(err)
 	ev := a.log.Info()
-	if kind == "internal" || kind == "" {
+	if kind == remediate.KindInternal || kind == remediate.KindNone {
 		ev = a.log.Warn().Err(err)
 	}
-	ev.Str("incident", incident).Str("kind", kind).Msg(what)
+	ev.Str("incident", incident).Str("kind", string(kind)).Msg(what)
 }
