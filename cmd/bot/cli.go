@@ -99,7 +99,7 @@ func openCLIStore(ctx context.Context, cfg config, log zerolog.Logger) (*session
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	rdb := redis.NewUniversalClient(ropts)
-	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey, SnapshotKey: cfg.SnapshotKey,
+	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey,
 		Retention: cfg.Retention, Prefix: cfg.RedisKeyPrefix, Logger: log.With().Str("component", "session").Logger()})
 	if err != nil {
 		rdb.Close()

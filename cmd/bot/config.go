@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )

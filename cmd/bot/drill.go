@@ -74,7 +74,11 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 	if prefix == "" {
 		prefix = session.DefaultPrefix
 	}
-	store, err := session.New(session.Config{Client: rdb, AuditKey: auditKey, SnapshotKey: snapKey, Prefix: prefix + "drill", Logger: log})
+	store, err := session.New(session.Config{Client: rdb, AuditKey: auditKey, Prefix: prefix + "drill", Logger: log})
+	if err != nil {
+		return fmt.Errorf("drill: %w", err)
+	}
+	keys, err := session.NewKeyring(snapKey, auditKey)
 	if err != nil {
 		return fmt.Errorf("drill: %w", err)
 	}
@@ -83,7 +87,7 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("drill: %w", err)
 	}
 	eng, err := remediate.New(pbx, store, remediate.Config{
-		ApprovalSteps: []session.Step{session.StepRestore}, Owner: "drill", Logger: log,
+		ApprovalSteps: []session.Step{session.StepRestore}, Owner: "drill", Logger: log, Keys: keys,
 	})
 	if err != nil {
 		return fmt.Errorf("drill: %w", err)

@@ -127,7 +127,11 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	// The same lease as serve's: a step whose CLI was interrupted is resumed by a running
 	// `bot serve` within 10 s.
-	if r.eng, err = remediate.New(pbx, store, engineConfig(cfg, "cli-"+replicaID(), log, nil)); err != nil {
+	ecfg, err := engineConfig(cfg, "cli-"+replicaID(), log, nil)
+	if err != nil {
+		return err
+	}
+	if r.eng, err = remediate.New(pbx, store, ecfg); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
 

@@ -42,7 +42,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	rdb := redis.NewUniversalClient(ropts)
 	defer rdb.Close()
-	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey, SnapshotKey: cfg.SnapshotKey,
+	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey,
 		Retention: cfg.Retention, Prefix: cfg.RedisKeyPrefix, Logger: log.With().Str("component", "session").Logger()})
 	if err != nil {
 		return fmt.Errorf("incident store: %w", err)
@@ -71,7 +71,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	registerBuildInfo(reg)
 	runbook := newRunbookMetrics(reg)
 	changes := slackui.NewChanges()
-	ecfg := engineConfig(cfg, owner, log, changes)
+	ecfg, err := engineConfig(cfg, owner, log, changes)
+	if err != nil {
+		return err
+	}
 	ecfg.Observer = runbook
 	eng, err := remediate.New(newCountingPBX(pbx, reg), store, ecfg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 
 	"github.com/rs/zerolog"
 
@@ -23,8 +24,13 @@ func netsapiensConfig(cfg config, log zerolog.Logger) netsapiens.Config {
 }
 
 // engineConfig is the runbook engine's configuration, the same for `serve` and `respond`, so
-// that a step behaves alike from Slack and from a terminal.
-func engineConfig(cfg config, owner string, log zerolog.Logger, n remediate.Notifier) remediate.Config {
+// that a step behaves alike from Slack and from a terminal. Errors: a key of the wrong length
+// (loadConfig has checked them already).
+func engineConfig(cfg config, owner string, log zerolog.Logger, n remediate.Notifier) (remediate.Config, error) {
+	keys, err := session.NewKeyring(cfg.SnapshotKey, cfg.AuditKey)
+	if err != nil {
+		return remediate.Config{}, fmt.Errorf("keys: %w", err)
+	}
 	steps := make([]session.Step, len(cfg.ApprovalSteps))
 	for i, s := range cfg.ApprovalSteps {
 		steps[i] = session.Step(s)
@@ -32,6 +38,6 @@ func engineConfig(cfg config, owner string, log zerolog.Logger, n remediate.Noti
 	return remediate.Config{
 		DenyPolicy: cfg.NSDenyPolicy, PINLength: cfg.PINLength, ResetEmailTemplate: cfg.NSResetTemplate,
 		ResetEmailSubject: cfg.NSResetSubject, ApprovalSteps: steps, ApprovalTTL: cfg.ApprovalTTL, Owner: owner,
-		Logger: log.With().Str("component", "remediate").Logger(), Notifier: n,
-	}
+		Logger: log.With().Str("component", "remediate").Logger(), Notifier: n, Keys: keys,
+	}, nil
 }

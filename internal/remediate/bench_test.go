@@ -21,7 +21,7 @@ func benchEngine(b *testing.B, latency time.Duration) (*remediate.Engine, *sessi
 	r := testenv.NewRedis(b)
 	sim, url := nstest.Start(b, nstest.Options{})
 	sim.SetFaults(nstest.Faults{Latency: latency})
-	store, err := session.New(session.Config{Client: r.Client, Prefix: r.Prefix, AuditKey: testAuditKey, SnapshotKey: testSnapshotKey, Logger: zerolog.Nop()})
+	store, err := session.New(session.Config{Client: r.Client, Prefix: r.Prefix, AuditKey: testAuditKey, Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -29,7 +29,11 @@ func benchEngine(b *testing.B, latency time.Duration) (*remediate.Engine, *sessi
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := remediate.New(pbx, store, remediate.Config{Owner: "bench", Logger: zerolog.Nop()})
+	keys, err := session.NewKeyring(testSnapshotKey, testAuditKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := remediate.New(pbx, store, remediate.Config{Owner: "bench", Logger: zerolog.Nop(), Keys: keys})
 	if err != nil {
 		b.Fatal(err)
 	}

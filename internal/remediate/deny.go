@@ -44,7 +44,7 @@ func (r *runner) deny() (stepResult, error) {
 		// Write-ahead: the original is durable before the PUT that overwrites it. The store keeps
 		// the first record and never records the deny policy as an original.
 		o := session.Original{Policy: u.DialPolicy, Known: u.DialPolicy != "" && !samePolicy(u.DialPolicy, deny)}
-		inc, err := e.store.SaveOriginal(r.ctx, r.lease, o, deny)
+		inc, err := r.lease.SaveOriginal(r.ctx, o, deny)
 		if err != nil {
 			return stepResult{}, fmt.Errorf("record original dial policy: %w", err)
 		}

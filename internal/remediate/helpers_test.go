@@ -36,6 +36,7 @@ type env struct {
 	simURL string
 	redis  *testenv.Redis
 	store  *session.Store
+	keys   *session.Keyring // the engines' keys; nil = none
 	clock  *testenv.Clock
 	logs   *testenv.SyncBuffer
 	log    zerolog.Logger
@@ -58,12 +59,17 @@ func newEnvSeed(t *testing.T, r *testenv.Redis, seed *nstest.Seed) *env {
 	v := &env{t: t, sim: sim, simURL: simURL, redis: r, clock: testenv.NewRealClock(), logs: &testenv.SyncBuffer{}}
 	v.log = zerolog.New(v.logs).With().Timestamp().Logger()
 	v.store = v.newStore(r.Client)
+	keys, err := session.NewKeyring(testSnapshotKey, testAuditKey)
+	if err != nil {
+		t.Fatalf("NewKeyring: %v", err)
+	}
+	v.keys = keys
 	return v
 }
 
 func (v *env) newStore(rdb redis.UniversalClient) *session.Store {
 	v.t.Helper()
-	st, err := session.New(session.Config{Client: rdb, AuditKey: testAuditKey, SnapshotKey: testSnapshotKey,
+	st, err := session.New(session.Config{Client: rdb, AuditKey: testAuditKey,
 		Prefix: v.redis.Prefix, Logger: v.log, Now: v.clock.Now})
 	if err != nil {
 		v.t.Fatalf("session.New: %v", err)
@@ -91,6 +97,9 @@ func (v *env) engineOn(owner string, st remediate.Store, mod func(*remediate.Con
 	v.t.Helper()
 	cfg := remediate.Config{Owner: owner, Logger: v.log.With().Str("owner", owner).Logger(), Now: v.clock.Now,
 		ResetEmailTemplate: "password_reset.php"}
+	if v.keys != nil {
+		cfg.Keys = v.keys
+	}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -34,7 +34,7 @@ func (e *Engine) Reconcile(ctx context.Context) ([]Resumed, error) {
 	var out []Resumed
 	var errs []error
 	for _, stale := range leases {
-		l, err := e.store.TakeOver(ctx, stale, e.cfg.Owner, e.cfg.LeaseTTL)
+		run, err := e.store.TakeOver(ctx, stale, e.cfg.Owner, e.cfg.LeaseTTL)
 		if errors.Is(err, ErrAlreadyRunning) || errors.Is(err, ErrFenced) || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) {
 			continue // renewed, taken by another replica, or gone
 		}
@@ -42,7 +42,7 @@ func (e *Engine) Reconcile(ctx context.Context) ([]Resumed, error) {
 			errs = append(errs, fmt.Errorf("take over %s/%s: %w", stale.IncidentID, stale.Step, err))
 			continue
 		}
-		out = append(out, e.resume(ctx, stale, l))
+		out = append(out, e.resume(ctx, stale, run))
 	}
 	if err := e.closeFinished(ctx); err != nil {
 		errs = append(errs, err)
@@ -51,7 +51,8 @@ func (e *Engine) Reconcile(ctx context.Context) ([]Resumed, error) {
 }
 
 // resume continues one taken-over step.
-func (e *Engine) resume(ctx context.Context, stale, l session.Lease) Resumed {
+func (e *Engine) resume(ctx context.Context, stale session.Lease, run Lease) Resumed {
+	l := run.Lease()
 	rs := Resumed{IncidentID: l.IncidentID, Step: l.Step}
 	inc, err := e.store.Get(ctx, l.IncidentID)
 	if err != nil {
@@ -62,7 +63,7 @@ func (e *Engine) resume(ctx context.Context, stale, l session.Lease) Resumed {
 	rs.RequestedBy, rs.Incident = st.RequestedBy, inc
 	n, _ := strconv.Atoi(st.Progress[progResumes])
 	n++
-	inc, err = e.store.Progress(ctx, l, progResumes, strconv.Itoa(n))
+	inc, err = run.Progress(ctx, progResumes, strconv.Itoa(n))
 	if err != nil {
 		rs.Err = err
 		return rs
@@ -71,7 +72,7 @@ func (e *Engine) resume(ctx context.Context, stale, l session.Lease) Resumed {
 	why := fmt.Sprintf("runner %s stopped (lease expired at %s)", stale.Owner, fmtTime(stale.Until))
 	if n > maxResumes {
 		msg := fmt.Sprintf("%s; its runners died %d times, so it is not resumed again: check the bot's log, then Retry", why, n)
-		stored, err := e.store.Fail(ctx, l, KindRunnerDied, msg)
+		stored, err := run.Fail(ctx, KindRunnerDied, msg)
 		rs.Failed, rs.Err = true, err
 		if err == nil {
 			rs.Incident = stored
@@ -86,7 +87,7 @@ func (e *Engine) resume(ctx context.Context, stale, l session.Lease) Resumed {
 		why+"; resuming from the recorded progress")
 	e.log.Info().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", st.RequestedBy).Str("from", stale.Owner).Msg("resuming step")
 	e.notify(ctx, inc.ID)
-	res, err := e.execute(ctx, l, inc, RunOptions{})
+	res, err := e.execute(ctx, run, inc, RunOptions{})
 	rs.Incident, rs.Secrets, rs.Err = res.Incident, res.Secrets, err
 	return rs
 }

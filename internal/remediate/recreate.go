@@ -108,7 +108,7 @@ func (r *runner) snapshotDevices(oldPW map[string]netsapiens.Secret) error {
 		}
 		s := session.DeviceSnapshot{Device: id, Fields: fields}
 		if d.SIPPassword != nil && *d.SIPPassword != "" {
-			s.PasswordHMAC = e.store.SecretHMAC(r.inc.ID, pwField(id), d.SIPPassword.Reveal())
+			s.PasswordHMAC = e.cfg.Keys.SecretHMAC(r.inc.ID, pwField(id), d.SIPPassword.Reveal())
 			oldPW[id] = *d.SIPPassword
 		}
 		creds := map[string]string{}
@@ -119,7 +119,7 @@ func (r *runner) snapshotDevices(oldPW map[string]netsapiens.Secret) error {
 			creds[fieldProvPassword] = d.ProvisioningPassword.Reveal()
 		}
 		for _, f := range sortedKeys(creds) {
-			sealed, err := e.store.Seal(r.inc.ID, sealField(id, f), creds[f])
+			sealed, err := e.cfg.Keys.Seal(r.inc.ID, sealField(id, f), creds[f])
 			switch {
 			case errors.Is(err, session.ErrNoKey):
 				s.Unsealable = append(s.Unsealable, f)
@@ -143,7 +143,7 @@ func (r *runner) snapshotDevices(oldPW map[string]netsapiens.Secret) error {
 		s.MACProvisioned = s.PhoneMAC != ""
 		snaps = append(snaps, s)
 	}
-	inc, err := e.store.SaveDevices(r.ctx, r.lease, snaps)
+	inc, err := r.lease.SaveDevices(r.ctx, snaps)
 	if err != nil {
 		return fmt.Errorf("record device snapshot: %w", err)
 	}
@@ -286,7 +286,7 @@ func (r *runner) createDevice(snap session.DeviceSnapshot) (*netsapiens.Secret, 
 	}
 	body.Device = &id
 	for f, sealed := range snap.Sealed {
-		v, err := e.store.Unseal(r.inc.ID, sealField(id, f), sealed)
+		v, err := e.cfg.Keys.Unseal(r.inc.ID, sealField(id, f), sealed)
 		if err != nil {
 			return nil, "", fmt.Errorf("open sealed %s of device %s: %w", f, id, err)
 		}

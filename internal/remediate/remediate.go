@@ -42,7 +42,8 @@ type PBX interface {
 	EndCall(ctx context.Context, domain, user, callID string) error
 }
 
-// Store is the part of the incident store (*session.Store) the engine calls.
+// Store is the part of the incident store (*session.Store) the engine calls. A running step's
+// writes go through the Lease that Begin and TakeOver hand out, not through the store.
 type Store interface {
 	Open(ctx context.Context, inc session.Incident) (session.Incident, bool, error)
 	Get(ctx context.Context, id string) (session.Incident, error)
@@ -50,29 +51,38 @@ type Store interface {
 	Discard(ctx context.Context, id string) error
 	Close(ctx context.Context, id string, state session.State, by, note string) (session.Incident, error)
 	ListOpen(ctx context.Context) ([]session.Incident, error)
+	UserOriginal(ctx context.Context, user, domain string) (session.Original, bool, error)
+	Append(ctx context.Context, e session.AuditEntry) (session.AuditEntry, error)
 
-	Begin(ctx context.Context, id string, step session.Step, opt session.BeginOptions) (session.Lease, session.Incident, error)
-	CheckFence(ctx context.Context, l session.Lease) error
-	Renew(ctx context.Context, l *session.Lease, ttl time.Duration) error
-	Progress(ctx context.Context, l session.Lease, key, value string) (session.Incident, error)
-	Finish(ctx context.Context, l session.Lease, status session.Status, summary string, subs []session.SubResult) (session.Incident, error)
-	Fail(ctx context.Context, l session.Lease, kind Kind, msg string) (session.Incident, error)
+	Begin(ctx context.Context, id string, step session.Step, opt session.BeginOptions) (*session.Run, session.Incident, error)
 	ExpiredLeases(ctx context.Context) ([]session.Lease, error)
-	TakeOver(ctx context.Context, stale session.Lease, owner string, ttl time.Duration) (session.Lease, error)
+	TakeOver(ctx context.Context, stale session.Lease, owner string, ttl time.Duration) (*session.Run, error)
 
 	RequestApproval(ctx context.Context, id string, step session.Step, by string, ttl time.Duration, force bool) (session.Incident, error)
 	Approve(ctx context.Context, id string, step session.Step, by string) (session.Incident, error)
 	Reject(ctx context.Context, id string, step session.Step, by string) (session.Incident, error)
+}
 
-	SaveOriginal(ctx context.Context, l session.Lease, o session.Original, denyPolicy string) (session.Incident, error)
-	UserOriginal(ctx context.Context, user, domain string) (session.Original, bool, error)
-	SaveDevices(ctx context.Context, l session.Lease, devs []session.DeviceSnapshot) (session.Incident, error)
+// Lease is one runner's hold on its running step (*session.Run): every write a step makes to
+// the store goes through it, fenced, and CheckFence comes before every PBX write.
+type Lease interface {
+	Lease() session.Lease
+	CheckFence(ctx context.Context) error
+	Renew(ctx context.Context) error
+	Progress(ctx context.Context, key, value string) (session.Incident, error)
+	Finish(ctx context.Context, status session.Status, summary string, subs []session.SubResult) (session.Incident, error)
+	Fail(ctx context.Context, kind Kind, msg string) (session.Incident, error)
+	SaveOriginal(ctx context.Context, o session.Original, denyPolicy string) (session.Incident, error)
+	SaveDevices(ctx context.Context, devs []session.DeviceSnapshot) (session.Incident, error)
+}
+
+// Keyring seals the credentials a device snapshot keeps and makes HMACs of old secrets
+// (*session.Keyring: no Redis, built from SNAPSHOT_KEY and AUDIT_KEY).
+type Keyring interface {
 	Seal(incidentID, field, plaintext string) (string, error)
 	Unseal(incidentID, field, sealed string) (string, error)
 	SecretHMAC(incidentID, field, value string) string
 	SecretMatches(incidentID, field, value, mac string) (bool, error)
-
-	Append(ctx context.Context, e session.AuditEntry) (session.AuditEntry, error)
 }
 
 // Notifier is told after every stored change of an incident, so the Slack layer can re-render
@@ -112,7 +122,10 @@ type Config struct {
 	Logger        zerolog.Logger
 	Now           func() time.Time // nil = time.Now
 	Notifier      Notifier         // may be nil
-	Observer      Observer         // may be nil
+	// Keys seals snapshot credentials and compares old secrets; nil = no keys (nothing sealed,
+	// old and new secrets compared in memory only).
+	Keys     Keyring
+	Observer Observer // may be nil
 }
 
 // Engine runs the runbook. It is safe for concurrent use; several Engines (replicas) may
@@ -168,6 +181,13 @@ func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Keys == nil {
+		none, err := session.NewKeyring(nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("remediate: keyring: %w", err)
+		}
+		cfg.Keys = none
 	}
 	return &Engine{pbx: pbx, store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now}, nil
 }

@@ -52,7 +52,7 @@ func (r *runner) reset() (stepResult, error) {
 	// PIN.
 	old := u.VoicemailPIN
 	if r.prog(progPINOld) == "" && r.prog(progPIN) == "" && old != "" {
-		if h := e.store.SecretHMAC(r.inc.ID, pinField, old.Reveal()); h != "" {
+		if h := e.cfg.Keys.SecretHMAC(r.inc.ID, pinField, old.Reveal()); h != "" {
 			if err := r.progress(progPINOld, h); err != nil {
 				return stepResult{}, err
 			}
@@ -65,7 +65,7 @@ func (r *runner) reset() (stepResult, error) {
 			return stepResult{}, err
 		}
 		if h := r.prog(progPINOld); h != "" {
-			if same, err := e.store.SecretMatches(r.inc.ID, pinField, p.Reveal(), h); err == nil && same {
+			if same, err := e.cfg.Keys.SecretMatches(r.inc.ID, pinField, p.Reveal(), h); err == nil && same {
 				continue
 			}
 		}

@@ -169,7 +169,10 @@ func (e *Engine) begin(ctx context.Context, id string, step session.Step, actor 
 // runner is one execution of one step under one lease.
 type runner struct {
 	e     *Engine
-	lease session.Lease
+	lease Lease // nil for Credentials, which rotates passwords outside a step run
+	step  session.Step
+	// fence is checked before every PBX write: the lease's CheckFence for a step run.
+	fence func(ctx context.Context) error
 	inc   session.Incident // as last stored
 	actor string           // actor of record (the requester)
 	ctx   context.Context  // cancelled when the lease is lost
@@ -192,7 +195,8 @@ type stepResult struct {
 
 // execute runs the step body under l: renews the lease while it runs, records the result
 // (Finish or Fail) unless the runner was stopped, and closes the incident after a restore.
-func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incident, o RunOptions) (Result, error) {
+func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident, o RunOptions) (Result, error) {
+	l := lease.Lease()
 	def, ok := Def(l.Step)
 	if !ok {
 		return Result{}, errorf(ErrInvalid, "unknown step %q", l.Step)
@@ -200,8 +204,8 @@ func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incid
 	fn := def.run
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stopRenew := e.renew(rctx, l, cancel)
-	r := &runner{e: e, lease: l, inc: inc, actor: inc.Step(l.Step).RequestedBy, ctx: rctx,
+	stopRenew := e.renew(rctx, lease, cancel)
+	r := &runner{e: e, lease: lease, step: l.Step, fence: lease.CheckFence, inc: inc, actor: inc.Step(l.Step).RequestedBy, ctx: rctx,
 		pctx: netsapiens.WithLogTag(rctx, inc.ID), opts: o}
 	// Every line of this run names its incident, step and actor of record.
 	log := e.log.With().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", r.actor).Logger()
@@ -221,7 +225,7 @@ func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incid
 			return Result{Incident: r.inc}, err
 		}
 		// Fail under the caller's context: the step must not stay running because rctx ended.
-		stored, ferr := e.store.Fail(ctx, l, KindOf(err), UserMessage(err))
+		stored, ferr := lease.Fail(ctx, KindOf(err), UserMessage(err))
 		if ferr != nil {
 			log.Warn().Err(ferr).Msg("record step failure")
 			return Result{Incident: r.inc}, errors.Join(err, ferr)
@@ -234,7 +238,7 @@ func (e *Engine) execute(ctx context.Context, l session.Lease, inc session.Incid
 		e.observe(ctx, stored, l.Step, true, session.StatusFailed, err)
 		return Result{Incident: stored, Secrets: res.secrets}, err
 	}
-	stored, err := e.store.Finish(ctx, l, res.status, res.summary, res.subs)
+	stored, err := lease.Finish(ctx, res.status, res.summary, res.subs)
 	if err != nil {
 		// The PBX work is done but the lease was lost (or Redis failed): whoever holds the step
 		// now verifies again. The secrets of this run are still the requester's.
@@ -286,7 +290,7 @@ func (e *Engine) closeRestored(ctx context.Context, inc session.Incident, actor 
 }
 
 // renew keeps l alive until stop is called; a lost lease cancels the run with ErrFenced.
-func (e *Engine) renew(ctx context.Context, l session.Lease, cancel context.CancelCauseFunc) (stop func()) {
+func (e *Engine) renew(ctx context.Context, l Lease, cancel context.CancelCauseFunc) (stop func()) {
 	every := e.renewEvery
 	if every <= 0 {
 		every = e.cfg.LeaseTTL / 3
@@ -305,14 +309,14 @@ func (e *Engine) renew(ctx context.Context, l session.Lease, cancel context.Canc
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				err := e.store.Renew(ctx, &l, e.cfg.LeaseTTL)
+				err := l.Renew(ctx)
 				if errors.Is(err, ErrFenced) {
 					cancel(fmt.Errorf("renew lease: %w", err))
 					return
 				}
 				if err != nil {
 					// Redis may be back before the lease ends; CheckFence stops the writes meanwhile.
-					e.log.Warn().Err(err).Str("incident", l.IncidentID).Msg("renew step lease")
+					e.log.Warn().Err(err).Str("incident", l.Lease().IncidentID).Msg("renew step lease")
 				}
 			}
 		}
@@ -320,19 +324,20 @@ func (e *Engine) renew(ctx context.Context, l session.Lease, cancel context.Canc
 	return func() { close(done); wg.Wait() }
 }
 
-// write runs one PBX write: the test hook, the fence check, the call, the hook again.
+// write runs one PBX write, the one path of every PBX write: the test hook, the fence check,
+// the call, the hook again.
 func (r *runner) write(op string, fn func(ctx context.Context) error) error {
 	if h := r.e.hook; h != nil {
-		if err := h(r.lease.Step, op, false); err != nil {
+		if err := h(r.step, op, false); err != nil {
 			return fmt.Errorf("before %s: %w", op, err)
 		}
 	}
-	if err := r.e.store.CheckFence(r.ctx, r.lease); err != nil {
+	if err := r.fence(r.ctx); err != nil {
 		return fmt.Errorf("before %s: %w", op, err)
 	}
 	err := fn(r.pctx)
 	if h := r.e.hook; h != nil {
-		if herr := h(r.lease.Step, op, true); herr != nil {
+		if herr := h(r.step, op, true); herr != nil {
 			return fmt.Errorf("after %s: %w", op, herr)
 		}
 	}
@@ -341,7 +346,7 @@ func (r *runner) write(op string, fn func(ctx context.Context) error) error {
 
 // progress records key → value fenced and keeps the stored incident.
 func (r *runner) progress(key, value string) error {
-	inc, err := r.e.store.Progress(r.ctx, r.lease, key, value)
+	inc, err := r.lease.Progress(r.ctx, key, value)
 	if err != nil {
 		return fmt.Errorf("record progress %s: %w", key, err)
 	}
@@ -351,14 +356,14 @@ func (r *runner) progress(key, value string) error {
 }
 
 // prog returns the recorded progress value of key.
-func (r *runner) prog(key string) string { return r.inc.Step(r.lease.Step).Progress[key] }
+func (r *runner) prog(key string) string { return r.inc.Step(r.step).Progress[key] }
 
 func (r *runner) domain() string { return r.inc.Domain }
 func (r *runner) user() string   { return r.inc.User }
 
 // auditStep appends an audit line about this step.
 func (r *runner) auditStep(action, before, after, detail string) {
-	r.e.audit(r.ctx, r.inc.ID, r.actor, "step."+string(r.lease.Step)+"."+action, r.lease.Step, before, after, detail)
+	r.e.audit(r.ctx, r.inc.ID, r.actor, "step."+string(r.step)+"."+action, r.step, before, after, detail)
 }
 
 func joinComma(s []string) string {

@@ -392,7 +392,7 @@ func TestRunbookWithoutKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.store = st
+	v.store, v.keys = st, nil
 	e := v.engine("A", nil)
 	before, oldPW := v.settings("1001", "acme.example"), v.passwords("1001", "acme.example")
 	inc := v.open(e, "1001", "acme.example")

@@ -27,8 +27,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := redis.NewUniversalClient(opt)
-	st, err := session.New(session.Config{Client: rdb, AuditKey: testAuditKey, SnapshotKey: testSnapshotKey,
-		Prefix: os.Getenv("REMEDIATE_PREFIX")})
+	st, err := session.New(session.Config{Client: rdb, AuditKey: testAuditKey, Prefix: os.Getenv("REMEDIATE_PREFIX")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +36,11 @@ func TestHelperProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := remediate.New(pbx, st, remediate.Config{Owner: "child", LeaseTTL: time.Second, Logger: zerolog.Nop()})
+	keys, err := session.NewKeyring(testSnapshotKey, testAuditKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := remediate.New(pbx, st, remediate.Config{Owner: "child", LeaseTTL: time.Second, Logger: zerolog.Nop(), Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

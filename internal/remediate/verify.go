@@ -111,7 +111,7 @@ func (r *runner) passwordChanged(snap session.DeviceSnapshot, d netsapiens.Devic
 		return true, false, nil
 	}
 	if snap.PasswordHMAC != "" {
-		same, err := r.e.store.SecretMatches(r.inc.ID, pwField(snap.Device), d.SIPPassword.Reveal(), snap.PasswordHMAC)
+		same, err := r.e.cfg.Keys.SecretMatches(r.inc.ID, pwField(snap.Device), d.SIPPassword.Reveal(), snap.PasswordHMAC)
 		switch {
 		case err == nil:
 			return !same, true, nil

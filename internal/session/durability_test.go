@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -33,10 +34,10 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	}
 	inc := open(t, s, "1001")
 	l := begin(t, s, inc.ID, session.StepDeny)
-	if _, err := s.SaveOriginal(ctx, l, session.Original{Policy: "International", Known: true}, "Deny All"); err != nil {
+	if _, err := l.SaveOriginal(ctx, session.Original{Policy: "International", Known: true}, "Deny All"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Progress(ctx, l, "dial-policy", "set"); err != nil {
+	if _, err := l.Progress(ctx, "dial-policy", "set"); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range []string{"incident.opened", "step.deny.running", "original.recorded"} {
@@ -80,10 +81,10 @@ func TestSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("ListOpen after SIGKILL = %d, %v", len(list), err)
 	}
 	// The lease survived too: nobody else can start deny, and the runner can finish.
-	if _, _, err := s2.Begin(ctx, inc.ID, session.StepDeny, session.BeginOptions{Actor: "U2"}); err == nil {
+	if _, _, err := s2.Begin(ctx, inc.ID, session.StepDeny, session.BeginOptions{Actor: "U2", LeaseTTL: time.Minute}); !errors.Is(err, session.ErrAlreadyRunning) {
 		t.Error("Begin after restart started a running step again")
 	}
-	if _, err := s2.Finish(ctx, l, session.StatusDone, "verified", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "verified", nil); err != nil {
 		t.Errorf("Finish with the pre-crash lease: %v", err)
 	}
 }
@@ -173,7 +174,7 @@ func TestCluster(t *testing.T) {
 	}
 	for _, inc := range incs {
 		var wins atomic.Int32
-		var lease session.Lease
+		var lease *session.Run
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Go(func() {
@@ -188,13 +189,13 @@ func TestCluster(t *testing.T) {
 		if wins.Load() != 1 {
 			t.Fatalf("%s: %d Begins won", inc.ID, wins.Load())
 		}
-		if _, err := s.SaveOriginal(ctx, lease, session.Original{Policy: "US", Known: true}, "Deny All"); err != nil {
+		if _, err := lease.SaveOriginal(ctx, session.Original{Policy: "US", Known: true}, "Deny All"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Append(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "step.deny.done"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Finish(ctx, lease, session.StatusDone, "", nil); err != nil {
+		if _, err := lease.Finish(ctx, session.StatusDone, "", nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Verify(ctx, inc.ID); err != nil {

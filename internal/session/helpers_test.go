@@ -37,11 +37,10 @@ func storeOn(t *testing.T, c redis.UniversalClient, mod ...func(*session.Config)
 	t.Helper()
 	clk := newClock()
 	cfg := session.Config{
-		Client:      c,
-		AuditKey:    testAuditKey,
-		SnapshotKey: testSnapshotKey,
-		Logger:      zerolog.New(zerolog.NewTestWriter(t)),
-		Now:         clk.Now,
+		Client:   c,
+		AuditKey: testAuditKey,
+		Logger:   zerolog.New(zerolog.NewTestWriter(t)),
+		Now:      clk.Now,
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -51,6 +50,16 @@ func storeOn(t *testing.T, c redis.UniversalClient, mod ...func(*session.Config)
 		t.Fatalf("New: %v", err)
 	}
 	return s, clk
+}
+
+// keyring returns the Keyring of both test keys.
+func keyring(t *testing.T) *session.Keyring {
+	t.Helper()
+	k, err := session.NewKeyring(testSnapshotKey, testAuditKey)
+	if err != nil {
+		t.Fatalf("NewKeyring: %v", err)
+	}
+	return k
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -71,7 +80,7 @@ func open(t *testing.T, s *session.Store, user string) session.Incident {
 }
 
 // begin starts a step with a 30 s lease and fails the test on error.
-func begin(t *testing.T, s *session.Store, id string, step session.Step) session.Lease {
+func begin(t *testing.T, s *session.Store, id string, step session.Step) *session.Run {
 	t.Helper()
 	l, _, err := s.Begin(ctxT(t), id, step, session.BeginOptions{Actor: "U1", Owner: "w1", LeaseTTL: 30 * time.Second})
 	if err != nil {

@@ -116,9 +116,38 @@ func deriveHMACKey(snapshotKey, auditKey []byte) ([]byte, string) {
 	return k, fingerprint("cr secret hmac key id", k)
 }
 
+// Keyring holds the keys for the few secrets the engine must keep or compare: it seals
+// provisioning credentials under SNAPSHOT_KEY and makes HMACs of old secrets (SIP password, PIN)
+// under a key derived from SNAPSHOT_KEY, else AUDIT_KEY. It has no Redis: what it makes is stored
+// through the Store like any other value. The zero keys give a Keyring that refuses with ErrNoKey.
+// It is safe for concurrent use.
+type Keyring struct {
+	sealer    *Sealer // nil = no SNAPSHOT_KEY
+	hmacKey   []byte  // derived key for SecretHMAC; nil = no key configured
+	hmacKeyID string
+}
+
+// NewKeyring returns the Keyring for SNAPSHOT_KEY (nil or exactly 32 bytes) and AUDIT_KEY (nil
+// or at least 32 bytes). Errors: ErrInvalid for a key of the wrong length.
+func NewKeyring(snapshotKey, auditKey []byte) (*Keyring, error) {
+	if auditKey != nil && len(auditKey) < 32 {
+		return nil, fmt.Errorf("session: audit key has %d bytes, need at least 32: %w", len(auditKey), ErrInvalid)
+	}
+	k := &Keyring{}
+	if snapshotKey != nil {
+		sl, err := NewSealer(snapshotKey, "")
+		if err != nil {
+			return nil, fmt.Errorf("session: snapshot key: %w", err)
+		}
+		k.sealer = sl
+	}
+	k.hmacKey, k.hmacKeyID = deriveHMACKey(snapshotKey, auditKey)
+	return k, nil
+}
+
 // Seal seals a credential of an incident's snapshot under SNAPSHOT_KEY (see Sealer).
 // Errors: ErrNoKey without SNAPSHOT_KEY.
-func (s *Store) Seal(incidentID, field, plaintext string) (string, error) {
+func (s *Keyring) Seal(incidentID, field, plaintext string) (string, error) {
 	if s.sealer == nil {
 		return "", fmt.Errorf("seal %s: SNAPSHOT_KEY: %w", field, ErrNoKey)
 	}
@@ -126,7 +155,7 @@ func (s *Store) Seal(incidentID, field, plaintext string) (string, error) {
 }
 
 // Unseal opens a value sealed by Seal. Errors: ErrNoKey, ErrKeyMismatch, ErrBadSeal.
-func (s *Store) Unseal(incidentID, field, sealed string) (string, error) {
+func (s *Keyring) Unseal(incidentID, field, sealed string) (string, error) {
 	if s.sealer == nil {
 		return "", fmt.Errorf("open %s: SNAPSHOT_KEY: %w", field, ErrNoKey)
 	}
@@ -138,7 +167,7 @@ func (s *Store) Unseal(incidentID, field, sealed string) (string, error) {
 // else AUDIT_KEY, and never stored in Redis. With neither key it returns "": a salted hash kept in
 // Redis would not protect a 6-digit PIN against a brute force, so the engine must then compare old
 // and new values in memory only, while it still holds both.
-func (s *Store) SecretHMAC(incidentID, field, value string) string {
+func (s *Keyring) SecretHMAC(incidentID, field, value string) string {
 	if s.hmacKey == nil {
 		return ""
 	}
@@ -152,7 +181,7 @@ func (s *Store) SecretHMAC(incidentID, field, value string) string {
 // SecretMatches reports whether value is the secret that SecretHMAC turned into mac.
 // Errors: ErrNoKey (no key configured), ErrKeyMismatch (mac was made under another key, e.g. after
 // a key rotation: the engine can then not prove a change), ErrInvalid (mac is malformed).
-func (s *Store) SecretMatches(incidentID, field, value, mac string) (bool, error) {
+func (s *Keyring) SecretMatches(incidentID, field, value, mac string) (bool, error) {
 	if s.hmacKey == nil {
 		return false, fmt.Errorf("compare %s: %w", field, ErrNoKey)
 	}

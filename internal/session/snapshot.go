@@ -20,7 +20,8 @@ import (
 // A known original also becomes the user's last known original (overwriting an older one: it is
 // the newer truth), atomically with the incident, and outlives it until a restore closes it.
 // Errors: ErrFenced, ErrNotFound, ErrConflict.
-func (s *Store) SaveOriginal(ctx context.Context, l Lease, o Original, denyPolicy string) (Incident, error) {
+func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (Incident, error) {
+	s, l := r.s, r.Lease()
 	inc, err := s.Get(ctx, l.IncidentID)
 	if err != nil {
 		return Incident{}, err
@@ -117,7 +118,7 @@ func secretField(name string) bool {
 // second call changes nothing; a user with no devices records an empty list with DevicesAt set).
 // Errors: ErrInvalid (a device without a name, a credential-looking field in Fields, a Sealed value
 // not produced by Seal, a PasswordHMAC not produced by SecretHMAC), ErrFenced, ErrNotFound, ErrConflict.
-func (s *Store) SaveDevices(ctx context.Context, l Lease, devs []DeviceSnapshot) (Incident, error) {
+func (r *Run) SaveDevices(ctx context.Context, devs []DeviceSnapshot) (Incident, error) {
 	for _, d := range devs {
 		if d.Device == "" {
 			return Incident{}, fmt.Errorf("device snapshot without a device: %w", ErrInvalid)
@@ -136,12 +137,12 @@ func (s *Store) SaveDevices(ctx context.Context, l Lease, devs []DeviceSnapshot)
 			return Incident{}, fmt.Errorf("device %s: password hmac is not an hmac: %w", d.Device, ErrInvalid)
 		}
 	}
-	return s.WithLease(ctx, l, func(inc *Incident) error {
+	return r.with(ctx, func(inc *Incident, _ Lease) error {
 		if !inc.DevicesAt.IsZero() {
 			return errNoChange
 		}
 		inc.Devices = append([]DeviceSnapshot(nil), devs...)
-		inc.DevicesAt = s.nowUTC()
+		inc.DevicesAt = r.s.nowUTC()
 		return nil
 	})
 }

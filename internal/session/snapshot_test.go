@@ -21,7 +21,7 @@ func TestUserOriginal(t *testing.T) {
 	// Incident 1 records the original, then is aborted after deny: the user stays denied.
 	inc1 := open(t, s, "1001")
 	l := begin(t, s, inc1.ID, session.StepDeny)
-	got, err := s.SaveOriginal(ctx, l, session.Original{Policy: "US and Canada", Known: true}, "Deny All")
+	got, err := l.SaveOriginal(ctx, session.Original{Policy: "US and Canada", Known: true}, "Deny All")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,14 +30,14 @@ func TestUserOriginal(t *testing.T) {
 		t.Errorf("incident original (-got +want):\n%s", diff)
 	}
 	// A retried deny reads the deny policy now: the first record stays.
-	got, err = s.SaveOriginal(ctx, l, session.Original{Policy: "Deny All", Known: true}, "Deny All")
+	got, err = l.SaveOriginal(ctx, session.Original{Policy: "Deny All", Known: true}, "Deny All")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(*got.Original, want, ignoreTime); diff != "" {
 		t.Errorf("original after a second deny (-got +want):\n%s", diff)
 	}
-	if _, err := s.Finish(ctx, l, session.StatusDone, "", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Close(ctx, inc1.ID, session.StateAborted, "U1", "left in deny"); err != nil {
@@ -55,7 +55,7 @@ func TestUserOriginal(t *testing.T) {
 	// original carries over.
 	inc2 := open(t, s, "1001")
 	l2 := begin(t, s, inc2.ID, session.StepDeny)
-	got, err = s.SaveOriginal(ctx, l2, session.Original{Policy: "deny all", Known: true}, "Deny All")
+	got, err = l2.SaveOriginal(ctx, session.Original{Policy: "deny all", Known: true}, "Deny All")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestUserOriginal(t *testing.T) {
 	if diff := cmp.Diff(uo, want, ignoreTime); diff != "" {
 		t.Errorf("user original after the second deny (-got +want):\n%s", diff)
 	}
-	if _, err := s.Finish(ctx, l2, session.StatusDone, "", nil); err != nil {
+	if _, err := l2.Finish(ctx, session.StatusDone, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	// A verified restore closes it and forgets the original.
@@ -80,7 +80,7 @@ func TestUserOriginal(t *testing.T) {
 	// A user already denied with nothing on record: "original unknown".
 	inc3 := open(t, s, "1002")
 	l3 := begin(t, s, inc3.ID, session.StepDeny)
-	got, err = s.SaveOriginal(ctx, l3, session.Original{Policy: "Deny All", Known: true}, "Deny All")
+	got, err = l3.SaveOriginal(ctx, session.Original{Policy: "Deny All", Known: true}, "Deny All")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,14 +99,14 @@ func TestSaveDevicesRefusesSecrets(t *testing.T) {
 	for _, field := range []string{"device-sip-registration-password", "device-provisioning-password",
 		"device-provisioning-username", "auth_pass", "authentication_key", "global-one-time-pass", "voicemail-login-pin"} {
 		t.Run(field, func(t *testing.T) {
-			_, err := s.SaveDevices(ctxT(t), l, []session.DeviceSnapshot{{Device: "1001a", Fields: map[string]any{field: "x"}}})
+			_, err := l.SaveDevices(ctxT(t), []session.DeviceSnapshot{{Device: "1001a", Fields: map[string]any{field: "x"}}})
 			if !errors.Is(err, session.ErrInvalid) {
 				t.Errorf("SaveDevices with %s = %v, want ErrInvalid", field, err)
 			}
 		})
 	}
 	t.Run("unsealed credential", func(t *testing.T) {
-		_, err := s.SaveDevices(ctxT(t), l, []session.DeviceSnapshot{{Device: "1001a", Sealed: map[string]string{"device-provisioning-password": "clear"}}})
+		_, err := l.SaveDevices(ctxT(t), []session.DeviceSnapshot{{Device: "1001a", Sealed: map[string]string{"device-provisioning-password": "clear"}}})
 		if !errors.Is(err, session.ErrInvalid) {
 			t.Errorf("SaveDevices with a clear 'sealed' value = %v, want ErrInvalid", err)
 		}
@@ -126,30 +126,31 @@ func TestNoSecretInRedis(t *testing.T) {
 	ctx := ctxT(t)
 	inc := open(t, s, "1001")
 	l := begin(t, s, inc.ID, session.StepRecreate)
-	su, err := s.Seal(inc.ID, "device-provisioning-username", provUser)
+	k := keyring(t)
+	su, err := k.Seal(inc.ID, "device-provisioning-username", provUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := s.Seal(inc.ID, "device-provisioning-password", provPassword)
+	sp, err := k.Seal(inc.ID, "device-provisioning-password", provPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dev := session.DeviceSnapshot{
 		Device:       "1001a",
 		Fields:       map[string]any{"device-models-model": "yealink-t54w", "device-provisioning-mac-address": "000011223344", "device-provisioning-line": 1},
-		PasswordHMAC: s.SecretHMAC(inc.ID, "device/1001a", sipPassword),
+		PasswordHMAC: k.SecretHMAC(inc.ID, "device/1001a", sipPassword),
 		Sealed:       map[string]string{"device-provisioning-username": su, "device-provisioning-password": sp},
 		PhoneMAC:     "000011223344",
 		PhoneLine:    1,
 	}
-	if _, err := s.SaveDevices(ctx, l, []session.DeviceSnapshot{dev}); err != nil {
+	if _, err := l.SaveDevices(ctx, []session.DeviceSnapshot{dev}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Finish(ctx, l, session.StatusDone, "re-created", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "re-created", nil); err != nil {
 		t.Fatal(err)
 	}
 	lr := begin(t, s, inc.ID, session.StepReset)
-	if _, err := s.Progress(ctx, lr, "pin.old_hmac", s.SecretHMAC(inc.ID, "pin", oldPIN)); err != nil {
+	if _, err := lr.Progress(ctx, "pin.old_hmac", k.SecretHMAC(inc.ID, "pin", oldPIN)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Append(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "step.recreate.done", Detail: "1 device re-created"}); err != nil {
@@ -162,13 +163,13 @@ func TestNoSecretInRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := got.Devices[0]
-	if pw, err := s.Unseal(inc.ID, "device-provisioning-password", stored.Sealed["device-provisioning-password"]); err != nil || pw != provPassword {
+	if pw, err := k.Unseal(inc.ID, "device-provisioning-password", stored.Sealed["device-provisioning-password"]); err != nil || pw != provPassword {
 		t.Errorf("Unseal = %v", err)
 	}
-	if same, err := s.SecretMatches(inc.ID, "device/1001a", sipPassword, stored.PasswordHMAC); err != nil || !same {
+	if same, err := k.SecretMatches(inc.ID, "device/1001a", sipPassword, stored.PasswordHMAC); err != nil || !same {
 		t.Errorf("SecretMatches(old password) = %v, %v", same, err)
 	}
-	if same, err := s.SecretMatches(inc.ID, "device/1001a", "NEWPASSWORD00000", stored.PasswordHMAC); err != nil || same {
+	if same, err := k.SecretMatches(inc.ID, "device/1001a", "NEWPASSWORD00000", stored.PasswordHMAC); err != nil || same {
 		t.Errorf("SecretMatches(new password) = %v, %v", same, err)
 	}
 
@@ -254,7 +255,10 @@ func TestSealer(t *testing.T) {
 }
 
 func TestWithoutKeys(t *testing.T) {
-	s, _, _ := newStore(t, func(c *session.Config) { c.AuditKey, c.SnapshotKey = nil, nil })
+	s, err := session.NewKeyring(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Seal("INC-7K2QXM", "f", "v"); !errors.Is(err, session.ErrNoKey) {
 		t.Errorf("Seal without key = %v, want ErrNoKey", err)
 	}

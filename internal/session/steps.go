@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -18,6 +19,110 @@ type Lease struct {
 	Until      time.Time
 }
 
+// Run is one runner's hold on a running step, as Begin and TakeOver hand it out: the lease and
+// every write the runner makes under it. Each write is fenced (it happens only while this is
+// the step's current, unexpired lease), so a runner that lost its lease is stopped at its next
+// write. It is safe for concurrent use (the engine renews it from another goroutine).
+type Run struct {
+	s   *Store
+	ttl time.Duration
+
+	mu sync.Mutex
+	l  Lease // Until moves with Renew
+}
+
+func (s *Store) newRun(l Lease, ttl time.Duration) *Run { return &Run{s: s, ttl: ttl, l: l} }
+
+// Lease returns the run's lease as it stands (Until as last renewed).
+func (r *Run) Lease() Lease {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.l
+}
+
+// CheckFence returns nil while the run holds the current, unexpired lease of its step; call it
+// before every PBX call. Errors: ErrFenced, ErrNotFound.
+func (r *Run) CheckFence(ctx context.Context) error {
+	l := r.Lease()
+	inc, err := r.s.Get(ctx, l.IncidentID)
+	if err != nil {
+		return err
+	}
+	return r.s.leaseValid(&inc, l)
+}
+
+// Renew extends a valid lease by the run's lease TTL from now.
+// Errors: ErrFenced (the lease was lost: stop), ErrNotFound, ErrConflict.
+func (r *Run) Renew(ctx context.Context) error {
+	var until time.Time
+	_, err := r.with(ctx, func(inc *Incident, l Lease) error {
+		until = r.s.nowUTC().Add(r.ttl)
+		inc.Steps[l.Step].LeaseUntil = until
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.l.Until = until
+	r.mu.Unlock()
+	return nil
+}
+
+// with is a fenced update: fn runs only while the run's lease is valid. Errors: ErrFenced,
+// ErrNotFound, ErrConflict, ErrInvalid (fn changed the incident's identity or state), fn's error.
+func (r *Run) with(ctx context.Context, fn func(*Incident, Lease) error) (Incident, error) {
+	l := r.Lease()
+	return r.s.Update(ctx, l.IncidentID, func(inc *Incident) error {
+		if err := r.s.leaseValid(inc, l); err != nil {
+			return err
+		}
+		return fn(inc, l)
+	})
+}
+
+// Progress records, fenced, that the running step did something on the PBX (key → value, e.g.
+// "device/1001a" → "deleted"), so a runner resuming after a takeover continues instead of repeating.
+// Errors: ErrFenced, ErrNotFound, ErrConflict.
+func (r *Run) Progress(ctx context.Context, key, value string) (Incident, error) {
+	return r.with(ctx, func(inc *Incident, l Lease) error {
+		st := inc.Steps[l.Step]
+		if st.Progress == nil {
+			st.Progress = map[string]string{}
+		}
+		st.Progress[key] = value
+		return nil
+	})
+}
+
+// Finish ends the running step as done or warnings (fenced) with its summary and sub-results; the
+// lease ends. Errors: ErrInvalid (another status), and as Progress.
+func (r *Run) Finish(ctx context.Context, status Status, summary string, subs []SubResult) (Incident, error) {
+	if !status.Finished() {
+		return Incident{}, fmt.Errorf("finish step with status %q: %w", status, ErrInvalid)
+	}
+	return r.with(ctx, func(inc *Incident, l Lease) error {
+		st := inc.Steps[l.Step]
+		st.Status, st.Summary, st.SubResults = status, summary, subs
+		st.FinishedAt = r.s.nowUTC()
+		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+		return nil
+	})
+}
+
+// Fail ends the running step as failed (fenced) with an error kind (netsapiens kind or engine
+// reason) and a plain message that must not hold a secret; the lease ends, Progress stays for the
+// retry. Errors: as Progress.
+func (r *Run) Fail(ctx context.Context, kind ErrKind, msg string) (Incident, error) {
+	return r.with(ctx, func(inc *Incident, l Lease) error {
+		st := inc.Steps[l.Step]
+		st.Status, st.ErrKind, st.ErrMessage = StatusFailed, kind, msg
+		st.FinishedAt = r.s.nowUTC()
+		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+		return nil
+	})
+}
+
 // BeginOptions says who starts a step and under which conditions.
 type BeginOptions struct {
 	// Actor is the person of record (Slack user ID or "cli:<name>"). When the step starts from an
@@ -25,7 +130,7 @@ type BeginOptions struct {
 	Actor string
 	// Owner names the runner holding the lease (replica and worker).
 	Owner string
-	// LeaseTTL is how long the lease lasts unless renewed; 0 = 30 s.
+	// LeaseTTL is how long the lease lasts unless renewed (the engine's setting); it must be > 0.
 	LeaseTTL time.Duration
 	// AllowFrom lists the statuses the step may start from; nil = ready and failed. Include
 	// StatusAwaiting to start an approved request (an unapproved one gives ErrAwaitingApproval).
@@ -35,20 +140,14 @@ type BeginOptions struct {
 	Check func(*Incident) error
 }
 
-// DefaultLeaseTTL is the lease of a step when BeginOptions.LeaseTTL is 0.
-const DefaultLeaseTTL = 30 * time.Second
-
 // Begin moves a step to running for exactly one caller: Attempts+1, a lease for opt.Owner with a new
-// fence. Everyone else gets a *StepError: ErrAlreadyRunning, ErrAlreadyDone (done, warnings, skipped),
+// fence, handed out as the Run that makes the runner's fenced writes. Everyone else gets a *StepError: ErrAlreadyRunning, ErrAlreadyDone (done, warnings, skipped),
 // ErrAwaitingApproval or ErrBadTransition, with who and when. Other errors: ErrClosed, ErrNotFound,
-// ErrInvalid (unknown step), ErrConflict, and Check's error.
-func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOptions) (Lease, Incident, error) {
-	if !step.Valid() {
-		return Lease{}, Incident{}, fmt.Errorf("step %q: %w", step, ErrInvalid)
-	}
+// ErrInvalid (unknown step, no lease TTL), ErrConflict, and Check's error.
+func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOptions) (*Run, Incident, error) {
 	ttl := opt.LeaseTTL
-	if ttl <= 0 {
-		ttl = DefaultLeaseTTL
+	if !step.Valid() || ttl <= 0 {
+		return nil, Incident{}, fmt.Errorf("begin step %q with lease %s: %w", step, ttl, ErrInvalid)
 	}
 	allow := opt.AllowFrom
 	if allow == nil {
@@ -82,9 +181,9 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 		return nil
 	})
 	if err != nil {
-		return Lease{}, inc, err
+		return nil, inc, err
 	}
-	return l, inc, nil
+	return s.newRun(l, ttl), inc, nil
 }
 
 // stepBlocked says why a step with status st.Status may not start, or nil.
@@ -131,89 +230,6 @@ func (s *Store) leaseValid(inc *Incident, l Lease) error {
 	return nil
 }
 
-// CheckFence returns nil while l is the current, unexpired lease of its step; call it before every
-// PBX call. Errors: ErrFenced, ErrNotFound.
-func (s *Store) CheckFence(ctx context.Context, l Lease) error {
-	inc, err := s.Get(ctx, l.IncidentID)
-	if err != nil {
-		return err
-	}
-	return s.leaseValid(&inc, l)
-}
-
-// Renew extends a valid lease to now+ttl (0 = DefaultLeaseTTL) and updates l.Until.
-// Errors: ErrFenced (the lease was lost: stop), ErrNotFound, ErrConflict.
-func (s *Store) Renew(ctx context.Context, l *Lease, ttl time.Duration) error {
-	if ttl <= 0 {
-		ttl = DefaultLeaseTTL
-	}
-	var until time.Time
-	_, err := s.WithLease(ctx, *l, func(inc *Incident) error {
-		until = s.nowUTC().Add(ttl)
-		inc.Steps[l.Step].LeaseUntil = until
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	l.Until = until
-	return nil
-}
-
-// WithLease is a fenced update: fn runs only while l is the step's valid lease (e.g. to write
-// snapshots or delivery state). Errors: ErrFenced, ErrNotFound, ErrConflict, ErrInvalid (fn changed
-// the incident's identity or state), fn's error.
-func (s *Store) WithLease(ctx context.Context, l Lease, fn func(*Incident) error) (Incident, error) {
-	return s.Update(ctx, l.IncidentID, func(inc *Incident) error {
-		if err := s.leaseValid(inc, l); err != nil {
-			return err
-		}
-		return fn(inc)
-	})
-}
-
-// Progress records, fenced, that the running step did something on the PBX (key → value, e.g.
-// "device/1001a" → "deleted"), so a runner resuming after a takeover continues instead of repeating.
-// Errors: as WithLease.
-func (s *Store) Progress(ctx context.Context, l Lease, key, value string) (Incident, error) {
-	return s.WithLease(ctx, l, func(inc *Incident) error {
-		st := inc.Steps[l.Step]
-		if st.Progress == nil {
-			st.Progress = map[string]string{}
-		}
-		st.Progress[key] = value
-		return nil
-	})
-}
-
-// Finish ends the running step as done or warnings (fenced) with its summary and sub-results; the
-// lease ends. Errors: ErrInvalid (another status), and as WithLease.
-func (s *Store) Finish(ctx context.Context, l Lease, status Status, summary string, subs []SubResult) (Incident, error) {
-	if !status.Finished() {
-		return Incident{}, fmt.Errorf("finish step with status %q: %w", status, ErrInvalid)
-	}
-	return s.WithLease(ctx, l, func(inc *Incident) error {
-		st := inc.Steps[l.Step]
-		st.Status, st.Summary, st.SubResults = status, summary, subs
-		st.FinishedAt = s.nowUTC()
-		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
-		return nil
-	})
-}
-
-// Fail ends the running step as failed (fenced) with an error kind (netsapiens kind or engine
-// reason) and a plain message that must not hold a secret; the lease ends, Progress stays for the
-// retry. Errors: as WithLease.
-func (s *Store) Fail(ctx context.Context, l Lease, kind ErrKind, msg string) (Incident, error) {
-	return s.WithLease(ctx, l, func(inc *Incident) error {
-		st := inc.Steps[l.Step]
-		st.Status, st.ErrKind, st.ErrMessage = StatusFailed, kind, msg
-		st.FinishedAt = s.nowUTC()
-		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
-		return nil
-	})
-}
-
 // ExpiredLeases lists the leases of running steps of open incidents whose LeaseUntil has passed:
 // runners that died or hung. Reconcile hands each to TakeOver.
 func (s *Store) ExpiredLeases(ctx context.Context) ([]Lease, error) {
@@ -235,15 +251,13 @@ func (s *Store) ExpiredLeases(ctx context.Context) ([]Lease, error) {
 }
 
 // TakeOver gives an expired lease to owner with a new fence, only if it is still expired and still
-// holds stale.Fence (so of two reconcilers one wins). Attempts is not increased: it is the same run,
+// holds stale.Fence (so of two reconcilers one wins), as a Run with the new lease. Attempts is not increased: it is the same run,
 // resumed from Progress. Errors: ErrAlreadyRunning (*StepError: the lease is valid again),
-// ErrFenced (someone else took it over, or the step ended), ErrClosed, ErrNotFound, ErrConflict.
-func (s *Store) TakeOver(ctx context.Context, stale Lease, owner string, ttl time.Duration) (Lease, error) {
-	if !stale.Step.Valid() {
-		return Lease{}, fmt.Errorf("step %q: %w", stale.Step, ErrInvalid)
-	}
-	if ttl <= 0 {
-		ttl = DefaultLeaseTTL
+// ErrFenced (someone else took it over, or the step ended), ErrClosed, ErrNotFound, ErrConflict,
+// ErrInvalid (unknown step, no lease TTL).
+func (s *Store) TakeOver(ctx context.Context, stale Lease, owner string, ttl time.Duration) (*Run, error) {
+	if !stale.Step.Valid() || ttl <= 0 {
+		return nil, fmt.Errorf("take over step %q with lease %s: %w", stale.Step, ttl, ErrInvalid)
 	}
 	var l Lease
 	_, err := s.mutate(ctx, stale.IncidentID, func(inc *Incident, _ *mutation) error {
@@ -264,9 +278,9 @@ func (s *Store) TakeOver(ctx context.Context, stale Lease, owner string, ttl tim
 		return nil
 	})
 	if err != nil {
-		return Lease{}, err
+		return nil, err
 	}
-	return l, nil
+	return s.newRun(l, ttl), nil
 }
 
 // RequestApproval puts a ready or failed step (or one whose earlier request expired or was

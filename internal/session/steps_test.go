@@ -19,7 +19,7 @@ func TestBeginExactlyOnce(t *testing.T) {
 	inc := open(t, s, "1001")
 
 	var wins, running, other atomic.Int32
-	var winner session.Lease
+	var winner *session.Run
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range 50 {
@@ -50,13 +50,13 @@ func TestBeginExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := got.Step(session.StepDeny)
-	if st.Status != session.StatusRunning || st.Attempts != 1 || st.Fence != winner.Fence || st.LeaseOwner != "worker" {
-		t.Errorf("deny after the race: %+v (winner fence %d)", st, winner.Fence)
+	if st.Status != session.StatusRunning || st.Attempts != 1 || st.Fence != winner.Lease().Fence || st.LeaseOwner != "worker" {
+		t.Errorf("deny after the race: %+v (winner fence %d)", st, winner.Lease().Fence)
 	}
-	if _, err := s.Finish(ctx, winner, session.StatusDone, "verified", nil); err != nil {
+	if _, err := winner.Finish(ctx, session.StatusDone, "verified", nil); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = s.Begin(ctx, inc.ID, session.StepDeny, session.BeginOptions{Actor: "U2"})
+	_, _, err = s.Begin(ctx, inc.ID, session.StepDeny, session.BeginOptions{Actor: "U2", LeaseTTL: time.Minute})
 	var se *session.StepError
 	if !errors.Is(err, session.ErrAlreadyDone) || !errors.As(err, &se) || se.By == "" || se.At.IsZero() {
 		t.Errorf("Begin after done = %v, want ErrAlreadyDone with who and when", err)
@@ -74,7 +74,7 @@ func TestBeginTransitions(t *testing.T) {
 		{name: "ready", want: nil},
 		{name: "failed is a retry", setup: func(t *testing.T, s *session.Store, id string) {
 			l := begin(t, s, id, session.StepRecreate)
-			if _, err := s.Fail(ctxT(t), l, "conflict", "create refused"); err != nil {
+			if _, err := l.Fail(ctxT(t), "conflict", "create refused"); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -113,6 +113,9 @@ func TestBeginTransitions(t *testing.T) {
 				tc.setup(t, s, inc.ID)
 			}
 			tc.opt.Owner = "w9"
+			if tc.opt.LeaseTTL == 0 {
+				tc.opt.LeaseTTL = time.Minute
+			}
 			if tc.opt.Actor == "" {
 				tc.opt.Actor = "U3"
 			}
@@ -127,8 +130,8 @@ func TestBeginTransitions(t *testing.T) {
 				t.Fatalf("Begin: %v", err)
 			}
 			st := got.Step(session.StepRecreate)
-			if st.Status != session.StatusRunning || l.Fence != st.Fence || l.Owner != "w9" {
-				t.Errorf("after Begin: %+v, lease %+v", st, l)
+			if st.Status != session.StatusRunning || l.Lease().Fence != st.Fence || l.Lease().Owner != "w9" {
+				t.Errorf("after Begin: %+v, lease %+v", st, l.Lease())
 			}
 			if st.Approved() || (tc.name == "approved") != (st.ApprovedBy == "U2") {
 				t.Errorf("approval record after Begin: %+v", st)
@@ -148,31 +151,31 @@ func TestFencing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Progress(ctx, old, "device/1001a", "deleted"); err != nil {
+	if _, err := old.Progress(ctx, "device/1001a", "deleted"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Renew(ctx, &old, 10*time.Second); err != nil {
+	if err := old.Renew(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if exp, _ := s.ExpiredLeases(ctx); len(exp) != 0 {
 		t.Errorf("ExpiredLeases before expiry = %+v", exp)
 	}
-	if _, err := s.TakeOver(ctx, old, "replica-b", 10*time.Second); !errors.Is(err, session.ErrAlreadyRunning) {
+	if _, err := s.TakeOver(ctx, old.Lease(), "replica-b", 10*time.Second); !errors.Is(err, session.ErrAlreadyRunning) {
 		t.Errorf("TakeOver of a valid lease = %v, want ErrAlreadyRunning", err)
 	}
 
 	clk.Advance(11 * time.Second) // replica-a hangs past its lease
-	if err := s.CheckFence(ctx, old); !errors.Is(err, session.ErrFenced) {
+	if err := old.CheckFence(ctx); !errors.Is(err, session.ErrFenced) {
 		t.Errorf("CheckFence of an expired lease = %v, want ErrFenced", err)
 	}
 	exp, err := s.ExpiredLeases(ctx)
-	if err != nil || len(exp) != 1 || exp[0].Fence != old.Fence || exp[0].Owner != "replica-a" {
+	if err != nil || len(exp) != 1 || exp[0].Fence != old.Lease().Fence || exp[0].Owner != "replica-a" {
 		t.Fatalf("ExpiredLeases = %+v, %v", exp, err)
 	}
 	// Two reconcilers race for the takeover: one wins.
 	var wg sync.WaitGroup
 	var won atomic.Int32
-	var nl session.Lease
+	var nl *session.Run
 	for range 5 {
 		wg.Go(func() {
 			l, err := s.TakeOver(ctx, exp[0], "replica-b", 10*time.Second)
@@ -185,19 +188,19 @@ func TestFencing(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if won.Load() != 1 || nl.Fence <= old.Fence {
-		t.Fatalf("TakeOver: %d won, new fence %d (old %d)", won.Load(), nl.Fence, old.Fence)
+	if won.Load() != 1 || nl.Lease().Fence <= old.Lease().Fence {
+		t.Fatalf("TakeOver: %d won, new fence %d (old %d)", won.Load(), nl.Lease().Fence, old.Lease().Fence)
 	}
 
 	// The old runner wakes up: every write with its fence is refused.
 	oldWrites := map[string]func() error{
-		"CheckFence": func() error { return s.CheckFence(ctx, old) },
-		"Renew":      func() error { return s.Renew(ctx, &old, time.Minute) },
-		"Progress":   func() error { _, err := s.Progress(ctx, old, "device/1001a", "created"); return err },
-		"Finish":     func() error { _, err := s.Finish(ctx, old, session.StatusDone, "done", nil); return err },
-		"Fail":       func() error { _, err := s.Fail(ctx, old, "x", "y"); return err },
+		"CheckFence": func() error { return old.CheckFence(ctx) },
+		"Renew":      func() error { return old.Renew(ctx) },
+		"Progress":   func() error { _, err := old.Progress(ctx, "device/1001a", "created"); return err },
+		"Finish":     func() error { _, err := old.Finish(ctx, session.StatusDone, "done", nil); return err },
+		"Fail":       func() error { _, err := old.Fail(ctx, "x", "y"); return err },
 		"SaveDevices": func() error {
-			_, err := s.SaveDevices(ctx, old, []session.DeviceSnapshot{{Device: "1001a"}})
+			_, err := old.SaveDevices(ctx, []session.DeviceSnapshot{{Device: "1001a"}})
 			return err
 		},
 	}
@@ -207,10 +210,10 @@ func TestFencing(t *testing.T) {
 		}
 	}
 	// The new runner resumes from the recorded progress and finishes.
-	if err := s.CheckFence(ctx, nl); err != nil {
+	if err := nl.CheckFence(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Finish(ctx, nl, session.StatusWarnings, "re-created", []session.SubResult{{Name: "line link", Outcome: session.OutcomeRequested}})
+	got, err := nl.Finish(ctx, session.StatusWarnings, "re-created", []session.SubResult{{Name: "line link", Outcome: session.OutcomeRequested}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +225,7 @@ func TestFencing(t *testing.T) {
 	if st.Status != session.StatusWarnings || st.Attempts != 1 || st.LeaseOwner != "" {
 		t.Errorf("after finish: %+v", st)
 	}
-	if err := s.CheckFence(ctx, nl); !errors.Is(err, session.ErrFenced) {
+	if err := nl.CheckFence(ctx); !errors.Is(err, session.ErrFenced) {
 		t.Errorf("CheckFence after Finish = %v, want ErrFenced", err)
 	}
 }
@@ -300,7 +303,7 @@ func TestApprovals(t *testing.T) {
 		s, _, _ := newStore(t)
 		inc := open(t, s, "1001")
 		l := begin(t, s, inc.ID, session.StepRestore)
-		if _, err := s.Fail(ctxT(t), l, "drift", "policy changed"); err != nil {
+		if _, err := l.Fail(ctxT(t), "drift", "policy changed"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.RequestApproval(ctxT(t), inc.ID, session.StepRestore, "U1", time.Hour, false); err != nil {
@@ -347,7 +350,7 @@ func TestClaimReminder(t *testing.T) {
 		t.Error("reminder before deny finished")
 	}
 	l := begin(t, s, inc.ID, session.StepDeny)
-	if _, err := s.Finish(ctx, l, session.StatusDone, "", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	var got []bool

@@ -38,8 +38,6 @@ type Config struct {
 	// AuditKey keys the audit chain's HMAC (AUDIT_KEY, ≥ 32 bytes); nil = plain SHA-256 chain, which
 	// detects edits but not a forger with write access to Redis.
 	AuditKey []byte
-	// SnapshotKey (SNAPSHOT_KEY, exactly 32 bytes) seals provisioning credentials; nil = Seal returns ErrNoKey.
-	SnapshotKey []byte
 	// Retention is how long closed incidents and their audit are kept; 0 = DefaultRetention.
 	Retention time.Duration
 	Logger    zerolog.Logger
@@ -54,16 +52,13 @@ type Store struct {
 	rdb       redis.UniversalClient
 	k         keys
 	auditKey  []byte
-	sealer    *Sealer
-	hmacKey   []byte // derived key for SecretHMAC; nil = no key configured
-	hmacKeyID string
 	retention time.Duration
 	log       zerolog.Logger
 	now       func() time.Time
 }
 
-// New returns a Store. It returns ErrInvalid (wrapped) for a missing client, a short AuditKey or a
-// SnapshotKey that is not 32 bytes; it does not talk to Redis (see Ping and CheckDurability).
+// New returns a Store. It returns ErrInvalid (wrapped) for a missing client or a short AuditKey; it
+// does not talk to Redis (see Ping and CheckDurability). The snapshot key is the Keyring's.
 func New(cfg Config) (*Store, error) {
 	if cfg.Client == nil {
 		return nil, fmt.Errorf("session: no redis client: %w", ErrInvalid)
@@ -93,14 +88,6 @@ func New(cfg Config) (*Store, error) {
 	if cfg.AuditKey != nil {
 		s.auditKey = append([]byte(nil), cfg.AuditKey...)
 	}
-	if cfg.SnapshotKey != nil {
-		sl, err := NewSealer(cfg.SnapshotKey, "")
-		if err != nil {
-			return nil, fmt.Errorf("session: snapshot key: %w", err)
-		}
-		s.sealer = sl
-	}
-	s.hmacKey, s.hmacKeyID = deriveHMACKey(cfg.SnapshotKey, cfg.AuditKey)
 	return s, nil
 }
 

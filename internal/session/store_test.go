@@ -160,10 +160,10 @@ func TestCloseRetention(t *testing.T) {
 	ctx := ctxT(t)
 	closed := open(t, s, "1001")
 	l := begin(t, s, closed.ID, session.StepDeny)
-	if _, err := s.SaveOriginal(ctx, l, session.Original{Policy: "US and Canada", Known: true}, "Deny All"); err != nil {
+	if _, err := l.SaveOriginal(ctx, session.Original{Policy: "US and Canada", Known: true}, "Deny All"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Finish(ctx, l, session.StatusDone, "denied", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "denied", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Append(ctx, session.AuditEntry{IncidentID: closed.ID, Actor: "U1", Action: "step.deny.done"}); err != nil {
@@ -284,7 +284,6 @@ func TestNewConfig(t *testing.T) {
 	}{
 		{"no client", session.Config{}},
 		{"short audit key", session.Config{Client: c, AuditKey: []byte("short")}},
-		{"snapshot key not 32", session.Config{Client: c, SnapshotKey: []byte("0123456789abcdef")}},
 		{"bad prefix", session.Config{Client: c, Prefix: "a:b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,5 +291,11 @@ func TestNewConfig(t *testing.T) {
 				t.Errorf("New = %v, want ErrInvalid", err)
 			}
 		})
+	}
+	if _, err := session.NewKeyring([]byte("0123456789abcdef"), nil); !errors.Is(err, session.ErrInvalid) {
+		t.Errorf("NewKeyring with a snapshot key not 32 bytes = %v, want ErrInvalid", err)
+	}
+	if _, err := session.NewKeyring(nil, []byte("short")); !errors.Is(err, session.ErrInvalid) {
+		t.Errorf("NewKeyring with a short audit key = %v, want ErrInvalid", err)
 	}
 }
