@@ -59,11 +59,13 @@ func (r *runner) deny() (stepResult, error) {
 	deny = e.denyPolicy(&r.inc)
 
 	if _, err := e.pbx.GetDialPolicy(r.pctx, r.domain(), deny); err != nil {
-		if errors.Is(err, netsapiens.ErrNotFound) {
+		if !errors.Is(err, netsapiens.ErrNotFound) {
+			return stepResult{}, fmt.Errorf("read deny policy: %w", err)
+		}
+		if !r.planNote(fmt.Sprintf("the deny policy %q does not exist: deny would fail", deny)) {
 			return stepResult{}, errorf(ErrDenyPolicyMissing, "PBX refused: dial policy %q does not exist in %s or system-wide",
 				deny, r.domain())
 		}
-		return stepResult{}, fmt.Errorf("read deny policy: %w", err)
 	}
 	var subs []session.SubResult
 	status := session.StatusDone
@@ -81,6 +83,7 @@ func (r *runner) deny() (stepResult, error) {
 			}
 		}
 		if len(permits) > 0 {
+			r.planNote(fmt.Sprintf("warning: %q has a permit rule (%s)", deny, permits[0]))
 			subs = append(subs, session.SubResult{Name: "deny policy rules", Outcome: session.OutcomeFailed,
 				Detail: fmt.Sprintf("%q has permit rule(s) for %s: some calls still go through", deny, joinComma(permits))})
 			status = session.StatusWarnings
@@ -98,6 +101,9 @@ func (r *runner) deny() (stepResult, error) {
 			return stepResult{}, err
 		}
 		r.auditStep("policy", u.DialPolicy, deny, "dial permission set (PUT accepted)")
+	} else {
+		r.planCall(PlannedCall{Method: "—", Path: userPath(r.domain(), r.user()), Before: u.DialPolicy, After: deny,
+			Note: "already in the deny policy: no PUT; the original is recorded as unknown unless a previous incident kept it"})
 	}
 	got, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
 	if err != nil {

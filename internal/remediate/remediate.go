@@ -142,6 +142,9 @@ type Engine struct {
 	hook func(step session.Step, op string, after bool) error
 	// renewEvery overrides the lease renewal interval (tests); 0 = LeaseTTL/3.
 	renewEvery time.Duration
+	// dry is set on the copy of the Engine that Plan runs the steps with: no audit line, no
+	// notification (the dry run leaves the store as it was).
+	dry bool
 }
 
 // New returns an Engine. Errors: ErrInvalid (wrapped) for a nil PBX or store, a PIN length
@@ -199,7 +202,7 @@ func (e *Engine) needsApproval(step session.Step) bool {
 
 // notify tells the Notifier, if any, that the incident changed.
 func (e *Engine) notify(ctx context.Context, id string) {
-	if e.cfg.Notifier != nil && id != "" {
+	if e.cfg.Notifier != nil && id != "" && !e.dry {
 		e.cfg.Notifier.Changed(ctx, id)
 	}
 }
@@ -207,6 +210,9 @@ func (e *Engine) notify(ctx context.Context, id string) {
 // audit appends one entry to the incident's audit chain. A failed append is logged, not
 // returned: the PBX change it describes has happened and must still be reported to the caller.
 func (e *Engine) audit(ctx context.Context, id, actor, action string, step session.Step, before, after, detail string) {
+	if e.dry {
+		return
+	}
 	if actor == "" {
 		actor = "bot"
 	}

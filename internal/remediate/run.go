@@ -173,6 +173,7 @@ type runner struct {
 	step  session.Step
 	// fence is checked before every PBX write: the lease's CheckFence for a step run.
 	fence func(ctx context.Context) error
+	dry   *dryPBX          // set in a dry run (Plan): the PBX that records the writes
 	inc   session.Incident // as last stored
 	actor string           // actor of record (the requester)
 	ctx   context.Context  // cancelled when the lease is lost

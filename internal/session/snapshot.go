@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -42,22 +43,31 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (
 		if denyPolicy != "" {
 			inc.DenyPolicy = denyPolicy
 		}
-		now := s.nowUTC()
-		switch {
-		case o.Known && o.Policy != "" && !strings.EqualFold(o.Policy, inc.DenyPolicy):
-			rec := Original{Policy: o.Policy, Known: true, RecordedAt: now, Source: inc.ID}
+		rec, fresh := PickOriginal(o, prev, havePrev, inc.DenyPolicy, inc.ID, s.nowUTC())
+		if fresh {
 			data, err := json.Marshal(rec)
 			if err != nil {
 				return fmt.Errorf("encode original: %w", err)
 			}
-			inc.Original, m.origOp, m.origJSON = &rec, "set", string(data)
-		case havePrev && prev.Known && !strings.EqualFold(prev.Policy, inc.DenyPolicy):
-			inc.Original = &prev
-		default:
-			inc.Original = &Original{Known: false, RecordedAt: now, Source: inc.ID}
+			m.origOp, m.origJSON = "set", string(data)
 		}
+		inc.Original = &rec
 		return nil
 	})
+}
+
+// PickOriginal is SaveOriginal's rule, for the store and for the engine's dry run: the dial
+// policy read (o) when it is known and not the deny policy (fresh: it also becomes the user's
+// last known original), else the user's last known original (prev) when it is known and not the
+// deny policy, else "original unknown". The deny policy is never an original.
+func PickOriginal(o, prev Original, havePrev bool, denyPolicy, incidentID string, now time.Time) (rec Original, fresh bool) {
+	switch {
+	case o.Known && o.Policy != "" && !strings.EqualFold(o.Policy, denyPolicy):
+		return Original{Policy: o.Policy, Known: true, RecordedAt: now, Source: incidentID}, true
+	case havePrev && prev.Known && !strings.EqualFold(prev.Policy, denyPolicy):
+		return prev, false
+	}
+	return Original{Known: false, RecordedAt: now, Source: incidentID}, false
 }
 
 // UserOriginal returns the last known original dial policy of user@domain (ok = false if none).

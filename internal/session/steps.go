@@ -101,22 +101,21 @@ func (r *Run) Finish(ctx context.Context, status Status, summary string, subs []
 	if !status.Finished() {
 		return Incident{}, fmt.Errorf("finish step with status %q: %w", status, ErrInvalid)
 	}
-	return r.with(ctx, func(inc *Incident, l Lease) error {
-		st := inc.Steps[l.Step]
-		st.Status, st.Summary, st.SubResults = status, summary, subs
-		st.FinishedAt = r.s.nowUTC()
-		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
-		return nil
-	})
+	return r.end(ctx, func(st *StepState) { st.Status, st.Summary, st.SubResults = status, summary, subs })
 }
 
 // Fail ends the running step as failed (fenced) with an error kind (netsapiens kind or engine
 // reason) and a plain message that must not hold a secret; the lease ends, Progress stays for the
 // retry. Errors: as Progress.
 func (r *Run) Fail(ctx context.Context, kind ErrKind, msg string) (Incident, error) {
+	return r.end(ctx, func(st *StepState) { st.Status, st.ErrKind, st.ErrMessage = StatusFailed, kind, msg })
+}
+
+// end records how the running step ended (fenced) and ends its lease.
+func (r *Run) end(ctx context.Context, set func(*StepState)) (Incident, error) {
 	return r.with(ctx, func(inc *Incident, l Lease) error {
 		st := inc.Steps[l.Step]
-		st.Status, st.ErrKind, st.ErrMessage = StatusFailed, kind, msg
+		set(st)
 		st.FinishedAt = r.s.nowUTC()
 		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 		return nil
