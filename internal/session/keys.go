@@ -3,6 +3,8 @@ package session
 import (
 	"fmt"
 	"strings"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
 )
 
 // Key layout. Everything about one user and their incidents shares the hash tag {user@domain}, so
@@ -74,8 +76,8 @@ func (k keys) syncPosted(id string) string { return k.p + ":slackui:{" + id + "}
 func (k keys) headPosted() string          { return k.p + ":slackui:head:posted" }
 func (k keys) headThrottle() string        { return k.p + ":slackui:head:throttle" }
 
-// validName reports whether s is 1..max characters of [A-Za-z0-9._-]: the bot's own rule for users
-// and domains (DESIGN.md "Slash command"), which also keeps braces and colons out of key names.
+// validName reports whether s is 1..max characters of [A-Za-z0-9._-], for the key prefix and key
+// IDs: it keeps braces and colons out of key names. (Users and domains are checked by netsapiens.)
 func validName(s string, max int) bool {
 	if len(s) == 0 || len(s) > max {
 		return false
@@ -89,11 +91,12 @@ func validName(s string, max int) bool {
 	return true
 }
 
-// canon validates user and domain and returns them canonical: the user as given (as the PBX returns
-// it), the domain lower-cased.
+// canon validates user and domain (netsapiens' rule, which also keeps braces and colons out of
+// key names) and returns them canonical: the user as given (as the PBX returns it), the domain
+// lower-cased.
 func canon(user, domain string) (string, string, error) {
 	domain = strings.ToLower(domain)
-	if !validName(user, 16) || !validName(domain, 64) {
+	if netsapiens.ValidateUser(user) != nil || netsapiens.ValidateDomain(domain) != nil {
 		return "", "", fmt.Errorf("user@domain %q: %w", user+"@"+domain, ErrInvalid)
 	}
 	return user, domain, nil

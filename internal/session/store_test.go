@@ -93,6 +93,10 @@ func TestOpenInvalid(t *testing.T) {
 		{"colon", "1001", "acme:example"},
 		{"star", "*", "acme.example"},
 		{"long user", "12345678901234567", "acme.example"},
+		{"dot user", ".", "acme.example"},
+		{"dot-dot user", "..", "acme.example"},
+		{"dot domain", "1001", "."},
+		{"dot-dot domain", "1001", ".."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := s.Open(ctxT(t), session.Incident{User: tc.user, Domain: tc.domain})

@@ -23,7 +23,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -222,8 +221,15 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Start is New plus Close at the end of the test.
-func Start(tb testing.TB, opts Options) *Server {
+// TB is the part of testing.TB that Start uses, declared here so that no non-test package
+// imports the testing package.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
+// Start is New plus Close at the end of the test (pass the test's *testing.T or B).
+func Start(tb TB, opts Options) *Server {
 	tb.Helper()
 	s := New(opts)
 	tb.Cleanup(s.Close)

@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -46,7 +47,7 @@ type Command struct {
 // ParseCommand parses the text of a /compromised command, as Slack sends it (with markup such as
 // <mailto:a@b|a@b> and &amp; entities). It never fails: anything it cannot accept comes back as
 // KindUsage with a Problem, and an empty text asks for help. Every accepted user and domain
-// matches ValidUser / ValidDomain, so nothing unvalidated can reach the PBX.
+// passes netsapiens.ValidateUser / ValidateDomain, so nothing unvalidated can reach the PBX.
 func ParseCommand(text string) Command {
 	text = unslack(text)
 	fields := strings.FieldsFunc(text, isSpace)
@@ -138,33 +139,13 @@ func parseIdentity(fields []string) (user, domain string, rest []string, problem
 	case domain == "":
 		return "", "", nil, "the domain is missing: use <user>@<domain>, e.g. 1001@acme.example"
 	}
-	if !ValidUser(user) {
+	if netsapiens.ValidateUser(user) != nil {
 		return "", "", nil, fmt.Sprintf("`%s` is not a user: use 1–16 letters, digits, . _ -", quote(user))
 	}
-	if !ValidDomain(domain) {
+	if netsapiens.ValidateDomain(domain) != nil {
 		return "", "", nil, fmt.Sprintf("`%s` is not a domain: use 1–64 letters, digits, . _ -", quote(domain))
 	}
 	return user, strings.ToLower(domain), rest, ""
-}
-
-// ValidUser reports whether s is an acceptable PBX user: 1–16 of [A-Za-z0-9._-], not "." or "..".
-func ValidUser(s string) bool { return validName(s, 16) }
-
-// ValidDomain reports whether s is an acceptable PBX domain: 1–64 of [A-Za-z0-9._-], not "." or "..".
-// The spec also allows "~" (the API key's own account) and "*" (every domain); both are refused.
-func ValidDomain(s string) bool { return validName(s, 64) }
-
-func validName(s string, max int) bool {
-	if len(s) == 0 || len(s) > max || s == "." || s == ".." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // stripScheme removes a leading "mailto:" (any case) that survived unwrapping.

@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -112,10 +111,19 @@ func New(opts Options) *Server {
 	return s
 }
 
+// TB is the part of testing.TB that Start uses. It is declared here so that this package,
+// which cmd/bot's drill links into the production binary, never imports the testing package.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+}
+
 // Start serves s on a loopback httptest.Server and returns it with the base URL
 // (".../ns-api/v2"). At Cleanup it closes the server and reports every recorded spec
 // violation with tb.Errorf; a test that provokes violations on purpose calls ResetViolations.
-func Start(tb testing.TB, opts Options) (*Server, string) {
+// Pass the test's *testing.T (or B, F).
+func Start(tb TB, opts Options) (*Server, string) {
 	tb.Helper()
 	s := New(opts)
 	ts := httptest.NewServer(s)
