@@ -3,7 +3,6 @@ module github.com/compromised-responder/bot
 go 1.26.0
 
 require (
-	github.com/go-resty/resty/v2 v2.17.2
 	github.com/google/go-cmp v0.7.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/mattn/go-isatty v0.0.20

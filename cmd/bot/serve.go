@@ -60,23 +60,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn().Msg(w)
 	}
 
-	pbx, err := netsapiens.New(netsapiensConfig(cfg, log))
-	if err != nil {
-		return fmt.Errorf("netsapiens client: %w", err)
-	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newIncidentGauges(store.ListOpen, log.With().Str("component", "metrics").Logger()))
 	registerBuildInfo(reg)
 	runbook := newRunbookMetrics(reg)
+	nsCfg := netsapiensConfig(cfg, log)
+	nsCfg.Observe = pbxCallCounter(reg)
+	pbx, err := netsapiens.New(nsCfg)
+	if err != nil {
+		return fmt.Errorf("netsapiens client: %w", err)
+	}
 	changes := slackui.NewChanges()
 	ecfg, err := engineConfig(cfg, owner, log, changes)
 	if err != nil {
 		return err
 	}
 	ecfg.Observer = runbook
-	eng, err := remediate.New(newCountingPBX(pbx, reg), store, ecfg)
+	eng, err := remediate.New(pbx, store, ecfg)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -119,6 +120,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info().Msg("stopped cleanly")
 	return nil
+}
+
+// pbxCallCounter counts the PBX requests by operation and result (the netsapiens error kind, or
+// "ok"), for /metrics: the client's Observe hook. Labels are fixed vocabularies: never a user, a
+// domain or a value.
+func pbxCallCounter(reg prometheus.Registerer) func(op string, err error) {
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "compromised_pbx_calls_total",
+		Help: "NetSapiens API calls made by the engine, by operation and result."}, []string{"op", "result"})
+	reg.MustRegister(calls)
+	return func(op string, err error) {
+		result := "ok"
+		if err != nil {
+			result = string(netsapiens.KindOf(err))
+		}
+		calls.WithLabelValues(op, result).Inc()
+	}
 }
 
 // listen binds addr (":0" and "127.0.0.1:0" pick a free port) and serves h on it.

@@ -2,7 +2,6 @@ package netsapiens
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -70,7 +69,7 @@ func (o *oauthSource) token(ctx context.Context) (string, error) {
 	case <-f.done:
 		return f.token, f.err
 	case <-ctx.Done():
-		return "", ctxError(call{method: http.MethodPost, path: "/tokens"}, ctx, ctx.Err())
+		return "", ctxError(call{op: opToken, path: "/tokens"}, ctx, ctx.Err())
 	}
 }
 
@@ -120,8 +119,7 @@ func (o *oauthSource) fetch(ctx context.Context, f *tokenFetch) {
 // request makes one POST /tokens (with retries on transient errors: a token request creates
 // nothing durable). A 200 without access_token is KindUnauthorized.
 func (o *oauthSource) request(ctx context.Context, body tokenRequest) (tokenReply, error) {
-	cl := call{method: http.MethodPost, path: "/tokens", body: body, secret: true, noAuth: true, retryPost: true,
-		secrets: []string{string(body.RefreshToken)}}
+	cl := call{op: opToken, path: "/tokens", body: body, secrets: []string{string(body.RefreshToken)}}
 	rep, err := o.c.do(ctx, cl)
 	if err != nil {
 		return tokenReply{}, err
@@ -132,7 +130,7 @@ func (o *oauthSource) request(ctx context.Context, body tokenRequest) (tokenRepl
 	}
 	if tr.AccessToken == "" {
 		return tokenReply{}, &Error{Status: rep.status, Kind: KindUnauthorized, Message: "token reply has no access_token",
-			Method: cl.method, Path: cl.path}
+			Method: cl.method(), Path: cl.path}
 	}
 	return tr, nil
 }

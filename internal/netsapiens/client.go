@@ -4,7 +4,17 @@
 // It authenticates with an API key or the OAuth2 password grant (cached, refreshed, shared by
 // concurrent callers), bounds concurrent requests, retries only what is safe to retry (reads,
 // PUTs, DELETEs; a create is checked before it is tried again), validates every path segment
-// before a request is made, and keeps secrets out of logs and errors (see Secret).
+// before a request is made, and keeps secrets out of logs, errors and the PBX's own request
+// logs (see Secret and the operations table in operations.go).
+//
+// It speaks net/http directly rather than through resty. The retry rules are this client's
+// own and are what keeps a runbook from doing a write twice: a create is never retried blindly
+// but read back first, a DELETE that finds the resource gone after a lost reply is done, a 401
+// refreshes the OAuth token once, every attempt holds a slot of the in-flight bound and its
+// own timeout, and the backoff waits on an injectable clock. resty's retry conditions and
+// hooks cannot express the read-back between attempts or the per-attempt slot without
+// re-implementing this loop around them, and building a request, all that resty was left
+// doing, is a few lines of net/http. Config.Observe is the per-request hook (for metrics).
 package netsapiens
 
 import (
@@ -15,10 +25,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/go-resty/resty/v2"
 	"github.com/rs/zerolog"
 )
 
@@ -62,6 +72,11 @@ type Config struct {
 	HTTPClient *http.Client // optional; copied, never modified
 	UserAgent  string       // optional
 
+	// Observe, when set, is called once per request the client makes, after its retries, with
+	// the operation's name (a fixed vocabulary such as "get_user" or "create_device") and the
+	// error it ended with (nil on success): the hook for metrics. It must not block.
+	Observe func(op string, err error)
+
 	// Now and Sleep replace the clock (token expiry) and the backoff wait in tests.
 	// Sleep must return ctx's error when ctx ends first.
 	Now   func() time.Time
@@ -71,7 +86,8 @@ type Config struct {
 // Client is a NetSapiens API v2 client. It is safe for concurrent use.
 type Client struct {
 	base        string
-	http        *resty.Client
+	http        *http.Client
+	observe     func(op string, err error)
 	log         zerolog.Logger
 	sem         chan struct{}
 	timeout     time.Duration
@@ -122,7 +138,7 @@ func New(cfg Config) (*Client, error) {
 		problems = append(problems, "retry delays are negative")
 	}
 	if len(problems) > 0 {
-		sortStrings(problems)
+		slices.Sort(problems)
 		return nil, invalidf("config: %s", strings.Join(problems, "; "))
 	}
 
@@ -137,6 +153,7 @@ func New(cfg Config) (*Client, error) {
 		sleep:      cfg.Sleep,
 		userAgent:  cfg.UserAgent,
 		apiKey:     cfg.APIKey,
+		observe:    cfg.Observe,
 	}
 	c.sem = make(chan struct{}, orDefault(cfg.MaxInflight, DefaultMaxInflight))
 	switch {
@@ -161,7 +178,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	// A redirect is never followed: it would carry the Bearer token to wherever it points.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.http = resty.NewWithClient(hc).SetLogger(restyLogger{c.log}).SetDisableWarn(true)
+	c.http = hc
 	if cfg.OAuth != nil {
 		c.oauthConfig = *cfg.OAuth
 		c.oauth = &oauthSource{c: c}
@@ -188,7 +205,7 @@ func checkBaseURL(raw string) (string, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !IsLoopback(u.Hostname()) {
 			return "", errors.New("BaseURL must be https (http only on a loopback host)")
 		}
 	default:
@@ -197,7 +214,10 @@ func checkBaseURL(raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host (a URL's Hostname, or a listen address's host) names this
+// machine: "localhost" or an address in 127.0.0.0/8 or ::1. It is the project's one rule for
+// where plain http (and the simulator's demo credentials) may go.
+func IsLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
@@ -211,14 +231,6 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // sleepCtx waits d or until ctx ends.
@@ -240,8 +252,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 type logTagKey struct{}
 
 // WithLogTag returns a context whose requests carry "X-NetSapiens-Log: tag", which turns on the
-// PBX's detailed logging for them (e.g. the incident ID). Requests that carry a secret are never
-// tagged. A tag with characters outside printable ASCII, or longer than 128, is not sent.
+// PBX's detailed logging for them (e.g. the incident ID). A request whose request or answer can
+// hold a secret is never tagged (see opSpec.secret). A tag with characters outside printable
+// ASCII, or longer than 128, is not sent.
 func WithLogTag(ctx context.Context, tag string) context.Context {
 	return context.WithValue(ctx, logTagKey{}, tag)
 }
@@ -258,13 +271,6 @@ func logTag(ctx context.Context) string {
 	}
 	return tag
 }
-
-// restyLogger sends resty's own messages to the client's zerolog logger.
-type restyLogger struct{ log zerolog.Logger }
-
-func (l restyLogger) Errorf(format string, v ...any) { l.log.Error().Msgf("resty: "+format, v...) }
-func (l restyLogger) Warnf(format string, v ...any)  { l.log.Warn().Msgf("resty: "+format, v...) }
-func (l restyLogger) Debugf(format string, v ...any) { l.log.Debug().Msgf("resty: "+format, v...) }
 
 // Format prints the configuration without any secret, for every fmt verb. (Without it, a
 // mismatched verb such as %d makes fmt print nested fields raw, bypassing Secret.Format.)
@@ -306,6 +312,14 @@ func (o OAuthConfig) MarshalJSON() ([]byte, error) {
 		ClientID string `json:"client_id"`
 		Username string `json:"username"`
 	}{o.ClientID, o.Username})
+}
+
+// Version returns the server's API version (GET /version). Errors: KindTransient,
+// KindUnauthorized, KindForbidden, KindInternal, or the context's error.
+func (c *Client) Version(ctx context.Context) (Version, error) {
+	var v Version
+	err := c.get(ctx, opVersion, "/version", nil, &v)
+	return v, err
 }
 
 // String describes the client without any credential.

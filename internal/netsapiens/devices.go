@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 )
 
 // devicePath validates the segments and returns "/domains/{d}/users/{u}/devices[/{device}]".
@@ -32,7 +31,7 @@ func (c *Client) ListDevices(ctx context.Context, domain, user string) ([]Device
 	if err != nil {
 		return nil, err
 	}
-	return getList[Device](ctx, c, p, nil)
+	return getList[Device](ctx, c, opListDevices, p, nil)
 }
 
 // GetDevice reads one device (GET …/devices/{device}). Errors: as ListDevices; KindNotFound
@@ -46,7 +45,7 @@ func (c *Client) GetDevice(ctx context.Context, domain, user, device string) (De
 		return Device{}, err
 	}
 	var d Device
-	err = c.get(ctx, p, nil, &d)
+	err = c.get(ctx, opGetDevice, p, nil, &d)
 	return d, err
 }
 
@@ -85,8 +84,7 @@ func (c *Client) CreateDevice(ctx context.Context, domain, user string, d Device
 		return Device{}, err
 	}
 	body := d.Writable()
-	cl := call{method: http.MethodPost, path: p, body: createDeviceBody{Synchronous: "yes", Device: body},
-		secret: true, secrets: deviceSecrets(body)}
+	cl := call{op: opCreateDevice, path: p, body: createDeviceBody{Synchronous: "yes", Device: body}, secrets: deviceSecrets(body)}
 
 	hadTransient := false
 	for attempt := 0; ; attempt++ {
@@ -150,14 +148,20 @@ func withPassword(got, sent Device) Device {
 	return got
 }
 
-// deviceSecrets lists a device body's secret values, for scrubbing.
+// deviceSecrets lists a device body's secret values, for scrubbing (and so the request is never
+// tagged): the passwords, and the provisioning username and overrides, which often hold the
+// credentials of the phone's configuration server.
 func deviceSecrets(d Device) []string {
 	var s []string
-	if d.SIPPassword != nil {
-		s = append(s, d.SIPPassword.Reveal())
+	for _, p := range []*Secret{d.SIPPassword, d.ProvisioningPassword} {
+		if p != nil {
+			s = append(s, p.Reveal())
+		}
 	}
-	if d.ProvisioningPassword != nil {
-		s = append(s, d.ProvisioningPassword.Reveal())
+	for _, p := range []*string{d.ProvisioningUsername, d.Overrides} {
+		if p != nil {
+			s = append(s, *p)
+		}
 	}
 	return s
 }
@@ -180,8 +184,7 @@ func (c *Client) UpdateDevice(ctx context.Context, domain, user, device string, 
 	if body == (Device{}) {
 		return invalidf("device update has no field to change")
 	}
-	secrets := deviceSecrets(body)
-	_, err = c.do(ctx, call{method: http.MethodPut, path: p, body: body, secret: len(secrets) > 0, secrets: secrets})
+	_, err = c.do(ctx, call{op: opUpdateDevice, path: p, body: body, secrets: deviceSecrets(body)})
 	return err
 }
 
@@ -196,144 +199,6 @@ func (c *Client) DeleteDevice(ctx context.Context, domain, user, device string) 
 	if err != nil {
 		return err
 	}
-	_, err = c.do(ctx, call{method: http.MethodDelete, path: p})
-	return err
-}
-
-// phonesPath validates the domain and returns "/domains/{d}/phones".
-func phonesPath(domain string) (string, error) {
-	if err := ValidateDomain(domain); err != nil {
-		return "", err
-	}
-	return "/domains/" + url.PathEscape(domain) + "/phones", nil
-}
-
-// ListPhones lists a domain's MAC-provisioned phones (GET /domains/{d}/phones?limit=1000; the
-// spec offers no start, so a domain with more than 1000 phones is logged as truncated).
-// Errors: KindInvalid (bad domain, no request made), KindNotFound, KindUnauthorized,
-// KindForbidden, KindTransient, KindInternal, or the context's error.
-func (c *Client) ListPhones(ctx context.Context, domain string) ([]Phone, error) {
-	p, err := phonesPath(domain)
-	if err != nil {
-		return nil, err
-	}
-	phones, err := getList[Phone](ctx, c, p, url.Values{"limit": {strconv.Itoa(maxPage)}})
-	if err == nil && len(phones) >= maxPage {
-		c.log.Warn().Str("domain", domain).Int("phones", len(phones)).Msg("phone list may be truncated at the API's limit")
-	}
-	return phones, err
-}
-
-// GetPhone reads one phone by MAC (GET /domains/{d}/phones/{mac}); the MAC may use ':' or '-'
-// separators. Errors: KindInvalid (bad domain or MAC, no request made), KindNotFound,
-// KindUnauthorized, KindForbidden, KindTransient, KindInternal, or the context's error.
-func (c *Client) GetPhone(ctx context.Context, domain, mac string) (Phone, error) {
-	p, err := phonesPath(domain)
-	if err != nil {
-		return Phone{}, err
-	}
-	m, err := NormalizeMAC(mac)
-	if err != nil {
-		return Phone{}, err
-	}
-	var ph Phone
-	err = c.get(ctx, p+"/"+m, nil, &ph)
-	return ph, err
-}
-
-// phoneBody validates p's MAC, normalises it and fills in the domain.
-func phoneBody(domain string, p Phone) (Phone, error) {
-	if p.MAC == nil {
-		return Phone{}, invalidf("phone MAC address is empty")
-	}
-	m, err := NormalizeMAC(*p.MAC)
-	if err != nil {
-		return Phone{}, err
-	}
-	p.MAC = &m
-	if p.Domain == nil {
-		p.Domain = &domain
-	}
-	return p, nil
-}
-
-func phoneSecrets(p Phone) []string {
-	if p.ProvisioningPassword != nil {
-		return []string{p.ProvisioningPassword.Reveal()}
-	}
-	return nil
-}
-
-// CreatePhone adds a phone (POST /domains/{d}/phones) with p's non-nil fields under the v45
-// names. Like CreateDevice it is never retried blindly: after a transient error the phone is
-// read back and, if it exists, the create counts as applied. Errors: KindInvalid (bad domain
-// or MAC: no request made; or the PBX refused the body), KindConflict (it already existed),
-// KindUnauthorized, KindForbidden, KindTransient (outcome unknown), KindInternal, or the
-// context's error.
-func (c *Client) CreatePhone(ctx context.Context, domain string, p Phone) error {
-	path, err := phonesPath(domain)
-	if err != nil {
-		return err
-	}
-	if p, err = phoneBody(domain, p); err != nil {
-		return err
-	}
-	secrets := phoneSecrets(p)
-	cl := call{method: http.MethodPost, path: path, body: p, secret: len(secrets) > 0, secrets: secrets}
-	hadTransient := false
-	for attempt := 0; ; attempt++ {
-		_, err := c.do(ctx, cl)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, ErrConflict) && hadTransient:
-			return nil
-		case !errors.Is(err, ErrTransient):
-			return err
-		}
-		hadTransient = true
-		_, gerr := c.GetPhone(ctx, domain, *p.MAC)
-		switch {
-		case gerr == nil:
-			return nil
-		case !errors.Is(gerr, ErrNotFound), attempt >= c.maxRetries:
-			return err
-		}
-		if serr := c.sleep(ctx, c.backoff(attempt)); serr != nil {
-			return ctxError(cl, ctx, serr)
-		}
-	}
-}
-
-// UpdatePhone changes a phone (PUT /domains/{d}/phones, the MAC in the body) with p's non-nil
-// fields. Errors: as CreatePhone, with KindNotFound for an unknown MAC.
-func (c *Client) UpdatePhone(ctx context.Context, domain string, p Phone) error {
-	path, err := phonesPath(domain)
-	if err != nil {
-		return err
-	}
-	if p, err = phoneBody(domain, p); err != nil {
-		return err
-	}
-	secrets := phoneSecrets(p)
-	_, err = c.do(ctx, call{method: http.MethodPut, path: path, body: p, secret: len(secrets) > 0, secrets: secrets})
-	return err
-}
-
-// DeletePhone removes a phone (DELETE /domains/{d}/phones with the MAC in a JSON body). A retry
-// that finds it gone after a lost reply is a success. Errors: KindInvalid (bad domain or MAC,
-// no request made), KindNotFound, KindUnauthorized, KindForbidden, KindTransient,
-// KindInternal, or the context's error.
-func (c *Client) DeletePhone(ctx context.Context, domain, mac string) error {
-	path, err := phonesPath(domain)
-	if err != nil {
-		return err
-	}
-	m, err := NormalizeMAC(mac)
-	if err != nil {
-		return err
-	}
-	body := map[string]string{"device-provisioning-mac-address": m}
-	_, err = c.do(ctx, call{method: http.MethodDelete, path: path, body: body})
+	_, err = c.do(ctx, call{op: opDeleteDevice, path: p})
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -12,19 +13,20 @@ import (
 	"time"
 )
 
-// call describes one API operation.
+// call is one request of an operation.
 type call struct {
-	method  string
+	op      op
 	path    string     // escaped, below the base URL, starting with "/"
 	query   url.Values // optional
 	body    any        // marshalled to JSON when non-nil
-	secret  bool       // the body carries a secret: never tagged with X-NetSapiens-Log
-	secrets []string   // values to scrub from error messages, besides the client's own
-	noAuth  bool       // a token request: no Authorization header
-	// retryPost allows retrying a POST on a transient error (token requests only: they
-	// create nothing durable). Creates are never retried blindly.
-	retryPost bool
+	secrets []string   // secret values the body carries: scrubbed from errors, and the call is never tagged
 }
+
+func (cl call) method() string { return cl.op.spec().method }
+
+// mayTag reports whether the request may carry X-NetSapiens-Log: neither its operation's
+// answer or request nor this body can hold a secret (see opSpec.secret).
+func (cl call) mayTag() bool { return !cl.op.spec().secret && len(cl.secrets) == 0 }
 
 // reply is a 2xx response.
 type reply struct {
@@ -32,16 +34,21 @@ type reply struct {
 	body   []byte
 }
 
-// do runs c with retries as the method allows, and returns the 2xx reply.
+// do runs cl with retries as its operation allows, reports the outcome to Config.Observe, and
+// returns the 2xx reply.
 //
-//   - GET, PUT, DELETE (and token POSTs) are retried on KindTransient up to MaxRetries times,
-//     with jittered exponential backoff, waiting at least Retry-After on a 429/503.
+//   - Operations marked retry (reads, PUTs, DELETEs, token requests) are retried on
+//     KindTransient up to MaxRetries times, with jittered exponential backoff, waiting at least
+//     Retry-After on a 429/503.
 //   - A DELETE that gets 404 after an earlier attempt failed transiently is a success: the
 //     lost reply was the delete's.
 //   - A 401 with OAuth drops the token and tries once more with a fresh one.
-//   - Other POSTs are tried once; the caller decides (see CreateDevice).
-func (c *Client) do(ctx context.Context, cl call) (reply, error) {
-	retryable := cl.method != http.MethodPost || cl.retryPost
+//   - Creates are tried once; the caller decides (see CreateDevice).
+func (c *Client) do(ctx context.Context, cl call) (rep reply, err error) {
+	if c.observe != nil {
+		defer func() { c.observe(cl.op.String(), err) }()
+	}
+	spec := cl.op.spec()
 	reauthed := false
 	hadTransient := false
 	for attempt := 0; ; attempt++ {
@@ -54,15 +61,15 @@ func (c *Client) do(ctx context.Context, cl call) (reply, error) {
 			return reply{}, err // context ended, or a request we could not build
 		}
 		switch {
-		case e.Kind == KindNotFound && cl.method == http.MethodDelete && hadTransient:
-			c.log.Debug().Str("method", cl.method).Str("path", cl.path).Msg("delete found gone after a lost reply: done")
+		case e.Kind == KindNotFound && spec.method == http.MethodDelete && hadTransient:
+			c.log.Debug().Str("method", spec.method).Str("path", cl.path).Msg("delete found gone after a lost reply: done")
 			return reply{status: e.Status}, nil
-		case e.Kind == KindUnauthorized && c.oauth != nil && !cl.noAuth && !reauthed:
+		case e.Kind == KindUnauthorized && c.oauth != nil && !spec.noAuth && !reauthed:
 			reauthed = true
 			c.oauth.invalidate(used)
 			attempt--
 			continue
-		case e.Kind != KindTransient || !retryable || attempt >= c.maxRetries:
+		case e.Kind != KindTransient || !spec.retry || attempt >= c.maxRetries:
 			return reply{}, err
 		}
 		hadTransient = true
@@ -70,7 +77,7 @@ func (c *Client) do(ctx context.Context, cl call) (reply, error) {
 		if e.retryAfter > wait {
 			wait = e.retryAfter
 		}
-		c.log.Debug().Str("method", cl.method).Str("path", cl.path).Int("attempt", attempt+1).
+		c.log.Debug().Str("method", spec.method).Str("path", cl.path).Int("attempt", attempt+1).
 			Dur("wait", wait).Str("error", e.Message).Msg("transient error, retrying")
 		if err := c.sleep(ctx, wait); err != nil {
 			return reply{}, ctxError(cl, ctx, err)
@@ -113,7 +120,7 @@ func ctxError(cl call, ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return &ctxErr{method: cl.method, path: cl.path, err: err}
+	return &ctxErr{method: cl.method(), path: cl.path, err: err}
 }
 
 // ctxErr is returned when the caller's context ended; it unwraps to context.Canceled or
@@ -128,26 +135,30 @@ func (e *ctxErr) Error() string {
 }
 func (e *ctxErr) Unwrap() error { return e.err }
 
+// maxReply bounds how much of a reply is read (a full page of 1000 CDRs is well below it).
+const maxReply = 32 << 20
+
 // attempt makes one request.
 // It returns the bearer token it used, so that a 401 drops exactly that token.
 func (c *Client) attempt(ctx context.Context, cl call) (_ reply, token string, _ error) {
+	method := cl.method()
 	if err := ctx.Err(); err != nil {
 		return reply{}, token, ctxError(cl, ctx, err)
 	}
-	if !cl.noAuth {
+	if !cl.op.spec().noAuth {
 		t, err := c.bearer(ctx)
 		if err != nil {
 			return reply{}, "", err
 		}
 		token = t
 	}
-	var payload []byte
+	var payload io.Reader
 	if cl.body != nil {
 		b, err := json.Marshal(cl.body)
 		if err != nil {
-			return reply{}, token, &Error{Kind: KindInvalid, Message: "encode request body", Method: cl.method, Path: cl.path}
+			return reply{}, token, &Error{Kind: KindInvalid, Message: "encode request body", Method: method, Path: cl.path}
 		}
-		payload = b
+		payload = bytes.NewReader(b)
 	}
 
 	select {
@@ -159,23 +170,32 @@ func (c *Client) attempt(ctx context.Context, cl call) (_ reply, token string, _
 
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req := c.http.R().SetContext(actx).
-		SetHeader("Accept", "application/json").
-		SetHeader("User-Agent", c.userAgent)
-	if token != "" {
-		req.SetHeader("Authorization", "Bearer "+token)
+	target := c.base + cl.path
+	if len(cl.query) > 0 {
+		target += "?" + cl.query.Encode()
 	}
-	if tag := logTag(ctx); tag != "" && !cl.secret && !cl.noAuth {
-		req.SetHeader("X-NetSapiens-Log", tag)
+	req, err := http.NewRequestWithContext(actx, method, target, payload)
+	if err != nil {
+		return reply{}, token, &Error{Kind: KindInvalid, Message: "build request", Method: method, Path: cl.path}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if tag := logTag(ctx); tag != "" && cl.mayTag() {
+		req.Header.Set("X-NetSapiens-Log", tag)
 	}
 	if payload != nil {
-		req.SetHeader("Content-Type", "application/json").SetBody(payload)
-	}
-	if len(cl.query) > 0 {
-		req.SetQueryParamsFromValues(cl.query)
+		req.Header.Set("Content-Type", "application/json")
 	}
 	start := time.Now()
-	resp, err := req.Execute(cl.method, c.base+cl.path)
+	resp, err := c.http.Do(req)
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
+		resp.Body.Close()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return reply{}, token, ctxError(cl, ctx, ctx.Err())
@@ -184,18 +204,21 @@ func (c *Client) attempt(ctx context.Context, cl call) (_ reply, token string, _
 		if actx.Err() != nil {
 			msg = "no reply within " + c.timeout.String()
 		}
-		c.log.Debug().Str("method", cl.method).Str("path", cl.path).Dur("took", time.Since(start)).Msg(msg)
-		return reply{}, token, &Error{Kind: KindTransient, Message: scrub(msg, c.secretValues(cl)), Method: cl.method, Path: cl.path, cause: err}
+		c.log.Debug().Str("method", method).Str("path", cl.path).Dur("took", time.Since(start)).Msg(msg)
+		return reply{}, token, &Error{Kind: KindTransient, Message: scrub(msg, c.secretValues(cl)), Method: method, Path: cl.path, cause: err}
 	}
-	status, body := resp.StatusCode(), resp.Body()
-	c.log.Debug().Str("method", cl.method).Str("path", cl.path).Int("status", status).
+	status := resp.StatusCode
+	c.log.Debug().Str("method", method).Str("path", cl.path).Int("status", status).
 		Dur("took", time.Since(start)).Msg("netsapiens request")
+	if len(body) > maxReply {
+		return reply{}, token, &Error{Status: status, Kind: KindInternal, Message: "reply too large", Method: method, Path: cl.path}
+	}
 	if status >= 200 && status <= 299 {
 		return reply{status: status, body: body}, token, nil
 	}
-	e := errorFromReply(cl.method, cl.path, status, body, c.secretValues(cl))
+	e := errorFromReply(method, cl.path, status, body, c.secretValues(cl))
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		e.retryAfter = parseRetryAfter(resp.Header().Get("Retry-After"), c.now())
+		e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	}
 	return reply{}, token, e
 }
@@ -219,10 +242,30 @@ func (c *Client) bearer(ctx context.Context) (string, error) {
 	return c.oauth.token(ctx)
 }
 
+// get runs a read and decodes the object reply into out.
+func (c *Client) get(ctx context.Context, o op, path string, query url.Values, out any) error {
+	cl := call{op: o, path: path, query: query}
+	rep, err := c.do(ctx, cl)
+	if err != nil {
+		return err
+	}
+	return decodeInto(cl, rep, out)
+}
+
+// getList runs a read and decodes the list reply.
+func getList[T any](ctx context.Context, c *Client, o op, path string, query url.Values) ([]T, error) {
+	cl := call{op: o, path: path, query: query}
+	rep, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeList[T](cl, rep)
+}
+
 // decodeInto decodes a 2xx body into out. A decode failure is KindInternal.
 func decodeInto(cl call, rep reply, out any) error {
 	if err := json.Unmarshal(rep.body, out); err != nil {
-		return &Error{Status: rep.status, Kind: KindInternal, Message: "undecodable reply", Method: cl.method, Path: cl.path, cause: err}
+		return &Error{Status: rep.status, Kind: KindInternal, Message: "undecodable reply", Method: cl.method(), Path: cl.path, cause: err}
 	}
 	return nil
 }

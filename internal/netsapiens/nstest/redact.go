@@ -30,22 +30,37 @@ var secretFields = map[string]bool{
 // JSON is kept only if it is a form that can be redacted field by field; anything else is
 // replaced by a placeholder, because it could carry a secret in a shape we cannot see.
 func redactBody(body []byte) []byte {
-	if len(bytes.TrimSpace(body)) == 0 {
+	v, form, ok := parseBody(body)
+	switch {
+	case !ok:
+		return []byte(fmt.Sprintf("[non-JSON body, %d bytes]", len(body)))
+	case form != nil:
+		return []byte(redactQuery(form).Encode())
+	case v == nil:
 		return nil
 	}
-	var v any
+	out, err := json.Marshal(redactValue(v))
+	if err != nil {
+		return []byte(fmt.Sprintf("[non-JSON body, %d bytes]", len(body)))
+	}
+	return out
+}
+
+// parseBody reads a body as JSON (v, numbers kept as written) or as a form; ok is false for a
+// body that is neither. An empty body (or JSON null) is ok with both nil.
+func parseBody(body []byte) (v any, form url.Values, ok bool) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil, true
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err == nil {
-		out, err := json.Marshal(redactValue(v))
-		if err == nil {
-			return out
-		}
+		return v, nil, true // a JSON null is v == nil
 	}
 	if form, err := url.ParseQuery(string(body)); err == nil && len(form) > 0 && isForm(body) {
-		return []byte(redactQuery(form).Encode())
+		return nil, form, true
 	}
-	return []byte(fmt.Sprintf("[non-JSON body, %d bytes]", len(body)))
+	return nil, nil, false
 }
 
 // isForm is true when every &-separated part is key=value; a bare word could be a secret.
@@ -93,4 +108,44 @@ func redactQuery(q url.Values) url.Values {
 		}
 	}
 	return out
+}
+
+// holdsSecret reports whether a body has a secret field with a value (see Call.Secret). A body
+// that is neither JSON nor a form counts as secret, as redactBody does not show it either.
+func holdsSecret(body []byte) bool {
+	v, form, ok := parseBody(body)
+	if form != nil {
+		return queryHoldsSecret(form)
+	}
+	return !ok || valueHoldsSecret(v)
+}
+
+func valueHoldsSecret(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			if secretFields[k] && x != nil && x != "" {
+				return true
+			}
+			if valueHoldsSecret(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if valueHoldsSecret(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func queryHoldsSecret(q url.Values) bool {
+	for k, vs := range q {
+		if secretFields[k] && len(vs) > 0 && vs[0] != "" {
+			return true
+		}
+	}
+	return false
 }

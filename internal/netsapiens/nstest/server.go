@@ -44,6 +44,10 @@ type Call struct {
 	Body    []byte // secret fields replaced by "[redacted]"
 	Status  int    // 0 = no answer (connection dropped, or the client gave up during Latency)
 	LogTag  string // the X-NetSapiens-Log header
+	// Secret is true when the request or the answer held a secret (a password, the PIN, a
+	// token): a call that the PBX's detailed logging, which LogTag turns on, would write a
+	// secret for. A client must never tag such a call.
+	Secret  bool
 	Auth    string // "apikey" | "oauth" | "none"
 	Applied bool   // the request changed state (true for a lost-reply 502 from RateAfter5xx, too)
 	At      time.Time
@@ -244,6 +248,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		At:     start,
 	}
 	call.RawPath = strings.TrimPrefix(r.URL.EscapedPath(), BasePath)
+	call.Secret = holdsSecret(body) || queryHoldsSecret(r.URL.Query())
 	defer func() {
 		s.mu.Lock()
 		s.calls = append(s.calls, call)
@@ -265,6 +270,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 	}
 	call.Status = res.status
+	if res.body != nil {
+		if b, err := json.Marshal(res.body); err == nil && holdsSecret(b) {
+			call.Secret = true
+		}
+	}
 	writeJSON(w, res)
 }
 
