@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )
@@ -250,7 +251,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		} else if !strings.HasPrefix(c.SlackBotToken, "xoxb-") {
 			p.addf("SLACK_BOT_TOKEN must start with xoxb- (a bot token)")
 		}
-		if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) || !strings.HasSuffix(c.SlackAPIURL, "/") {
+		if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && netsapiens.IsLoopback(u.Hostname()))) || !strings.HasSuffix(c.SlackAPIURL, "/") {
 			p.addf("SLACK_API_URL must be an https:// URL ending in / (http:// only on loopback), got %q", c.SlackAPIURL)
 		}
 		c.Responders = idList(&p, "RESPONDERS", responders)
@@ -291,7 +292,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	if n.pbx {
 		if c.NSAPIURL == "" {
 			p.addf("NS_API_URL is required, e.g. https://pbx.example.com/ns-api/v2")
-		} else if u, err := url.Parse(c.NSAPIURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
+		} else if u, err := url.Parse(c.NSAPIURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && netsapiens.IsLoopback(u.Hostname()))) {
 			p.addf("NS_API_URL must be an https:// URL (http:// only on loopback), got %q", session.RedactURL(c.NSAPIURL))
 		}
 		oauth := c.NSClientID != "" || c.NSClientSecret != "" || c.NSUsername != "" || c.NSPassword != ""
@@ -422,14 +423,6 @@ func hasProblem(p problems, prefix string) bool {
 		}
 	}
 	return false
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 type discard struct{}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
 	"github.com/rs/zerolog"
 )
@@ -113,10 +114,7 @@ func checkLoopback(addr string, allowRemote bool) error {
 	if err != nil {
 		return fmt.Errorf("-addr %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if netsapiens.IsLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("-addr %q is not a loopback address; pass -allow-remote to serve the demo tenant beyond this machine", addr)
