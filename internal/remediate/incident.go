@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/session"
 )
-
-// maxReason is the longest reason kept (DESIGN.md: at most 300 characters, plain text).
-const maxReason = 300
 
 // OpenRequest asks to open an incident for User@Domain.
 type OpenRequest struct {
@@ -51,7 +47,7 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 		return session.Incident{}, false, err
 	}
 	inc, created, err = e.store.Open(ctx, session.Incident{
-		User: user, Domain: domain, Reason: cleanReason(r.Reason), OpenedBy: r.Actor, Channel: r.Channel,
+		User: user, Domain: domain, Reason: CleanReason(r.Reason), OpenedBy: r.Actor, Channel: r.Channel,
 		DenyPolicy: e.cfg.DenyPolicy, Live: &live, EmailAtOpen: live.EmailMasked,
 	})
 	if err != nil {
@@ -66,21 +62,6 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	e.log.Info().Str("incident", inc.ID).Str("step", "").Str("actor", r.Actor).Str("user", user).Str("domain", domain).Msg("incident opened")
 	e.notify(ctx, inc.ID)
 	return inc, true, nil
-}
-
-// cleanReason keeps a reason as one line of plain text of at most 300 characters.
-func cleanReason(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if rs := []rune(s); len(rs) > maxReason {
-		s = string(rs[:maxReason])
-	}
-	return s
 }
 
 // readLive reads the state the card shows: policy, devices, masked e-mail, live calls. u may
@@ -180,7 +161,7 @@ func (e *Engine) Discard(ctx context.Context, id string) error {
 // Steps not run are recorded as skipped. Errors: ErrAlreadyRunning (a step still runs),
 // ErrClosed, ErrNotFound.
 func (e *Engine) Abort(ctx context.Context, id, actor, note string) (session.Incident, error) {
-	note = cleanReason(note)
+	note = CleanReason(note)
 	inc, err := e.store.Close(ctx, id, session.StateAborted, actor, note)
 	if err != nil {
 		return inc, err

@@ -102,7 +102,7 @@ func (r *renderer) header() slack.Block {
 	}
 	title := prefix + inc.Key()
 	if inc.Live != nil && inc.Live.DisplayName != "" {
-		title += " — " + CleanReason(inc.Live.DisplayName)
+		title += " — " + remediate.CleanReason(inc.Live.DisplayName)
 	}
 	suffix := " · " + inc.ID
 	title = truncate(title, 150-utf8.RuneCountInString(suffix)) + suffix
@@ -111,7 +111,7 @@ func (r *renderer) header() slack.Block {
 
 func (r *renderer) opened() slack.Block {
 	els := []slack.MixedElement{mrkdwn(fmt.Sprintf("opened by %s · %s", userRef(r.inc.OpenedBy), r.clock(r.inc.CreatedAt)))}
-	if reason := CleanReason(r.inc.Reason); reason != "" {
+	if reason := remediate.CleanReason(r.inc.Reason); reason != "" {
 		// plain_text: Slack renders no mention, link or formatting in it, whatever the user typed.
 		els = append(els, plainVerbatim("“"+reason+"”"))
 	}

@@ -9,9 +9,10 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/plaintext"
+	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -27,9 +28,6 @@ const (
 	KindHelp   Kind = "help"
 	KindUsage  Kind = "usage"
 )
-
-// MaxReason is the most characters of a reason kept; a longer one is cut and ends with "…".
-const MaxReason = 300
 
 // Command is a parsed /compromised command. User and Domain are validated (Domain lower-cased);
 // IncidentID is canonical ("INC-7K2QXM"). For KindStatus exactly one of IncidentID or User+Domain
@@ -83,7 +81,7 @@ func ParseCommand(text string) Command {
 	if problem != "" {
 		return usage(problem)
 	}
-	return Command{Kind: KindOpen, User: user, Domain: domain, Reason: CleanReason(strings.Join(rest, " "))}
+	return Command{Kind: KindOpen, User: user, Domain: domain, Reason: remediate.CleanReason(strings.Join(rest, " "))}
 }
 
 func usage(problem string) Command { return Command{Kind: KindUsage, Problem: problem} }
@@ -233,59 +231,12 @@ func unwrapLink(inner string) string {
 	return stripScheme(target)
 }
 
-// isSpace splits words: Unicode white space (including no-break spaces) and control characters.
-func isSpace(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
-
-// isInvisible reports zero-width and bidi-control characters, which can hide or reorder text.
-func isInvisible(r rune) bool {
-	switch {
-	case r == '\u200B', r == '\u200C', r == '\u200D', r == '\u2060', r == '\uFEFF', r == '\u00AD':
-		return true
-	case r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069', r == '\u200E', r == '\u200F':
-		return true
-	}
-	return false
-}
-
-// CleanReason makes user text safe to store and show as plain text: control and invisible characters
-// removed, white space collapsed, one pair of enclosing quotes (straight or smart) dropped, and at most
-// MaxReason characters (a longer text is cut and ends with "…").
-func CleanReason(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if isInvisible(r) {
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.FieldsFunc(s, isSpace), " ")
-	if r, n := utf8.DecodeRuneInString(s); n > 0 && n < len(s) && isQuote(r) {
-		if l, m := utf8.DecodeLastRuneInString(s); isQuote(l) && len(s) >= n+m {
-			s = strings.TrimSpace(s[n : len(s)-m])
-		}
-	}
-	return truncate(s, MaxReason)
-}
-
-func isQuote(r rune) bool {
-	switch r {
-	case '"', '\'', '“', '”', '‘', '’', '„', '«', '»':
-		return true
-	}
-	return false
-}
-
-// truncate cuts s to at most max characters (runes), ending a cut text with "…".
-func truncate(s string, max int) string {
-	if max <= 0 {
-		return ""
-	}
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	r := []rune(s)
-	return strings.TrimRightFunc(string(r[:max-1]), unicode.IsSpace) + "…"
-}
+// The text rules shared with the engine (internal/plaintext), under the names this package uses.
+var (
+	isSpace     = plaintext.IsSpace
+	isInvisible = plaintext.IsInvisible
+	truncate    = plaintext.Truncate
+)
 
 // quote prepares a piece of the user's input for a Problem message: short, one line, no backticks
 // (it is shown inside a code span).

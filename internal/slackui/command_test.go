@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/compromised-responder/bot/internal/remediate"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -91,27 +93,6 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
-func TestCleanReason(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"  hi  there ", "hi there"},
-		{`"quoted"`, "quoted"},
-		{`"`, `"`},
-		{`""`, ""},
-		{"it's fine", "it's fine"},
-		{"a\u0000b\u001bc", "a b c"},
-		{"\u2066x\u2069", "x"},
-		{strings.Repeat("é", 301), strings.Repeat("é", 299) + "…"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			if diff := cmp.Diff(CleanReason(tc.in), tc.want); diff != "" {
-				t.Errorf("CleanReason(%q) (-got +want):\n%s", tc.in, diff)
-			}
-		})
-	}
-}
-
 var (
 	userPattern   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,16}$`)
 	domainPattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
@@ -143,7 +124,7 @@ func checkCommand(t *testing.T, in string, c Command) {
 	if (c.Kind == KindUsage) != (c.Problem != "") {
 		t.Errorf("ParseCommand(%q): kind %s with problem %q", in, c.Kind, c.Problem)
 	}
-	if utf8.RuneCountInString(c.Reason) > MaxReason || !utf8.ValidString(c.Reason) {
+	if utf8.RuneCountInString(c.Reason) > remediate.MaxReason || !utf8.ValidString(c.Reason) {
 		t.Errorf("ParseCommand(%q): reason too long or invalid: %q", in, c.Reason)
 	}
 	for _, r := range c.Reason {

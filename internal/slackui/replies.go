@@ -8,6 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -118,7 +119,7 @@ func ListBlocks(incs []session.Incident, now time.Time) []slack.Block {
 		}
 		l := fmt.Sprintf("*%s*  %s", esc(inc.ID), esc(inc.Key()))
 		if inc.Live != nil && inc.Live.DisplayName != "" {
-			l += " — " + esc(short(CleanReason(inc.Live.DisplayName), 80))
+			l += " — " + esc(short(remediate.CleanReason(inc.Live.DisplayName), 80))
 		}
 		l += fmt.Sprintf(" · opened by %s %s (%s ago)", userRef(inc.OpenedBy), clockAt(inc.CreatedAt, now), age(inc.CreatedAt, now))
 		if channelID.MatchString(inc.Channel) {
