@@ -2,7 +2,8 @@
 // dial policies, devices, phones, JWT revocation, templated email, active calls, CDRs.
 //
 // It authenticates with an API key or the OAuth2 password grant (cached, refreshed, shared by
-// concurrent callers), bounds concurrent requests, retries only what is safe to retry (reads,
+// concurrent callers), bounds concurrent requests (a waiting request is served by its Priority, so
+// containment goes before cosmetic reads), retries only what is safe to retry (reads,
 // PUTs, DELETEs; a create is checked before it is tried again), validates every path segment
 // before a request is made, and keeps secrets out of logs, errors and the PBX's own request
 // logs (see Secret and the operations table in operations.go).
@@ -59,7 +60,7 @@ type Config struct {
 	APIKey  Secret       // Bearer API key (nsr_…, nsd_…)
 	OAuth   *OAuthConfig // or the password grant
 
-	MaxInflight int           // most concurrent requests; 0 = DefaultMaxInflight
+	MaxInflight int           // most concurrent requests (waiters served by Priority); 0 = DefaultMaxInflight
 	Timeout     time.Duration // per request attempt; 0 = DefaultTimeout
 	MaxRetries  int           // retries after a transient error; 0 = DefaultMaxRetries, < 0 = none
 
@@ -89,7 +90,7 @@ type Client struct {
 	http        *http.Client
 	observe     func(op string, err error)
 	log         zerolog.Logger
-	sem         chan struct{}
+	sem         *prioritySem // MaxInflight slots, served by the request's Priority
 	timeout     time.Duration
 	maxRetries  int
 	retryBase   time.Duration
@@ -155,7 +156,7 @@ func New(cfg Config) (*Client, error) {
 		apiKey:     cfg.APIKey,
 		observe:    cfg.Observe,
 	}
-	c.sem = make(chan struct{}, orDefault(cfg.MaxInflight, DefaultMaxInflight))
+	c.sem = newPrioritySem(orDefault(cfg.MaxInflight, DefaultMaxInflight))
 	switch {
 	case c.maxRetries == 0:
 		c.maxRetries = DefaultMaxRetries

@@ -161,12 +161,10 @@ func (c *Client) attempt(ctx context.Context, cl call) (_ reply, token string, _
 		payload = bytes.NewReader(b)
 	}
 
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return reply{}, token, ctxError(cl, ctx, ctx.Err())
+	if err := c.sem.acquire(ctx, PriorityOf(ctx)); err != nil {
+		return reply{}, token, ctxError(cl, ctx, err)
 	}
-	defer func() { <-c.sem }()
+	defer c.sem.release()
 
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

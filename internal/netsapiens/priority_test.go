@@ -1,0 +1,122 @@
+package netsapiens_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/testenv"
+)
+
+// TestPriorityServedFirst: with the one slot taken, two low-priority reads and then a
+// high-priority one wait; when the slot frees, the high one goes first, then the low ones in
+// the order they came. The order is the PBX's order of arrival (one slot: one at a time).
+func TestPriorityServedFirst(t *testing.T) {
+	gate := make(chan struct{})
+	var once sync.Once
+	pbx := newFakePBX(t, func(w http.ResponseWriter, r *http.Request, _ string) {
+		if strings.HasSuffix(r.URL.Path, "/users/hold") {
+			once.Do(func() { <-gate })
+		}
+		writeJSON(w, 200, `{"domain":"acme.example","user":"1001"}`)
+	})
+	c, _ := newClient(t, pbx.URL(), func(cfg *netsapiens.Config) { cfg.MaxInflight = 1 })
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	get := func(ctx context.Context, user string) {
+		wg.Go(func() {
+			if _, err := c.GetUser(ctx, "acme.example", user); err != nil {
+				errs <- fmt.Errorf("GetUser(%s): %w", user, err)
+			}
+		})
+	}
+	get(ctx, "hold") // takes the slot and stays at the PBX until the gate opens
+	testenv.WaitFor(t, 5*time.Second, "the first request at the PBX", func() bool { return len(pbx.requests()) == 1 })
+	low := netsapiens.WithPriority(ctx, netsapiens.Low)
+	for i, user := range []string{"low1", "low2"} {
+		get(low, user)
+		testenv.WaitFor(t, 5*time.Second, user+" waiting", func() bool { return c.Waiting() == i+1 })
+	}
+	get(netsapiens.WithPriority(ctx, netsapiens.High), "high")
+	testenv.WaitFor(t, 5*time.Second, "high waiting", func() bool { return c.Waiting() == 3 })
+	close(gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var order []string
+	for _, r := range pbx.requests() {
+		order = append(order, r.Path[strings.LastIndex(r.Path, "/")+1:])
+	}
+	if got, want := strings.Join(order, " "), "hold high low1 low2"; got != want {
+		t.Errorf("PBX saw %q, want %q", got, want)
+	}
+	if n := c.Waiting(); n != 0 {
+		t.Errorf("%d requests still waiting", n)
+	}
+}
+
+// TestPriorityWaiterGivesUp: a waiter whose context ends leaves the queue and holds no slot.
+func TestPriorityWaiterGivesUp(t *testing.T) {
+	gate := make(chan struct{})
+	pbx := newFakePBX(t, func(w http.ResponseWriter, r *http.Request, _ string) {
+		if strings.HasSuffix(r.URL.Path, "/users/hold") {
+			<-gate
+		}
+		writeJSON(w, 200, `{"domain":"acme.example","user":"1001"}`)
+	})
+	c, _ := newClient(t, pbx.URL(), func(cfg *netsapiens.Config) { cfg.MaxInflight = 1 })
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.GetUser(context.Background(), "acme.example", "hold")
+		done <- err
+	}()
+	testenv.WaitFor(t, 5*time.Second, "the first request at the PBX", func() bool { return len(pbx.requests()) == 1 })
+	ctx, cancel := context.WithCancel(netsapiens.WithPriority(context.Background(), netsapiens.High))
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := c.GetUser(ctx, "acme.example", "gives-up")
+		gaveUp <- err
+	}()
+	testenv.WaitFor(t, 5*time.Second, "a waiter", func() bool { return c.Waiting() == 1 })
+	cancel()
+	if err := <-gaveUp; err == nil || !strings.Contains(err.Error(), "canceled") {
+		t.Errorf("cancelled waiter = %v", err)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The slot is free again: a new request gets it at once.
+	if _, err := c.GetUser(context.Background(), "acme.example", "1001"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Waiting() != 0 || len(pbx.requests()) != 2 {
+		t.Errorf("waiting %d, requests %d; want 0 and 2", c.Waiting(), len(pbx.requests()))
+	}
+}
+
+func TestPriorityOf(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		ctx  context.Context
+		want netsapiens.Priority
+	}{
+		{ctx, netsapiens.Normal},
+		{netsapiens.WithPriority(ctx, netsapiens.High), netsapiens.High},
+		{netsapiens.WithPriority(ctx, netsapiens.Low), netsapiens.Low},
+		{netsapiens.WithPriority(ctx, netsapiens.Priority(42)), netsapiens.Normal},
+	} {
+		if got := netsapiens.PriorityOf(tc.ctx); got != tc.want {
+			t.Errorf("PriorityOf = %d, want %d", got, tc.want)
+		}
+	}
+}
