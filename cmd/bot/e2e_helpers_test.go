@@ -458,6 +458,7 @@ func (w *world) scrape(url string) {
 	body, _ := io.ReadAll(resp.Body)
 	for _, name := range []string{"compromised_slack_envelopes_received_total", "compromised_slack_ack_latency_seconds", "compromised_steps_total",
 		"compromised_time_to_containment_seconds", "compromised_workers_busy", "compromised_queue_depth", "compromised_queue_busy_total", "compromised_pbx_calls_total",
+		"compromised_pbx_request_duration_seconds_bucket{op=\"get_user\"",
 		"compromised_incidents_open", "compromised_incidents_in_deny_all", "compromised_build_info"} {
 		if !strings.Contains(string(body), name) {
 			w.t.Errorf("/metrics lacks %s", name)

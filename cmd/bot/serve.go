@@ -125,16 +125,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // pbxCallCounter counts the PBX requests by operation and result (the netsapiens error kind, or
 // "ok"), for /metrics: the client's Observe hook. Labels are fixed vocabularies: never a user, a
 // domain or a value.
-func pbxCallCounter(reg prometheus.Registerer) func(op string, err error) {
+func pbxCallCounter(reg prometheus.Registerer) func(op string, took time.Duration, err error) {
 	calls := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "compromised_pbx_calls_total",
 		Help: "NetSapiens API calls made by the engine, by operation and result."}, []string{"op", "result"})
-	reg.MustRegister(calls)
-	return func(op string, err error) {
+	// Buckets from 5 ms to ~10 s: a healthy PBX answers in tens of milliseconds, a retried one
+	// in seconds; the alert on a slow PBX reads the upper buckets.
+	took := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "compromised_pbx_request_duration_seconds",
+		Help:    "NetSapiens API request duration (with retries and their waits), by operation.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"op"})
+	reg.MustRegister(calls, took)
+	return func(op string, d time.Duration, err error) {
 		result := "ok"
 		if err != nil {
 			result = string(netsapiens.KindOf(err))
 		}
 		calls.WithLabelValues(op, result).Inc()
+		took.WithLabelValues(op).Observe(d.Seconds())
 	}
 }
 

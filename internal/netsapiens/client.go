@@ -74,9 +74,10 @@ type Config struct {
 	UserAgent  string       // optional
 
 	// Observe, when set, is called once per request the client makes, after its retries, with
-	// the operation's name (a fixed vocabulary such as "get_user" or "create_device") and the
-	// error it ended with (nil on success): the hook for metrics. It must not block.
-	Observe func(op string, err error)
+	// the operation's name (a fixed vocabulary such as "get_user" or "create_device"), how long
+	// it took with its retries and waits, and the error it ended with (nil on success): the hook
+	// for metrics. It must not block.
+	Observe func(op string, took time.Duration, err error)
 
 	// Now and Sleep replace the clock (token expiry) and the backoff wait in tests.
 	// Sleep must return ctx's error when ctx ends first.
@@ -88,7 +89,7 @@ type Config struct {
 type Client struct {
 	base        string
 	http        *http.Client
-	observe     func(op string, err error)
+	observe     func(op string, took time.Duration, err error)
 	log         zerolog.Logger
 	sem         *prioritySem // MaxInflight slots, served by the request's Priority
 	timeout     time.Duration

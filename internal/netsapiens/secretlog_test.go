@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -91,7 +92,7 @@ func TestObserveReportsEachRequest(t *testing.T) {
 		got []string
 	)
 	srv, c, _ := startSim(t, nstest.Options{}, func(cfg *netsapiens.Config) {
-		cfg.Observe = func(op string, err error) {
+		cfg.Observe = func(op string, _ time.Duration, err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, op+" "+string(netsapiens.KindOf(err)))

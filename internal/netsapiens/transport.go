@@ -46,7 +46,9 @@ type reply struct {
 //   - Creates are tried once; the caller decides (see CreateDevice).
 func (c *Client) do(ctx context.Context, cl call) (rep reply, err error) {
 	if c.observe != nil {
-		defer func() { c.observe(cl.op.String(), err) }()
+		// Wall-clock duration, not c.now: the test clock drives token expiry, not metrics.
+		start := time.Now()
+		defer func() { c.observe(cl.op.String(), time.Since(start), err) }()
 	}
 	spec := cl.op.spec()
 	reauthed := false

@@ -37,7 +37,7 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 	}
 	key := "act:" + actionTS + ":" + cb.User.ID + ":" + act.ActionID() + ":" + act.IncidentID
 	if first, err := a.store.FirstDelivery(ctx, key); err != nil {
-		a.log.Warn().Err(err).Msg("dedupe action")
+		a.logger(ctx).Warn().Err(err).Msg("dedupe action")
 	} else if !first {
 		a.m.Duplicates.WithLabelValues("action").Inc()
 		return
@@ -45,7 +45,7 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 	route := actionRoutes[act.Kind]
 	inc, err := a.store.Get(ctx, act.IncidentID)
 	if err != nil {
-		a.logErr(err, act.IncidentID, "read incident for a click")
+		a.logErr(ctx, err, act.IncidentID, "read incident for a click")
 		a.replyAction(ctx, cb, "⚠️ "+esc(remediate.UserMessage(err)), nil)
 		return
 	}
@@ -66,7 +66,7 @@ func (a *App) mayClick(ctx context.Context, who role, c click) bool {
 	check := func(list []string) bool {
 		ok, err := a.auth.allowed(ctx, list, c.user)
 		if err != nil {
-			a.log.Warn().Err(err).Msg("authorize click")
+			a.logger(ctx).Warn().Err(err).Msg("authorize click")
 		}
 		return ok
 	}
@@ -169,7 +169,7 @@ func (a *App) answerErr(ctx context.Context, c click, err error) {
 			return
 		}
 	}
-	a.logErr(err, c.inc.ID, "button "+c.act.ActionID())
+	a.logErr(ctx, err, c.inc.ID, "button "+c.act.ActionID())
 	a.replyAction(ctx, c.cb, "⚠️ "+esc(upperFirst(remediate.UserMessage(err)))+".", nil)
 }
 

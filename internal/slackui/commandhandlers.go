@@ -20,7 +20,7 @@ func (a *App) command(ctx context.Context, c *slack.SlashCommand) {
 	// carries its trigger_id.
 	if c.TriggerID != "" {
 		if first, err := a.store.FirstDelivery(ctx, "cmd:"+c.TriggerID+":"+c.UserID); err != nil {
-			a.log.Warn().Err(err).Msg("dedupe command")
+			a.logger(ctx).Warn().Err(err).Msg("dedupe command")
 		} else if !first {
 			a.m.Duplicates.WithLabelValues("command").Inc()
 			return
@@ -31,7 +31,7 @@ func (a *App) command(ctx context.Context, c *slack.SlashCommand) {
 	if route.who != anyone {
 		var err error
 		if allowed, err = a.auth.allowed(ctx, a.cfg.Responders, c.UserID); err != nil {
-			a.log.Warn().Err(err).Msg("authorize command")
+			a.logger(ctx).Warn().Err(err).Msg("authorize command")
 		}
 	}
 	if text, refusal, ok := immediate(c, cmd, route, allowed); ok {
@@ -109,14 +109,14 @@ func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 		a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
 		return
 	case err != nil:
-		a.log.Warn().Err(err).Msg("conversations.info")
+		a.logger(ctx).Warn().Err(err).Msg("conversations.info")
 		a.replyCommand(ctx, c, "⚠️ I could not check this channel with Slack ("+esc(code)+"). Nothing was opened; please try again.", nil)
 		return
 	}
 	inc, created, err := a.eng.Open(ctx, remediate.OpenRequest{User: cmd.User, Domain: cmd.Domain, Reason: cmd.Reason,
 		Actor: c.UserID, Channel: c.ChannelID})
 	if err != nil {
-		a.logErr(err, "", "open incident")
+		a.logErr(ctx, err, "", "open incident")
 		a.replyCommand(ctx, c, "⚠️ "+esc(remediate.UserMessage(err))+". Nothing was opened.", nil)
 		return
 	}
@@ -129,13 +129,13 @@ func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 	if err != nil {
 		// Nothing may stay open without a card.
 		if derr := a.eng.Discard(context.WithoutCancel(ctx), inc.ID); derr != nil {
-			a.log.Warn().Err(derr).Str("incident", inc.ID).Msg("discard incident after a failed card post")
+			a.logger(ctx).Warn().Err(derr).Str("incident", inc.ID).Msg("discard incident after a failed card post")
 		}
 		switch code := slackCode(err); code {
 		case "not_in_channel", "channel_not_found":
 			a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
 		default:
-			a.log.Warn().Err(err).Str("incident", inc.ID).Msg("post card")
+			a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Msg("post card")
 			a.replyCommand(ctx, c, "⚠️ I could not post the incident card ("+esc(code)+"), so nothing was opened. Please try again.", nil)
 		}
 		return
@@ -147,7 +147,7 @@ func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 		}
 	}
 	if err != nil {
-		a.log.Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: its thread cannot be kept")
+		a.logger(ctx).Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: its thread cannot be kept")
 	}
 	a.changes.Changed(ctx, inc.ID)
 }
@@ -160,7 +160,7 @@ func (a *App) cardLink(ctx context.Context, inc session.Incident) string {
 	}
 	link, err := a.api.permalink(ctx, inc.Channel, inc.MessageTS)
 	if err != nil {
-		a.log.Info().Str("incident", inc.ID).Str("code", slackCode(err)).Msg("no permalink for the card; naming its channel")
+		a.logger(ctx).Info().Str("incident", inc.ID).Str("code", slackCode(err)).Msg("no permalink for the card; naming its channel")
 		return inc.Channel
 	}
 	return link
@@ -169,7 +169,7 @@ func (a *App) cardLink(ctx context.Context, inc session.Incident) string {
 func (a *App) cmdPlan(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 	p, err := a.eng.Plan(ctx, cmd.User, cmd.Domain)
 	if err != nil {
-		a.logErr(err, "", "plan")
+		a.logErr(ctx, err, "", "plan")
 		a.replyCommand(ctx, c, "⚠️ "+esc(remediate.UserMessage(err)), nil)
 		return
 	}
@@ -197,7 +197,7 @@ func (a *App) cmdStatus(ctx context.Context, c *slack.SlashCommand, cmd Command)
 		return
 	}
 	if err != nil {
-		a.logErr(err, "", "status")
+		a.logErr(ctx, err, "", "status")
 		a.replyCommand(ctx, c, "⚠️ "+esc(remediate.UserMessage(err)), nil)
 		return
 	}
@@ -206,7 +206,7 @@ func (a *App) cmdStatus(ctx context.Context, c *slack.SlashCommand, cmd Command)
 		if fresh, err := a.eng.Refresh(ctx, inc.ID); err == nil {
 			inc = fresh
 		} else {
-			a.logErr(err, inc.ID, "refresh")
+			a.logErr(ctx, err, inc.ID, "refresh")
 		}
 	}
 	a.replyCommand(ctx, c, inc.ID+" "+inc.Key(), StatusBlocks(inc, a.now()))
@@ -215,7 +215,7 @@ func (a *App) cmdStatus(ctx context.Context, c *slack.SlashCommand, cmd Command)
 func (a *App) cmdList(ctx context.Context, c *slack.SlashCommand, _ Command) {
 	incs, err := a.store.ListOpen(ctx)
 	if err != nil {
-		a.logErr(err, "", "list")
+		a.logErr(ctx, err, "", "list")
 		a.replyCommand(ctx, c, "⚠️ I could not read the open incidents; please try again.", nil)
 		return
 	}

@@ -101,7 +101,7 @@ func (a *App) deliverSecrets(ctx context.Context, inc session.Incident, to strin
 		if err != nil {
 			st.Error = "Slack refused the ephemeral message (" + slackCode(err) + ")"
 			a.m.SecretsDelivered.WithLabelValues("error").Inc()
-			a.log.Warn().Str("incident", inc.ID).Str("code", slackCode(err)).Msg("deliver credentials")
+			a.logger(ctx).Warn().Str("incident", inc.ID).Str("code", slackCode(err)).Msg("deliver credentials")
 		} else {
 			a.m.SecretsDelivered.WithLabelValues("ok").Inc()
 		}
@@ -124,7 +124,7 @@ func (a *App) deliverSecrets(ctx context.Context, inc session.Incident, to strin
 		return nil
 	})
 	if err != nil {
-		a.log.Warn().Err(err).Str("incident", inc.ID).Msg("record credential delivery")
+		a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Msg("record credential delivery")
 		return
 	}
 	a.changes.Changed(ctx, inc.ID)

@@ -174,3 +174,42 @@ func TestSlackLogIsJSON(t *testing.T) {
 		t.Errorf("message = %v", m["message"])
 	}
 }
+
+// TestJobLogLines: every line a job writes through a.logger(ctx) names its envelope, actor,
+// incident and step (issue 12: job log lines carry incident, step and actor).
+func TestJobLogLines(t *testing.T) {
+	var buf bytes.Buffer
+	a := &App{log: zerolog.New(&buf)}
+	click := &slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U0ALICE"},
+		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: "step:deny", Value: "INC-7K2QXM"}}}}
+	ctx := a.jobLogger(job{envelopeID: "e1", callback: click}).WithContext(context.Background())
+	a.logger(ctx).Info().Msg("a job line")
+	a.logErr(ctx, errors.New("boom"), "INC-7K2QXM", "step")
+	a.logger(context.Background()).Info().Msg("not a job line")
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines: %s", len(lines), buf.String())
+	}
+	for _, l := range lines[:2] {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range map[string]string{"envelope": "e1", "actor": "U0ALICE", "incident": "INC-7K2QXM", "step": "deny"} {
+			if m[k] != want {
+				t.Errorf("line %s: %s = %v, want %s", l, k, m[k], want)
+			}
+		}
+	}
+	if bytes.Contains(lines[2], []byte("envelope")) {
+		t.Errorf("a line outside a job has job fields: %s", lines[2])
+	}
+	cmd := &slack.SlashCommand{UserID: "U0BOB", Text: "1001@acme.example intl calls"}
+	var buf2 bytes.Buffer
+	a.log = zerolog.New(&buf2)
+	ctx = a.jobLogger(job{envelopeID: "e2", command: cmd}).WithContext(context.Background())
+	a.logger(ctx).Info().Msg("open")
+	if !bytes.Contains(buf2.Bytes(), []byte(`"actor":"U0BOB"`)) || !bytes.Contains(buf2.Bytes(), []byte(`"user":"1001@acme.example"`)) {
+		t.Errorf("open line: %s", buf2.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
 	"github.com/compromised-responder/bot/internal/remediate"
@@ -44,17 +45,18 @@ const jobTimeout = 5 * time.Minute
 func (a *App) work(ctx context.Context, j job) {
 	ctx, cancel := context.WithTimeout(ctx, jobTimeout)
 	defer cancel()
+	ctx = a.jobLogger(j).WithContext(ctx)
 	defer func() {
 		if r := recover(); r != nil {
 			// The value may be anything; log its type only, never its contents (could hold a secret).
-			a.log.Error().Str("panic", fmt.Sprintf("%T", r)).Str("stack", string(debug.Stack())).Msg("job panicked")
+			a.logger(ctx).Error().Str("panic", fmt.Sprintf("%T", r)).Str("stack", string(debug.Stack())).Msg("job panicked")
 		}
 	}()
 	if first, err := a.store.FirstDelivery(ctx, "env:"+j.envelopeID); err != nil {
-		a.log.Warn().Err(err).Msg("dedupe envelope")
+		a.logger(ctx).Warn().Err(err).Msg("dedupe envelope")
 	} else if !first {
 		a.m.Duplicates.WithLabelValues("envelope").Inc()
-		a.log.Info().Str("envelope", j.envelopeID).Msg("duplicate envelope ignored")
+		a.logger(ctx).Info().Msg("duplicate envelope ignored")
 		return
 	}
 	switch {
@@ -67,12 +69,46 @@ func (a *App) work(ctx context.Context, j job) {
 	}
 }
 
+// jobLogger is the App's logger with what the job is about, so every line a job writes names
+// its envelope, actor, incident and step (the incident and step from the button's value and
+// action_id; an open names its user instead, its incident ID does not exist yet).
+func (a *App) jobLogger(j job) zerolog.Logger {
+	c := a.log.With().Str("envelope", j.envelopeID)
+	switch {
+	case j.callback != nil:
+		c = c.Str("actor", j.callback.User.ID)
+		if acts := ActionsFrom(*j.callback); len(acts) > 0 {
+			c = c.Str("incident", acts[0].IncidentID).Str("action", string(acts[0].Kind))
+			if acts[0].Step != "" {
+				c = c.Str("step", string(acts[0].Step))
+			}
+		}
+	case j.command != nil:
+		c = c.Str("actor", j.command.UserID)
+		if cmd := ParseCommand(j.command.Text); cmd.Kind == KindOpen {
+			c = c.Str("user", cmd.User+"@"+cmd.Domain)
+		}
+	case j.audit != nil:
+		c = c.Str("actor", j.audit.Actor).Str("incident", j.audit.IncidentID)
+	}
+	return c.Logger()
+}
+
+// logger is the job's logger (jobLogger) when ctx carries one, else the App's.
+func (a *App) logger(ctx context.Context) *zerolog.Logger {
+	if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+		return l
+	}
+	return &a.log
+}
+
 // logErr logs an engine error: internal ones with the chain, expected ones by kind only.
-func (a *App) logErr(err error, incident, what string) {
+func (a *App) logErr(ctx context.Context, err error, incident, what string) {
 	kind := remediate.KindOf(err)
-	ev := a.log.Info()
+	log := a.logger(ctx)
+	ev := log.Info()
 	if kind == remediate.KindInternal || kind == remediate.KindNone {
-		ev = a.log.Warn().Err(err)
+		ev = log.Warn().Err(err)
 	}
 	ev.Str("incident", incident).Str("kind", string(kind)).Msg(what)
 }
