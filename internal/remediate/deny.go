@@ -45,7 +45,7 @@ func (r *runner) deny() (stepResult, error) {
 		// the first record and never records the deny policy as an original.
 		o := session.Original{Policy: u.DialPolicy, Known: u.DialPolicy != "" && !samePolicy(u.DialPolicy, deny)}
 		inc, err := r.lease.SaveOriginal(r.ctx, o, deny)
-		if err != nil {
+		if err != nil && !errors.Is(err, session.ErrNotReplicated) {
 			return stepResult{}, fmt.Errorf("record original dial policy: %w", err)
 		}
 		r.inc = inc
@@ -55,6 +55,12 @@ func (r *runner) deny() (stepResult, error) {
 		}
 		r.auditStep("original", "", orig, "original dial permission recorded before any change")
 		e.notify(r.ctx, inc.ID)
+		if err != nil {
+			return stepResult{}, fmt.Errorf("record original dial policy: %w", err)
+		}
+	} else if err := r.lease.Replicated(r.ctx); err != nil {
+		// A retry after a refused wait: the record is stored, but maybe on the primary only.
+		return stepResult{}, fmt.Errorf("original dial policy: %w", err)
 	}
 	deny = e.denyPolicy(&r.inc)
 

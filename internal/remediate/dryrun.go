@@ -287,6 +287,9 @@ func (l *dryLease) SaveOriginal(ctx context.Context, o session.Original, denyPol
 	return l.inc, nil
 }
 
+// Replicated: a dry run writes nothing to wait for.
+func (l *dryLease) Replicated(context.Context) error { return nil }
+
 func (l *dryLease) SaveDevices(_ context.Context, devs []session.DeviceSnapshot) (session.Incident, error) {
 	if l.inc.DevicesAt.IsZero() {
 		l.inc.Devices = append([]session.DeviceSnapshot(nil), devs...)

@@ -110,6 +110,9 @@ const (
 	KindConflict        Kind = "conflict"
 	KindCanceled        Kind = "canceled"
 	KindRunnerDied      Kind = "runner_died" // recorded by Reconcile for a step whose runners kept dying
+	// KindNotReplicated: the Redis replicas did not acknowledge a write-ahead record in time, so
+	// the PBX write it protects was not made (REDIS_MIN_REPLICAS).
+	KindNotReplicated Kind = "not_replicated"
 	// KindUnauthorized is also the Slack layer's refusal of a person not in RESPONDERS/APPROVERS.
 	KindUnauthorized Kind = Kind(netsapiens.KindUnauthorized)
 	KindTransient    Kind = Kind(netsapiens.KindTransient)
@@ -128,7 +131,7 @@ var kinds = []struct {
 	{ErrAlreadyDone, KindAlreadyDone}, {ErrAwaitingApproval, KindAwaiting},
 	{ErrNotAwaiting, KindNotAwaiting}, {ErrBadTransition, KindBadTransition}, {ErrFenced, KindFenced},
 	{ErrSelfApproval, KindSelfApproval}, {ErrExpired, KindExpired}, {session.ErrConflict, KindConflict},
-	{session.ErrInvalid, KindInvalid},
+	{session.ErrInvalid, KindInvalid}, {session.ErrNotReplicated, KindNotReplicated},
 }
 
 // KindOf classifies err: the engine's and the store's kinds, else the netsapiens kind,
@@ -177,6 +180,10 @@ func UserMessage(err error) string {
 	var ne *netsapiens.Error
 	if errors.As(err, &ne) {
 		return pbxMessage(ne)
+	}
+	var re *session.ReplicationError
+	if errors.As(err, &re) {
+		return re.Error()
 	}
 	switch KindOf(err) {
 	case KindClosed:

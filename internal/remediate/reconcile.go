@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/compromised-responder/bot/internal/session"
@@ -21,33 +22,81 @@ type Resumed struct {
 	Failed      bool             // marked failed without resuming (its runners kept dying)
 }
 
-// Reconcile finds running steps whose lease expired (their runner died or hung), takes each
-// over with a new fence and resumes it from its recorded progress, or marks it failed with a
-// clear reason when its runners died too often. It also closes incidents whose restore
-// finished but whose close was interrupted. Takeovers lost to another replica are skipped.
-// Errors: store errors while listing (per-step failures are in Resumed.Err).
+// reconcileParallel bounds the steps one Reconcile resumes at once: one long recreate must not
+// stall every other resume (nor the reminders after them), and a burst of takeovers must not
+// flood the PBX (its client has its own in-flight limit too).
+const reconcileParallel = 8
+
+// DefaultRepairEvery is how often (across replicas) Reconcile runs the store's Repair when
+// Config.RepairEvery is 0.
+const DefaultRepairEvery = 30 * time.Second
+
+// repairer is the store's Repair under a claim shared by the replicas (*session.Store): it puts
+// back into the open index an incident whose add failed (a Redis blip, a kill right after the
+// open script), found by the user's open pointer, so that its steps are resumed.
+type repairer interface {
+	RepairClaimed(ctx context.Context, every time.Duration) (session.RepairReport, bool, error)
+}
+
+// Reconcile first repairs the store's global indexes (at most once per Config.RepairEvery
+// across replicas, when the store can), then finds running steps whose lease expired (their
+// runner died or hung), takes each over with a new fence and resumes it from its recorded
+// progress, several at once, or marks it failed with a clear reason when its runners died too
+// often. It also closes incidents whose restore finished but whose close was interrupted.
+// Takeovers lost to another replica are skipped. Errors: store errors while repairing or
+// listing (per-step failures are in Resumed.Err).
 func (e *Engine) Reconcile(ctx context.Context) ([]Resumed, error) {
+	var errs []error
+	if r, ok := e.store.(repairer); ok {
+		rep, ran, err := r.RepairClaimed(ctx, e.cfg.RepairEvery)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("repair: %w", err))
+		}
+		if ran && rep != (session.RepairReport{}) {
+			e.log.Warn().Int("indexed", rep.Indexed).Int("removed", rep.Removed).Int("mirrored", rep.Mirrored).
+				Msg("repaired the store's indexes (a crash or a Redis error had left them behind)")
+		}
+	}
 	leases, err := e.store.ExpiredLeases(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list expired leases: %w", err)
+		return nil, errors.Join(append(errs, fmt.Errorf("list expired leases: %w", err))...)
 	}
-	var out []Resumed
-	var errs []error
-	for _, stale := range leases {
-		run, err := e.store.TakeOver(ctx, stale, e.cfg.Owner, e.cfg.LeaseTTL)
-		if errors.Is(err, ErrAlreadyRunning) || errors.Is(err, ErrFenced) || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) {
-			continue // renewed, taken by another replica, or gone
+	var (
+		mu   sync.Mutex
+		out  = make([]*Resumed, len(leases))
+		wg   sync.WaitGroup
+		slot = make(chan struct{}, reconcileParallel)
+	)
+	for i, stale := range leases {
+		slot <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slot; wg.Done() }()
+			run, err := e.store.TakeOver(ctx, stale, e.cfg.Owner, e.cfg.LeaseTTL)
+			if errors.Is(err, ErrAlreadyRunning) || errors.Is(err, ErrFenced) || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) {
+				return // renewed, taken by another replica, or gone
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("take over %s/%s: %w", stale.IncidentID, stale.Step, err))
+				mu.Unlock()
+				return
+			}
+			rs := e.resume(ctx, stale, run)
+			out[i] = &rs
+		}()
+	}
+	wg.Wait()
+	var done []Resumed
+	for _, r := range out {
+		if r != nil {
+			done = append(done, *r)
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("take over %s/%s: %w", stale.IncidentID, stale.Step, err))
-			continue
-		}
-		out = append(out, e.resume(ctx, stale, run))
 	}
 	if err := e.closeFinished(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	return out, errors.Join(errs...)
+	return done, errors.Join(errs...)
 }
 
 // resume continues one taken-over step.

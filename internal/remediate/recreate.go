@@ -171,6 +171,9 @@ func (r *runner) recreate() (stepResult, error) {
 		if err := r.snapshotDevices(oldPW); err != nil {
 			return stepResult{}, err
 		}
+	} else if err := r.lease.Replicated(r.ctx); err != nil {
+		// A retry after a refused wait: the snapshot is stored, but maybe on the primary only.
+		return stepResult{}, fmt.Errorf("device snapshot: %w", err)
 	}
 	var res stepResult
 	fresh := map[string]bool{} // devices whose new password this runner holds (or sent to provisioning)

@@ -74,6 +74,9 @@ type Lease interface {
 	Fail(ctx context.Context, kind Kind, msg string) (session.Incident, error)
 	SaveOriginal(ctx context.Context, o session.Original, denyPolicy string) (session.Incident, error)
 	SaveDevices(ctx context.Context, devs []session.DeviceSnapshot) (session.Incident, error)
+	// Replicated waits until the replicas hold the incident's writes so far: before the PBX write
+	// a write-ahead record protects, when a retry finds the record stored already.
+	Replicated(ctx context.Context) error
 }
 
 // Keyring seals the credentials a device snapshot keeps and makes HMACs of old secrets
@@ -126,6 +129,9 @@ type Config struct {
 	// old and new secrets compared in memory only).
 	Keys     Keyring
 	Observer Observer // may be nil
+	// RepairEvery is how often, across replicas, Reconcile repairs the store's indexes;
+	// 0 = DefaultRepairEvery.
+	RepairEvery time.Duration
 }
 
 // Engine runs the runbook. It is safe for concurrent use; several Engines (replicas) may
@@ -178,6 +184,9 @@ func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.RepairEvery <= 0 {
+		cfg.RepairEvery = DefaultRepairEvery
 	}
 	if cfg.Owner == "" {
 		cfg.Owner = "remediate"

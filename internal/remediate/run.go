@@ -153,7 +153,8 @@ func (e *Engine) begin(ctx context.Context, id string, step session.Step, actor 
 	}
 	l, inc, err := e.store.Begin(ctx, id, step, session.BeginOptions{
 		Actor: actor, Owner: e.cfg.Owner, LeaseTTL: e.cfg.LeaseTTL, AllowFrom: allow,
-		Check: func(inc *session.Incident) error { return checkOrder(inc, step) },
+		ClearProgress: []string{progResumes}, // a Retry is a new run: its runners may die again
+		Check:         func(inc *session.Incident) error { return checkOrder(inc, step) },
 	})
 	if err != nil {
 		e.observe(ctx, inc, step, false, "", err)

@@ -44,6 +44,11 @@ var (
 	ErrAuditTampered = errors.New("audit chain tampered")
 	// ErrConflict: a compare-and-set kept losing to concurrent writers until the retries ran out.
 	ErrConflict = errors.New("concurrent update conflict")
+	// ErrNotReplicated: the replicas did not acknowledge a write-ahead record in time (see
+	// *ReplicationError); the PBX write it protects must not happen.
+	ErrNotReplicated = errors.New("write-ahead record not acknowledged by the replicas")
+	// ErrUndecodable: a stored incident no longer decodes (a bad edit, a version downgrade).
+	ErrUndecodable = errors.New("stored incident does not decode")
 	// ErrInvalid: the caller passed something the store refuses (bad user/domain, unknown step, a
 	// secret-looking snapshot field, a change of an incident's identity through Update, …).
 	ErrInvalid = errors.New("invalid argument")

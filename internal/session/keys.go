@@ -23,6 +23,7 @@ import (
 //	<p>:{audit}:log, :head          the global audit chain, like an incident's
 //	<p>:{audit}:mirrored            hash: incident ID → highest incident seq copied into the global chain
 //	<p>:cards:pending               set: IDs of incidents whose card a running `bot serve` must still post
+//	<p>:repair:claim                string, TTL the repair period: one replica runs Repair per period
 //
 // The Slack app's bookkeeping (slacksync.go), short-lived or bounded by the retention; an
 // incident's three sync keys share the hash tag {INC-…} because its scripts touch two of them:
@@ -68,6 +69,7 @@ func (k keys) globalLog() string        { return k.p + ":{audit}:log" }
 func (k keys) globalHead() string       { return k.p + ":{audit}:head" }
 func (k keys) globalMirrored() string   { return k.p + ":{audit}:mirrored" }
 func (k keys) cardsPending() string     { return k.p + ":cards:pending" }
+func (k keys) repairClaim() string      { return k.p + ":repair:claim" }
 
 func (k keys) seen(delivery string) string { return k.p + ":slackui:seen:" + delivery }
 func (k keys) syncLock(id string) string   { return k.p + ":slackui:{" + id + "}:lock" }

@@ -1,16 +1,20 @@
 package session
 
 // This file holds what an operator runs on the store itself, not on an incident: the /readyz
-// ping, the durability check of the Redis configuration, and Repair.
+// ping, the durability check of the Redis configuration, Repair (run by the engine's Reconcile
+// once per period across replicas) and the list of open incidents that no longer decode.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 )
 
 // Ping checks that Redis answers (for /readyz). Errors: the Redis error.
@@ -39,7 +43,7 @@ func (s *Store) eachNode(ctx context.Context, fn func(ctx context.Context, c red
 // CheckDurability reads appendonly, appendfsync and maxmemory-policy of every master and returns one
 // warning per setting that can lose an acknowledged write (the caller logs them and shows them on
 // /readyz). A server that refuses CONFIG (managed Redis often does) gives a warning that it could not
-// be checked, not an error. Replication (WAIT) is not checked. Errors: connection failures.
+// be checked, not an error (replication: CheckReplication). Errors: connection failures.
 func (s *Store) CheckDurability(ctx context.Context) ([]string, error) {
 	var (
 		mu    sync.Mutex
@@ -78,6 +82,21 @@ func (s *Store) CheckDurability(ctx context.Context) ([]string, error) {
 		s.log.Warn().Str("check", "durability").Msg(w)
 	}
 	return warns, nil
+}
+
+// RepairClaimed runs Repair when no replica has run it in the last `every` (a SET NX claim that
+// expires after every, so that a replica dying mid-pass delays the next one by a period at most).
+// ran is false when another replica holds the claim. Errors: as Repair, and the claim's Redis error.
+func (s *Store) RepairClaimed(ctx context.Context, every time.Duration) (rep RepairReport, ran bool, err error) {
+	ok, err := s.rdb.SetNX(ctx, s.k.repairClaim(), s.nowUTC().Format(time.RFC3339), every).Result()
+	if err != nil {
+		return rep, false, fmt.Errorf("claim repair: %w", err)
+	}
+	if !ok {
+		return rep, false, nil
+	}
+	rep, err = s.Repair(ctx)
+	return rep, true, err
 }
 
 // RepairReport counts what Repair fixed.
@@ -180,4 +199,32 @@ func (s *Store) Repair(ctx context.Context) (RepairReport, error) {
 		rep.Removed++
 	}
 	return rep, errors.Join(errs...)
+}
+
+// undecodable remembers the incidents the last ListOpen skipped because they do not decode.
+type undecodable struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+// set replaces the list, logging each ID not in the previous one (once, not at every pass).
+func (u *undecodable) set(log zerolog.Logger, ids []string) {
+	sort.Strings(ids)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, id := range ids {
+		if !slices.Contains(u.ids, id) {
+			log.Error().Str("incident", id).Err(ErrUndecodable).
+				Msg("open incident does not decode: skipped by resume, list and reminders until it is repaired by hand")
+		}
+	}
+	u.ids = ids
+}
+
+// Undecodable lists the IDs of the open incidents the last ListOpen skipped because their record
+// does not decode (for /readyz and the metrics).
+func (s *Store) Undecodable() []string {
+	s.undecodable.mu.Lock()
+	defer s.undecodable.mu.Unlock()
+	return slices.Clone(s.undecodable.ids)
 }

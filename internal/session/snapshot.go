@@ -20,7 +20,8 @@ import (
 // (from an earlier, aborted incident), else an Original with Known = false ("original unknown").
 // A known original also becomes the user's last known original (overwriting an older one: it is
 // the newer truth), atomically with the incident, and outlives it until a restore closes it.
-// Errors: ErrFenced, ErrNotFound, ErrConflict.
+// It returns once the replicas hold the record (see Replicated). Errors: ErrFenced, ErrNotFound,
+// ErrConflict, *ReplicationError (ErrNotReplicated, with the stored incident).
 func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (Incident, error) {
 	s, l := r.s, r.Lease()
 	inc, err := s.Get(ctx, l.IncidentID)
@@ -33,7 +34,7 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (
 	}
 	// The user's original cannot change under us: only the holder of a lease of the user's single
 	// open incident writes it, and the compare-and-set below fences that.
-	return s.mutate(ctx, l.IncidentID, func(inc *Incident, m *mutation) error {
+	inc, err = s.mutate(ctx, l.IncidentID, func(inc *Incident, m *mutation) error {
 		if err := s.leaseValid(inc, l); err != nil {
 			return err
 		}
@@ -54,6 +55,17 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (
 		inc.Original = &rec
 		return nil
 	})
+	return r.writeAhead(ctx, inc, err)
+}
+
+// writeAhead ends SaveOriginal and SaveDevices: once the record is stored (or was already), the
+// replicas must acknowledge it before the PBX write it protects. On a *ReplicationError the
+// stored incident is returned with it.
+func (r *Run) writeAhead(ctx context.Context, inc Incident, err error) (Incident, error) {
+	if err != nil {
+		return inc, err
+	}
+	return inc, r.s.waitReplicas(ctx, r.s.k.inc(inc.User, inc.Domain, inc.ID))
 }
 
 // PickOriginal is SaveOriginal's rule, for the store and for the engine's dry run: the dial
@@ -127,7 +139,8 @@ func secretField(name string) bool {
 // every device's whitelisted writable fields and phone links. It is write-once per incident (a
 // second call changes nothing; a user with no devices records an empty list with DevicesAt set).
 // Errors: ErrInvalid (a device without a name, a credential-looking field in Fields, a Sealed value
-// not produced by Seal, a PasswordHMAC not produced by SecretHMAC), ErrFenced, ErrNotFound, ErrConflict.
+// not produced by Seal, a PasswordHMAC not produced by SecretHMAC), ErrFenced, ErrNotFound, ErrConflict,
+// *ReplicationError (ErrNotReplicated, with the stored incident): it returns once the replicas hold it.
 func (r *Run) SaveDevices(ctx context.Context, devs []DeviceSnapshot) (Incident, error) {
 	for _, d := range devs {
 		if d.Device == "" {
@@ -147,7 +160,7 @@ func (r *Run) SaveDevices(ctx context.Context, devs []DeviceSnapshot) (Incident,
 			return Incident{}, fmt.Errorf("device %s: password hmac is not an hmac: %w", d.Device, ErrInvalid)
 		}
 	}
-	return r.with(ctx, func(inc *Incident, _ Lease) error {
+	inc, err := r.with(ctx, func(inc *Incident, _ Lease) error {
 		if !inc.DevicesAt.IsZero() {
 			return errNoChange
 		}
@@ -155,4 +168,5 @@ func (r *Run) SaveDevices(ctx context.Context, devs []DeviceSnapshot) (Incident,
 		inc.DevicesAt = r.s.nowUTC()
 		return nil
 	})
+	return r.writeAhead(ctx, inc, err)
 }

@@ -134,6 +134,9 @@ type BeginOptions struct {
 	// AllowFrom lists the statuses the step may start from; nil = ready and failed. Include
 	// StatusAwaiting to start an approved request (an unapproved one gives ErrAwaitingApproval).
 	AllowFrom []Status
+	// ClearProgress names Progress keys that count within one run (the engine's resume counter):
+	// a new run starts without them; TakeOver, which continues the same run, keeps them.
+	ClearProgress []string
 	// Check, when set, is the engine's precondition (step order …), run on the fresh incident inside
 	// the compare-and-set; its error aborts Begin and is returned as is.
 	Check func(*Incident) error
@@ -176,6 +179,9 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 		st.StartedAt, st.FinishedAt = now, time.Time{}
 		st.LeaseOwner, st.LeaseUntil, st.Fence = opt.Owner, now.Add(ttl), inc.Version
 		st.Summary, st.SubResults, st.ErrKind, st.ErrMessage, st.SkipReason = "", nil, "", "", ""
+		for _, k := range opt.ClearProgress {
+			delete(st.Progress, k)
+		}
 		l = Lease{IncidentID: inc.ID, Step: step, Owner: opt.Owner, Fence: st.Fence, Until: st.LeaseUntil}
 		return nil
 	})

@@ -45,6 +45,12 @@ type Config struct {
 	Now func() time.Time
 	// Prefix of every key; "" = "cr".
 	Prefix string
+	// MinReplicas is how many replicas must acknowledge a write-ahead record (original, device
+	// snapshot) before the PBX write it protects (REDIS_MIN_REPLICAS): 0 = none, MinReplicasAuto
+	// = as many as the primary reports connected.
+	MinReplicas int
+	// ReplicaTimeout bounds that wait; 0 = DefaultReplicaTimeout.
+	ReplicaTimeout time.Duration
 }
 
 // Store is the incident store. It is safe for concurrent use by many goroutines and processes.
@@ -55,6 +61,11 @@ type Store struct {
 	retention time.Duration
 	log       zerolog.Logger
 	now       func() time.Time
+
+	minReplicas    int
+	replicaTimeout time.Duration
+
+	undecodable undecodable // incidents ListOpen skipped
 }
 
 // New returns a Store. It returns ErrInvalid (wrapped) for a missing client or a short AuditKey; it
@@ -78,12 +89,20 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MinReplicas < MinReplicasAuto {
+		return nil, fmt.Errorf("session: min replicas %d: %w", cfg.MinReplicas, ErrInvalid)
+	}
+	if cfg.ReplicaTimeout <= 0 {
+		cfg.ReplicaTimeout = DefaultReplicaTimeout
+	}
 	s := &Store{
-		rdb:       cfg.Client,
-		k:         keys{p: cfg.Prefix},
-		retention: cfg.Retention,
-		log:       cfg.Logger,
-		now:       cfg.Now,
+		minReplicas:    cfg.MinReplicas,
+		replicaTimeout: cfg.ReplicaTimeout,
+		rdb:            cfg.Client,
+		k:              keys{p: cfg.Prefix},
+		retention:      cfg.Retention,
+		log:            cfg.Logger,
+		now:            cfg.Now,
 	}
 	if cfg.AuditKey != nil {
 		s.auditKey = append([]byte(nil), cfg.AuditKey...)
@@ -219,16 +238,23 @@ func (s *Store) FindOpen(ctx context.Context, user, domain string) (Incident, er
 }
 
 // ListOpen returns every open incident, oldest first. It reads the open index; Repair fixes that
-// index if a crash left it behind.
+// index if a crash left it behind. An incident that no longer decodes is skipped, logged when
+// first seen and listed by Undecodable until it decodes again or leaves the index.
 func (s *Store) ListOpen(ctx context.Context) ([]Incident, error) {
 	ids, err := s.rdb.SMembers(ctx, s.k.openSet()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list open incidents: %w", err)
 	}
 	out := make([]Incident, 0, len(ids))
+	var bad []string
 	for _, id := range ids {
 		inc, err := s.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if errors.Is(err, ErrUndecodable) {
+			// One bad record must not stop every resume, list and reminder: skip and report it.
+			bad = append(bad, id)
 			continue
 		}
 		if err != nil {
@@ -238,6 +264,7 @@ func (s *Store) ListOpen(ctx context.Context) ([]Incident, error) {
 			out = append(out, inc)
 		}
 	}
+	s.undecodable.set(s.log, bad)
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
 			return out[i].CreatedAt.Before(out[j].CreatedAt)
@@ -380,7 +407,7 @@ func (s *Store) loadRaw(ctx context.Context, user, domain, id string) (string, e
 func decodeIncident(id, data string) (Incident, error) {
 	var inc Incident
 	if err := json.Unmarshal([]byte(data), &inc); err != nil {
-		return Incident{}, fmt.Errorf("decode incident %s: %w", id, err)
+		return Incident{}, fmt.Errorf("decode incident %s: %w: %w", id, ErrUndecodable, err)
 	}
 	if inc.Steps == nil {
 		inc.Steps = map[Step]*StepState{}
