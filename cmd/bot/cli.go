@@ -100,7 +100,8 @@ func openCLIStore(ctx context.Context, cfg config, log zerolog.Logger) (*session
 	}
 	rdb := redis.NewUniversalClient(ropts)
 	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey,
-		Retention: cfg.Retention, Prefix: cfg.RedisKeyPrefix, Logger: log.With().Str("component", "session").Logger()})
+		Retention: cfg.Retention, Prefix: cfg.RedisKeyPrefix, MinReplicas: cfg.RedisMinReplicas,
+		Logger: log.With().Str("component", "session").Logger()})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, fmt.Errorf("incident store: %w", err)

@@ -37,6 +37,7 @@ type config struct {
 	NSResetSubject      string
 	RedisURL            string // may carry a password: treated as a secret in messages
 	RedisKeyPrefix      string // every key is "<prefix>:…", so several bots (or tests) can share one Redis
+	RedisMinReplicas    int    // replicas that must hold a write-ahead record before its PBX write; session.MinReplicasAuto = as connected
 	Responders          []string
 	Approvers           []string
 	ApprovalSteps       []string // subset of deny, recreate, reset, restore; empty = none
@@ -171,6 +172,8 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	str(&approvalBroadcast, "approval-broadcast", "APPROVAL_BROADCAST", "false", "also show the approvers' page of a request in the channel, not only in the card's thread (true or false)")
 	str(&c.AuditChannel, "audit-channel", "AUDIT_CHANNEL", "", "channel ID that mirrors the audit")
 	str(&c.RedisKeyPrefix, "redis-key-prefix", "REDIS_KEY_PREFIX", session.DefaultPrefix, "prefix of every Redis key")
+	var minReplicas string
+	str(&minReplicas, "redis-min-replicas", "REDIS_MIN_REPLICAS", "auto", "replicas that must acknowledge the original and the device snapshot before the PBX write, 0 to 16, or auto (as many as the primary has connected)")
 	str(&c.HTTPAddr, "http-addr", "HTTP_ADDR", ":8080", "listener for /healthz, /readyz, /metrics")
 	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "trace, debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "LOG_FORMAT", "json", "json or console")
@@ -314,6 +317,15 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	}
 	if _, err := session.ParseRedisURL(c.RedisURL); err != nil {
 		p.addf("REDIS_URL: %v", err)
+	}
+	c.RedisMinReplicas = session.MinReplicasAuto
+	if v := strings.ToLower(strings.TrimSpace(minReplicas)); v != "auto" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 16 {
+			p.addf("REDIS_MIN_REPLICAS must be auto or a whole number from 0 to 16, got %q", minReplicas)
+		} else {
+			c.RedisMinReplicas = n
+		}
 	}
 	if err := session.CheckPrefix(c.RedisKeyPrefix); err != nil {
 		p.addf("REDIS_KEY_PREFIX: %v", err)

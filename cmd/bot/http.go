@@ -21,6 +21,10 @@ type health struct {
 	ping     func(ctx context.Context) error
 	link     func() (bool, string)
 	warnings []string
+	// redis is what start-up found of the Redis replication (one line per primary).
+	redis []string
+	// undecodable lists open incidents the store skips because they no longer decode; may be nil.
+	undecodable func() []string
 
 	mu       sync.Mutex
 	redisErr string // "" = Redis answered the last probe
@@ -57,12 +61,16 @@ type readiness struct {
 	Ready    bool     `json:"ready"`
 	Problems []string `json:"problems"`
 	Warnings []string `json:"warnings"`
+	// Redis is the replication found at start-up, one line per primary.
+	Redis []string `json:"redis"`
 }
 
 func (h *health) state() readiness {
-	r := readiness{Problems: []string{}, Warnings: h.warnings}
-	if r.Warnings == nil {
-		r.Warnings = []string{}
+	r := readiness{Problems: []string{}, Warnings: append([]string{}, h.warnings...), Redis: append([]string{}, h.redis...)}
+	if h.undecodable != nil {
+		for _, id := range h.undecodable() {
+			r.Warnings = append(r.Warnings, "incident "+id+" does not decode: resume, list and reminders skip it; repair or discard it by hand")
+		}
 	}
 	h.mu.Lock()
 	switch {

@@ -117,3 +117,11 @@ func registerBuildInfo(reg prometheus.Registerer) {
 	g.Set(1)
 	reg.MustRegister(g)
 }
+
+// newUndecodableGauge counts the open incidents the store skipped at its last listing because
+// their record no longer decodes (session.Store.Undecodable): an alert that a record needs a hand.
+func newUndecodableGauge(list func() []string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "compromised_incidents_undecodable",
+		Help: "Open incidents skipped by resume, list and reminders because their record in Redis does not decode."},
+		func() float64 { return float64(len(list())) })
+}

@@ -43,7 +43,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	rdb := redis.NewUniversalClient(ropts)
 	defer rdb.Close()
 	store, err := session.New(session.Config{Client: rdb, AuditKey: cfg.AuditKey,
-		Retention: cfg.Retention, Prefix: cfg.RedisKeyPrefix, Logger: log.With().Str("component", "session").Logger()})
+		Retention: cfg.Retention, Prefix: cfg.RedisKeyPrefix, MinReplicas: cfg.RedisMinReplicas,
+		Logger: log.With().Str("component", "session").Logger()})
 	if err != nil {
 		return fmt.Errorf("incident store: %w", err)
 	}
@@ -56,13 +57,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		warnings = append(warnings, "Redis durability could not be checked at start-up (Redis did not answer)")
 	}
 	warnings = append(warnings, dw...)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	replication, rw, err := store.CheckReplication(rctx) // logs what it found
+	cancel()
+	if err != nil {
+		log.Error().Err(err).Msg("redis replication could not be read at start-up")
+		warnings = append(warnings, "Redis replication could not be checked at start-up (Redis did not answer)")
+	}
+	warnings = append(warnings, rw...)
 	for _, w := range warnings {
 		log.Warn().Msg(w)
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newIncidentGauges(store.ListOpen, log.With().Str("component", "metrics").Logger()))
+		newIncidentGauges(store.ListOpen, log.With().Str("component", "metrics").Logger()),
+		newUndecodableGauge(store.Undecodable))
 	registerBuildInfo(reg)
 	runbook := newRunbookMetrics(reg)
 	nsCfg := netsapiensConfig(cfg, log)
@@ -94,7 +104,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("slack app: %w", err)
 	}
 
-	h := &health{ping: store.Ping, link: app.Link, warnings: warnings}
+	h := &health{ping: store.Ping, link: app.Link, warnings: warnings, redis: replication, undecodable: store.Undecodable}
 	srv, addr, err := listen(cfg.HTTPAddr, routes(h, reg, log), log)
 	if err != nil {
 		return err
