@@ -114,7 +114,7 @@ func reportBurst(b *testing.B, res burstResult) {
 }
 
 // BenchmarkBurstSingleDeny: one incident at a time with 20 ms of PBX RTT. One op = open → card →
-// click Deny → card shows deny done; the restore that closes it between ops is untimed.
+// click Deny → card shows the user contained; the restore that closes it between ops is untimed.
 // click-to-deny/3RTT is the click → verified Deny All time over the critical path's 3 round trips;
 // open-to-card/calls-RTT is the open → card time over the PBX calls the open made, one RTT each.
 func BenchmarkBurstSingleDeny(b *testing.B) {
@@ -136,6 +136,7 @@ func BenchmarkBurstSingleDeny(b *testing.B) {
 
 		b.StopTimer()
 		if inc, err := r.store.FindOpen(context.Background(), user, domain); err == nil && inc.MessageTS != "" {
+			r.cardShows(inc.MessageTS, "deny done") // the live calls ended too: Restore is on the card
 			r.click(alice, inc.MessageTS, "step:restore")
 			r.waitFor("restore", func() bool { return r.incident(inc.ID).State == session.StateRestored })
 		}

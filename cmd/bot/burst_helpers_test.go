@@ -273,7 +273,7 @@ func (r *rig) helpBurst(users []string) helpResult {
 type incident struct {
 	target, user, domain string
 	ts                   string
-	sent, card, contain  time.Time // command sent, card posted, card shows deny done
+	sent, card, contain  time.Time // command sent, card posted, card shows the user contained
 	pbxDenied            time.Time // the PBX answered the PUT of the deny policy
 	clickAt              time.Time // the click that was delivered
 	clicking             bool
@@ -284,7 +284,7 @@ type incident struct {
 type burstResult struct {
 	n, opened, cards, contained int // opened: an open incident in Redis after the burst
 	pbxDenied                   int
-	total, pbxTotal             time.Duration // start → last card showing deny done / last PBX deny
+	total, pbxTotal             time.Duration // start → last card showing contained / last PBX deny
 	peak, pbxCalls              int64         // PBX: most in flight at once, requests
 	slackCalls, slack429        int           // Web API calls and 429s during the burst
 	rssPeak                     int64         // bytes; 0 when unknown
@@ -296,7 +296,8 @@ type burstResult struct {
 var cardTitleRE = regexp.MustCompile(`Compromised: (\S+@\S+) \(`)
 
 // incidentBurst opens one incident per target at once (alice, in incChan), clicks each card's
-// Deny as soon as the card shows, and waits until every card shows deny done or deadline passes.
+// Deny as soon as the card shows, and waits until every card shows the user contained or deadline
+// passes.
 func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResult {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -362,7 +363,7 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 			mu.Unlock()
 			byTS[m.TS] = inc
 		}
-		if strings.Contains(m.Text, "deny done") {
+		if contained(m.Text) {
 			if inc.contain.IsZero() {
 				inc.contain = m.At
 				contained++
@@ -408,6 +409,12 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 		}
 	}
 	return res
+}
+
+// contained reports whether a card's text shows its user contained: "deny contained" from the
+// verified PUT on (while the live calls are still ended), or "deny done" once the step ended.
+func contained(text string) bool {
+	return strings.Contains(text, "deny contained") || strings.Contains(text, "deny done")
 }
 
 // floor is the issue's lower bound for a burst: 4 calls × RTT per contained incident, divided by

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/session"
@@ -13,7 +14,7 @@ import (
 
 // Progress keys of deny.
 const (
-	progDenyPolicy  = "policy"       // PolicySet: the deny PUT was accepted
+	progDenyPolicy  = "policy"       // PolicySet: the deny PUT was accepted; PolicyVerified: read back (contained)
 	progCallsEnded  = "calls-ended"  // live calls ended so far (all runs of this step)
 	progCallsRemain = "calls-remain" // live calls still up at the last re-list
 )
@@ -31,11 +32,18 @@ func (e *Engine) denyPolicy(inc *session.Incident) string {
 	return e.cfg.DenyPolicy
 }
 
-// deny: snapshot the original policy (write-once), check the deny policy exists, PUT it, verify
-// by GET; then end the user's live calls, re-list them and record how many were ended.
+// deny contains the user at the floor of three PBX round trips: read the user, record the
+// original (write-ahead), PUT the deny policy, read it back. The deny policy's existence and
+// rules come from the per-domain cache (policycache.go), looked up while the user is read. Once
+// the read-back agrees, the step records PolicyVerified (the card shows "contained") and only
+// then ends the user's live calls, re-lists them and finishes; a runner that dies meanwhile is
+// resumed by Reconcile, which reads the user again (no second PUT) and ends the calls. All of
+// deny's PBX requests go before other waiting requests (netsapiens.High).
 func (r *runner) deny() (stepResult, error) {
 	e := r.e
+	r.pctx = netsapiens.WithPriority(r.pctx, netsapiens.High)
 	deny := e.denyPolicy(&r.inc)
+	policy := r.lookupPolicy(deny)
 	u, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
 	if err != nil {
 		return stepResult{}, fmt.Errorf("read user: %w", err)
@@ -62,62 +70,70 @@ func (r *runner) deny() (stepResult, error) {
 		// A retry after a refused wait: the record is stored, but maybe on the primary only.
 		return stepResult{}, fmt.Errorf("original dial policy: %w", err)
 	}
-	deny = e.denyPolicy(&r.inc)
+	if d := e.denyPolicy(&r.inc); d != deny {
+		deny, policy = d, r.lookupPolicy(d) // an earlier run recorded another deny policy
+	}
 
-	if _, err := e.pbx.GetDialPolicy(r.pctx, r.domain(), deny); err != nil {
-		if !errors.Is(err, netsapiens.ErrNotFound) {
-			return stepResult{}, fmt.Errorf("read deny policy: %w", err)
-		}
-		if !r.planNote(fmt.Sprintf("the deny policy %q does not exist: deny would fail", deny)) {
-			return stepResult{}, errorf(ErrDenyPolicyMissing, "PBX refused: dial policy %q does not exist in %s or system-wide",
-				deny, r.domain())
-		}
+	info, err := policy()
+	if err != nil {
+		return stepResult{}, fmt.Errorf("read deny policy: %w", err)
+	}
+	if !info.exists && !r.planNote(fmt.Sprintf("the deny policy %q does not exist: deny would fail", deny)) {
+		return stepResult{}, errorf(ErrDenyPolicyMissing, "PBX refused: dial policy %q does not exist in %s or system-wide",
+			deny, r.domain())
 	}
 	var subs []session.SubResult
 	status := session.StatusDone
-	perms, err := e.pbx.ListDialPolicyPermissions(r.pctx, r.domain(), deny)
 	switch {
-	case err != nil:
+	case info.rulesErr != nil:
 		subs = append(subs, session.SubResult{Name: "deny policy rules", Outcome: session.OutcomeFailed,
-			Detail: "could not read its rules: " + UserMessage(err)})
+			Detail: "could not read its rules: " + UserMessage(info.rulesErr)})
 		status = session.StatusWarnings
-	default:
-		var permits []string
-		for _, p := range perms {
-			if p.Permits() {
-				permits = append(permits, p.Match)
-			}
-		}
-		if len(permits) > 0 {
-			r.planNote(fmt.Sprintf("warning: %q has a permit rule (%s)", deny, permits[0]))
-			subs = append(subs, session.SubResult{Name: "deny policy rules", Outcome: session.OutcomeFailed,
-				Detail: fmt.Sprintf("%q has permit rule(s) for %s: some calls still go through", deny, joinComma(permits))})
-			status = session.StatusWarnings
-		}
+	case len(info.permits) > 0:
+		r.planNote(fmt.Sprintf("warning: %q has a permit rule (%s)", deny, info.permits[0]))
+		subs = append(subs, session.SubResult{Name: "deny policy rules", Outcome: session.OutcomeFailed,
+			Detail: fmt.Sprintf("%q has permit rule(s) for %s: some calls still go through", deny, joinComma(info.permits))})
+		status = session.StatusWarnings
 	}
 
-	if !samePolicy(u.DialPolicy, deny) {
+	put := !samePolicy(u.DialPolicy, deny)
+	if put {
 		err := r.write("put user dial-policy", func(ctx context.Context) error {
 			return e.pbx.UpdateUser(ctx, r.domain(), r.user(), netsapiens.UserUpdate{DialPolicy: &deny})
 		})
 		if err != nil {
 			return stepResult{}, fmt.Errorf("set dial policy %q: %w", deny, err)
 		}
-		if err := r.progress(progDenyPolicy, string(PolicySet)); err != nil {
-			return stepResult{}, err
-		}
-		r.auditStep("policy", u.DialPolicy, deny, "dial permission set (PUT accepted)")
 	} else {
 		r.planCall(PlannedCall{Method: "—", Path: userPath(r.domain(), r.user()), Before: u.DialPolicy, After: deny,
 			Note: "already in the deny policy: no PUT; the original is recorded as unknown unless a previous incident kept it"})
 	}
-	got, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
+	// The read-back goes out at once; the record of the accepted PUT is written meanwhile.
+	var got netsapiens.User
+	var recErr error
+	domain, user := r.domain(), r.user() // r.inc changes under the record
+	r.alongside(func() { got, err = e.pbx.GetUser(r.pctx, domain, user) }, func() {
+		if put {
+			if recErr = r.progress(progDenyPolicy, string(PolicySet)); recErr == nil {
+				r.auditStep("policy", u.DialPolicy, deny, "dial permission set (PUT accepted)")
+			}
+		}
+	})
+	if recErr != nil {
+		return stepResult{}, recErr
+	}
 	if err != nil {
 		return stepResult{}, fmt.Errorf("verify dial policy: %w", err)
 	}
 	if !samePolicy(got.DialPolicy, deny) {
 		return stepResult{}, errorf(ErrVerify, "the PBX accepted the change but the user's dial permission reads %q, not %q",
 			got.DialPolicy, deny)
+	}
+	// Contained: the card says so now, before the live calls are dealt with.
+	if r.prog(progDenyPolicy) != string(PolicyVerified) {
+		if err := r.progress(progDenyPolicy, string(PolicyVerified)); err != nil {
+			return stepResult{}, err
+		}
 	}
 	subs = append([]session.SubResult{{Name: "dial permission", Outcome: session.OutcomeVerified,
 		Detail: fmt.Sprintf("%s (read back)", deny)}}, subs...)
@@ -142,6 +158,42 @@ func (r *runner) deny() (stepResult, error) {
 		before = r.inc.Original.Policy
 	}
 	return stepResult{status: status, summary: summary, subs: subs, before: before, after: deny}, nil
+}
+
+// lookupPolicy starts the lookup of the deny policy in the incident's domain and returns its
+// answer's wait. A dry run reads the PBX itself, in order (its stand-in is one goroutine's).
+func (r *runner) lookupPolicy(name string) func() (policyInfo, error) {
+	if r.dry != nil {
+		return func() (policyInfo, error) { return readPolicy(r.pctx, r.e.pbx, r.domain(), name, false) }
+	}
+	type answer struct {
+		info policyInfo
+		err  error
+	}
+	ch := make(chan answer, 1)
+	ctx, domain := r.pctx, r.domain() // the runner changes r.inc meanwhile
+	go func() {
+		info, err := r.e.policies.get(ctx, r.e.pbx, domain, name)
+		ch <- answer{info, err}
+	}()
+	return func() (policyInfo, error) {
+		a := <-ch
+		return a.info, a.err
+	}
+}
+
+// alongside runs a and b at the same time and returns when both have; a dry run runs them one
+// after the other (its stand-ins are one goroutine's).
+func (r *runner) alongside(a, b func()) {
+	if r.dry != nil {
+		a()
+		b()
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Go(b)
+	a()
+	wg.Wait()
 }
 
 // endCalls lists the user's live calls, ends each, and re-lists them. The count of ended calls

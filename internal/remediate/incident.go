@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/session"
@@ -31,20 +32,18 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	if err := netsapiens.ValidateDomain(domain); err != nil {
 		return session.Incident{}, false, errorf(ErrInvalid, "%s", UserMessage(err))
 	}
-	u, err := e.pbx.GetUser(ctx, domain, r.User)
-	if errors.Is(err, netsapiens.ErrNotFound) {
+	// The deny policy is read while the user is (in the background, for the first deny).
+	e.policies.warm(ctx, e.pbx, domain, e.cfg.DenyPolicy)
+	u, live, err := e.readLive(ctx, domain, r.User)
+	if errors.Is(err, errReadUser) && errors.Is(err, netsapiens.ErrNotFound) {
 		return session.Incident{}, false, errorf(ErrUserNotFound, "user %s does not exist in domain %s on the PBX", r.User, domain)
 	}
 	if err != nil {
-		return session.Incident{}, false, fmt.Errorf("read user %s@%s: %w", r.User, domain, err)
+		return session.Incident{}, false, fmt.Errorf("%s@%s: %w", r.User, domain, err)
 	}
 	user := u.User
 	if user == "" {
 		user = r.User
-	}
-	live, err := e.readLive(ctx, domain, user, &u)
-	if err != nil {
-		return session.Incident{}, false, err
 	}
 	inc, created, err = e.store.Open(ctx, session.Incident{
 		User: user, Domain: domain, Reason: CleanReason(r.Reason), OpenedBy: r.Actor, Channel: r.Channel,
@@ -64,23 +63,29 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	return inc, true, nil
 }
 
-// readLive reads the state the card shows: policy, devices, masked e-mail, live calls. u may
-// be a user already read (nil = read it).
-func (e *Engine) readLive(ctx context.Context, domain, user string, u *netsapiens.User) (session.Live, error) {
-	if u == nil {
-		got, err := e.pbx.GetUser(ctx, domain, user)
-		if err != nil {
-			return session.Live{}, fmt.Errorf("read user: %w", err)
-		}
-		u = &got
-	}
-	devs, err := e.pbx.ListDevices(ctx, domain, user)
-	if err != nil {
-		return session.Live{}, fmt.Errorf("read devices: %w", err)
-	}
-	calls, err := e.pbx.ListCalls(ctx, domain, user)
-	if err != nil {
-		return session.Live{}, fmt.Errorf("read live calls: %w", err)
+// errReadUser marks readLive's error as the user read's (a 404 there means no such user).
+var errReadUser = errors.New("read user")
+
+// readLive reads the state the card shows: the user (policy, name, masked e-mail), its devices
+// and its live calls, all three at once (one round trip, not three). The devices and calls are
+// read at the user's path as given, which the PBX resolves to the same user as the user read.
+// Errors: the user read's first (ErrNotFound: no such user), then the devices', then the calls'.
+func (e *Engine) readLive(ctx context.Context, domain, user string) (netsapiens.User, session.Live, error) {
+	var devs []netsapiens.Device
+	var calls []netsapiens.ActiveCall
+	var devErr, callErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { devs, devErr = e.pbx.ListDevices(ctx, domain, user) })
+	wg.Go(func() { calls, callErr = e.pbx.ListCalls(ctx, domain, user) })
+	u, err := e.pbx.GetUser(ctx, domain, user)
+	wg.Wait()
+	switch {
+	case err != nil:
+		return u, session.Live{}, fmt.Errorf("%w: %w", errReadUser, err)
+	case devErr != nil:
+		return u, session.Live{}, fmt.Errorf("read devices: %w", devErr)
+	case callErr != nil:
+		return u, session.Live{}, fmt.Errorf("read live calls: %w", callErr)
 	}
 	live := session.Live{
 		ReadAt:      e.now().UTC(),
@@ -105,7 +110,7 @@ func (e *Engine) readLive(ctx context.Context, domain, user string, u *netsapien
 		}
 		live.Devices = append(live.Devices, ld)
 	}
-	return live, nil
+	return u, live, nil
 }
 
 // Refresh re-reads the live state from the PBX and stores it. Errors: ErrNotFound, netsapiens
@@ -115,7 +120,9 @@ func (e *Engine) Refresh(ctx context.Context, id string) (session.Incident, erro
 	if err != nil {
 		return inc, err
 	}
-	live, err := e.readLive(netsapiens.WithLogTag(ctx, inc.ID), inc.Domain, inc.User, nil)
+	// A refresh is for a person looking at the card: it waits for containment (netsapiens.Low).
+	rctx := netsapiens.WithPriority(netsapiens.WithLogTag(ctx, inc.ID), netsapiens.Low)
+	_, live, err := e.readLive(rctx, inc.Domain, inc.User)
 	if err != nil {
 		return inc, err
 	}

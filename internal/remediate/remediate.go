@@ -121,10 +121,13 @@ type Config struct {
 	ApprovalSteps []session.Step
 	ApprovalTTL   time.Duration // APPROVAL_TTL; 0 = 1h
 	LeaseTTL      time.Duration // a running step's lease, renewed while it runs; 0 = DefaultLeaseTTL
-	Owner         string        // this replica's name in leases, e.g. hostname+pid
-	Logger        zerolog.Logger
-	Now           func() time.Time // nil = time.Now
-	Notifier      Notifier         // may be nil
+	// PolicyTTL is how long deny trusts what it read of the deny policy in a domain (that it
+	// exists, its permit rules); 0 = DefaultPolicyTTL.
+	PolicyTTL time.Duration
+	Owner     string // this replica's name in leases, e.g. hostname+pid
+	Logger    zerolog.Logger
+	Now       func() time.Time // nil = time.Now
+	Notifier  Notifier         // may be nil
 	// Keys seals snapshot credentials and compares old secrets; nil = no keys (nothing sealed,
 	// old and new secrets compared in memory only).
 	Keys     Keyring
@@ -142,6 +145,8 @@ type Engine struct {
 	cfg   Config
 	log   zerolog.Logger
 	now   func() time.Time
+	// policies keeps the deny policy's existence and rules per domain (policycache.go).
+	policies *policyCache
 
 	// hook, set only by tests (export_test.go), is called before (after=false) and after
 	// (after=true) every PBX write; an error stops the runner there as if its process died.
@@ -188,6 +193,9 @@ func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
 	if cfg.RepairEvery <= 0 {
 		cfg.RepairEvery = DefaultRepairEvery
 	}
+	if cfg.PolicyTTL <= 0 {
+		cfg.PolicyTTL = DefaultPolicyTTL
+	}
 	if cfg.Owner == "" {
 		cfg.Owner = "remediate"
 	}
@@ -201,7 +209,8 @@ func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
 		}
 		cfg.Keys = none
 	}
-	return &Engine{pbx: pbx, store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now}, nil
+	return &Engine{pbx: pbx, store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now,
+		policies: newPolicyCache(cfg.PolicyTTL, cfg.Now)}, nil
 }
 
 // needsApproval reports whether step is in Config.ApprovalSteps.

@@ -21,6 +21,10 @@ type StepDef struct {
 	Vocabulary []Progress
 	// Count, when set, says how far a running step is: units finished of units known.
 	Count func(inc *session.Incident, st *session.StepState) (done, total int)
+	// Reached, when set, names what a running step has already achieved, for the card to show
+	// in place of "running" ("" = nothing yet): deny is "contained" from the verified PUT on,
+	// while it still ends the live calls.
+	Reached func(st *session.StepState) string
 
 	run stepFunc // the step's body; the dry run runs it too, with the PBX writes recorded
 }
@@ -36,17 +40,19 @@ const (
 	DeviceLinked   Progress = "linked"   // re-created and back on its phone line (if it had one)
 	DeviceVerified Progress = "verified" // read back with the snapshot's settings and a new password
 
-	PolicySet    Progress = "set"       // deny, restore: the dial policy PUT was accepted
-	JWTRequested Progress = "requested" // reset: the session revocation was accepted
-	PINSet       Progress = "set"       // reset: a new PIN was accepted (its value is never stored)
-	EmailSent    Progress = "sent"      // reset: the reset email was sent
-	ForceYes     Progress = "yes"       // restore: the run may overwrite a drifted policy
+	PolicySet      Progress = "set"       // deny, restore: the dial policy PUT was accepted
+	PolicyVerified Progress = "verified"  // deny: the deny policy read back: the user is contained
+	JWTRequested   Progress = "requested" // reset: the session revocation was accepted
+	PINSet         Progress = "set"       // reset: a new PIN was accepted (its value is never stored)
+	EmailSent      Progress = "sent"      // reset: the reset email was sent
+	ForceYes       Progress = "yes"       // restore: the run may overwrite a drifted policy
 )
 
 // runbook is the table, in the order the runbook runs. Its order matches session.Steps (the
 // store's list of step names); a test keeps the two equal.
 var runbook = []StepDef{
-	{Step: session.StepDeny, Title: "Deny all calls", run: (*runner).deny},
+	{Step: session.StepDeny, Title: "Deny all calls", Vocabulary: []Progress{PolicySet, PolicyVerified},
+		Reached: denyReached, run: (*runner).deny},
 	{Step: session.StepRecreate, Title: "Re-create devices", Needs: []session.Step{session.StepDeny},
 		Vocabulary: []Progress{DeviceDeleted, DeviceCreated, DeviceLinked, DeviceVerified},
 		Count:      countDevices, run: (*runner).recreate},
@@ -108,4 +114,12 @@ func countDevices(inc *session.Incident, st *session.StepState) (done, total int
 	}
 	total = max(len(inc.Devices), seen)
 	return min(done, total), total
+}
+
+// denyReached is deny's Reached: "contained" once the deny policy was read back.
+func denyReached(st *session.StepState) string {
+	if Progress(st.Progress[progDenyPolicy]) == PolicyVerified {
+		return "contained"
+	}
+	return ""
 }

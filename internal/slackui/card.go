@@ -86,7 +86,11 @@ func (r *renderer) fallback() string {
 		if i > 0 {
 			sep = " · "
 		}
-		fmt.Fprintf(&b, "%s%s %s", sep, s, statusWord(inc.Step(s).Status))
+		word := statusWord(inc.Step(s).Status)
+		if w := reached(d, inc.Step(s)); w != "" {
+			word = w // "deny contained": what the engineer waits for, before the step ends
+		}
+		fmt.Fprintf(&b, "%s%s %s", sep, s, word)
 	}
 	return esc(truncate(b.String(), 1000))
 }

@@ -65,6 +65,10 @@ func (r *renderer) step(n int, d remediate.StepDef) []slack.Block {
 		btns = append(btns, r.button("reject:"+string(s), "Reject", slack.StyleDefault, nil))
 	case session.StatusRunning:
 		l := fmt.Sprintf("%s  %s%s · %s", title, r.who(st, st.StartedAt), r.approvedBy(st), progressText(inc, d, st))
+		if word := reached(d, st); word != "" {
+			// e.g. deny: the user is contained, the live calls are still being ended.
+			l = fmt.Sprintf("%s  %s%s · *%s* · finishing…", title, r.who(st, st.StartedAt), r.approvedBy(st), esc(word))
+		}
 		if !st.LeaseUntil.IsZero() && !r.o.Now.IsZero() && r.o.Now.After(st.LeaseUntil) {
 			l += " _(runner stopped answering: resuming)_"
 		}
@@ -191,6 +195,14 @@ func (r *renderer) approvedBy(st *session.StepState) string {
 		s += " · forced over a changed dial permission"
 	}
 	return s
+}
+
+// reached is what a running step has already achieved, by the runbook ("" = nothing yet).
+func reached(d remediate.StepDef, st *session.StepState) string {
+	if d.Reached == nil || st.Status != session.StatusRunning {
+		return ""
+	}
+	return d.Reached(st)
 }
 
 // progressText says how far a running step is, by the runbook's count of its units (recreate:

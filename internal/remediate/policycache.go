@@ -1,0 +1,168 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+)
+
+// The deny policy's existence and its permit rules change rarely and are the same for every
+// user of a domain, so deny reads them once per domain and keeps them for Config.PolicyTTL
+// instead of making two (up to four) PBX round trips on containment's critical path. Opening
+// an incident warms the entry; an entry past half its TTL is refreshed in the background (at
+// Low priority), so a busy domain never waits for it; one read at a time per domain, which
+// every caller that needs it joins. Only a complete answer is kept: a policy that does not
+// exist, or whose rules could not be read, is read again by the next deny (an admin may be
+// fixing it right now).
+
+// DefaultPolicyTTL is how long the deny policy's existence and rules are trusted.
+const DefaultPolicyTTL = time.Minute
+
+// policyInfo is what deny needs to know of its deny policy in one domain.
+type policyInfo struct {
+	exists   bool     // false: neither the domain nor the system has it
+	permits  []string // the match patterns of its permit rules
+	rulesErr error    // its rules could not be read (deny warns)
+}
+
+// complete reports whether info is worth keeping.
+func (i policyInfo) complete() bool { return i.exists && i.rulesErr == nil }
+
+// policyEntry is one domain's policy read: in flight until done is closed.
+type policyEntry struct {
+	done       chan struct{}
+	info       policyInfo
+	err        error // the existence read failed (not "not found")
+	readAt     time.Time
+	refreshing bool // a background refresh of this entry runs
+}
+
+// policyCache keeps policyInfo per domain and policy name. Safe for concurrent use.
+type policyCache struct {
+	ttl     time.Duration
+	now     func() time.Time
+	mu      sync.Mutex
+	entries map[string]*policyEntry
+}
+
+func newPolicyCache(ttl time.Duration, now func() time.Time) *policyCache {
+	return &policyCache{ttl: ttl, now: now, entries: map[string]*policyEntry{}}
+}
+
+func policyCacheKey(domain, name string) string { return domain + "\x00" + name }
+
+// get returns the policy's info: the kept one while fresh, else the read in flight or a new
+// one (made with ctx's values, e.g. its priority, but not cut short by ctx: others may join it).
+func (c *policyCache) get(ctx context.Context, pbx PBX, domain, name string) (policyInfo, error) {
+	k := policyCacheKey(domain, name)
+	c.mu.Lock()
+	ent := c.entries[k]
+	if ent != nil {
+		select {
+		case <-ent.done:
+			age := c.now().Sub(ent.readAt)
+			if ent.err == nil && ent.info.complete() && age < c.ttl {
+				if age >= c.ttl/2 && !ent.refreshing {
+					ent.refreshing = true
+					c.refresh(ctx, pbx, domain, name, ent)
+				}
+				c.mu.Unlock()
+				return ent.info, nil
+			}
+			ent = nil // expired, incomplete or failed: read again
+		default: // in flight: join it
+		}
+	}
+	if ent == nil {
+		ent = c.start(ctx, pbx, domain, name)
+	}
+	c.mu.Unlock()
+	select {
+	case <-ent.done:
+		return ent.info, ent.err
+	case <-ctx.Done():
+		return policyInfo{}, ctx.Err()
+	}
+}
+
+// warm starts a read of the policy unless a fresh or in-flight one is there; it does not wait.
+func (c *policyCache) warm(ctx context.Context, pbx PBX, domain, name string) {
+	k := policyCacheKey(domain, name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ent := c.entries[k]; ent != nil {
+		select {
+		case <-ent.done:
+			if ent.err == nil && ent.info.complete() && c.now().Sub(ent.readAt) < c.ttl/2 {
+				return
+			}
+		default:
+			return
+		}
+	}
+	c.start(ctx, pbx, domain, name)
+}
+
+// start begins a read whose entry replaces the domain's; c.mu is held.
+func (c *policyCache) start(ctx context.Context, pbx PBX, domain, name string) *policyEntry {
+	ent := &policyEntry{done: make(chan struct{})}
+	c.entries[policyCacheKey(domain, name)] = ent
+	rctx := context.WithoutCancel(ctx)
+	go func() {
+		ent.info, ent.err = readPolicy(rctx, pbx, domain, name, true)
+		ent.readAt = c.now()
+		close(ent.done)
+	}()
+	return ent
+}
+
+// refresh reads the policy again in the background and keeps the answer if it is complete;
+// old stays in use meanwhile. c.mu is held.
+func (c *policyCache) refresh(ctx context.Context, pbx PBX, domain, name string, old *policyEntry) {
+	rctx := netsapiens.WithPriority(context.WithoutCancel(ctx), netsapiens.Low)
+	go func() {
+		info, err := readPolicy(rctx, pbx, domain, name, true)
+		ent := &policyEntry{done: make(chan struct{}), info: info, err: err, readAt: c.now()}
+		close(ent.done)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		old.refreshing = false
+		if err == nil && info.complete() && c.entries[policyCacheKey(domain, name)] == old {
+			c.entries[policyCacheKey(domain, name)] = ent
+		}
+	}()
+}
+
+// readPolicy reads whether the policy exists and its permit rules, both at once when parallel
+// (the dry run's PBX stand-in is one goroutine's, so it reads one after the other). Errors: the
+// existence read's, other than not found.
+func readPolicy(ctx context.Context, pbx PBX, domain, name string, parallel bool) (policyInfo, error) {
+	var info policyInfo
+	var perms []netsapiens.Permission
+	rules := func() { perms, info.rulesErr = pbx.ListDialPolicyPermissions(ctx, domain, name) }
+	var wg sync.WaitGroup
+	if parallel {
+		wg.Go(rules)
+	}
+	_, err := pbx.GetDialPolicy(ctx, domain, name)
+	if !parallel {
+		rules()
+	}
+	wg.Wait()
+	switch {
+	case errors.Is(err, netsapiens.ErrNotFound):
+		return policyInfo{}, nil
+	case err != nil:
+		return policyInfo{}, err
+	}
+	info.exists = true
+	for _, p := range perms {
+		if p.Permits() {
+			info.permits = append(info.permits, p.Match)
+		}
+	}
+	return info, nil
+}
