@@ -363,7 +363,7 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 			mu.Unlock()
 			byTS[m.TS] = inc
 		}
-		if contained(m.Text) {
+		if showsContained(m.Text) {
 			if inc.contain.IsZero() {
 				inc.contain = m.At
 				contained++
@@ -411,9 +411,9 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 	return res
 }
 
-// contained reports whether a card's text shows its user contained: "deny contained" from the
+// showsContained reports whether a card's text shows its user contained: "deny contained" from the
 // verified PUT on (while the live calls are still ended), or "deny done" once the step ended.
-func contained(text string) bool {
+func showsContained(text string) bool {
 	return strings.Contains(text, "deny contained") || strings.Contains(text, "deny done")
 }
 
