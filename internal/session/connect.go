@@ -1,9 +1,11 @@
 package session
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -82,4 +84,59 @@ func CheckPrefix(p string) error {
 		return fmt.Errorf("key prefix %q must be 1–32 characters of A–Z a–z 0–9 . _ -: %w", p, ErrInvalid)
 	}
 	return nil
+}
+
+// Client is the go-redis client a Store runs on (single node, Sentinel or Cluster). It is an alias so
+// that the test harness (internal/testenv) can hold one without importing go-redis: this package and
+// cmd/bot are the only ones that do.
+type Client = redis.UniversalClient
+
+// NewClient parses a REDIS_URL (see ParseRedisURL) and returns a client on it; it does not dial.
+func NewClient(raw string) (Client, error) {
+	opt, err := ParseRedisURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewUniversalClient(opt), nil
+}
+
+// ScanKeys lists the keys that match a SCAN pattern on every primary of a Cluster (or on the one
+// server), in no particular order. Tests use it to find and drop the keys of their prefix.
+func ScanKeys(ctx context.Context, c Client, match string) ([]string, error) {
+	var (
+		mu  sync.Mutex // ForEachMaster scans the primaries in parallel
+		out []string
+	)
+	scan := func(ctx context.Context, c *redis.Client) error {
+		var keys []string
+		iter := c.Scan(ctx, 0, match, 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
+		return iter.Err()
+	}
+	switch c := c.(type) {
+	case *redis.ClusterClient:
+		return out, c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		return out, scan(ctx, c)
+	default:
+		// A Sentinel URL gives a *redis.Client too; anything else is a new go-redis type.
+		return nil, fmt.Errorf("scan keys: unexpected redis client type %T", c)
+	}
+}
+
+// UnlinkKeys deletes keys with one UNLINK per key: in a Cluster they lie in many slots, and the
+// pipeline routes each.
+func UnlinkKeys(ctx context.Context, c Client, keys []string) error {
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Unlink(ctx, k)
+		}
+		return nil
+	})
+	return err
 }

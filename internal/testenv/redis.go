@@ -6,10 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/compromised-responder/bot/internal/session"
 )
@@ -17,7 +14,7 @@ import (
 // Redis is one test's share of the shared test Redis.
 type Redis struct {
 	// Client talks to TEST_REDIS_URL: a *redis.Client, or a *redis.ClusterClient for a Cluster URL.
-	Client redis.UniversalClient
+	Client session.Client
 	// URL is TEST_REDIS_URL, for code that builds its own client (`bot serve`'s REDIS_URL).
 	URL string
 	// Prefix is this test's key prefix, for session.Config.Prefix (and REDIS_KEY_PREFIX): no other
@@ -47,13 +44,13 @@ func (s *TestServer) Redis() *Redis {
 
 func newRedis(tb TB, url string, drop bool) *Redis {
 	tb.Helper()
-	opt, err := session.ParseRedisURL(url)
+	c, err := session.NewClient(url)
 	if err != nil {
 		tb.Fatalf("TEST_REDIS_URL: %v", err)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	r := &Redis{Client: redis.NewUniversalClient(opt), URL: url, Prefix: "t-" + hex.EncodeToString(b[:])}
+	r := &Redis{Client: c, URL: url, Prefix: "t-" + hex.EncodeToString(b[:])}
 	tb.Cleanup(func() {
 		defer r.Client.Close()
 		if !drop {
@@ -74,22 +71,7 @@ func (r *Redis) Key(name string) string { return r.Prefix + ":" + name }
 
 // Keys lists the test's keys (on every primary of a Cluster), in no particular order.
 func (r *Redis) Keys(ctx context.Context) ([]string, error) {
-	var (
-		mu  sync.Mutex // ForEachMaster scans the primaries in parallel
-		out []string
-	)
-	err := r.eachPrimary(ctx, func(ctx context.Context, c *redis.Client) error {
-		var keys []string
-		iter := c.Scan(ctx, 0, r.Prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		mu.Lock()
-		out = append(out, keys...)
-		mu.Unlock()
-		return iter.Err()
-	})
-	return out, err
+	return session.ScanKeys(ctx, r.Client, r.Prefix+"*")
 }
 
 // Dump returns each of the test's keys with its type and value as text ("hash map[f:v …]"), for
@@ -138,24 +120,5 @@ func (r *Redis) Drop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// One UNLINK per key: in a Cluster the keys lie in many slots, and the pipeline routes each.
-	_, err = r.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range keys {
-			p.Unlink(ctx, k)
-		}
-		return nil
-	})
-	return err
-}
-
-func (r *Redis) eachPrimary(ctx context.Context, fn func(context.Context, *redis.Client) error) error {
-	switch c := r.Client.(type) {
-	case *redis.ClusterClient:
-		return c.ForEachMaster(ctx, fn)
-	case *redis.Client:
-		return fn(ctx, c)
-	default:
-		// A Sentinel URL gives a *redis.Client too; anything else is a new go-redis type.
-		panic("testenv: unexpected redis client type")
-	}
+	return session.UnlinkKeys(ctx, r.Client, keys)
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // ErrNoRedisServer: redis-server is not on PATH.
@@ -70,13 +70,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.cmd, s.done = cmd, make(chan struct{})
 	exited := s.done
 	go func() { _ = cmd.Wait(); close(exited) }()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
-	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		err := c.Ping(pctx).Err()
+		err := ping(pctx, s.Addr)
 		pcancel()
 		if err == nil {
 			return nil
@@ -91,6 +89,32 @@ func (s *Server) Start(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond): // waiting for a child process to listen, not a request path
 		}
 	}
+}
+
+// ping sends one RESP PING on a fresh connection and wants +PONG back (a server still loading its
+// AOF answers -LOADING). It is written by hand, a few lines, so that testenv needs no Redis client:
+// internal/session owns go-redis, and this launcher (also used by the drill) must not depend on it.
+func ping(ctx context.Context, addr string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if _, err := conn.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line = strings.TrimSpace(line); line != "+PONG" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
 }
 
 // Kill stops the server with SIGKILL (a SHUTDOWN would save first and prove nothing).
