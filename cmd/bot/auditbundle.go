@@ -73,6 +73,9 @@ type deviceRecord struct {
 	NotKept         []string `json:"not_kept,omitempty"`
 }
 
+// stepRecord is the bundle's view of a session.StepState. It repeats the store's field list on
+// purpose: the bundle is an evidence format with its own stability, and it leaves out the runtime
+// state (lease owner, fence, progress) that means nothing to an auditor.
 type stepRecord struct {
 	Type        string              `json:"type"` // "step"
 	Step        string              `json:"step"`
