@@ -98,7 +98,9 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("drill: %s@%s is not in the demo tenant (try 1001@acme.example)", user, domain)
 	}
 	if inc, err := store.FindOpen(ctx, user, domain); err == nil {
-		if _, err := eng.Abort(ctx, inc.ID, alice, "left open by an earlier drill"); err != nil {
+		// The drill's own leftover: closing it keeps any device it left deleted for the next run.
+		_, confirm := remediate.DevicesMissing(&inc)
+		if _, err := eng.Abort(ctx, inc.ID, alice, "left open by an earlier drill", confirm); err != nil {
 			return fmt.Errorf("drill: close the incident an earlier drill left open: %w", err)
 		}
 	}

@@ -25,7 +25,7 @@ const respondUsage = `usage: bot respond <command> [arguments] [flags]      (fla
                                       run a step, or ask for approval where APPROVAL_STEPS says so
   approve <INC-…> <step>              approve another actor's request; the step runs at once
   reject <INC-…> <step>               answer a request with no (the requester may withdraw it)
-  abort <INC-…> [--reason TEXT]       close without restoring (the user stays denied)
+  abort <INC-…> [--reason TEXT] [--confirm-missing]   close without restoring (the user stays denied)
   status <INC-…|user@domain>          the incident, with the live state read again from the PBX
   plan <INC-…|user@domain>            dry run: every change the runbook would make; no writes
   list                                open incidents
@@ -36,6 +36,8 @@ const respondUsage = `usage: bot respond <command> [arguments] [flags]      (fla
   --force          run restore: overwrite a dial permission changed by hand since deny
   --policy NAME    run restore: the policy to restore when the original is unknown
   --reveal         print new secrets (SIP passwords, the PIN) even when stdout is not a terminal
+  --confirm-missing  run restore, abort: close although devices are deleted and not re-created
+                   (refused without it, naming them); their snapshot is kept for the user's next incident
 
   The same engine, Redis state and audit chain as the Slack app, configured by the same environment
   (REDIS_URL, NS_*, APPROVAL_STEPS, AUDIT_KEY, SNAPSHOT_KEY, …); no Slack token is needed. New
@@ -79,6 +81,7 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 	force := fs.Bool("force", false, "run restore: overwrite a drifted dial permission")
 	policy := fs.String("policy", "", "run restore: the policy to restore when the original is unknown")
 	reveal := fs.Bool("reveal", false, "print new secrets even when stdout is not a terminal")
+	missingOK := fs.Bool("confirm-missing", false, "run restore, abort: close although devices are deleted and not re-created (their snapshot is kept for the user)")
 	pos, done, err := parseCLI(fs, args, respondUsage, stdout, stderr)
 	if done || err != nil {
 		return err
@@ -139,13 +142,13 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 	case "open":
 		return r.open(ctx, pos[0], *reason, *channel)
 	case "run":
-		return r.run(ctx, pos[0], pos[1], remediate.RunOptions{Force: *force, RestorePolicy: *policy})
+		return r.run(ctx, pos[0], pos[1], remediate.RunOptions{Force: *force, RestorePolicy: *policy}, *missingOK)
 	case "approve":
 		return r.approve(ctx, pos[0], session.Step(pos[1]))
 	case "reject":
 		return r.reject(ctx, pos[0], session.Step(pos[1]))
 	case "abort":
-		return r.abort(ctx, pos[0], *reason)
+		return r.abort(ctx, pos[0], *reason, *missingOK)
 	case "status":
 		return r.status(ctx, pos[0])
 	default: // plan
@@ -163,7 +166,8 @@ func checkRespondArgs(cmd string, pos []string, set map[string]bool) error {
 	if len(pos) != n {
 		return exitf(exitUsage, "respond %s: takes %d argument(s), got %d (see bot respond -h)", cmd, n, len(pos))
 	}
-	only := map[string][]string{"reason": {"open", "abort"}, "channel": {"open"}, "force": {"run"}, "policy": {"run"}}
+	only := map[string][]string{"reason": {"open", "abort"}, "channel": {"open"}, "force": {"run"}, "policy": {"run"},
+		"confirm-missing": {"run", "abort"}}
 	for f, cmds := range only {
 		if set[f] && !contains(cmds, cmd) {
 			return exitf(exitUsage, "respond %s: --%s applies only to %s", cmd, f, strings.Join(cmds, " and "))
@@ -301,10 +305,14 @@ func (r *responder) open(ctx context.Context, target, reason, channel string) er
 	return nil
 }
 
-func (r *responder) run(ctx context.Context, ref, step string, o remediate.RunOptions) error {
+func (r *responder) run(ctx context.Context, ref, step string, o remediate.RunOptions, missingOK bool) error {
 	inc, err := r.resolve(ctx, ref)
 	if err != nil {
 		return err
+	}
+	if missingOK {
+		// The confirmation names the devices missing as this command read them.
+		_, o.ConfirmMissing = remediate.DevicesMissing(&inc)
 	}
 	var res remediate.Result
 	if step == "credentials" {
@@ -390,12 +398,16 @@ func (r *responder) reject(ctx context.Context, ref string, s session.Step) erro
 	return nil
 }
 
-func (r *responder) abort(ctx context.Context, ref, note string) error {
+func (r *responder) abort(ctx context.Context, ref, note string, missingOK bool) error {
 	inc, err := r.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	inc, err = r.eng.Abort(ctx, inc.ID, r.actor, note)
+	confirm := ""
+	if missingOK {
+		_, confirm = remediate.DevicesMissing(&inc)
+	}
+	inc, err = r.eng.Abort(ctx, inc.ID, r.actor, note, confirm)
 	if err != nil {
 		return respondErr("abort", err)
 	}

@@ -31,6 +31,9 @@ var (
 	// ErrNotRestored: recreate could not bring every device back (the snapshot stays; the step
 	// result lists which).
 	ErrNotRestored = errors.New("device not restored")
+	// ErrDevicesMissing: closing the incident (restore, abort) needs an explicit confirmation
+	// because devices are deleted and not re-created (DevicesMissing); nothing was changed.
+	ErrDevicesMissing = errors.New("devices deleted and not re-created")
 	// ErrVerify: a write was accepted but reading it back showed something else.
 	ErrVerify = errors.New("verification failed")
 )
@@ -53,6 +56,17 @@ var (
 // errStop marks a runner stopped on purpose in the middle of a step (a test's crash
 // injection): like a process that died, it leaves the step running for Reconcile.
 var errStop = errors.New("runner stopped")
+
+// errBoundary marks a runner that stopped at a recorded boundary because its caller's context
+// ended (the job's deadline): the step stays running and Reconcile continues it from there.
+var errBoundary = errors.New("stopped at a recorded boundary")
+
+// stopGrace bounds how long a step runs on after its caller's context ended, before it is cut
+// like a dead process (Reconcile resumes it); recordTimeout bounds recording its result then.
+const (
+	stopGrace     = 2 * time.Minute
+	recordTimeout = 30 * time.Second
+)
 
 // Error is an engine error with a plain message for the card; it never holds a secret.
 type Error struct {
@@ -96,6 +110,7 @@ const (
 	KindDenyPolicy      Kind = "deny_policy_missing"
 	KindNotRestored     Kind = "not_restored"
 	KindVerify          Kind = "verify"
+	KindDevicesMissing  Kind = "devices_missing"
 	KindInvalid         Kind = "invalid"
 	KindClosed          Kind = "closed"
 	KindNoIncident      Kind = "incident_not_found"
@@ -126,7 +141,7 @@ var kinds = []struct {
 }{
 	{ErrUserNotFound, KindUserNotFound}, {ErrStepOrder, KindStepOrder}, {ErrDrift, KindDrift},
 	{ErrOriginalUnknown, KindOriginalUnknown}, {ErrDenyPolicyMissing, KindDenyPolicy},
-	{ErrNotRestored, KindNotRestored}, {ErrVerify, KindVerify}, {ErrInvalid, KindInvalid},
+	{ErrNotRestored, KindNotRestored}, {ErrDevicesMissing, KindDevicesMissing}, {ErrVerify, KindVerify}, {ErrInvalid, KindInvalid},
 	{ErrClosed, KindClosed}, {ErrNotFound, KindNoIncident}, {ErrAlreadyRunning, KindAlreadyRunning},
 	{ErrAlreadyDone, KindAlreadyDone}, {ErrAwaitingApproval, KindAwaiting},
 	{ErrNotAwaiting, KindNotAwaiting}, {ErrBadTransition, KindBadTransition}, {ErrFenced, KindFenced},
@@ -149,7 +164,7 @@ func KindOf(err error) Kind {
 	if errors.As(err, &ne) {
 		return Kind(ne.Kind)
 	}
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, errBoundary) {
 		return KindCanceled
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -251,7 +266,7 @@ func pbxMessage(ne *netsapiens.Error) string {
 // lease is gone (someone else owns the step now), its context ended (shutdown: Reconcile
 // resumes it) or a test stopped it.
 func isStop(err error) bool {
-	return errors.Is(err, errStop) || errors.Is(err, ErrFenced) || errors.Is(err, context.Canceled)
+	return errors.Is(err, errStop) || errors.Is(err, errBoundary) || errors.Is(err, ErrFenced) || errors.Is(err, context.Canceled)
 }
 
 // fmtTime formats a time for plain messages.

@@ -45,9 +45,13 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	if user == "" {
 		user = r.User
 	}
+	kept, err := e.store.UserDevices(ctx, user, domain)
+	if err != nil {
+		return session.Incident{}, false, fmt.Errorf("read kept devices of %s@%s: %w", user, domain, err)
+	}
 	inc, created, err = e.store.Open(ctx, session.Incident{
 		User: user, Domain: domain, Reason: CleanReason(r.Reason), OpenedBy: r.Actor, Channel: r.Channel,
-		DenyPolicy: e.cfg.DenyPolicy, Live: &live, EmailAtOpen: live.EmailMasked,
+		DenyPolicy: e.cfg.DenyPolicy, Live: &live, EmailAtOpen: live.EmailMasked, Kept: stillMissing(kept, live),
 	})
 	if err != nil {
 		return inc, false, fmt.Errorf("store incident for %s@%s: %w", user, domain, err)
@@ -55,9 +59,12 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	if !created {
 		return inc, false, nil
 	}
-	e.audit(ctx, inc.ID, r.Actor, "incident.opened", "", "", string(session.StateOpen),
-		fmt.Sprintf("%s@%s · dial permission %s · %d device(s) · %d live call(s)", user, domain, live.DialPolicy,
-			len(live.Devices), live.ActiveCalls))
+	detail := fmt.Sprintf("%s@%s · dial permission %s · %d device(s) · %d live call(s)", user, domain, live.DialPolicy,
+		len(live.Devices), live.ActiveCalls)
+	if len(inc.Kept) > 0 {
+		detail += " · " + deviceList(deviceIDs(inc.Kept)) + " deleted by an earlier incident and never re-created"
+	}
+	e.audit(ctx, inc.ID, r.Actor, "incident.opened", "", "", string(session.StateOpen), detail)
 	e.log.Info().Str("incident", inc.ID).Str("step", "").Str("actor", r.Actor).Str("user", user).Str("domain", domain).Msg("incident opened")
 	e.notify(ctx, inc.ID)
 	return inc, true, nil
@@ -167,9 +174,27 @@ func (e *Engine) Discard(ctx context.Context, id string) error {
 // now; the original policy is kept per user, so a new incident restores the true original.
 // Steps not run are recorded as skipped. Errors: ErrAlreadyRunning (a step still runs),
 // ErrClosed, ErrNotFound.
-func (e *Engine) Abort(ctx context.Context, id, actor, note string) (session.Incident, error) {
+//
+// While devices are deleted and not re-created (DevicesMissing), abort needs confirmMissing =
+// their token (else ErrDevicesMissing, nothing changed); the confirmation is audited and their
+// snapshots are kept for the user's next incident.
+func (e *Engine) Abort(ctx context.Context, id, actor, note, confirmMissing string) (session.Incident, error) {
 	note = CleanReason(note)
-	inc, err := e.store.Close(ctx, id, session.StateAborted, actor, note)
+	cur, err := e.store.Get(ctx, id)
+	if err != nil {
+		return cur, err
+	}
+	if !cur.Open() {
+		return cur, fmt.Errorf("abort incident %s: %s by %s: %w", cur.ID, cur.State, cur.ClosedBy, ErrClosed)
+	}
+	confirmed, err := checkMissing(&cur, confirmMissing)
+	if err != nil {
+		return cur, err
+	}
+	if confirmed != "" {
+		e.audit(ctx, cur.ID, actor, "confirmed.devices_missing", "", "", "", "abort confirmed: "+confirmed)
+	}
+	inc, err := e.store.CloseKeeping(ctx, id, session.StateAborted, actor, note, keptDevices)
 	if err != nil {
 		return inc, err
 	}
@@ -186,4 +211,20 @@ func (e *Engine) Abort(ctx context.Context, id, actor, note string) (session.Inc
 	e.audit(ctx, inc.ID, actor, "incident.aborted", "", string(session.StateOpen), string(session.StateAborted), detail)
 	e.notify(ctx, inc.ID)
 	return inc, nil
+}
+
+// stillMissing keeps the kept devices that the live read does not show (one re-created by hand
+// is back, and the next close forgets it).
+func stillMissing(kept []session.DeviceSnapshot, live session.Live) []session.DeviceSnapshot {
+	present := map[string]bool{}
+	for _, d := range live.Devices {
+		present[d.Device] = true
+	}
+	var out []session.DeviceSnapshot
+	for _, k := range kept {
+		if !present[k.Device] {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -32,7 +32,7 @@ func TestPlanAlreadyDeniedAndMissingPolicy(t *testing.T) {
 	if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Abort(ctx, inc.ID, "U1", ""); err != nil {
+	if _, err := e.Abort(ctx, inc.ID, "U1", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	written := len(v.writes())

@@ -113,7 +113,7 @@ func TestSeq3RepairRunsInReconcile(t *testing.T) {
 	if _, err := b.Run(ctx, inc.ID, session.StepRecreate, "U1", remediate.RunOptions{}); err != nil {
 		t.Fatalf("recreate after the repair: %v", err)
 	}
-	if _, err := b.Abort(ctx, inc.ID, "U1", "kept blocked"); err != nil {
+	if _, err := b.Abort(ctx, inc.ID, "U1", "kept blocked", ""); err != nil {
 		t.Fatalf("Abort: %v", err)
 	}
 	fresh, created, err := b.Open(ctx, remediate.OpenRequest{User: "1001", Domain: "acme.example", Reason: "new", Actor: "U2", Channel: "C1"})

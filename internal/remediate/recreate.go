@@ -1,12 +1,12 @@
 package remediate
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/session"
@@ -16,10 +16,23 @@ import (
 const devPrefix = "device/"
 
 // Credential fields that a snapshot keeps only sealed, and the SIP password only as an HMAC.
+// The provisioning overrides are a free-form blob that often carries credentials: sealed too.
 const (
 	fieldSIPPassword  = "device-sip-registration-password"
 	fieldProvUser     = "device-provisioning-username"
 	fieldProvPassword = "device-provisioning-password"
+	fieldOverrides    = "device-provisioning-overrides"
+)
+
+// Other progress keys of recreate, per device; they do not start with devPrefix, so the
+// runbook's count of devices ignores them.
+const (
+	// credsPrefix+id: the device's sealed credentials could not be opened; it is re-created
+	// without them (the value says which and why, never a value).
+	credsPrefix = "creds/"
+	// handedPrefix+id = "yes": a runner that stopped at the job's deadline handed the device's new
+	// password to its caller, so a resumed run does not call it lost.
+	handedPrefix = "handed/"
 )
 
 func devKey(id string) string       { return devPrefix + id }
@@ -30,7 +43,7 @@ func sealField(id, f string) string { return "device/" + id + "/" + f }
 // snapshot keeps and what verify compares.
 func writableFields(d netsapiens.Device) (map[string]any, error) {
 	w := d.Writable()
-	w.SIPPassword, w.ProvisioningUsername, w.ProvisioningPassword = nil, nil, nil
+	w.SIPPassword, w.ProvisioningUsername, w.ProvisioningPassword, w.Overrides = nil, nil, nil, nil
 	raw, err := json.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("encode device fields: %w", err)
@@ -69,19 +82,36 @@ func sameJSON(a, b any) bool {
 	return reflect.DeepEqual(norm(a), norm(b))
 }
 
-// phoneLink finds the phone line holding the device's AOR.
+// phoneLink finds the phone line holding the device's AOR; the MAC is normalised.
 func phoneLink(phones []netsapiens.Phone, device, domain string) (mac string, line int) {
 	aor := netsapiens.AOR(device, domain)
 	for _, p := range phones {
 		if l, ok := p.HasAOR(aor); ok && p.MAC != nil {
-			m, err := netsapiens.NormalizeMAC(*p.MAC)
-			if err != nil {
-				m = *p.MAC
-			}
-			return m, l
+			return normMAC(*p.MAC), l
 		}
 	}
 	return "", 0
+}
+
+// normMAC is NormalizeMAC for comparisons: a MAC it cannot read stays as given (lower-cased).
+func normMAC(mac string) string {
+	if m, err := netsapiens.NormalizeMAC(mac); err == nil {
+		return m
+	}
+	return strings.ToLower(mac)
+}
+
+// devicePhone is where a device's snapshot says its phone is: the line holding its AOR, else
+// the MAC and line the device itself names (normalised, so the re-link compares like with like).
+func devicePhone(d netsapiens.Device, phones []netsapiens.Phone, domain string) (mac string, line int) {
+	mac, line = phoneLink(phones, d.ID(), domain)
+	if mac == "" && d.MAC != nil && *d.MAC != "" {
+		mac = normMAC(*d.MAC)
+		if d.Line != nil {
+			line = *d.Line
+		}
+	}
+	return mac, line
 }
 
 // snapshotDevices records every device's writable fields, sealed provisioning credentials,
@@ -118,6 +148,9 @@ func (r *runner) snapshotDevices(oldPW map[string]netsapiens.Secret) error {
 		if d.ProvisioningPassword != nil && *d.ProvisioningPassword != "" {
 			creds[fieldProvPassword] = d.ProvisioningPassword.Reveal()
 		}
+		if d.Overrides != nil && *d.Overrides != "" {
+			creds[fieldOverrides] = *d.Overrides
+		}
 		for _, f := range sortedKeys(creds) {
 			sealed, err := e.cfg.Keys.Seal(r.inc.ID, sealField(id, f), creds[f])
 			switch {
@@ -132,26 +165,57 @@ func (r *runner) snapshotDevices(oldPW map[string]netsapiens.Secret) error {
 				s.Sealed[f] = sealed
 			}
 		}
-		s.PhoneMAC, s.PhoneLine = phoneLink(phones, id, r.domain())
-		if s.PhoneMAC == "" && d.MAC != nil && *d.MAC != "" {
-			// The device names a MAC but no phone line carries it: keep what the device says.
-			s.PhoneMAC = *d.MAC
-			if d.Line != nil {
-				s.PhoneLine = *d.Line
-			}
-		}
+		s.PhoneMAC, s.PhoneLine = devicePhone(d, phones, r.domain())
 		s.MACProvisioned = s.PhoneMAC != ""
 		snaps = append(snaps, s)
 	}
+	kept, err := r.keptMissing(devs)
+	if err != nil {
+		return err
+	}
+	snaps = append(snaps, kept...)
 	inc, err := r.lease.SaveDevices(r.ctx, snaps)
 	if err != nil {
 		return fmt.Errorf("record device snapshot: %w", err)
 	}
 	r.inc = inc
-	r.auditStep("snapshot", "", fmt.Sprintf("%d device(s)", len(inc.Devices)),
-		"device settings and phone links recorded before any change")
+	detail := "device settings and phone links recorded before any change"
+	if len(kept) > 0 {
+		detail += fmt.Sprintf("; %d device(s) deleted by an earlier incident and never re-created: %s", len(kept),
+			joinComma(deviceIDs(kept)))
+	}
+	r.auditStep("snapshot", "", fmt.Sprintf("%d device(s)", len(inc.Devices)), detail)
 	e.notify(r.ctx, inc.ID)
 	return nil
+}
+
+// keptMissing returns the user's kept devices (deleted by an earlier incident and never
+// re-created) that are still missing from the PBX, to re-create with the others.
+func (r *runner) keptMissing(live []netsapiens.Device) ([]session.DeviceSnapshot, error) {
+	kept, err := r.e.store.UserDevices(r.ctx, r.user(), r.domain())
+	if err != nil {
+		return nil, fmt.Errorf("read kept devices: %w", err)
+	}
+	present := map[string]bool{}
+	for _, d := range live {
+		present[d.ID()] = true
+	}
+	var out []session.DeviceSnapshot
+	for _, k := range kept {
+		if !present[k.Device] {
+			present[k.Device] = true
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+func deviceIDs(devs []session.DeviceSnapshot) []string {
+	out := make([]string, len(devs))
+	for i, d := range devs {
+		out[i] = d.Device
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -178,7 +242,11 @@ func (r *runner) recreate() (stepResult, error) {
 	var res stepResult
 	fresh := map[string]bool{} // devices whose new password this runner holds (or sent to provisioning)
 	var failures []string
-	for _, snap := range r.inc.Devices {
+	for i, snap := range r.inc.Devices {
+		if r.stopAsked() && Progress(r.prog(devKey(snap.Device))) == "" {
+			// A recorded boundary: nothing of this device has changed yet.
+			return res, r.stopBefore(res, i)
+		}
 		secret, err := r.recreateDevice(snap)
 		if err != nil {
 			if isStop(err) || errors.Is(err, session.ErrConflict) || netsapiens.KindOf(err) == netsapiens.KindTransient {
@@ -226,178 +294,18 @@ func (r *runner) recreate() (stepResult, error) {
 	return res, nil
 }
 
-// recreateDevice moves one device through delete → create → link, from its recorded progress.
-// It returns the new SIP password when this runner learnt it and the device is not
-// MAC-provisioned (a desk phone fetches its own from the provisioning server).
-func (r *runner) recreateDevice(snap session.DeviceSnapshot) (*Secret, error) {
-	e := r.e
-	id := snap.Device
-	state := Progress(r.prog(devKey(id)))
-	if state == "" {
-		err := r.write("delete device "+id, func(ctx context.Context) error {
-			return e.pbx.DeleteDevice(ctx, r.domain(), r.user(), id)
-		})
-		if err != nil && !errors.Is(err, netsapiens.ErrNotFound) {
-			return nil, fmt.Errorf("delete device %s: %w", id, err)
-		}
-		if err := r.progress(devKey(id), string(DeviceDeleted)); err != nil {
-			return nil, err
-		}
-		r.auditStep("device", id, "deleted", "")
-		state = DeviceDeleted
-	}
-	var pw *netsapiens.Secret
-	if state == DeviceDeleted {
-		p, note, err := r.createDevice(snap)
-		if err != nil {
-			return nil, err
-		}
-		pw = p
-		if err := r.progress(devKey(id), string(DeviceCreated)); err != nil {
-			return nil, err
-		}
-		r.auditStep("device", "deleted", id+" created", note)
-		state = DeviceCreated
-	}
-	if state == DeviceCreated {
-		if err := r.relink(snap); err != nil {
-			return nil, err
-		}
-		if err := r.progress(devKey(id), string(DeviceLinked)); err != nil {
-			return nil, err
-		}
-	}
-	if pw == nil || snap.MACProvisioned {
-		return nil, nil
-	}
-	return &Secret{
-		Label:        "softphone " + id + ": SIP password",
-		Instructions: "enter this SIP password in the softphone or app registered as " + id + "@" + r.domain() + "; the old one no longer works",
-		Value:        *pw, Device: id,
-	}, nil
-}
-
-// createDevice creates the device from the snapshot without a password, so the PBX generates a
-// new one. A device already present means an earlier create whose reply was lost: its
-// password is unknown, so it is rotated. A refused create is retried with the minimal body.
-func (r *runner) createDevice(snap session.DeviceSnapshot) (*netsapiens.Secret, string, error) {
-	e := r.e
-	id := snap.Device
-	body, err := deviceFromFields(snap.Fields)
-	if err != nil {
-		return nil, "", err
-	}
-	body.Device = &id
-	for f, sealed := range snap.Sealed {
-		v, err := e.cfg.Keys.Unseal(r.inc.ID, sealField(id, f), sealed)
-		if err != nil {
-			return nil, "", fmt.Errorf("open sealed %s of device %s: %w", f, id, err)
-		}
-		switch f {
-		case fieldProvUser:
-			body.ProvisioningUsername = &v
-		case fieldProvPassword:
-			body.ProvisioningPassword = netsapiens.SecretPtr(v)
-		}
-	}
-	var got netsapiens.Device
-	create := func(b netsapiens.Device) error {
-		return r.write("create device "+id, func(ctx context.Context) error {
-			var err error
-			got, err = e.pbx.CreateDevice(ctx, r.domain(), r.user(), b)
+// stopBefore ends a recreate whose caller's context ended (the job's deadline, a shutdown)
+// before device i, which is untouched: the new passwords made so far go back to the caller,
+// each recorded as handed out, and the step stays running for Reconcile to continue from i.
+func (r *runner) stopBefore(res stepResult, i int) error {
+	for _, s := range res.secrets {
+		if err := r.progress(handedPrefix+s.Device, "yes"); err != nil {
 			return err
-		})
-	}
-	note := ""
-	err = create(body)
-	if errors.Is(err, netsapiens.ErrConflict) {
-		if _, gerr := e.pbx.GetDevice(r.pctx, r.domain(), r.user(), id); gerr == nil {
-			pw, rerr := r.rotate(id)
-			return pw, "present after a lost create reply: password rotated", rerr
 		}
 	}
-	if errors.Is(err, netsapiens.ErrInvalid) || errors.Is(err, netsapiens.ErrConflict) {
-		minimal := netsapiens.Device{Device: &id, Model: body.Model, MAC: body.MAC, Line: body.Line}
-		if body.MAC == nil {
-			minimal.Model, minimal.Line = nil, nil
-		}
-		r.auditStep("device", id, "create refused", UserMessage(err)+"; retrying with the minimal body")
-		if err = create(minimal); err == nil {
-			note = "created with the minimal body"
-			rest := body
-			rest.Device, rest.MAC, rest.Line, rest.Model = nil, nil, nil, nil
-			if rest != (netsapiens.Device{}) {
-				uerr := r.write("update device "+id, func(ctx context.Context) error {
-					return e.pbx.UpdateDevice(ctx, r.domain(), r.user(), id, rest)
-				})
-				if uerr != nil && !errors.Is(uerr, netsapiens.ErrInvalid) {
-					return nil, "", fmt.Errorf("restore settings of device %s: %w", id, uerr)
-				}
-				if uerr != nil {
-					note += "; the PBX refused the other settings (verify lists them)"
-				}
-			}
-		}
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("create device %s: %w", id, err)
-	}
-	if got.PasswordUnknown || got.SIPPassword == nil || *got.SIPPassword == "" {
-		pw, err := r.rotate(id)
-		return pw, note, err
-	}
-	return got.SIPPassword, note, nil
-}
-
-// rotate sets a new random SIP password on a device (PUT) and returns it.
-func (r *runner) rotate(id string) (*netsapiens.Secret, error) {
-	pw, err := newSIPPassword()
-	if err != nil {
-		return nil, err
-	}
-	err = r.write("rotate password of device "+id, func(ctx context.Context) error {
-		return r.e.pbx.UpdateDevice(ctx, r.domain(), r.user(), id, netsapiens.Device{SIPPassword: &pw})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rotate password of device %s: %w", id, err)
-	}
-	return &pw, nil
-}
-
-// relink puts the device's AOR back on its phone line if the PBX dropped it.
-func (r *runner) relink(snap session.DeviceSnapshot) error {
-	if snap.PhoneMAC == "" || snap.PhoneLine < 1 || snap.PhoneLine > netsapiens.PhoneLines {
-		return nil
-	}
-	e := r.e
-	phones, err := e.pbx.ListPhones(r.pctx, r.domain())
-	if err != nil {
-		return fmt.Errorf("read phones: %w", err)
-	}
-	aor := netsapiens.AOR(snap.Device, r.domain())
-	for _, p := range phones {
-		if p.MAC == nil {
-			continue
-		}
-		if m, err := netsapiens.NormalizeMAC(*p.MAC); err != nil || m != snap.PhoneMAC {
-			continue
-		}
-		if l, ok := p.HasAOR(aor); ok && l == snap.PhoneLine {
-			return nil
-		}
-		if cur := p.LineURI[snap.PhoneLine-1]; cur != nil && *cur != "" {
-			return errorf(ErrNotRestored, "line %d of phone %s now holds %s; not overwritten", snap.PhoneLine, snap.PhoneMAC, *cur)
-		}
-		upd := netsapiens.Phone{MAC: &snap.PhoneMAC}
-		upd.LineURI[snap.PhoneLine-1] = &aor
-		err := r.write("re-link phone line", func(ctx context.Context) error {
-			return e.pbx.UpdatePhone(ctx, r.domain(), upd)
-		})
-		if err != nil {
-			return fmt.Errorf("re-link %s to line %d of phone %s: %w", snap.Device, snap.PhoneLine, snap.PhoneMAC, err)
-		}
-		r.auditStep("phone", "line "+fmt.Sprint(snap.PhoneLine)+" empty", aor, "phone "+snap.PhoneMAC+" re-linked")
-		return nil
-	}
-	return errorf(ErrNotRestored, "phone %s is gone from the PBX; device %s is not linked", snap.PhoneMAC, snap.Device)
+	n := len(r.inc.Devices)
+	msg := fmt.Sprintf("stopped before device %s (%d of %d handled) because the job ended; Reconcile continues from there",
+		r.inc.Devices[i].Device, i, n)
+	r.auditStep("paused", fmt.Sprintf("%d of %d", i, n), r.inc.Devices[i].Device, msg)
+	return fmt.Errorf("%w: %s", errBoundary, msg)
 }

@@ -49,9 +49,10 @@ type Store interface {
 	Get(ctx context.Context, id string) (session.Incident, error)
 	Update(ctx context.Context, id string, fn func(*session.Incident) error) (session.Incident, error)
 	Discard(ctx context.Context, id string) error
-	Close(ctx context.Context, id string, state session.State, by, note string) (session.Incident, error)
+	CloseKeeping(ctx context.Context, id string, state session.State, by, note string, keep session.KeepFunc) (session.Incident, error)
 	ListOpen(ctx context.Context) ([]session.Incident, error)
 	UserOriginal(ctx context.Context, user, domain string) (session.Original, bool, error)
+	UserDevices(ctx context.Context, user, domain string) ([]session.DeviceSnapshot, error)
 	Append(ctx context.Context, e session.AuditEntry) (session.AuditEntry, error)
 
 	Begin(ctx context.Context, id string, step session.Step, opt session.BeginOptions) (*session.Run, session.Incident, error)

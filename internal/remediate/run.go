@@ -20,6 +20,9 @@ type RunOptions struct {
 	// denied when the incident began); it must exist on the PBX. It also overrides a known
 	// original, which the audit records.
 	RestorePolicy string
+	// ConfirmMissing confirms a restore that closes the incident while devices are deleted and
+	// not re-created: the token DevicesMissing gives for the devices the person was shown.
+	ConfirmMissing string
 }
 
 // Secret is one credential for the requester only (an ephemeral message), with what to do
@@ -40,9 +43,10 @@ type Result struct {
 
 // progress keys common to several steps.
 const (
-	progResumes = "resumes"        // how often Reconcile took the run over
-	progForce   = "force"          // ForceYes: restore may overwrite a drifted policy
-	progPolicy  = "restore-policy" // restore's explicit target policy (not a secret)
+	progResumes = "resumes"         // how often Reconcile took the run over
+	progForce   = "force"           // ForceYes: restore may overwrite a drifted policy
+	progPolicy  = "restore-policy"  // restore's explicit target policy (not a secret)
+	progMissing = "confirm-missing" // restore's confirmation of missing devices (DevicesMissing's token)
 )
 
 // Request runs step, or asks for approval when Config.ApprovalSteps lists it and it has not
@@ -67,6 +71,11 @@ func (e *Engine) Request(ctx context.Context, id string, step session.Step, acto
 	if err := checkOrder(&inc, step); err != nil {
 		return Result{Incident: inc}, err
 	}
+	if step == session.StepRestore {
+		if _, err := checkMissing(&inc, o.ConfirmMissing); err != nil {
+			return Result{Incident: inc}, err
+		}
+	}
 	if o.RestorePolicy != "" {
 		if err := netsapiens.ValidatePolicyName(o.RestorePolicy); err != nil {
 			return Result{Incident: inc}, errorf(ErrInvalid, "restore policy: %s", UserMessage(err))
@@ -87,6 +96,11 @@ func (e *Engine) Request(ctx context.Context, id string, step session.Step, acto
 				st.Progress[progPolicy] = o.RestorePolicy
 			} else {
 				delete(st.Progress, progPolicy)
+			}
+			if o.ConfirmMissing != "" {
+				st.Progress[progMissing] = o.ConfirmMissing
+			} else {
+				delete(st.Progress, progMissing)
 			}
 			return nil
 		})
@@ -116,7 +130,7 @@ func (e *Engine) Approve(ctx context.Context, id string, step session.Step, appr
 	e.audit(ctx, inc.ID, approver, "approval.approved", step, string(session.StatusAwaiting), "approved",
 		"requested by "+st.RequestedBy)
 	e.notify(ctx, inc.ID)
-	o := RunOptions{Force: st.Force, RestorePolicy: st.Progress[progPolicy]}
+	o := RunOptions{Force: st.Force, RestorePolicy: st.Progress[progPolicy], ConfirmMissing: st.Progress[progMissing]}
 	return e.begin(ctx, id, step, st.RequestedBy, o, []session.Status{session.StatusAwaiting})
 }
 
@@ -151,16 +165,27 @@ func (e *Engine) begin(ctx context.Context, id string, step session.Step, actor 
 			return Result{}, errorf(ErrInvalid, "restore policy: %s", UserMessage(err))
 		}
 	}
+	var confirmed string
 	l, inc, err := e.store.Begin(ctx, id, step, session.BeginOptions{
 		Actor: actor, Owner: e.cfg.Owner, LeaseTTL: e.cfg.LeaseTTL, AllowFrom: allow,
 		ClearProgress: []string{progResumes}, // a Retry is a new run: its runners may die again
-		Check:         func(inc *session.Incident) error { return checkOrder(inc, step) },
+		Check: func(inc *session.Incident) error {
+			if err := checkOrder(inc, step); err != nil || step != session.StepRestore {
+				return err
+			}
+			var err error
+			confirmed, err = checkMissing(inc, o.ConfirmMissing)
+			return err
+		},
 	})
 	if err != nil {
 		e.observe(ctx, inc, step, false, "", err)
 		return Result{Incident: inc}, err
 	}
 	st := inc.Step(step)
+	if confirmed != "" {
+		e.audit(ctx, inc.ID, actor, "confirmed.devices_missing", step, "", "", "restore confirmed: "+confirmed)
+	}
 	e.audit(ctx, inc.ID, st.RequestedBy, "step."+string(step)+".started", step, "", string(session.StatusRunning),
 		"attempt "+strconv.Itoa(st.Attempts))
 	e.notify(ctx, inc.ID)
@@ -178,8 +203,11 @@ type runner struct {
 	inc   session.Incident // as last stored
 	actor string           // actor of record (the requester)
 	ctx   context.Context  // cancelled when the lease is lost
-	pctx  context.Context  // ctx tagged with the incident ID, for PBX calls
-	opts  RunOptions
+	// caller is the context the step was run under; once it ends, a step that can stops at its
+	// next recorded boundary (stopAsked). nil = never asked.
+	caller context.Context
+	pctx   context.Context // ctx tagged with the incident ID, for PBX calls
+	opts   RunOptions
 }
 
 // stepFunc runs one step's body and returns its result for Finish.
@@ -204,11 +232,27 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 		return Result{}, errorf(ErrInvalid, "unknown step %q", l.Step)
 	}
 	fn := def.run
-	rctx, cancel := context.WithCancelCause(ctx)
+	// The caller's context ending (the Slack job's deadline, a shutdown) asks the runner to stop
+	// at its next recorded boundary; it does not cut a device between its delete and its create.
+	// So the step's own calls run detached from it, and end on a lost lease, or stopGrace after
+	// the caller's end as a last resort (each PBX call is bounded by the client's timeout).
+	wctx, wcancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer wcancel(nil)
+	unwatch := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(stopGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			wcancel(fmt.Errorf("%w: still running %s after the caller ended", errStop, stopGrace))
+		case <-wctx.Done():
+		}
+	})
+	defer unwatch()
+	rctx, cancel := context.WithCancelCause(wctx)
 	defer cancel(nil)
 	stopRenew := e.renew(rctx, lease, cancel)
 	r := &runner{e: e, lease: lease, step: l.Step, fence: lease.CheckFence, inc: inc, actor: inc.Step(l.Step).RequestedBy, ctx: rctx,
-		pctx: netsapiens.WithLogTag(rctx, inc.ID), opts: o}
+		pctx: netsapiens.WithLogTag(rctx, inc.ID), opts: o, caller: ctx}
 	// Every line of this run names its incident, step and actor of record.
 	log := e.log.With().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", r.actor).Logger()
 
@@ -220,11 +264,16 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 	if err != nil && context.Cause(rctx) != nil && errors.Is(context.Cause(rctx), ErrFenced) {
 		err = fmt.Errorf("%w: %w", context.Cause(rctx), err)
 	}
+	// The result is recorded even when the caller's context has ended (its deadline passed while
+	// the step finished): under a context of its own, bounded.
+	ctx, cancelRec := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancelRec()
 	if err != nil {
 		if isStop(err) {
 			log.Warn().Err(err).
 				Msg("step runner stopped; the step stays running until its lease expires and Reconcile resumes it")
-			return Result{Incident: r.inc}, err
+			// What the run made before it stopped is the requester's (recreate records it as handed out).
+			return Result{Incident: r.inc, Secrets: res.secrets}, err
 		}
 		// Fail under the caller's context: the step must not stay running because rctx ended.
 		stored, ferr := lease.Fail(ctx, KindOf(err), UserMessage(err))
@@ -269,7 +318,7 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 // store forgets the user's last known original atomically). A step still running keeps it
 // open; Reconcile closes it later.
 func (e *Engine) closeRestored(ctx context.Context, inc session.Incident, actor string) (session.Incident, error) {
-	closed, err := e.store.Close(ctx, inc.ID, session.StateRestored, actor, "dial permission restored and verified")
+	closed, err := e.store.CloseKeeping(ctx, inc.ID, session.StateRestored, actor, "dial permission restored and verified", keptDevices)
 	if err != nil {
 		if errors.Is(err, ErrClosed) {
 			return closed, nil
@@ -285,6 +334,9 @@ func (e *Engine) closeRestored(ctx context.Context, inc session.Incident, actor 
 	detail := "original dial permission restored and verified"
 	if len(skipped) > 0 {
 		detail += "; skipped: " + joinComma(skipped)
+	}
+	if names, _ := DevicesMissing(&closed); len(names) > 0 {
+		detail += "; " + deviceList(names) + " deleted and not re-created: its snapshot is kept for the user's next incident"
 	}
 	e.audit(ctx, closed.ID, actor, "incident.restored", "", string(session.StateOpen), string(session.StateRestored), detail)
 	e.notify(ctx, closed.ID)
@@ -356,6 +408,9 @@ func (r *runner) progress(key, value string) error {
 	r.e.notify(r.ctx, inc.ID)
 	return nil
 }
+
+// stopAsked reports whether the caller's context ended: stop at the next recorded boundary.
+func (r *runner) stopAsked() bool { return r.caller != nil && r.caller.Err() != nil }
 
 // prog returns the recorded progress value of key.
 func (r *runner) prog(key string) string { return r.inc.Step(r.step).Progress[key] }

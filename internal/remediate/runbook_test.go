@@ -248,7 +248,7 @@ func TestAbortThenNewIncidentRestoresTrueOriginal(t *testing.T) {
 	if _, err := e.Run(ctx, first.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Abort(ctx, first.ID, "U1", "wrong user?"); err != nil {
+	if _, err := e.Abort(ctx, first.ID, "U1", "wrong user?", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := v.userField("1001", "acme.example", "dial-policy"); got != denyPolicy {

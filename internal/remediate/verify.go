@@ -80,9 +80,13 @@ func (r *runner) verifyDevices(oldPW map[string]netsapiens.Secret, fresh map[str
 		switch {
 		case snap.MACProvisioned:
 			notes = append(notes, "not delivered: the phone picks its new credentials up at its next provisioning check or reboot")
-		case !fresh[id]:
+		case !fresh[id] && r.prog(handedPrefix+id) == "":
 			warn = true
 			notes = append(notes, "its new password was lost with an interrupted run: use Credentials to set and deliver a new one")
+		}
+		if v := r.prog(credsPrefix + id); v != "" {
+			warn = true
+			notes = append(notes, "re-created without its provisioning credentials ("+v+"): enter them on the phone again")
 		}
 		if len(snap.Unsealable) > 0 {
 			warn = true
@@ -111,7 +115,7 @@ func (r *runner) passwordChanged(snap session.DeviceSnapshot, d netsapiens.Devic
 		return true, false, nil
 	}
 	if snap.PasswordHMAC != "" {
-		same, err := r.e.cfg.Keys.SecretMatches(r.inc.ID, pwField(snap.Device), d.SIPPassword.Reveal(), snap.PasswordHMAC)
+		same, err := r.e.cfg.Keys.SecretMatches(snap.BoundTo(r.inc.ID), pwField(snap.Device), d.SIPPassword.Reveal(), snap.PasswordHMAC)
 		switch {
 		case err == nil:
 			return !same, true, nil

@@ -10,15 +10,33 @@ import (
 // Close closes an open incident as restored or aborted: steps that never ran (ready, awaiting
 // approval) become skipped, every key of the incident gets the RETENTION TTL, and it leaves the
 // open index, so a new incident can be opened for the user. Closing as restored also forgets the
-// user's last known original (the restore was verified); an abort keeps it.
+// user's last known original (the restore was verified); an abort keeps it. The user's kept
+// devices are left as they are (see CloseKeeping).
 // Errors: ErrInvalid (state), ErrClosed, ErrAlreadyRunning (*StepError: a step still runs), ErrNotFound.
 func (s *Store) Close(ctx context.Context, id string, state State, by, note string) (Incident, error) {
+	return s.CloseKeeping(ctx, id, state, by, note, nil)
+}
+
+// KeepFunc decides, from an incident as it closes, which of its device snapshots outlive it for
+// the user (devices deleted and never re-created); ok = false leaves the user's kept devices as
+// they are (the incident never snapshotted its devices).
+type KeepFunc func(inc *Incident) (kept []DeviceSnapshot, ok bool)
+
+// CloseKeeping is Close that also replaces the user's kept devices (UserDevices) with what keep
+// returns for the incident as stored at the close, in the same atomic write: a device snapshot
+// is never lost between an incident that closes and the next one of the user.
+func (s *Store) CloseKeeping(ctx context.Context, id string, state State, by, note string, keep KeepFunc) (Incident, error) {
 	if state != StateRestored && state != StateAborted {
 		return Incident{}, fmt.Errorf("close as %q: %w", state, ErrInvalid)
 	}
 	inc, err := s.mutate(ctx, id, func(inc *Incident, m *mutation) error {
 		if !inc.Open() {
 			return fmt.Errorf("close incident %s: %s by %s: %w", inc.ID, inc.State, inc.ClosedBy, ErrClosed)
+		}
+		if keep != nil {
+			if err := m.keep(keep(inc)); err != nil {
+				return err
+			}
 		}
 		now := s.nowUTC()
 		for _, name := range Steps {

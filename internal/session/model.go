@@ -158,6 +158,19 @@ type DeviceSnapshot struct {
 	// MACProvisioned devices pick their new credentials up from the provisioning server, so their new
 	// password is not delivered to the engineer.
 	MACProvisioned bool `json:"mac_provisioned,omitempty"`
+	// From is the incident that took this snapshot, for a device carried over from an earlier
+	// incident of the user that deleted it and never re-created it ("" = this incident). Sealed
+	// values and PasswordHMAC are bound to that incident's ID (see BoundTo).
+	From string `json:"from,omitempty"`
+}
+
+// BoundTo returns the incident ID that d's sealed values and password HMAC are bound to, when
+// d is part of incident current's snapshot.
+func (d DeviceSnapshot) BoundTo(current string) string {
+	if d.From != "" {
+		return d.From
+	}
+	return current
 }
 
 // LiveDevice is a device as last read from the PBX, for the card.
@@ -201,10 +214,14 @@ type Incident struct {
 	Original   *Original        `json:"original,omitempty"` // write-once per incident
 	Devices    []DeviceSnapshot `json:"devices,omitempty"`  // write-once per incident
 	// DevicesAt is when Devices was recorded (zero: not yet; a user with no devices has a time and no Devices).
-	DevicesAt time.Time                `json:"devices_at,omitzero"`
-	Steps     map[Step]*StepState      `json:"steps"`
-	Live      *Live                    `json:"live,omitempty"`
-	Delivery  map[string]DeliveryState `json:"delivery,omitempty"` // secret delivery per device/"pin"
+	DevicesAt time.Time `json:"devices_at,omitzero"`
+	// Kept lists the devices an earlier incident of the user deleted and never re-created, as
+	// the store kept them for the user (Store.UserDevices) when this incident opened: the card
+	// shows them, and recreate re-creates those still missing from the PBX.
+	Kept     []DeviceSnapshot         `json:"kept,omitempty"`
+	Steps    map[Step]*StepState      `json:"steps"`
+	Live     *Live                    `json:"live,omitempty"`
+	Delivery map[string]DeliveryState `json:"delivery,omitempty"` // secret delivery per device/"pin"
 	// EmailAtOpen is the masked e-mail address when the incident was opened (reset shows if it changed).
 	EmailAtOpen string `json:"email_at_open,omitempty"`
 

@@ -8,8 +8,10 @@ import "github.com/redis/go-redis/v9"
 // The incident record (store.go).
 
 // updateScript is the compare-and-set of an incident.
-// KEYS: 1 incident hash, 2 the user's open pointer, 3 the user's original, 4.. the incident's other keys.
-// ARGV: 1 expected version, 2 new version, 3 data, 4 original op, 5 original JSON, 6 TTL ms on close (0 = not closing), 7 ID.
+// KEYS: 1 incident hash, 2 the user's open pointer, 3 the user's original, 4 the user's kept
+// devices, 5.. the incident's other keys.
+// ARGV: 1 expected version, 2 new version, 3 data, 4 original op, 5 original JSON, 6 TTL ms on close (0 = not closing), 7 ID,
+// 8 kept devices op, 9 kept devices JSON (ops: "" leave, "set", "del").
 // Returns 1 written, 0 version changed, -1 no such incident.
 var updateScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'v')
@@ -21,11 +23,16 @@ if ARGV[4] == 'set' then
 elseif ARGV[4] == 'del' then
   redis.call('DEL', KEYS[3])
 end
+if ARGV[8] == 'set' then
+  redis.call('SET', KEYS[4], ARGV[9])
+elseif ARGV[8] == 'del' then
+  redis.call('DEL', KEYS[4])
+end
 local ttl = tonumber(ARGV[6])
 if ttl > 0 then
   if redis.call('GET', KEYS[2]) == ARGV[7] then redis.call('DEL', KEYS[2]) end
   redis.call('PEXPIRE', KEYS[1], ttl)
-  for i = 4, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+  for i = 5, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 return 1
 `)

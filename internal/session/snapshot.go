@@ -118,9 +118,10 @@ func (s *Store) ClearUserOriginal(ctx context.Context, user, domain string) erro
 
 // secretish are substrings of field names that hold credentials (device-sip-registration-password,
 // device-provisioning-username/-password, global-one-time-pass, legacy auth_user/auth_pass/
-// authentication_key, voicemail-login-pin). They never go into DeviceSnapshot.Fields in clear.
+// authentication_key, voicemail-login-pin, and device-provisioning-overrides, a free-form
+// provisioning blob that often carries passwords). They never go into DeviceSnapshot.Fields in clear.
 var secretish = []string{"password", "pass", "secret", "token", "authentication", "auth_user",
-	"provisioning-username", "-pin", "_pin", "pin-", "pin_"}
+	"provisioning-username", "overrides", "-pin", "_pin", "pin-", "pin_"}
 
 func secretField(name string) bool {
 	n := strings.ToLower(name)
@@ -142,23 +143,8 @@ func secretField(name string) bool {
 // not produced by Seal, a PasswordHMAC not produced by SecretHMAC), ErrFenced, ErrNotFound, ErrConflict,
 // *ReplicationError (ErrNotReplicated, with the stored incident): it returns once the replicas hold it.
 func (r *Run) SaveDevices(ctx context.Context, devs []DeviceSnapshot) (Incident, error) {
-	for _, d := range devs {
-		if d.Device == "" {
-			return Incident{}, fmt.Errorf("device snapshot without a device: %w", ErrInvalid)
-		}
-		for f := range d.Fields {
-			if secretField(f) {
-				return Incident{}, fmt.Errorf("device %s: field %q looks like a credential; seal it: %w", d.Device, f, ErrInvalid)
-			}
-		}
-		for f, v := range d.Sealed {
-			if !strings.HasPrefix(v, sealVersion+":") {
-				return Incident{}, fmt.Errorf("device %s: %s is not sealed: %w", d.Device, f, ErrInvalid)
-			}
-		}
-		if d.PasswordHMAC != "" && !strings.HasPrefix(d.PasswordHMAC, "h1:") {
-			return Incident{}, fmt.Errorf("device %s: password hmac is not an hmac: %w", d.Device, ErrInvalid)
-		}
+	if err := checkSnapshots(devs); err != nil {
+		return Incident{}, err
 	}
 	inc, err := r.with(ctx, func(inc *Incident, _ Lease) error {
 		if !inc.DevicesAt.IsZero() {
@@ -169,4 +155,75 @@ func (r *Run) SaveDevices(ctx context.Context, devs []DeviceSnapshot) (Incident,
 		return nil
 	})
 	return r.writeAhead(ctx, inc, err)
+}
+
+// UserDevices returns the devices of user@domain that an earlier incident deleted and never
+// re-created (kept by CloseKeeping until a later incident's close finds them back), each with
+// From naming the incident its snapshot belongs to. Errors: ErrInvalid, Redis errors.
+func (s *Store) UserDevices(ctx context.Context, user, domain string) ([]DeviceSnapshot, error) {
+	user, domain, err := canon(user, domain)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.rdb.Get(ctx, s.k.keptDevices(user, domain)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read kept devices of %s@%s: %w", user, domain, err)
+	}
+	var devs []DeviceSnapshot
+	if err := json.Unmarshal([]byte(data), &devs); err != nil {
+		return nil, fmt.Errorf("decode kept devices of %s@%s: %w", user, domain, err)
+	}
+	return devs, nil
+}
+
+// keep sets the mutation's write of the user's kept devices: each must name the incident its
+// snapshot belongs to (From) and pass SaveDevices' checks; none left deletes the key.
+func (m *mutation) keep(devs []DeviceSnapshot, ok bool) error {
+	if !ok {
+		return nil
+	}
+	if len(devs) == 0 {
+		m.keptOp, m.keptJSON = "del", ""
+		return nil
+	}
+	for _, d := range devs {
+		if d.From == "" {
+			return fmt.Errorf("kept device %s names no incident: %w", d.Device, ErrInvalid)
+		}
+	}
+	if err := checkSnapshots(devs); err != nil {
+		return err
+	}
+	data, err := json.Marshal(devs)
+	if err != nil {
+		return fmt.Errorf("encode kept devices: %w", err)
+	}
+	m.keptOp, m.keptJSON = "set", string(data)
+	return nil
+}
+
+// checkSnapshots refuses device snapshots that could hold a credential in clear.
+func checkSnapshots(devs []DeviceSnapshot) error {
+	for _, d := range devs {
+		if d.Device == "" {
+			return fmt.Errorf("device snapshot without a device: %w", ErrInvalid)
+		}
+		for f := range d.Fields {
+			if secretField(f) {
+				return fmt.Errorf("device %s: field %q looks like a credential; seal it: %w", d.Device, f, ErrInvalid)
+			}
+		}
+		for f, v := range d.Sealed {
+			if !strings.HasPrefix(v, sealVersion+":") {
+				return fmt.Errorf("device %s: %s is not sealed: %w", d.Device, f, ErrInvalid)
+			}
+		}
+		if d.PasswordHMAC != "" && !strings.HasPrefix(d.PasswordHMAC, "h1:") {
+			return fmt.Errorf("device %s: password hmac is not an hmac: %w", d.Device, ErrInvalid)
+		}
+	}
+	return nil
 }

@@ -121,6 +121,8 @@ var errNoChange = errors.New("no change")
 type mutation struct {
 	origOp   string // "" | "set" | "del": the user's last known original
 	origJSON string
+	keptOp   string // "" | "set" | "del": the user's kept devices (Incident.Kept)
+	keptJSON string
 	close    bool // the incident closes: retention TTL on its keys, open pointer removed
 }
 
@@ -331,8 +333,8 @@ func (s *Store) mutate(ctx context.Context, rawID string, fn func(*Incident, *mu
 		}
 		res, err := updateScript.Run(ctx, s.rdb,
 			[]string{s.k.inc(user, domain, id), s.k.openPtr(user, domain), s.k.original(user, domain),
-				s.k.audit(user, domain, id), s.k.auditHead(user, domain, id)},
-			old, inc.Version, data, m.origOp, m.origJSON, ttl, id).Int()
+				s.k.keptDevices(user, domain), s.k.audit(user, domain, id), s.k.auditHead(user, domain, id)},
+			old, inc.Version, data, m.origOp, m.origJSON, ttl, id, m.keptOp, m.keptJSON).Int()
 		if err != nil {
 			return Incident{}, fmt.Errorf("update incident %s: %w", id, err)
 		}

@@ -29,6 +29,34 @@ type Action struct {
 	Kind       ActionKind
 	Step       session.Step // set for step, approve, reject and force; empty otherwise
 	IncidentID string       // canonical, e.g. INC-7K2QXM
+	// ConfirmMissing is the token the clicked block's block_id carried: its button's confirm
+	// dialog named the devices deleted and not re-created (remediate.DevicesMissing). The
+	// engine compares it with the devices missing now.
+	ConfirmMissing string
+}
+
+// missingMark starts the block_id suffix that carries remediate.DevicesMissing's token.
+const missingMark = ":m-"
+
+// withMissing appends the token of the devices a block's confirm dialogs name to its block_id.
+func withMissing(blockID, token string) string {
+	if token == "" {
+		return blockID
+	}
+	return blockID + missingMark + token
+}
+
+// missingToken reads withMissing's token back from a block_id ("" if none or malformed).
+func missingToken(blockID string) string {
+	i := strings.LastIndex(blockID, missingMark)
+	if i < 0 {
+		return ""
+	}
+	t := blockID[i+len(missingMark):]
+	if len(t) != 8 || strings.Trim(t, "0123456789abcdef") != "" {
+		return ""
+	}
+	return t
 }
 
 // ActionID returns the action_id the card gives this action's button ("step:deny", "abort", …).
@@ -79,6 +107,7 @@ func ActionsFrom(cb slack.InteractionCallback) []Action {
 			continue
 		}
 		if a, err := ParseAction(ba.ActionID, ba.Value); err == nil {
+			a.ConfirmMissing = missingToken(ba.BlockID)
 			out = append(out, a)
 		}
 	}

@@ -81,7 +81,7 @@ type Engine interface {
 	Request(ctx context.Context, id string, step session.Step, actor string, o remediate.RunOptions) (remediate.Result, error)
 	Approve(ctx context.Context, id string, step session.Step, approver string) (remediate.Result, error)
 	Reject(ctx context.Context, id string, step session.Step, actor string) (session.Incident, error)
-	Abort(ctx context.Context, id, actor, note string) (session.Incident, error)
+	Abort(ctx context.Context, id, actor, note, confirmMissing string) (session.Incident, error)
 	Credentials(ctx context.Context, id, actor string) (remediate.Result, error)
 	Refresh(ctx context.Context, id string) (session.Incident, error)
 	Discard(ctx context.Context, id string) error

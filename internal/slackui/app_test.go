@@ -382,7 +382,7 @@ func TestPeriodicPassSyncsClosedIncidents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := silent.Abort(h.ctx, inc.ID, hBob, "false alarm"); err != nil {
+	if _, err := silent.Abort(h.ctx, inc.ID, hBob, "false alarm", ""); err != nil {
 		t.Fatal(err)
 	}
 	fresh := h.apps[1]

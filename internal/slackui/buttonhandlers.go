@@ -92,12 +92,12 @@ func (a *App) actStep(ctx context.Context, c click) {
 		a.replyAction(ctx, c.cb, AlreadyText(*st), nil)
 		return
 	}
-	res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, remediate.RunOptions{})
+	res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, remediate.RunOptions{ConfirmMissing: c.act.ConfirmMissing})
 	a.afterRun(ctx, c, c.act.Step, c.user, res, err)
 }
 
 func (a *App) actForce(ctx context.Context, c click) {
-	res, err := a.eng.Request(ctx, c.inc.ID, session.StepRestore, c.user, remediate.RunOptions{Force: true})
+	res, err := a.eng.Request(ctx, c.inc.ID, session.StepRestore, c.user, remediate.RunOptions{Force: true, ConfirmMissing: c.act.ConfirmMissing})
 	a.afterRun(ctx, c, session.StepRestore, c.user, res, err)
 }
 
@@ -137,7 +137,7 @@ func (a *App) actCredentials(ctx context.Context, c click) {
 }
 
 func (a *App) actAbort(ctx context.Context, c click) {
-	if _, err := a.eng.Abort(ctx, c.inc.ID, c.user, ""); err != nil {
+	if _, err := a.eng.Abort(ctx, c.inc.ID, c.user, "", c.act.ConfirmMissing); err != nil {
 		a.answerErr(ctx, c, err)
 	}
 }
@@ -145,6 +145,10 @@ func (a *App) actAbort(ctx context.Context, c click) {
 // afterRun delivers the secrets of a run to the requester and tells the clicker what went
 // wrong, if anything (the card shows the result either way; the engine's Observer counts it).
 func (a *App) afterRun(ctx context.Context, c click, step session.Step, requester string, res remediate.Result, err error) {
+	// A step may end after the job's deadline (it finishes or stops at a recorded boundary):
+	// what it made is still delivered, and the clicker still told, under a context of their own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverTimeout)
+	defer cancel()
 	if len(res.Secrets) > 0 {
 		inc := res.Incident
 		if inc.ID == "" {

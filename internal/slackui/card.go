@@ -232,7 +232,8 @@ func (r *renderer) footer() []slack.Block {
 			els = append(els, r.button("credentials", "Re-send credentials", slack.StyleDefault, r.confirm(ActionCredentials, "")))
 		}
 		els = append(els, r.button("abort", "Abort incident", slack.StyleDanger, r.confirm(ActionAbort, "")))
-		bs = append(bs, slack.NewActionBlock(fmt.Sprintf("x:v%d", inc.Version), els...))
+		_, tok := remediate.DevicesMissing(inc)
+		bs = append(bs, slack.NewActionBlock(withMissing(fmt.Sprintf("x:v%d", inc.Version), tok), els...))
 	}
 	return append(bs, slack.NewContextBlock("", mrkdwn("audit trail in the thread")))
 }

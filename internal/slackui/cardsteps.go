@@ -115,12 +115,21 @@ func (r *renderer) step(n int, d remediate.StepDef) []slack.Block {
 	if s == session.StepRecreate && st.Status != session.StatusSkipped {
 		text = append(text, unsealableLines(inc.Devices)...)
 	}
+	if s == session.StepRecreate {
+		text = append(text, missingLines(inc)...)
+	}
 	if !r.buttons || (gated && st.Status == session.StatusReady) {
 		btns = nil
 	}
 
 	body := joinCapped(text[0], text[1:], maxSubLines+maxDeviceLines, maxSectionText, "lines")
 	id := fmt.Sprintf("s:%s:v%d", s, inc.Version)
+	aid := fmt.Sprintf("a:%s:v%d", s, inc.Version)
+	if s == session.StepRestore {
+		// The restore dialogs name the missing devices: the click confirms exactly those.
+		_, tok := remediate.DevicesMissing(inc)
+		id, aid = withMissing(id, tok), withMissing(aid, tok)
+	}
 	switch len(btns) {
 	case 0:
 		return []slack.Block{slack.NewSectionBlock(mrkdwn(body), nil, nil, slack.SectionBlockOptionBlockID(id))}
@@ -133,7 +142,7 @@ func (r *renderer) step(n int, d remediate.StepDef) []slack.Block {
 	}
 	return []slack.Block{
 		slack.NewSectionBlock(mrkdwn(body), nil, nil, slack.SectionBlockOptionBlockID(id)),
-		slack.NewActionBlock(fmt.Sprintf("a:%s:v%d", s, inc.Version), els...),
+		slack.NewActionBlock(aid, els...),
 	}
 }
 
@@ -245,6 +254,34 @@ func subLines(subs []session.SubResult) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+// missingLines says which devices are deleted and not re-created, and what becomes of them.
+func missingLines(inc *session.Incident) []string {
+	names, _ := remediate.DevicesMissing(inc)
+	if len(names) == 0 {
+		return nil
+	}
+	const few = 5
+	shown := names
+	if len(shown) > few {
+		shown = shown[:few]
+	}
+	list := make([]string, len(shown))
+	for i, n := range shown {
+		list[i] = "`" + codeSafe(short(n, 64)) + "`"
+	}
+	l := strings.Join(list, ", ")
+	if len(names) > few {
+		l += fmt.Sprintf(" and %d more", len(names)-few)
+	}
+	switch {
+	case !inc.Open():
+		return []string{"⚠️ Not re-created: " + l + " (deleted). The snapshot is kept for this user's next incident, which can re-create it"}
+	case inc.DevicesAt.IsZero():
+		return []string{"⚠️ Deleted by an earlier incident and never re-created: " + l + ". *Re-create devices* re-creates it from the kept snapshot"}
+	}
+	return []string{"⚠️ Deleted and not re-created yet: " + l + ". Retry continues; closing the incident keeps the snapshot for the user's next incident"}
 }
 
 // unsealableLines tells the engineer which phones need credentials entered again (no SNAPSHOT_KEY);

@@ -6,6 +6,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -49,6 +50,7 @@ func (r *renderer) confirm(kind ActionKind, s session.Step) *slack.ConfirmationB
 		} else {
 			text = fmt.Sprintf("Close %s without running the remaining steps?", inc.ID)
 		}
+		text = r.missingNote() + text
 	}
 	c := slack.NewConfirmationBlockObject(plain(short(title, 100)), plainVerbatim(short(text, 300)), plain(short(yes, 30)), plain("Cancel"))
 	return c.WithStyle(style)
@@ -111,17 +113,49 @@ func (r *renderer) changeNote(s session.Step) string {
 		}
 		return n
 	case session.StepRestore:
-		var missing []string
+		// A step not run is recorded as skipped at the close; a failed one stays failed.
+		var skipped, failed []string
 		for _, x := range []session.Step{session.StepRecreate, session.StepReset} {
-			if !inc.Step(x).Status.Finished() {
-				missing = append(missing, confirmWord(x))
+			switch st := inc.Step(x).Status; {
+			case st == session.StatusFailed:
+				failed = append(failed, confirmWord(x))
+			case !st.Finished():
+				skipped = append(skipped, confirmWord(x))
 			}
 		}
-		if len(missing) > 0 {
-			return " Warning: " + strings.Join(missing, " and ") + " not done, so the stolen credentials still work; they will be recorded as skipped."
+		n := ""
+		switch {
+		case len(failed) == 0 && len(skipped) > 0:
+			n = " Warning: " + strings.Join(skipped, " and ") + " not done, so the stolen credentials still work; they will be recorded as skipped."
+		case len(failed) > 0:
+			// Short: a dialog holds 300 characters, and the missing devices come first.
+			n = " " + strings.Join(failed, " and ") + " failed"
+			if len(skipped) > 0 {
+				n += ", " + strings.Join(skipped, " and ") + " not done"
+			}
+			n += ": the stolen credentials may still work"
+			if len(skipped) > 0 {
+				n += " (" + strings.Join(skipped, " and ") + ": skipped)"
+			}
+			n += "."
 		}
+		return strings.TrimRight(" "+r.missingNote(), " ") + n
 	}
 	return ""
+}
+
+// missingNote names, first in a closing dialog, the devices deleted and not re-created, with
+// what closing does to them ("" when none). The button's block_id carries their token.
+func (r *renderer) missingNote() string {
+	names, _ := remediate.DevicesMissing(r.inc)
+	if len(names) == 0 {
+		return ""
+	}
+	list := strings.Join(trimAll(names, 24), ", ")
+	if len(names) > 3 {
+		list = strings.Join(trimAll(names[:3], 24), ", ") + fmt.Sprintf(" and %d more", len(names)-3)
+	}
+	return fmt.Sprintf("Not re-created: %s (snapshot kept for the user's next incident). ", list)
 }
 
 func (r *renderer) deviceNames() string {

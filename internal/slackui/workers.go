@@ -38,8 +38,12 @@ func (j job) lane() string {
 	return ""
 }
 
-// jobTimeout bounds one command or click, step run included.
-const jobTimeout = 5 * time.Minute
+// jobTimeout bounds one command or click; a step still running then stops at its next
+// recorded boundary (remediate), and deliverTimeout bounds delivering what it made after it.
+const (
+	jobTimeout     = 5 * time.Minute
+	deliverTimeout = 30 * time.Second
+)
 
 // work runs one acknowledged envelope on a queue worker.
 func (a *App) work(ctx context.Context, j job) {
