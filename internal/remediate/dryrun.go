@@ -238,7 +238,7 @@ func (d *dryPBX) EndCall(ctx context.Context, domain, user, callID string) error
 
 // dryLease keeps a planned incident in memory: the steps' fenced writes land there.
 type dryLease struct {
-	store Store // read only: the user's last known original
+	store Store // read only: the user's last known original and the deny policies set before
 	inc   session.Incident
 	step  session.Step
 	now   func() time.Time
@@ -282,7 +282,11 @@ func (l *dryLease) SaveOriginal(ctx context.Context, o session.Original, denyPol
 	if denyPolicy != "" {
 		l.inc.DenyPolicy = denyPolicy
 	}
-	rec, _ := session.PickOriginal(o, prev, havePrev, l.inc.DenyPolicy, l.inc.ID, l.now().UTC())
+	denied, err := l.store.DenyPolicies(ctx, l.inc.User, l.inc.Domain)
+	if err != nil {
+		return l.inc, fmt.Errorf("read the deny policies set before: %w", err)
+	}
+	rec, _ := session.PickOriginal(o, prev, havePrev, append(denied, l.inc.DenyPolicy), l.inc.ID, l.now().UTC())
 	l.inc.Original = &rec
 	return l.inc, nil
 }

@@ -53,6 +53,7 @@ type Store interface {
 	ListOpen(ctx context.Context) ([]session.Incident, error)
 	UserOriginal(ctx context.Context, user, domain string) (session.Original, bool, error)
 	UserDevices(ctx context.Context, user, domain string) ([]session.DeviceSnapshot, error)
+	DenyPolicies(ctx context.Context, user, domain string) ([]string, error)
 	Append(ctx context.Context, e session.AuditEntry) (session.AuditEntry, error)
 
 	Begin(ctx context.Context, id string, step session.Step, opt session.BeginOptions) (*session.Run, session.Incident, error)

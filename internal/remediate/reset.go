@@ -11,10 +11,10 @@ import (
 
 // Progress keys of reset.
 const (
-	progJWT    = "jwt"     // JWTRequested
+	progJWT    = "jwt"     // JWTRequested, per run (runKey): every Retry revokes again
 	progPIN    = "pin"     // PINSet: a new PIN was accepted (its value lives only in that run's Result)
 	progPINOld = "pin-old" // HMAC of the PIN the user had when reset first began (never the PIN)
-	progEmail  = "email"   // EmailSent
+	progEmail  = "email"   // EmailSent, per run (runKey): every Retry sends it again
 )
 
 const pinField = "voicemail-login-pin"
@@ -32,7 +32,8 @@ func (r *runner) reset() (stepResult, error) {
 
 	// Sessions: the API cannot list them, so the revocation can only be "requested".
 	jwt := session.SubResult{Name: "sessions", Outcome: session.OutcomeRequested, Detail: "revocation requested (cannot be read back)"}
-	if r.prog(progJWT) == "" {
+	// Every run revokes again: a session the attacker opened after a failed attempt must end too.
+	if r.prog(r.runKey(progJWT)) == "" {
 		err := r.write("revoke sessions", func(ctx context.Context) error {
 			return e.pbx.RevokeJWT(ctx, r.domain(), r.user())
 		})
@@ -42,7 +43,7 @@ func (r *runner) reset() (stepResult, error) {
 		case err != nil:
 			return stepResult{}, fmt.Errorf("revoke sessions: %w", err)
 		}
-		if err := r.progress(progJWT, string(JWTRequested)); err != nil {
+		if err := r.progress(r.runKey(progJWT), string(JWTRequested)); err != nil {
 			return stepResult{}, err
 		}
 		r.auditStep("sessions", "", "revocation requested", "")
@@ -116,14 +117,14 @@ func (r *runner) reset() (stepResult, error) {
 	case u.EmailAddress == "":
 		email.Outcome, email.Detail = session.OutcomeNotPossible, "the user has no e-mail address"
 	default:
-		if r.prog(progEmail) == "" {
+		if r.prog(r.runKey(progEmail)) == "" {
 			err := r.write("send reset email", func(ctx context.Context) error {
 				return e.pbx.SendEmail(ctx, r.domain(), r.user(), e.cfg.ResetEmailTemplate, e.cfg.ResetEmailSubject)
 			})
 			if err != nil {
 				return partial, fmt.Errorf("send reset email: %w", err)
 			}
-			if err := r.progress(progEmail, string(EmailSent)); err != nil {
+			if err := r.progress(r.runKey(progEmail), string(EmailSent)); err != nil {
 				return partial, err
 			}
 			r.auditStep("email", "", "sent to "+masked, "")

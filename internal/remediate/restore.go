@@ -18,19 +18,16 @@ const progRestore = "policy"
 func (r *runner) restore() (stepResult, error) {
 	e := r.e
 	deny := e.denyPolicy(&r.inc)
-	// Options survive a takeover through the step's progress.
-	force := r.opts.Force || r.prog(progForce) == string(ForceYes) || r.inc.Step(session.StepRestore).Force
+	// Force and an explicit policy belong to the click (or approved request) that asked for them:
+	// Begin records this run's force on the step (a takeover keeps it, a Retry starts without
+	// it), and the chosen policy is per-run progress.
+	force := r.opts.Force || r.inc.Step(session.StepRestore).Force
 	explicit := r.opts.RestorePolicy
 	if explicit == "" {
-		explicit = r.prog(progPolicy)
+		explicit = r.prog(r.runKey(progPolicy))
 	}
-	if r.opts.Force && r.prog(progForce) != string(ForceYes) {
-		if err := r.progress(progForce, string(ForceYes)); err != nil {
-			return stepResult{}, err
-		}
-	}
-	if r.opts.RestorePolicy != "" && r.prog(progPolicy) != r.opts.RestorePolicy {
-		if err := r.progress(progPolicy, r.opts.RestorePolicy); err != nil {
+	if r.opts.RestorePolicy != "" && r.prog(r.runKey(progPolicy)) != r.opts.RestorePolicy {
+		if err := r.progress(r.runKey(progPolicy), r.opts.RestorePolicy); err != nil {
 			return stepResult{}, err
 		}
 	}
@@ -49,8 +46,11 @@ func (r *runner) restore() (stepResult, error) {
 			return stepResult{}, errorf(ErrInvalid, "%q is the deny policy; choose the policy the user should have", explicit)
 		}
 		target = explicit
-		if orig != nil && orig.Known && !samePolicy(orig.Policy, explicit) {
-			r.auditStep("target", orig.Policy, explicit, "explicit policy chosen instead of the recorded original")
+		switch {
+		case orig != nil && orig.Known && !samePolicy(orig.Policy, explicit):
+			r.auditStep("target", orig.Policy, explicit, "explicit policy chosen by "+r.actor+" instead of the recorded original")
+		case orig == nil || !orig.Known:
+			r.auditStep("target", "unknown", explicit, "policy to restore chosen by "+r.actor+" (the original was unknown)")
 		}
 	case orig != nil && orig.Known && orig.Policy != "":
 		target = orig.Policy
@@ -82,6 +82,8 @@ func (r *runner) restore() (stepResult, error) {
 		}
 		r.auditStep("policy", live, target, "dial permission set (PUT accepted)")
 	default:
+		// The card's Force restore dialog names the live policy: store what was just read.
+		r.refreshLive()
 		return stepResult{}, &DriftError{Live: live, Original: target, Deny: deny}
 	}
 	got, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
@@ -103,4 +105,21 @@ func (r *runner) restore() (stepResult, error) {
 	}
 	return stepResult{status: session.StatusDone, summary: "verified · dial permission back to " + target,
 		subs: subs, before: live, after: target, close: true}, nil
+}
+
+// refreshLive stores the live state read now (not in a dry run), so that what the card shows
+// next, the Force restore dialog included, is what the PBX holds; a failed read is only logged.
+func (r *runner) refreshLive() {
+	if r.e.dry {
+		return
+	}
+	if _, err := r.e.Refresh(r.ctx, r.inc.ID); err != nil {
+		r.e.log.Warn().Err(err).Str("incident", r.inc.ID).Msg("refresh the live state after a drift")
+	}
+}
+
+// RequestedPolicy is the policy a pending restore request asks for (chosen because the original
+// was unknown, or instead of it), or "": what the approver's dialog and the card name.
+func RequestedPolicy(inc *session.Incident) string {
+	return inc.Step(session.StepRestore).Progress[progPolicy]
 }

@@ -44,8 +44,7 @@ type Result struct {
 // progress keys common to several steps.
 const (
 	progResumes = "resumes"         // how often Reconcile took the run over
-	progForce   = "force"           // ForceYes: restore may overwrite a drifted policy
-	progPolicy  = "restore-policy"  // restore's explicit target policy (not a secret)
+	progPolicy  = "restore-policy"  // restore's explicit target policy (not a secret): the pending request's, and per run (runKey)
 	progMissing = "confirm-missing" // restore's confirmation of missing devices (DevicesMissing's token)
 )
 
@@ -81,6 +80,14 @@ func (e *Engine) Request(ctx context.Context, id string, step session.Step, acto
 			return Result{Incident: inc}, errorf(ErrInvalid, "restore policy: %s", UserMessage(err))
 		}
 	}
+	if o.Force && step == session.StepRestore {
+		// The request (card and approver's dialog) names the policy it would overwrite: read it now.
+		if fresh, err := e.Refresh(ctx, id); err != nil {
+			e.log.Warn().Err(err).Str("incident", id).Msg("read the live dial permission for a forced restore request")
+		} else {
+			inc = fresh
+		}
+	}
 	inc, err = e.store.RequestApproval(ctx, id, step, actor, e.cfg.ApprovalTTL, o.Force)
 	if err != nil {
 		return Result{Incident: inc}, err
@@ -109,8 +116,15 @@ func (e *Engine) Request(ctx context.Context, id string, step session.Step, acto
 		}
 	}
 	detail := "expires " + fmtTime(inc.Step(step).ApprovalExpires)
+	if o.RestorePolicy != "" {
+		detail = "restore to " + o.RestorePolicy + ", chosen by " + actor + "; " + detail
+	}
 	if o.Force {
-		detail = "forced restore; " + detail
+		live := "unknown"
+		if inc.Live != nil && inc.Live.DialPolicy != "" {
+			live = inc.Live.DialPolicy + " (read " + fmtTime(inc.Live.ReadAt) + ")"
+		}
+		detail = "forced restore over the live dial permission " + live + "; " + detail
 	}
 	e.audit(ctx, inc.ID, actor, "approval.requested", step, "", string(session.StatusAwaiting), detail)
 	e.notify(ctx, inc.ID)
@@ -167,7 +181,7 @@ func (e *Engine) begin(ctx context.Context, id string, step session.Step, actor 
 	}
 	var confirmed string
 	l, inc, err := e.store.Begin(ctx, id, step, session.BeginOptions{
-		Actor: actor, Owner: e.cfg.Owner, LeaseTTL: e.cfg.LeaseTTL, AllowFrom: allow,
+		Actor: actor, Owner: e.cfg.Owner, LeaseTTL: e.cfg.LeaseTTL, AllowFrom: allow, Force: o.Force,
 		ClearProgress: []string{progResumes}, // a Retry is a new run: its runners may die again
 		Check: func(inc *session.Incident) error {
 			if err := checkOrder(inc, step); err != nil || step != session.StepRestore {
@@ -414,6 +428,15 @@ func (r *runner) stopAsked() bool { return r.caller != nil && r.caller.Err() != 
 
 // prog returns the recorded progress value of key.
 func (r *runner) prog(key string) string { return r.inc.Step(r.step).Progress[key] }
+
+// runKey names progress that belongs to this run only (this attempt of the step): a takeover
+// resumes the same attempt and sees it, while a Retry (a new attempt) starts without it. It is
+// for what must be done again on every Retry or must not outlive the click that asked for it
+// (reset's revocation and email, restore's force and chosen policy); the rest of a step's
+// progress carries over, so a Retry continues (recreate's devices, the old PIN's HMAC).
+func (r *runner) runKey(key string) string {
+	return key + "@" + strconv.Itoa(r.inc.Step(r.step).Attempts)
+}
 
 func (r *runner) domain() string { return r.inc.Domain }
 func (r *runner) user() string   { return r.inc.User }

@@ -45,7 +45,6 @@ const (
 	JWTRequested   Progress = "requested" // reset: the session revocation was accepted
 	PINSet         Progress = "set"       // reset: a new PIN was accepted (its value is never stored)
 	EmailSent      Progress = "sent"      // reset: the reset email was sent
-	ForceYes       Progress = "yes"       // restore: the run may overwrite a drifted policy
 )
 
 // runbook is the table, in the order the runbook runs. Its order matches session.Steps (the

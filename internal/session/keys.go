@@ -13,6 +13,7 @@ import (
 //	<p>:{u@d}:open                  string: ID of the user's open incident (at most one)
 //	<p>:{u@d}:original              JSON Original: last known original dial policy, outlives incidents
 //	<p>:{u@d}:devices               JSON []DeviceSnapshot: devices deleted and never re-created, outlive incidents
+//	<p>:{u@d}:denied                set: every deny policy the bot set for the user (never an original)
 //	<p>:{u@d}:inc:<ID>              hash: v = version, data = JSON Incident
 //	<p>:{u@d}:inc:<ID>:audit        list: the incident's audit chain (JSON AuditEntry, seq = index+1)
 //	<p>:{u@d}:inc:<ID>:audit:head   hash: seq, mac of the chain's last entry (detects a truncated tail)
@@ -46,6 +47,7 @@ func (k keys) original(user, domain string) string { return k.tag(user, domain) 
 func (k keys) keptDevices(user, domain string) string {
 	return k.tag(user, domain) + ":devices"
 }
+func (k keys) denied(user, domain string) string  { return k.tag(user, domain) + ":denied" }
 func (k keys) inc(user, domain, id string) string { return k.tag(user, domain) + ":inc:" + id }
 func (k keys) audit(user, domain, id string) string {
 	return k.inc(user, domain, id) + ":audit"

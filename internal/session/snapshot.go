@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,21 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (
 	if err != nil {
 		return Incident{}, err
 	}
+	deny := inc.DenyPolicy
+	if denyPolicy != "" {
+		deny = denyPolicy
+	}
+	// Recorded before the deny PUT this record protects: a policy the bot set is never taken for
+	// an original later, even after NS_DENY_POLICY names another policy.
+	if deny != "" && inc.Original == nil {
+		if err := s.rdb.SAdd(ctx, s.k.denied(inc.User, inc.Domain), deny).Err(); err != nil {
+			return Incident{}, fmt.Errorf("record deny policy of %s: %w", inc.Key(), err)
+		}
+	}
+	set, err := s.DenyPolicies(ctx, inc.User, inc.Domain)
+	if err != nil {
+		return Incident{}, err
+	}
 	// The user's original cannot change under us: only the holder of a lease of the user's single
 	// open incident writes it, and the compare-and-set below fences that.
 	inc, err = s.mutate(ctx, l.IncidentID, func(inc *Incident, m *mutation) error {
@@ -44,7 +60,7 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (
 		if denyPolicy != "" {
 			inc.DenyPolicy = denyPolicy
 		}
-		rec, fresh := PickOriginal(o, prev, havePrev, inc.DenyPolicy, inc.ID, s.nowUTC())
+		rec, fresh := PickOriginal(o, prev, havePrev, append(set, inc.DenyPolicy), inc.ID, s.nowUTC())
 		if fresh {
 			data, err := json.Marshal(rec)
 			if err != nil {
@@ -69,17 +85,39 @@ func (r *Run) writeAhead(ctx context.Context, inc Incident, err error) (Incident
 }
 
 // PickOriginal is SaveOriginal's rule, for the store and for the engine's dry run: the dial
-// policy read (o) when it is known and not the deny policy (fresh: it also becomes the user's
-// last known original), else the user's last known original (prev) when it is known and not the
-// deny policy, else "original unknown". The deny policy is never an original.
-func PickOriginal(o, prev Original, havePrev bool, denyPolicy, incidentID string, now time.Time) (rec Original, fresh bool) {
+// policy read (o) when it is known and none of the deny policies (fresh: it also becomes the
+// user's last known original), else the user's last known original (prev) when it is known and
+// none of them, else "original unknown". denied lists every policy the bot set as the deny
+// policy for this user (DenyPolicies) and the current one: a policy the bot set is never an
+// original, whatever NS_DENY_POLICY says today.
+func PickOriginal(o, prev Original, havePrev bool, denied []string, incidentID string, now time.Time) (rec Original, fresh bool) {
+	isDeny := func(p string) bool {
+		return slices.ContainsFunc(denied, func(d string) bool {
+			return strings.EqualFold(strings.TrimSpace(d), strings.TrimSpace(p))
+		})
+	}
 	switch {
-	case o.Known && o.Policy != "" && !strings.EqualFold(o.Policy, denyPolicy):
+	case o.Known && o.Policy != "" && !isDeny(o.Policy):
 		return Original{Policy: o.Policy, Known: true, RecordedAt: now, Source: incidentID}, true
-	case havePrev && prev.Known && !strings.EqualFold(prev.Policy, denyPolicy):
+	case havePrev && prev.Known && prev.Policy != "" && !isDeny(prev.Policy):
 		return prev, false
 	}
 	return Original{Known: false, RecordedAt: now, Source: incidentID}, false
+}
+
+// DenyPolicies returns every dial policy the bot set as the deny policy for user@domain, in
+// any incident (kept per user, like the original). Errors: ErrInvalid, Redis errors.
+func (s *Store) DenyPolicies(ctx context.Context, user, domain string) ([]string, error) {
+	user, domain, err := canon(user, domain)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.rdb.SMembers(ctx, s.k.denied(user, domain)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read deny policies of %s@%s: %w", user, domain, err)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // UserOriginal returns the last known original dial policy of user@domain (ok = false if none).

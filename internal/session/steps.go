@@ -137,6 +137,10 @@ type BeginOptions struct {
 	// ClearProgress names Progress keys that count within one run (the engine's resume counter):
 	// a new run starts without them; TakeOver, which continues the same run, keeps them.
 	ClearProgress []string
+	// Force marks a restore run that may overwrite a drifted policy (force:restore). It is this
+	// run's only: a Retry without it is not forced. A run from an approved request keeps the
+	// request's Force.
+	Force bool
 	// Check, when set, is the engine's precondition (step order …), run on the fresh incident inside
 	// the compare-and-set; its error aborts Begin and is returned as is.
 	Check func(*Incident) error
@@ -173,6 +177,7 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 		if st.Status != StatusAwaiting {
 			st.RequestedBy, st.RequestedAt = opt.Actor, now
 			st.ApprovedBy, st.ApprovedAt, st.ApprovalExpires = "", time.Time{}, time.Time{}
+			st.Force = opt.Force
 		}
 		st.Status = StatusRunning
 		st.Attempts++

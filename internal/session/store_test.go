@@ -225,6 +225,7 @@ func TestCloseRetention(t *testing.T) {
 		c1 + ":inc:" + closed.ID + ":audit:head":    "retention",
 		rdb.Key("id:" + closed.ID):                  "retention",
 		c1 + ":original":                            "none", // outlives the aborted incident
+		c1 + ":denied":                              "none", // the deny policies the bot set: never an original
 		c2 + ":open":                                "none",
 		c2 + ":inc:" + stillOpen.ID:                 "none",
 		c2 + ":inc:" + stillOpen.ID + ":audit":      "none",

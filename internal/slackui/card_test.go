@@ -318,7 +318,7 @@ func TestCardConfirmTexts(t *testing.T) {
 		{"approve", "awaiting_restore", "approve:restore", nil,
 			"Approve and run now: set 1001@acme.example's dial permission from Deny All back to US and Canada?"},
 		{"force", "failed_drift", "force:restore", nil,
-			"1001@acme.example's dial permission is now International, not Deny All as the bot set it. Set it to the original US and Canada anyway?"},
+			"1001@acme.example's dial permission is now International (read 02:16 UTC), not Deny All as the bot set it. Set it to the original US and Canada anyway?"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

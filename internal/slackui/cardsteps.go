@@ -60,6 +60,9 @@ func (r *renderer) step(n int, d remediate.StepDef) []slack.Block {
 				l += " · expires " + r.clock(st.ApprovalExpires)
 			}
 			text = append(text, l)
+			if s == session.StepRestore && st.Force {
+				text = append(text, "⚠️ *Forced restore*: overwrites the live dial permission "+esc(r.livePolicy())+" with "+esc(r.original()))
+			}
 			btns = append(btns, r.button("approve:"+string(s), "Approve", r.primary(), r.confirm(ActionApprove, s)))
 		}
 		btns = append(btns, r.button("reject:"+string(s), "Reject", slack.StyleDefault, nil))

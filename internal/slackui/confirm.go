@@ -31,14 +31,15 @@ func (r *renderer) confirm(kind ActionKind, s session.Step) *slack.ConfirmationB
 	case ActionApprove:
 		title, yes = "Approve "+string(s)+"?", "Approve and run"
 		text = "Approve and run now: " + r.change(s) + "?" + r.changeNote(s)
+		if s == session.StepRestore && inc.Step(s).Force {
+			title, yes, style = "Approve forced restore?", "Approve and force", slack.StyleDanger
+			text = fmt.Sprintf("Forced restore: %s's dial permission is now %s, not %s as the bot set it. Approve and overwrite it with the original %s?",
+				inc.Key(), r.livePolicy(), r.denyPolicy(), r.original())
+		}
 	case ActionForceRestore:
 		title, yes, style = "Force restore?", "Force restore", slack.StyleDanger
-		live := "unknown"
-		if inc.Live != nil {
-			live = inc.Live.DialPolicy
-		}
 		text = fmt.Sprintf("%s's dial permission is now %s, not %s as the bot set it. Set it to the original %s anyway?",
-			inc.Key(), live, r.denyPolicy(), r.original())
+			inc.Key(), r.livePolicy(), r.denyPolicy(), r.original())
 	case ActionCredentials:
 		title, yes = "Re-send credentials?", "Re-send"
 		text = "Rotate the SIP password of each re-created device that is not provisioned by MAC again, and send the new ones only to you? The passwords sent before stop working."
@@ -66,6 +67,16 @@ func confirmWord(s session.Step) string {
 		return "Restore"
 	}
 	return "Deny all calls"
+}
+
+// livePolicy is the dial permission last read from the PBX, with the time of the read (a drifted
+// restore and a forced request store a fresh read, so the dialogs name what the PBX holds).
+func (r *renderer) livePolicy() string {
+	l := r.inc.Live
+	if l == nil || l.DialPolicy == "" {
+		return "unknown"
+	}
+	return l.DialPolicy + " (read " + r.clock(l.ReadAt) + ")"
 }
 
 func (r *renderer) original() string {
