@@ -305,7 +305,22 @@ func (w *world) ephemeralWith(user, s string) slackfake.Message {
 	return got
 }
 
-// threadComplete waits until the card's thread holds exactly one reply per audit entry.
+// threadLines splits messages into one per line of text: a thread reply (or its AUDIT_CHANNEL
+// mirror) carries several audit lines when they were posted together.
+func threadLines(msgs []slackfake.Message) []slackfake.Message {
+	var out []slackfake.Message
+	for _, m := range msgs {
+		for ln := range strings.SplitSeq(m.Text, "\n") {
+			one := m
+			one.Text = ln
+			out = append(out, one)
+		}
+	}
+	return out
+}
+
+// threadComplete waits until the card's thread holds one line per audit entry, and returns
+// its lines (threadLines).
 func (w *world) threadComplete(id string) []slackfake.Message {
 	w.t.Helper()
 	var replies []slackfake.Message
@@ -315,7 +330,7 @@ func (w *world) threadComplete(id string) []slackfake.Message {
 		if err != nil {
 			return false
 		}
-		replies = w.slack.Thread(inc.Channel, inc.MessageTS)
+		replies = threadLines(w.slack.Thread(inc.Channel, inc.MessageTS))
 		return len(replies) >= len(entries) && len(entries) > 0
 	})
 	return replies

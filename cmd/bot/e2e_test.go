@@ -96,7 +96,7 @@ func TestServeRunbook(t *testing.T) {
 	// AUDIT_CHANNEL mirrors every line, plus the chain head.
 	w.waitFor("the audit channel mirror", func() bool {
 		n, head := 0, false
-		for _, m := range w.slack.Channel("C0AUDIT") {
+		for _, m := range threadLines(w.slack.Channel("C0AUDIT")) {
 			if strings.Contains(m.Text, inc.ID) {
 				n++
 			}
@@ -356,7 +356,7 @@ func TestServeExactlyOnce(t *testing.T) {
 		t.Errorf("%d step starts in the audit, want 2", started)
 	}
 	// Each audit line once in the thread, whichever replica posted it.
-	replies := w.slack.Thread(incChan, ts)
+	replies := threadLines(w.slack.Thread(incChan, ts))
 	seen := map[string]int{}
 	for _, r := range replies {
 		seen[r.Text]++

@@ -115,18 +115,20 @@ type Store interface {
 // App is the Socket Mode app: it acks every envelope at once (answering in the ack what needs no
 // work), runs the rest from a bounded queue with one lane per incident (queue.go), keeps each incident's card and audit thread in sync, and runs the periodic reconcile.
 type App struct {
-	cfg     Config
-	log     zerolog.Logger
-	api     slackAPI
-	sm      *socketmode.Client
-	eng     Engine
-	store   Store
-	changes *Changes
-	m       *Metrics
-	auth    *authorizer
-	queue   *queue
-	replies chan reply // answers to clicks the full queue could not take (replier)
-	now     func() time.Time
+	cfg      Config
+	log      zerolog.Logger
+	api      slackAPI
+	sm       *socketmode.Client
+	eng      Engine
+	store    Store
+	changes  *Changes
+	m        *Metrics
+	auth     *authorizer
+	queue    *queue
+	cards    *cardPosts    // first posts of new cards (cardpost.go)
+	channels *channelInfos // conversations.info for opens (channelcheck.go)
+	replies  chan reply    // answers to clicks the full queue could not take (replier)
+	now      func() time.Time
 
 	approvalSteps map[session.Step]bool
 	approversText string
@@ -191,11 +193,13 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
-		api:     slackAPI{c: client, m: m},
-		sm:      socketmode.New(smClient, smOpts...),
-		queue:   newQueue(cfg.QueueSize, m),
-		replies: make(chan reply, replyBuffer),
-		linkWhy: "socket mode not connected yet",
+		api:      slackAPI{c: client, m: m, p: newPacer()},
+		sm:       socketmode.New(smClient, smOpts...),
+		queue:    newQueue(cfg.QueueSize, m),
+		cards:    newCardPosts(),
+		channels: newChannelInfos(),
+		replies:  make(chan reply, replyBuffer),
+		linkWhy:  "socket mode not connected yet",
 	}
 	a.auth = newAuthorizer(a.api, now)
 	a.approvalSteps = map[session.Step]bool{}
@@ -289,6 +293,7 @@ func (a *App) Run(ctx context.Context) error {
 	// answered "restarting, try again" instead of being forgotten.
 	gctx, gcancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
 	a.drain(gctx)
+	a.cards.wait(gctx)
 	// Let the sync workers post what the last jobs changed, within the same grace.
 	for !a.changes.idle() && gctx.Err() == nil {
 		select {
@@ -298,6 +303,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	gcancel()
 	repliers.Wait() // each reply is bounded by replyTimeout
+	a.cards.stop()
 	cancelWork()
 	bg.Wait()
 	return err

@@ -113,6 +113,7 @@ func (f *fanout) Changed(ctx context.Context, id string) {
 func (h *harness) open() session.Incident {
 	h.t.Helper()
 	h.apps[0].command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "1001@acme.example"})
+	h.apps[0].cards.wg.Wait() // the card is posted off the worker
 	inc, err := h.store.FindOpen(h.ctx, "1001", "acme.example")
 	if err != nil {
 		h.t.Fatalf("no incident after open: %v", err)
@@ -153,6 +154,16 @@ func (h *harness) get(id string) session.Incident {
 		h.t.Fatal(err)
 	}
 	return inc
+}
+
+// threadLines are the lines of a thread's replies: a reply carries several audit lines when
+// they were posted together.
+func threadLines(replies []slackfake.Message) []string {
+	var out []string
+	for _, r := range replies {
+		out = append(out, strings.Split(r.Text, "\n")...)
+	}
+	return out
 }
 
 var cardVersion = regexp.MustCompile(`"x:v(\d+)"`)
@@ -208,6 +219,7 @@ func TestOpenCardPostFails(t *testing.T) {
 	h := newHarness(t)
 	h.fake.FailMethod("chat.postMessage", "not_in_channel", 1)
 	h.apps[0].command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "1001@acme.example"})
+	h.apps[0].cards.wg.Wait() // the card is posted off the worker
 	if _, err := h.store.FindOpen(h.ctx, "1001", "acme.example"); err == nil {
 		t.Fatal("the incident stayed open without a card")
 	}
@@ -376,7 +388,7 @@ func TestPeriodicPassSyncsClosedIncidents(t *testing.T) {
 	h := newHarness(t)
 	inc := h.open()
 	h.waitFor("the open to be synced", func() bool {
-		return len(h.fake.Thread(hChan, inc.MessageTS)) == 1 && h.apps[0].changes.idle() && h.apps[1].changes.idle()
+		return len(threadLines(h.fake.Thread(hChan, inc.MessageTS))) == 1 && h.apps[0].changes.idle() && h.apps[1].changes.idle()
 	})
 	silent, err := remediate.New(h.pbxc, h.store, remediate.Config{Now: h.clock.Now}) // no Notifier
 	if err != nil {

@@ -33,10 +33,10 @@ func TestApprovalPages(t *testing.T) {
 		return out
 	}
 	h.waitFor("the approvers' page", func() bool { return len(pages("🙋")) > 0 })
-	// Let both replicas' syncs finish: the thread then holds one reply per audit entry.
+	// Let both replicas' syncs finish: the thread then holds one line per audit entry.
 	h.waitFor("the whole audit in the thread", func() bool {
 		entries, err := h.store.Audit(h.ctx, inc.ID)
-		return err == nil && len(h.fake.Thread(hChan, inc.MessageTS)) >= len(entries)
+		return err == nil && len(threadLines(h.fake.Thread(hChan, inc.MessageTS))) >= len(entries)
 	})
 	got := pages("🙋")
 	if len(got) != 1 {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -101,14 +103,19 @@ func (a *App) syncLoop(ctx context.Context) {
 			return
 		}
 		retry, err := a.syncIncident(ctx, id)
+		delay := a.cfg.syncRetry()
+		if errors.Is(err, errPaced) {
+			// The thread yielded its channel to cards: its lines wait, and go out together.
+			err, delay = nil, pacedRetry
+		}
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Str("incident", id).Msg("card/thread sync")
 		}
 		a.changes.done(id)
 		if retry && ctx.Err() == nil {
-			// Another replica holds the lock (or Slack failed): try again shortly; the periodic
-			// pass is the backstop.
-			time.AfterFunc(a.cfg.syncRetry(), func() { a.changes.Changed(ctx, id) })
+			// Another replica holds the lock (or Slack failed, or the channel is busy with cards):
+			// try again shortly; the periodic pass is the backstop.
+			time.AfterFunc(delay, func() { a.changes.Changed(ctx, id) })
 		}
 	}
 }
@@ -169,21 +176,34 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 	return false, nil
 }
 
+// syncCard updates the card when the newest version is not on it yet. The update waits for the
+// pacer's chat.update slot first and renders after the wait from the incident as stored then, so
+// every change that arrived while it waited is in the one update (the newest version wins; the
+// Changes set keeps one sync, so one update, in flight per card in this process, and the sync
+// lock across replicas).
 func (a *App) syncCard(ctx context.Context, l *session.SyncLock, inc session.Incident) error {
-	now := a.now()
-	stamp := cardStamp(inc, now)
 	cur, err := l.CardStamp(ctx)
 	if err != nil {
 		return err
 	}
-	if stamp <= cur {
+	if cardStamp(inc, a.now()) <= cur {
 		return nil
 	}
-	if err := l.Extend(ctx); err != nil {
-		return err
+	var stamp int64
+	render := func(ctx context.Context) (string, []slack.Block, error) {
+		if err := l.Extend(ctx); err != nil {
+			return "", nil, err
+		}
+		newest, err := a.store.Get(ctx, inc.ID)
+		if err != nil {
+			return "", nil, fmt.Errorf("read incident: %w", err)
+		}
+		now := a.now()
+		stamp = cardStamp(newest, now)
+		text, blocks := Card(newest, a.cardOptions(now))
+		return text, blocks, nil
 	}
-	text, blocks := Card(inc, a.cardOptions(now))
-	if err := a.api.update(ctx, inc.Channel, inc.MessageTS, text, blocks); err != nil {
+	if err := a.api.update(ctx, inc.Channel, inc.MessageTS, render); err != nil {
 		return fmt.Errorf("update card: %w", err)
 	}
 	a.m.CardUpdates.Inc()

@@ -100,7 +100,7 @@ func dmRefusal(c *slack.SlashCommand, _ Command) (string, bool) {
 }
 
 func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
-	ch, err := a.api.channelInfo(ctx, c.ChannelID)
+	ch, err := a.channelForOpen(ctx, c.ChannelID)
 	switch code := slackCode(err); {
 	case err == nil && (ch.IsIM || ch.IsMpIM):
 		a.replyCommand(ctx, c, DMRefusalText(), nil)
@@ -124,32 +124,7 @@ func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 		a.replyCommand(ctx, c, AlreadyOpenText(inc, a.cardLink(ctx, inc)), nil)
 		return
 	}
-	text, blocks := Card(inc, a.cardOptions(a.now()))
-	ts, err := a.api.post(ctx, c.ChannelID, "", text, blocks)
-	if err != nil {
-		// Nothing may stay open without a card.
-		if derr := a.eng.Discard(context.WithoutCancel(ctx), inc.ID); derr != nil {
-			a.logger(ctx).Warn().Err(derr).Str("incident", inc.ID).Msg("discard incident after a failed card post")
-		}
-		switch code := slackCode(err); code {
-		case "not_in_channel", "channel_not_found":
-			a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
-		default:
-			a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Msg("post card")
-			a.replyCommand(ctx, c, "⚠️ I could not post the incident card ("+esc(code)+"), so nothing was opened. Please try again.", nil)
-		}
-		return
-	}
-	for attempt := 0; ; attempt++ {
-		_, err = a.eng.SetCard(ctx, inc.ID, c.ChannelID, ts)
-		if err == nil || attempt == 2 || ctx.Err() != nil {
-			break
-		}
-	}
-	if err != nil {
-		a.logger(ctx).Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: its thread cannot be kept")
-	}
-	a.changes.Changed(ctx, inc.ID)
+	a.postCardLater(ctx, c, inc)
 }
 
 // cardLink is the permalink of an incident's card, or its channel when Slack cannot give one

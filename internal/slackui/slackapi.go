@@ -14,11 +14,13 @@ import (
 // rateLimitRetries bounds how often one call waits out a 429 before giving up.
 const rateLimitRetries = 5
 
-// slackAPI is the part of the Web API the app calls, with an error metric per method. Its client
-// waits out a 429 itself (retryOption); other errors are returned as they are.
+// slackAPI is the part of the Web API the app calls, with an error metric per method. Its calls
+// wait for the pacer (pacer.go) so they stay under Slack's limits; its client waits out a 429
+// itself (retryOption); other errors are returned as they are.
 type slackAPI struct {
 	c *slack.Client
 	m *Metrics
+	p *pacer // nil = unpaced
 }
 
 // retryOption is slack-go's retry on 429 only: it waits Retry-After under the call's context and
@@ -97,6 +99,16 @@ func msgOptions(text string, blocks []slack.Block) []slack.MsgOption {
 }
 
 func (s slackAPI) post(ctx context.Context, channel, threadTS, text string, blocks []slack.Block) (string, error) {
+	done, err := s.p.post(ctx, channel)
+	if err != nil {
+		return "", s.fail("chat.postMessage", err)
+	}
+	defer done()
+	return s.send(ctx, channel, threadTS, text, blocks)
+}
+
+// send is chat.postMessage once the pacer allowed it.
+func (s slackAPI) send(ctx context.Context, channel, threadTS, text string, blocks []slack.Block) (string, error) {
 	opts := msgOptions(text, blocks)
 	if threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(threadTS))
@@ -105,9 +117,23 @@ func (s slackAPI) post(ctx context.Context, channel, threadTS, text string, bloc
 	return ts, s.fail("chat.postMessage", err)
 }
 
+// threadLine posts audit lines as one thread reply if the channel has a slot for it now (no
+// card waiting), else returns errPaced without calling Slack.
+func (s slackAPI) threadLine(ctx context.Context, channel, threadTS, text string) (string, error) {
+	if err := s.p.tryReply(channel); err != nil {
+		return "", err
+	}
+	return s.send(ctx, channel, threadTS, text, nil)
+}
+
 // reply posts a thread reply that is also shown in the channel when broadcast is set
 // (reply_broadcast).
 func (s slackAPI) reply(ctx context.Context, channel, threadTS, text string, broadcast bool) (string, error) {
+	done, err := s.p.post(ctx, channel)
+	if err != nil {
+		return "", s.fail("chat.postMessage", err)
+	}
+	defer done()
 	opts := append(msgOptions(text, nil), slack.MsgOptionTS(threadTS))
 	if broadcast {
 		opts = append(opts, slack.MsgOptionBroadcast())
@@ -116,12 +142,25 @@ func (s slackAPI) reply(ctx context.Context, channel, threadTS, text string, bro
 	return ts, s.fail("chat.postMessage", err)
 }
 
-func (s slackAPI) update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
-	_, _, _, err := s.c.UpdateMessageContext(ctx, channel, ts, msgOptions(text, blocks)...)
+// update replaces a message once the pacer allows a chat.update. render is called after the
+// wait, so the message gets what is newest when it is sent (not when the update was asked for);
+// render's error ends the update unsent.
+func (s slackAPI) update(ctx context.Context, channel, ts string, render func(context.Context) (string, []slack.Block, error)) error {
+	if err := s.p.waitUpdate(ctx); err != nil {
+		return s.fail("chat.update", err)
+	}
+	text, blocks, err := render(ctx)
+	if err != nil {
+		return err
+	}
+	_, _, _, err = s.c.UpdateMessageContext(ctx, channel, ts, msgOptions(text, blocks)...)
 	return s.fail("chat.update", err)
 }
 
 func (s slackAPI) ephemeral(ctx context.Context, channel, user, text string, blocks []slack.Block) error {
+	if err := s.p.waitEphemeral(ctx); err != nil {
+		return s.fail("chat.postEphemeral", err)
+	}
 	_, err := s.c.PostEphemeralContext(ctx, channel, user, msgOptions(text, blocks)...)
 	return s.fail("chat.postEphemeral", err)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
 )
 
 // apiErrors reads bot_slack_api_errors_total{method, error} from reg.
@@ -96,7 +97,7 @@ func TestSlackRetry(t *testing.T) {
 		h.fake.RateLimit("chat.update", 1, 30)
 		ctx, cancel := context.WithTimeout(h.ctx, 200*time.Millisecond)
 		defer cancel()
-		err := api.update(ctx, hChan, "1.2", "x", nil)
+		err := api.update(ctx, hChan, "1.2", func(context.Context) (string, []slack.Block, error) { return "x", nil, nil })
 		if code := slackCode(err); code != "canceled" {
 			t.Fatalf("update = %v (%s), want canceled", err, code)
 		}

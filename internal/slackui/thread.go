@@ -2,18 +2,29 @@ package slackui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/compromised-responder/bot/internal/session"
 )
 
+// Thread replies carry several audit lines when several are waiting (a burst, or lines held
+// back while the channel's rate went to cards): at most threadBatchLines lines and
+// threadBatchChars characters per reply, well inside Slack's 4,000-character guidance for a
+// message's text (chat.postMessage truncates past 40,000).
+const (
+	threadBatchLines = 20
+	threadBatchChars = 3500
+)
+
 // syncThread posts the incident's audit entries that are not in its thread yet, oldest first,
-// each as one reply (and mirrored to AUDIT_CHANNEL when set). The "posted up to seq" cursor in
-// the store moves by compare-and-set under the incident's sync lock right after each post, so
-// replicas and restarts post every entry once. The one gap: a crash between a post and its
-// cursor write posts that entry again (at-least-once for that single line), which is the
-// better failure than losing an audit line.
+// batched into as few replies as the limits above allow (each batch mirrored to AUDIT_CHANNEL
+// when set). The "posted up to seq" cursor in the store moves by compare-and-set under the
+// incident's sync lock right after each reply, so replicas and restarts post every entry once.
+// The one gap: a crash between a post and its cursor write posts that batch again
+// (at-least-once for those lines), which is the better failure than losing an audit line.
+// errPaced: the channel's rate goes to cards now; the lines stay for a later sync.
 func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.Incident) error {
 	posted, err := l.ThreadPosted(ctx)
 	if err != nil {
@@ -23,29 +34,100 @@ func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.I
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
 	}
+	var lines []string
+	var seqs []int64
+	// flush posts the lines gathered so far, in as few replies as the batch limits allow.
+	flush := func() error {
+		for _, b := range batchLines(lines, threadBatchLines, threadBatchChars) {
+			last := seqs[b.end-1]
+			if err := a.postThreadBatch(ctx, l, inc, strings.Join(lines[b.start:b.end], "\n"), posted, last); err != nil {
+				return err
+			}
+			posted = last
+		}
+		lines, seqs = lines[:0], seqs[:0]
+		return nil
+	}
 	for _, e := range entries {
 		if e.Seq <= posted {
 			continue
 		}
+		if e.Action != approvalRequested {
+			lines, seqs = append(lines, AuditLine(e)), append(seqs, e.Seq)
+			continue
+		}
+		// An approval request is a page: a message of its own that mentions the approvers.
+		if err := flush(); err != nil {
+			return err
+		}
 		if err := l.Extend(ctx); err != nil {
 			return err
 		}
-		line := AuditLine(e)
 		if err := a.postAuditReply(ctx, inc, e); err != nil {
 			return fmt.Errorf("post audit line %d: %w", e.Seq, err)
 		}
 		a.m.ThreadPosts.Inc()
-		if a.cfg.AuditChannel != "" && a.cfg.AuditChannel != inc.Channel {
-			if _, err := a.api.post(ctx, a.cfg.AuditChannel, "", line, nil); err != nil {
-				a.log.Warn().Err(err).Str("incident", inc.ID).Int64("seq", e.Seq).Msg("mirror audit line to AUDIT_CHANNEL")
-			}
-		}
+		a.mirrorAudit(ctx, inc, AuditLine(e), e.Seq)
 		if err := l.AdvanceThread(ctx, posted, e.Seq); err != nil {
 			return err
 		}
 		posted = e.Seq
 	}
-	return nil
+	return flush()
+}
+
+// postThreadBatch posts audit lines as one thread reply, if the channel has a slot for it now
+// (errPaced otherwise), and moves the thread cursor from posted to last.
+func (a *App) postThreadBatch(ctx context.Context, l *session.SyncLock, inc session.Incident, text string, posted, last int64) error {
+	if err := l.Extend(ctx); err != nil {
+		return err
+	}
+	if _, err := a.api.threadLine(ctx, inc.Channel, inc.MessageTS, text); err != nil {
+		if errors.Is(err, errPaced) {
+			return err
+		}
+		return fmt.Errorf("post audit lines to %d: %w", last, err)
+	}
+	a.m.ThreadPosts.Inc()
+	a.mirrorAudit(ctx, inc, text, last)
+	return l.AdvanceThread(ctx, posted, last)
+}
+
+// mirrorAudit copies thread lines to AUDIT_CHANNEL when it is set and not the card's channel. A
+// failure is logged only: the thread has the lines.
+func (a *App) mirrorAudit(ctx context.Context, inc session.Incident, text string, seq int64) {
+	if a.cfg.AuditChannel == "" || a.cfg.AuditChannel == inc.Channel {
+		return
+	}
+	if _, err := a.api.post(ctx, a.cfg.AuditChannel, "", text, nil); err != nil {
+		a.log.Warn().Err(err).Str("incident", inc.ID).Int64("seq", seq).Msg("mirror audit lines to AUDIT_CHANNEL")
+	}
+}
+
+// batch is lines[start:end].
+type batch struct{ start, end int }
+
+// batchLines splits lines, in order, into batches of at most maxLines lines whose joined length
+// (with one newline between lines) stays within maxChars; a line longer than maxChars alone is a
+// batch of its own.
+func batchLines(lines []string, maxLines, maxChars int) []batch {
+	var out []batch
+	start, size := 0, 0
+	for i, ln := range lines {
+		n := len(ln)
+		if i > start {
+			n++ // the newline before it
+		}
+		if i > start && (i-start >= maxLines || size+n > maxChars) {
+			out = append(out, batch{start, i})
+			start, size, n = i, 0, len(ln)
+		}
+		size += n
+	}
+	if start < len(lines) {
+		out = append(out, batch{start, len(lines)})
+	}
+	return out
 }
 
 // auditGlobal records an event that belongs to no incident (a refused command) in the global

@@ -1,0 +1,90 @@
+package slackui
+
+import (
+	"context"
+	"sync"
+
+	"github.com/slack-go/slack"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// cardPosts runs the first post of each new incident's card off the queue worker that opened
+// it: the post waits for its channel's chat.postMessage slot (one per second per channel, see
+// pacer.go) or a 429, and a queue worker held by that wait could not run other incidents' PBX
+// work (their Deny clicks). Their number is bounded by the incidents being opened, so a
+// goroutine each is enough.
+type cardPosts struct {
+	wg     sync.WaitGroup
+	ctx    context.Context // ended by stop, when the shutdown grace is over
+	cancel context.CancelFunc
+}
+
+func newCardPosts() *cardPosts {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &cardPosts{ctx: ctx, cancel: cancel}
+}
+
+// wait returns when every card post has ended, or false when ctx ends first.
+func (p *cardPosts) wait(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// stop ends the posts still waiting and waits for them.
+func (p *cardPosts) stop() {
+	p.cancel()
+	p.wg.Wait()
+}
+
+// postCardLater posts the card of the incident c just opened, in the background, logging
+// with the job's logger (jobCtx's).
+func (a *App) postCardLater(jobCtx context.Context, c *slack.SlashCommand, inc session.Incident) {
+	log := a.logger(jobCtx)
+	a.cards.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(log.WithContext(a.cards.ctx), jobTimeout)
+		defer cancel()
+		a.postOpenCard(ctx, c, inc)
+	})
+}
+
+// postOpenCard posts the card, records its ts and starts its sync; when Slack refuses the card
+// the incident is discarded again (nothing may stay open without a card) and the user told why.
+func (a *App) postOpenCard(ctx context.Context, c *slack.SlashCommand, inc session.Incident) {
+	text, blocks := Card(inc, a.cardOptions(a.now()))
+	ts, err := a.api.post(ctx, c.ChannelID, "", text, blocks)
+	// Still rate limited after the client's own retries (a 429 storm): Slack posted nothing, so
+	// post again rather than undo the open; the job's timeout bounds it.
+	for slackCode(err) == "ratelimited" && ctx.Err() == nil {
+		ts, err = a.api.post(ctx, c.ChannelID, "", text, blocks)
+	}
+	if err != nil {
+		if derr := a.eng.Discard(context.WithoutCancel(ctx), inc.ID); derr != nil {
+			a.logger(ctx).Warn().Err(derr).Str("incident", inc.ID).Msg("discard incident after a failed card post")
+		}
+		switch code := slackCode(err); code {
+		case "not_in_channel", "channel_not_found":
+			a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
+		default:
+			a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Msg("post card")
+			a.replyCommand(ctx, c, "⚠️ I could not post the incident card ("+esc(code)+"), so nothing was opened. Please try again.", nil)
+		}
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		_, err = a.eng.SetCard(ctx, inc.ID, c.ChannelID, ts)
+		if err == nil || attempt == 2 || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		a.logger(ctx).Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: its thread cannot be kept")
+	}
+	a.changes.Changed(ctx, inc.ID)
+}

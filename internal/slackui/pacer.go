@@ -1,0 +1,137 @@
+package slackui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// The pacer keeps this process's Web API calls under Slack's published limits
+// (https://api.slack.com/apis/rate-limits) so they wait here instead of drawing 429s:
+//
+//   - chat.postMessage: "one message per second per channel" with short bursts; thread replies
+//     count against their channel.
+//   - chat.update: Tier 3 (50+ per minute, workspace-wide for the app).
+//   - chat.postEphemeral: Tier 4 (100+ per minute).
+//
+// Each is a token bucket (golang.org/x/time/rate) refilled 5 % below Slack's figure, so the
+// jitter of the loopback or network between two calls does not turn into a 429. The 429s that
+// still come (another replica shares the workspace's limits; Slack's unpublished workspace-wide
+// limit) are waited out by slack-go's own Retry-After retry (retryOption).
+//
+// In a channel, card posts go first: a thread reply is sent only when no card waits for the
+// channel and a token is free right now (tryReply); otherwise the thread sync leaves its lines
+// for later, when they are posted together (syncThread). So a burst of incidents gets its cards
+// at the channel's full rate and the audit lines follow, batched, when the burst is over.
+type pacer struct {
+	mu       sync.Mutex
+	channels map[string]*channelPace
+	update   *rate.Limiter
+	eph      *rate.Limiter
+}
+
+type channelPace struct {
+	lim   *rate.Limiter
+	cards int // card posts waiting for this channel or being sent
+}
+
+// errPaced says a low-priority call was not sent now, to keep the channel's rate for cards.
+var errPaced = errors.New("slack channel busy: posted later")
+
+const (
+	postPerSecond   = 0.95 // chat.postMessage per channel
+	postBurst       = 3    // slackfake's reading of Slack's "short bursts" (the stricter one)
+	updatePerMinute = 47.5 // Tier 3 less 5 %
+	updateBurst     = 10
+	ephPerMinute    = 95 // Tier 4 less 5 %
+	ephBurst        = 20
+)
+
+func newPacer() *pacer {
+	return &pacer{
+		channels: map[string]*channelPace{},
+		update:   rate.NewLimiter(rate.Limit(updatePerMinute/60), updateBurst),
+		eph:      rate.NewLimiter(rate.Limit(ephPerMinute/60), ephBurst),
+	}
+}
+
+func (p *pacer) channel(ch string) *channelPace {
+	c := p.channels[ch]
+	if c == nil {
+		c = &channelPace{lim: rate.NewLimiter(rate.Limit(postPerSecond), postBurst)}
+		p.channels[ch] = c
+	}
+	return c
+}
+
+// post waits for a chat.postMessage slot in ch (cards, replies to a user, approval requests:
+// what someone waits for). done must be called when the call has been sent.
+func (p *pacer) post(ctx context.Context, ch string) (done func(), err error) {
+	if p == nil {
+		return func() {}, nil
+	}
+	p.mu.Lock()
+	c := p.channel(ch)
+	c.cards++
+	p.mu.Unlock()
+	done = func() {
+		p.mu.Lock()
+		c.cards--
+		p.mu.Unlock()
+	}
+	if err := c.lim.Wait(ctx); err != nil {
+		done()
+		return nil, paceErr(ctx, err)
+	}
+	return done, nil
+}
+
+// tryReply takes a chat.postMessage slot in ch for a thread line only if no card waits for the
+// channel and a slot is free now; errPaced otherwise.
+func (p *pacer) tryReply(ch string) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.channel(ch)
+	if c.cards > 0 || !c.lim.Allow() {
+		return errPaced
+	}
+	return nil
+}
+
+// waitUpdate waits for a chat.update slot.
+func (p *pacer) waitUpdate(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	return paceErr(ctx, p.update.Wait(ctx))
+}
+
+// waitEphemeral waits for a chat.postEphemeral slot.
+func (p *pacer) waitEphemeral(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	return paceErr(ctx, p.eph.Wait(ctx))
+}
+
+// pacedRetry is how soon a thread sync that yielded its channel to cards tries again.
+const pacedRetry = time.Second
+
+// paceErr classifies a failed wait as the context's: it ended, or waiting would pass its
+// deadline (rate.Limiter.Wait says so at once, in an error of its own).
+func paceErr(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+}

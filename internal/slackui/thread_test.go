@@ -1,0 +1,54 @@
+package slackui
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// TestThreadBatchesLines: audit lines that wait together go out in one thread reply, all of
+// them, in order; the next sync posts only what is new.
+func TestThreadBatchesLines(t *testing.T) {
+	h := newHarness(t)
+	inc := h.open()
+	h.waitFor("the open to be synced", func() bool {
+		return len(h.fake.Thread(hChan, inc.MessageTS)) == 1 && h.apps[0].changes.idle() && h.apps[1].changes.idle()
+	})
+	var want []string
+	for i := range 5 {
+		e, err := h.store.Append(h.ctx, session.AuditEntry{IncidentID: inc.ID, Actor: hBob, Action: "note.added",
+			Detail: strings.Repeat("x", i+1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, AuditLine(e))
+	}
+	h.apps[0].changes.Changed(h.ctx, inc.ID)
+	h.waitFor("the notes in the thread", func() bool {
+		return len(threadLines(h.fake.Thread(hChan, inc.MessageTS))) == 6 && h.apps[0].changes.idle()
+	})
+	replies := h.fake.Thread(hChan, inc.MessageTS)
+	if len(replies) != 2 {
+		t.Fatalf("%d thread replies, want 2 (the open, then the five notes in one)", len(replies))
+	}
+	if d := cmp.Diff(want, strings.Split(replies[1].Text, "\n")); d != "" {
+		t.Errorf("batched reply (-want +got):\n%s", d)
+	}
+}
+
+// TestBatchLines: batches keep the order and stay within both limits; a line over the
+// character limit goes alone.
+func TestBatchLines(t *testing.T) {
+	lines := []string{"aaaa", "bb", "cc", strings.Repeat("d", 20), "e", "f", "g"} // 4+3+3 = 10 chars, then 3 lines at most
+	got := batchLines(lines, 3, 10)
+	want := []batch{{0, 3}, {3, 4}, {4, 7}}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(batch{})); d != "" {
+		t.Errorf("batches (-want +got):\n%s", d)
+	}
+	if got := batchLines(nil, 3, 10); len(got) != 0 {
+		t.Errorf("batches of nothing: %v", got)
+	}
+}
