@@ -185,7 +185,8 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	// The Web API client waits out 429s (retryOption; after OptionHTTPClient, which it wraps).
 	// Socket Mode gets a client without that retry: after a 429 on apps.connections.open it backs
 	// off and reconnects itself, reporting the link down meanwhile.
-	client := slack.New(cfg.BotToken, append(slices.Clone(opts), retryOption(apiURL, m))...)
+	p := newPacer()
+	client := slack.New(cfg.BotToken, append(slices.Clone(opts), retryOption(apiURL, m, p))...)
 	smClient := slack.New(cfg.BotToken, opts...)
 	smOpts := []socketmode.Option{socketmode.OptionLog(logAdapter)}
 	if cfg.PingInterval > 0 {
@@ -193,7 +194,7 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
-		api:      slackAPI{c: client, m: m, p: newPacer()},
+		api:      slackAPI{c: client, m: m, p: p},
 		sm:       socketmode.New(smClient, smOpts...),
 		queue:    newQueue(cfg.QueueSize, m),
 		cards:    newCardPosts(),

@@ -10,28 +10,56 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// The pacer keeps this process's Web API calls under Slack's published limits
-// (https://api.slack.com/apis/rate-limits) so they wait here instead of drawing 429s:
+// The pacer keeps this process's Web API calls at Slack's published limits
+// (https://api.slack.com/apis/rate-limits) once Slack shows it enforces them, so calls wait here
+// instead of drawing 429 after 429:
 //
 //   - chat.postMessage: "one message per second per channel" with short bursts; thread replies
 //     count against their channel.
 //   - chat.update: Tier 3 (50+ per minute, workspace-wide for the app).
 //   - chat.postEphemeral: Tier 4 (100+ per minute).
 //
-// Each is a token bucket (golang.org/x/time/rate) refilled 5 % below Slack's figure, so the
-// jitter of the loopback or network between two calls does not turn into a 429. The 429s that
-// still come (another replica shares the workspace's limits; Slack's unpublished workspace-wide
-// limit) are waited out by slack-go's own Retry-After retry (retryOption).
+// A method is paced for pacedFor after its last 429 (countedRetry reports each): Slack's limits
+// are "N+ per minute", often more in practice, so the bot runs at whatever Slack accepts until
+// Slack says no, then at the documented rate. Each rate is a token bucket
+// (golang.org/x/time/rate) refilled 5 % below Slack's figure, so jitter between two calls does
+// not turn into a 429. The 429s themselves are waited out by slack-go's own Retry-After retry
+// (retryOption).
 //
 // In a channel, card posts go first: a thread reply is sent only when no card waits for the
-// channel and a token is free right now (tryReply); otherwise the thread sync leaves its lines
-// for later, when they are posted together (syncThread). So a burst of incidents gets its cards
-// at the channel's full rate and the audit lines follow, batched, when the burst is over.
+// channel and, when paced, a token is free right now (tryReply); otherwise the thread sync
+// leaves its lines for later, when they are posted together (syncThread). So a burst of
+// incidents gets its cards at the channel's full rate and the audit lines follow, batched.
 type pacer struct {
 	mu       sync.Mutex
 	channels map[string]*channelPace
 	update   *rate.Limiter
 	eph      *rate.Limiter
+	until    map[string]time.Time // method → paced until
+}
+
+// pacedFor is how long a method stays paced after its last 429.
+const pacedFor = time.Minute
+
+// saw429 paces method from now on, for pacedFor.
+func (p *pacer) saw429(method string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.until[method] = time.Now().Add(pacedFor)
+}
+
+// paced reports whether method is paced now; p.mu must be held.
+func (p *pacer) pacedLocked(method string) bool {
+	return time.Now().Before(p.until[method])
+}
+
+func (p *pacer) paced(method string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pacedLocked(method)
 }
 
 type channelPace struct {
@@ -56,6 +84,7 @@ func newPacer() *pacer {
 		channels: map[string]*channelPace{},
 		update:   rate.NewLimiter(rate.Limit(updatePerMinute/60), updateBurst),
 		eph:      rate.NewLimiter(rate.Limit(ephPerMinute/60), ephBurst),
+		until:    map[string]time.Time{},
 	}
 }
 
@@ -77,11 +106,15 @@ func (p *pacer) post(ctx context.Context, ch string) (done func(), err error) {
 	p.mu.Lock()
 	c := p.channel(ch)
 	c.cards++
+	paced := p.pacedLocked("chat.postMessage")
 	p.mu.Unlock()
 	done = func() {
 		p.mu.Lock()
 		c.cards--
 		p.mu.Unlock()
+	}
+	if !paced {
+		return done, nil
 	}
 	if err := c.lim.Wait(ctx); err != nil {
 		done()
@@ -99,7 +132,7 @@ func (p *pacer) tryReply(ch string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.channel(ch)
-	if c.cards > 0 || !c.lim.Allow() {
+	if c.cards > 0 || (p.pacedLocked("chat.postMessage") && !c.lim.Allow()) {
 		return errPaced
 	}
 	return nil
@@ -110,12 +143,18 @@ func (p *pacer) waitUpdate(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
+	if !p.paced("chat.update") {
+		return nil
+	}
 	return paceErr(ctx, p.update.Wait(ctx))
 }
 
 // waitEphemeral waits for a chat.postEphemeral slot.
 func (p *pacer) waitEphemeral(ctx context.Context) error {
 	if p == nil {
+		return nil
+	}
+	if !p.paced("chat.postEphemeral") {
 		return nil
 	}
 	return paceErr(ctx, p.eph.Wait(ctx))

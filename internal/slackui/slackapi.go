@@ -28,22 +28,27 @@ type slackAPI struct {
 // chat.postMessage is safe to repeat; a connection error or a 5xx may have posted, so those are
 // never retried. Each 429 waited out is counted like any other Slack error. apiURL is the Web API
 // base the client calls (to name the method of a request).
-func retryOption(apiURL string, m *Metrics) slack.Option {
+func retryOption(apiURL string, m *Metrics, p *pacer) slack.Option {
 	cfg := slack.RetryConfig{MaxRetries: rateLimitRetries, RetryAfterDuration: time.Second}
-	cfg.Handlers = []slack.RetryHandler{countedRetry{next: slack.NewRateLimitErrorRetryHandler(cfg), apiURL: apiURL, m: m}}
+	cfg.Handlers = []slack.RetryHandler{countedRetry{next: slack.NewRateLimitErrorRetryHandler(cfg), apiURL: apiURL, m: m, p: p}}
 	return slack.OptionRetryConfig(cfg)
 }
 
-// countedRetry counts each retry its handler grants in SlackAPIErrors{method, "ratelimited"}.
+// countedRetry counts each retry its handler grants in SlackAPIErrors{method, "ratelimited"},
+// and tells the pacer of each 429 (it then paces that method at Slack's rate).
 type countedRetry struct {
 	next   slack.RetryHandler
 	apiURL string
 	m      *Metrics
+	p      *pacer // nil = none
 }
 
 // ShouldRetry implements slack.RetryHandler.
 func (h countedRetry) ShouldRetry(state *slack.RetryState, req *http.Request, resp *http.Response, err error) (bool, time.Duration) {
 	retry, wait := h.next.ShouldRetry(state, req, resp, err)
+	if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+		h.p.saw429(h.method(req))
+	}
 	if retry {
 		h.m.SlackAPIErrors.WithLabelValues(h.method(req), "ratelimited").Inc()
 	}
