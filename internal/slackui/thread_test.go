@@ -30,12 +30,18 @@ func TestThreadBatchesLines(t *testing.T) {
 	h.waitFor("the notes in the thread", func() bool {
 		return len(threadLines(h.fake.Thread(hChan, inc.MessageTS))) == 6 && h.apps[0].changes.idle()
 	})
+	// A periodic sync of either replica may run between two of the appends and post the first
+	// notes early, so the notes take one or two replies (never one each), all in order.
 	replies := h.fake.Thread(hChan, inc.MessageTS)
-	if len(replies) != 2 {
-		t.Fatalf("%d thread replies, want 2 (the open, then the five notes in one)", len(replies))
+	if len(replies) < 2 || len(replies) > 3 {
+		t.Fatalf("%d thread replies, want 2 or 3 (the open, then the five notes batched)", len(replies))
 	}
-	if d := cmp.Diff(want, strings.Split(replies[1].Text, "\n")); d != "" {
-		t.Errorf("batched reply (-want +got):\n%s", d)
+	var got []string
+	for _, r := range replies[1:] {
+		got = append(got, strings.Split(r.Text, "\n")...)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("batched replies (-want +got):\n%s", d)
 	}
 }
 
