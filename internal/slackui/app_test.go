@@ -50,6 +50,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessCfg(t, nil)
+}
+
+// newHarnessCfg is newHarness with mod applied to both apps' Config.
+func newHarnessCfg(t *testing.T, mod func(*Config)) *harness {
+	t.Helper()
 	rdb := testenv.NewRedis(t)
 	pbx, base := nstest.Start(t, nstest.Options{})
 	fake := slackfake.Start(t, slackfake.Options{})
@@ -78,11 +84,15 @@ func newHarness(t *testing.T) *harness {
 	for range 2 {
 		ch := NewChanges()
 		fan.add(ch)
-		app, err := New(Config{BotToken: "xoxb-test", AppToken: "xapp-1-test", APIURL: fake.APIURL(),
+		cfg := Config{BotToken: "xoxb-test", AppToken: "xapp-1-test", APIURL: fake.APIURL(),
 			Responders: []string{hAlice, hBob}, Approvers: []string{hAlice, hBob},
 			ApprovalSteps: []session.Step{session.StepRestore}, RemindAfter: 30 * time.Minute, RemindEvery: 2 * time.Hour,
 			Logger: zerolog.New(zerolog.NewTestWriter(t)), Now: clk.Now, SyncRetry: 20 * time.Millisecond,
-		}, h.eng, store, ch, nil)
+		}
+		if mod != nil {
+			mod(&cfg)
+		}
+		app, err := New(cfg, h.eng, store, ch, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

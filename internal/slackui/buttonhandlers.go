@@ -103,6 +103,11 @@ func (a *App) actForce(ctx context.Context, c click) {
 
 func (a *App) actApprove(ctx context.Context, c click) {
 	requester := c.inc.Step(c.act.Step).RequestedBy
+	if st := c.inc.Step(c.act.Step); st.Status == session.StatusAwaiting && requester != "" && requester != c.user &&
+		!a.stillResponder(ctx, requester) {
+		a.refuseLapsedRequest(ctx, c, requester)
+		return
+	}
 	res, err := a.eng.Approve(ctx, c.inc.ID, c.act.Step, c.user)
 	if errors.Is(err, session.ErrSelfApproval) {
 		a.auditIncident(ctx, session.AuditEntry{IncidentID: c.inc.ID, Actor: c.user, Action: "refused.self_approval",

@@ -89,6 +89,16 @@ func (a *App) deliverSecrets(ctx context.Context, inc session.Incident, to strin
 			}
 		}
 	}
+	if !a.stillResponder(ctx, to) {
+		var keys []string
+		for _, it := range items {
+			if it.key != "" {
+				keys = append(keys, it.key)
+			}
+		}
+		a.withholdSecrets(ctx, inc, to, step, keys)
+		return
+	}
 	states := map[string]session.DeliveryState{}
 	for start := 0; start < len(items); start += MaxSecretsPerMessage {
 		chunk := items[start:min(start+MaxSecretsPerMessage, len(items))]
@@ -111,10 +121,15 @@ func (a *App) deliverSecrets(ctx context.Context, inc session.Incident, to strin
 			}
 		}
 	}
+	a.recordDelivery(ctx, inc.ID, states)
+}
+
+// recordDelivery stores whether each secret (device id or "pin") reached the engineer.
+func (a *App) recordDelivery(ctx context.Context, id string, states map[string]session.DeliveryState) {
 	if len(states) == 0 {
 		return
 	}
-	_, err := a.store.Update(context.WithoutCancel(ctx), inc.ID, func(i *session.Incident) error {
+	_, err := a.store.Update(context.WithoutCancel(ctx), id, func(i *session.Incident) error {
 		if i.Delivery == nil {
 			i.Delivery = map[string]session.DeliveryState{}
 		}
@@ -124,8 +139,8 @@ func (a *App) deliverSecrets(ctx context.Context, inc session.Incident, to strin
 		return nil
 	})
 	if err != nil {
-		a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Msg("record credential delivery")
+		a.log.Warn().Err(err).Str("incident", id).Msg("record credential delivery")
 		return
 	}
-	a.changes.Changed(ctx, inc.ID)
+	a.changes.Changed(ctx, id)
 }
