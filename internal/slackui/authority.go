@@ -21,7 +21,7 @@ func (a *App) stillResponder(ctx context.Context, actor string) bool {
 	}
 	ok, err := a.auth.allowed(ctx, a.cfg.Responders, actor)
 	if err != nil {
-		a.log.Warn().Err(err).Msg("re-check the requester's authority")
+		a.logger(ctx).Warn().Err(err).Msg("re-check the requester's authority")
 	}
 	return ok
 }

@@ -139,7 +139,7 @@ func (a *App) recordDelivery(ctx context.Context, id string, states map[string]s
 		return nil
 	})
 	if err != nil {
-		a.log.Warn().Err(err).Str("incident", id).Msg("record credential delivery")
+		a.logger(ctx).Warn().Err(err).Str("incident", id).Msg("record credential delivery")
 		return
 	}
 	a.changes.Changed(ctx, id)
