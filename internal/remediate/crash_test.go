@@ -155,10 +155,7 @@ func TestFencedRunnerCannotWrite(t *testing.T) {
 	ctx := context.Background()
 	a, b := v.engine("A", nil), v.engine("B", nil)
 	a.SetRenewEvery(time.Hour) // a paused process renews nothing
-	inc := v.open(a, "1001", "acme.example")
-	if _, err := a.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(a, "1001", "acme.example")
 	paused, release := make(chan struct{}), make(chan struct{})
 	a.SetHook(func(step session.Step, op string, after bool) error {
 		if op == "delete device 1001a" && !after {
@@ -239,10 +236,7 @@ func TestRedisKilledMidIncident(t *testing.T) {
 	ctx := context.Background()
 	a, b := v.engine("A", nil), v.engine("B", nil)
 	before, oldPW := v.settings("1001", "acme.example"), v.passwords("1001", "acme.example")
-	inc := v.open(a, "1001", "acme.example")
-	if _, err := a.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(a, "1001", "acme.example")
 	// Redis dies (SIGKILL) right after the first device was created, and so does the runner.
 	a.SetHook(func(step session.Step, op string, after bool) error {
 		if op == "create device 1001" && after {

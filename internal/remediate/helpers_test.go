@@ -120,6 +120,16 @@ func (v *env) open(e *remediate.Engine, user, domain string) session.Incident {
 	return inc
 }
 
+// openDenied opens an incident for user@domain and runs deny as U1: the start of most tests.
+func (v *env) openDenied(e *remediate.Engine, user, domain string) session.Incident {
+	v.t.Helper()
+	inc := v.open(e, user, domain)
+	if _, err := e.Run(context.Background(), inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
+		v.t.Fatal(err)
+	}
+	return inc
+}
+
 func (v *env) get(id string) session.Incident {
 	v.t.Helper()
 	inc, err := v.store.Get(context.Background(), id)

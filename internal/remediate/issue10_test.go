@@ -22,10 +22,7 @@ func TestSeq4ForceAppliesToOneRun(t *testing.T) {
 	v := newEnv(t)
 	e := v.engine("A", nil)
 	ctx := context.Background()
-	inc := v.open(e, "1001", "acme.example")
-	if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(e, "1001", "acme.example")
 	v.sim.SetUserField("acme.example", "1001", "dial-policy", "International")
 	if _, err := e.Run(ctx, inc.ID, session.StepRestore, "U1", remediate.RunOptions{}); !errors.Is(err, remediate.ErrDrift) {
 		t.Fatalf("restore after drift = %v, want ErrDrift", err)
@@ -62,18 +59,12 @@ func TestSeq5RenamedDenyPolicyIsNotAnOriginal(t *testing.T) {
 	v := newEnvSeed(t, testenv.NewRedis(t), seed)
 	ctx := context.Background()
 	e1 := v.engine("A", nil)
-	first := v.open(e1, "1001", "acme.example")
-	if _, err := e1.Run(ctx, first.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	first := v.openDenied(e1, "1001", "acme.example")
 	if _, err := e1.Abort(ctx, first.ID, "U1", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	e2 := v.engine("B", func(c *remediate.Config) { c.DenyPolicy = "Block All" })
-	second := v.open(e2, "1001", "acme.example")
-	if _, err := e2.Run(ctx, second.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	second := v.openDenied(e2, "1001", "acme.example")
 	if o := v.get(second.ID).Original; o == nil || !o.Known || o.Policy != origPolicy {
 		t.Fatalf("second incident's original = %+v, want the kept %q (Deny All was set by the bot)", o, origPolicy)
 	}
@@ -97,10 +88,7 @@ func TestSeq9ResetRetryRevokesAgain(t *testing.T) {
 	v := newEnv(t)
 	e := v.engine("A", nil)
 	ctx := context.Background()
-	inc := v.open(e, "1001", "acme.example")
-	if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(e, "1001", "acme.example")
 	e.SetHook(func(step session.Step, op string, after bool) error {
 		if step == session.StepReset && strings.Contains(op, "pin") && !after {
 			return errTransient

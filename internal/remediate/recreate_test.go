@@ -29,10 +29,7 @@ func TestRefusedCreate(t *testing.T) {
 			e := v.engine("A", nil)
 			ctx := context.Background()
 			before, oldPW := v.settings("1001", "acme.example"), v.passwords("1001", "acme.example")
-			inc := v.open(e, "1001", "acme.example")
-			if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			inc := v.openDenied(e, "1001", "acme.example")
 			for range tc.refusals {
 				v.sim.FailNext("POST", devices, 400, "device-srtp-enabled: unsupported value")
 			}
@@ -67,10 +64,7 @@ func TestLostCreateReplyRotatesPassword(t *testing.T) {
 	v := newEnv(t)
 	e := v.engine("A", nil)
 	ctx := context.Background()
-	inc := v.open(e, "1001", "acme.example")
-	if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(e, "1001", "acme.example")
 	// The softphone's create is applied but its runner dies before recording it.
 	e.SetHook(func(step session.Step, op string, after bool) error {
 		if op == "create device 1001a" && after {
@@ -108,10 +102,7 @@ func TestCredentials(t *testing.T) {
 	v := newEnv(t)
 	e := v.engine("A", nil)
 	ctx := context.Background()
-	inc := v.open(e, "1001", "acme.example")
-	if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(e, "1001", "acme.example")
 	if _, err := e.Credentials(ctx, inc.ID, "U1"); !errors.Is(err, remediate.ErrStepOrder) {
 		t.Fatalf("Credentials before recreate = %v", err)
 	}
@@ -164,10 +155,7 @@ func TestNotifierAndOpenErrors(t *testing.T) {
 			t.Errorf("Open(%q, %q) = %v, want %v", tc.user, tc.domain, err, tc.want)
 		}
 	}
-	inc := v.open(e, "1001", "acme.example")
-	if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(e, "1001", "acme.example")
 	if n.n[inc.ID] < 3 {
 		t.Errorf("notifier called %d times for open + deny", n.n[inc.ID])
 	}

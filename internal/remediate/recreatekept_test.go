@@ -22,10 +22,7 @@ func TestSeq1FailedRecreateDoesNotLoseDeviceOnClose(t *testing.T) {
 			v := newEnv(t)
 			e := v.engine("A", nil)
 			ctx := context.Background()
-			inc := v.open(e, "1001", "acme.example")
-			if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			inc := v.openDenied(e, "1001", "acme.example")
 			// The first create (device 1001, the desk phone) is refused with both bodies.
 			v.sim.FailNext("POST", devices, 400, "device-models-model: unsupported value")
 			v.sim.FailNext("POST", devices, 400, "device-models-model: unsupported value")

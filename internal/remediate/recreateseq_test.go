@@ -51,10 +51,7 @@ func TestSeq6UnsealBeforeDelete(t *testing.T) {
 	v := newEnvSeed(t, testenv.NewRedis(t), credSeed())
 	ctx := context.Background()
 	a := v.engine("A", nil)
-	inc := v.open(a, "1001", "acme.example")
-	if _, err := a.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(a, "1001", "acme.example")
 	// A dies after the snapshot, before its first delete.
 	a.SetHook(func(_ session.Step, op string, after bool) error {
 		if strings.HasPrefix(op, "delete device") && !after {
@@ -180,10 +177,7 @@ func TestSeq11JobDeadlineStopsAtBoundary(t *testing.T) {
 	v := newEnvSeed(t, testenv.NewRedis(t), credSeed())
 	ctx := context.Background()
 	e := v.engine("A", nil)
-	inc := v.open(e, "1001", "acme.example")
-	if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(e, "1001", "acme.example")
 	job := newJobCtx()
 	e.SetHook(func(_ session.Step, op string, after bool) error {
 		if op == "create device 1001a" && after {

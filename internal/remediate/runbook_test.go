@@ -211,10 +211,7 @@ func TestDriftBeforeRestore(t *testing.T) {
 	v := newEnv(t)
 	e := v.engine("A", nil)
 	ctx := context.Background()
-	inc := v.open(e, "1001", "acme.example")
-	if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(e, "1001", "acme.example")
 	v.sim.SetUserField("acme.example", "1001", "dial-policy", "International")
 	v.sim.ResetCalls()
 	_, err := e.Run(ctx, inc.ID, session.StepRestore, "U1", remediate.RunOptions{})
@@ -244,10 +241,7 @@ func TestAbortThenNewIncidentRestoresTrueOriginal(t *testing.T) {
 	v := newEnv(t)
 	e := v.engine("A", nil)
 	ctx := context.Background()
-	first := v.open(e, "1001", "acme.example")
-	if _, err := e.Run(ctx, first.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	first := v.openDenied(e, "1001", "acme.example")
 	if _, err := e.Abort(ctx, first.ID, "U1", "wrong user?", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -56,10 +56,7 @@ func TestStepKilledWithSIGKILL(t *testing.T) {
 	ctx := context.Background()
 	parent := v.engine("parent", func(c *remediate.Config) { c.LeaseTTL = time.Second; c.Now = time.Now })
 	before, oldPW := v.settings("1001", "acme.example"), v.passwords("1001", "acme.example")
-	inc := v.open(parent, "1001", "acme.example")
-	if _, err := parent.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	inc := v.openDenied(parent, "1001", "acme.example")
 	// Hold the child inside its delete of the second device: it is killed while the request is
 	// in flight.
 	arrived := make(chan struct{}, 1)
