@@ -157,7 +157,8 @@ func New(cfg Config) (*Client, error) {
 		apiKey:     cfg.APIKey,
 		observe:    cfg.Observe,
 	}
-	c.sem = newPrioritySem(orDefault(cfg.MaxInflight, DefaultMaxInflight))
+	inflight := orDefault(cfg.MaxInflight, DefaultMaxInflight)
+	c.sem = newPrioritySem(inflight)
 	switch {
 	case c.maxRetries == 0:
 		c.maxRetries = DefaultMaxRetries
@@ -173,7 +174,7 @@ func New(cfg Config) (*Client, error) {
 	if c.userAgent == "" {
 		c.userAgent = "compromised-responder-bot (netsapiens-v2)"
 	}
-	hc := &http.Client{}
+	hc := &http.Client{Transport: pooledTransport(inflight)}
 	if cfg.HTTPClient != nil {
 		copied := *cfg.HTTPClient
 		hc = &copied
@@ -186,6 +187,17 @@ func New(cfg Config) (*Client, error) {
 		c.oauth = &oauthSource{c: c}
 	}
 	return c, nil
+}
+
+// pooledTransport is http.DefaultTransport's settings with room to keep one idle connection per
+// request slot: the default keeps 2 per host, so past 2 requests in flight every request opened a
+// new connection (a TCP and TLS handshake, one or two round trips more, before the request) and
+// closed it after, which under a burst put a handshake in front of most PBX calls.
+func pooledTransport(inflight int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = inflight
+	t.MaxIdleConns = max(t.MaxIdleConns, inflight)
+	return t
 }
 
 // checkBaseURL enforces https, or http only on a loopback host, and returns the URL without
