@@ -64,8 +64,8 @@ func isPolicyRead(c nstest.Call) bool {
 }
 
 // TestDenyCriticalPath: with the domain's deny policy known, deny makes exactly read user →
-// PUT → verify GET before "contained" is recorded, and ends the live calls only after; a second
-// deny in the domain reads no policy.
+// PUT → verify GET before "contained" is recorded, and ends the live calls only after (listing
+// them once when there is none to end); a second deny in the domain reads no policy.
 func TestDenyCriticalPath(t *testing.T) {
 	v := newEnv(t)
 	w := &containedWatch{v: v, calls: map[string][]nstest.Call{}}
@@ -73,8 +73,19 @@ func TestDenyCriticalPath(t *testing.T) {
 	ctx := context.Background()
 
 	first := v.open(e, "1002", "acme.example") // the first deny in the domain reads its policy
+	v.sim.ResetCalls()
 	if _, err := e.Run(ctx, first.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	// No live call: the one list after the verified PUT is the answer, nothing is re-listed.
+	lists := 0
+	for _, c := range v.sim.Calls() {
+		if c.Method == "GET" && strings.HasSuffix(c.Path, "/1002/calls") {
+			lists++
+		}
+	}
+	if lists != 1 {
+		t.Errorf("deny of a user without live calls listed them %d times, want 1", lists)
 	}
 	v.sim.AddActiveCall("acme.example", "1001", "call-1", "+88212345678")
 	inc := v.open(e, "1001", "acme.example")
