@@ -21,6 +21,7 @@ type bundle struct {
 	original *originalRecord
 	devices  []deviceRecord
 	steps    []stepRecord
+	evidence *evidenceRecord
 	changes  []auditRecord
 	audit    []auditRecord
 	verify   *verifyRecord
@@ -169,6 +170,7 @@ func collectBundle(ctx context.Context, store *session.Store, id string, keyed b
 			FinishedAt: utc(st.FinishedAt), Summary: st.Summary, SubResults: st.SubResults, ErrKind: string(st.ErrKind),
 			ErrMessage: st.ErrMessage, SkipReason: st.SkipReason})
 	}
+	b.evidence = newEvidenceRecord(inc)
 	for _, e := range entries {
 		r := auditRecord{Type: "audit", Seq: e.Seq, At: utc(e.At), Actor: e.Actor, Action: e.Action, Step: string(e.Step),
 			Before: e.Before, After: e.After, Detail: e.Detail, PrevMAC: e.PrevMAC, MAC: e.MAC}
@@ -215,6 +217,9 @@ func (b *bundle) writeJSONL(w io.Writer) error {
 	}
 	for _, s := range b.steps {
 		recs = append(recs, s)
+	}
+	if b.evidence != nil {
+		recs = append(recs, b.evidence)
 	}
 	for _, c := range b.changes {
 		recs = append(recs, c)
@@ -352,6 +357,10 @@ func (b *bundle) writeText(w io.Writer) error {
 		if s.SkipReason != "" {
 			p("            skipped: %s", s.SkipReason)
 		}
+	}
+
+	for _, l := range b.evidence.text() {
+		p("%s", l)
 	}
 
 	p("\nPBX changes (before → after)")

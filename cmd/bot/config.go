@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compromised-responder/bot/internal/evidence"
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
@@ -54,6 +55,8 @@ type config struct {
 	QueueSize           int
 	HTTPAddr            string
 	LogLevel, LogFormat string
+	// Rates is the fraud evidence's rate table: RATES_FILE, or the committed one.
+	Rates *evidence.Rates
 }
 
 // envOnly are the settings read only from the environment, never from flags: the secrets (which
@@ -179,6 +182,8 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	str(&c.HTTPAddr, "http-addr", "HTTP_ADDR", ":8080", "listener for /healthz, /readyz, /metrics")
 	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "trace, debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "LOG_FORMAT", "json", "json or console")
+	var ratesFile string
+	str(&ratesFile, "rates-file", "RATES_FILE", "", "JSON rate table of the fraud evidence (prefix, label, class, per-minute rate); empty = the built-in one")
 	ints := []struct {
 		dst           *int
 		flag          string
@@ -354,6 +359,16 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 			p.addf("SNAPSHOT_KEY must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)")
 		} else {
 			c.SnapshotKey = b
+		}
+	}
+	c.Rates = evidence.Default()
+	if f := strings.TrimSpace(ratesFile); f != "" {
+		if b, err := readFile(f); err != nil {
+			p.addf("RATES_FILE: cannot read %s: %v", f, errors.Unwrap(err))
+		} else if r, err := evidence.Parse(b); err != nil {
+			p.addf("RATES_FILE %s: %s", f, strings.ReplaceAll(err.Error(), "\n", "; "))
+		} else {
+			c.Rates = r
 		}
 	}
 	switch c.LogFormat {

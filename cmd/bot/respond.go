@@ -137,6 +137,7 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 	if r.eng, err = remediate.New(pbx, store, ecfg); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	defer r.eng.Wait() // the evidence an open or a deny reads in the background is stored before exit
 
 	switch cmd {
 	case "open":

@@ -118,6 +118,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	runErr := app.Run(ctx)
 	stopProbe()
+	eng.Wait() // the evidence reads still in flight (bounded) land before Redis closes
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = srv.Shutdown(sctx)
 	cancel()

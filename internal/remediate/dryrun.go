@@ -236,6 +236,11 @@ func (d *dryPBX) EndCall(ctx context.Context, domain, user, callID string) error
 	return nil
 }
 
+// ListCDRs reads through: the dry run collects no evidence, but the PBX interface has it.
+func (d *dryPBX) ListCDRs(ctx context.Context, domain, user string, from, to time.Time, limit int) ([]netsapiens.CDR, error) {
+	return d.live.ListCDRs(ctx, domain, user, from, to, limit)
+}
+
 // dryLease keeps a planned incident in memory: the steps' fenced writes land there.
 type dryLease struct {
 	store Store // read only: the user's last known original and the deny policies set before

@@ -67,6 +67,7 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	e.audit(ctx, inc.ID, r.Actor, "incident.opened", "", "", string(session.StateOpen), detail)
 	e.log.Info().Str("incident", inc.ID).Str("step", "").Str("actor", r.Actor).Str("user", user).Str("domain", domain).Msg("incident opened")
 	e.notify(ctx, inc.ID)
+	e.startEvidence(ctx, inc.ID, session.PhaseOpen)
 	return inc, true, nil
 }
 

@@ -15,10 +15,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/compromised-responder/bot/internal/evidence"
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/session"
 )
@@ -40,6 +42,7 @@ type PBX interface {
 	SendEmail(ctx context.Context, domain, user, template, subject string) error
 	ListCalls(ctx context.Context, domain, user string) ([]netsapiens.ActiveCall, error)
 	EndCall(ctx context.Context, domain, user, callID string) error
+	ListCDRs(ctx context.Context, domain, user string, from, to time.Time, limit int) ([]netsapiens.CDR, error)
 }
 
 // Store is the part of the incident store (*session.Store) the engine calls. A running step's
@@ -137,6 +140,9 @@ type Config struct {
 	// RepairEvery is how often, across replicas, Reconcile repairs the store's indexes;
 	// 0 = DefaultRepairEvery.
 	RepairEvery time.Duration
+	// Evidence is the rate table of the fraud evidence read at open and at containment
+	// (evidence.go); nil = no evidence reads.
+	Evidence *evidence.Rates
 }
 
 // Engine runs the runbook. It is safe for concurrent use; several Engines (replicas) may
@@ -158,6 +164,9 @@ type Engine struct {
 	// dry is set on the copy of the Engine that Plan runs the steps with: no audit line, no
 	// notification (the dry run leaves the store as it was).
 	dry bool
+	// bg counts the background evidence reads (evidence.go), for Wait; a pointer, so that the
+	// dry run's copy of the Engine shares it.
+	bg *sync.WaitGroup
 }
 
 // New returns an Engine. Errors: ErrInvalid (wrapped) for a nil PBX or store, a PIN length
@@ -212,7 +221,7 @@ func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
 		cfg.Keys = none
 	}
 	return &Engine{pbx: pbx, store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		policies: newPolicyCache(cfg.PolicyTTL, cfg.Now)}, nil
+		policies: newPolicyCache(cfg.PolicyTTL, cfg.Now), bg: &sync.WaitGroup{}}, nil
 }
 
 // needsApproval reports whether step is in Config.ApprovalSteps.

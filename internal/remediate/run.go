@@ -313,6 +313,9 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 	log.Info().Str("status", string(res.status)).Msg("step finished")
 	e.notify(ctx, inc.ID)
 	e.observe(ctx, stored, l.Step, true, res.status, nil)
+	if l.Step == session.StepDeny {
+		e.startEvidence(ctx, inc.ID, session.PhaseContainment) // contained and the live calls dealt with
+	}
 	if res.close {
 		closed, err := e.closeRestored(ctx, stored, r.actor)
 		switch {

@@ -224,6 +224,8 @@ type Incident struct {
 	Delivery map[string]DeliveryState `json:"delivery,omitempty"` // secret delivery per device/"pin"
 	// EmailAtOpen is the masked e-mail address when the incident was opened (reset shows if it changed).
 	EmailAtOpen string `json:"email_at_open,omitempty"`
+	// Evidence is the latest fraud evidence read (at open, then at containment; evidence.go).
+	Evidence *Evidence `json:"evidence,omitempty"`
 
 	// Version increases with every stored change; renders of an older version never overwrite a newer card.
 	Version int64 `json:"version"`

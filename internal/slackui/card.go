@@ -61,6 +61,10 @@ type renderer struct {
 func (r *renderer) blocks() []slack.Block {
 	bs := []slack.Block{r.header(), r.opened(), slack.NewDividerBlock()}
 	bs = append(bs, r.live()...)
+	if ev := r.evidence(); len(ev) > 0 {
+		bs = append(bs, slack.NewDividerBlock())
+		bs = append(bs, ev...)
+	}
 	bs = append(bs, slack.NewDividerBlock())
 	for i, d := range remediate.Runbook() {
 		bs = append(bs, r.step(i+1, d)...)

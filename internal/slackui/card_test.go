@@ -182,7 +182,7 @@ func fixtures() []fixture {
 			Sealed: map[string]string{"p": secretSealed}, Unsealable: []string{"device-provisioning-password"}})
 	}
 	fs = append(fs, fixture{"devices_200", inc, opts, []string{"step:recreate", "step:reset", "step:restore", "abort"}, "step:recreate"})
-	return fs
+	return append(fs, evidenceFixtures(opts)...)
 }
 
 func TestCardGolden(t *testing.T) {

@@ -1,0 +1,157 @@
+package evidence
+
+import (
+	"cmp"
+	"math"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// Window is how far back the evidence reads the user's call records.
+const Window = 24 * time.Hour
+
+// TopN is how many destination numbers the evidence names.
+const TopN = 3
+
+// Input is what the PBX returned for one evidence read. A read that failed has its reason
+// (plain words, no secret) instead of its data.
+type Input struct {
+	Phase string
+	Now   time.Time
+
+	CDRs       []netsapiens.CDR
+	CDRsFailed string // why the call records could not be read; "" = they were
+
+	Calls       []netsapiens.ActiveCall
+	CallsFailed string
+
+	Devices       []netsapiens.Device
+	DevicesFailed string
+}
+
+// inbound is the CDR type the evidence leaves out of destinations, minutes and cost. The spec
+// documents the type filter only as "Inbound, Outbound, On-net, Off-net, Missed, Received, or
+// integer type 0,1,2,3"; 0 is taken as inbound (listed first), and every other type counts, so
+// an unsure record errs towards a warning.
+const inbound = 0
+
+// Summarize computes the evidence of one read. It is a pure function of in and the table.
+func (r *Rates) Summarize(in Input) session.Evidence {
+	ev := session.Evidence{Phase: in.Phase, ReadAt: in.Now.UTC(), Currency: r.Currency,
+		Unavailable: in.CDRsFailed, LiveUnavailable: in.CallsFailed, DevicesUnavailable: in.DevicesFailed}
+	if in.CDRsFailed == "" {
+		r.addCDRs(&ev, in.CDRs, in.Now)
+	}
+	for _, c := range in.Calls {
+		call := session.EvidenceCall{Number: c.DialedNumber, Since: c.StartDatetime}
+		if n, ok := r.Normalize(c.DialedNumber); ok {
+			rate := r.Lookup(n)
+			call.Number, call.Label, call.Class = n, rate.Label, rate.Class
+		}
+		ev.LiveCalls = append(ev.LiveCalls, call)
+	}
+	for _, d := range in.Devices {
+		ev.Registrations = append(ev.Registrations, registration(d))
+	}
+	return ev
+}
+
+func (r *Rates) addCDRs(ev *session.Evidence, cdrs []netsapiens.CDR, now time.Time) {
+	hour, day := now.Add(-time.Hour), now.Add(-Window)
+	byNumber := map[string]*session.Destination{}
+	cost := 0.0
+	for _, c := range cdrs {
+		start := c.Start()
+		if start.Before(day) || start.After(now) {
+			continue // outside the window (a PBX that ignores the range)
+		}
+		ev.Calls24h++
+		if !start.Before(hour) {
+			ev.Calls1h++
+		}
+		if c.Type == inbound {
+			continue
+		}
+		n, ok := r.Normalize(dialled(c))
+		if !ok {
+			continue
+		}
+		rate := r.Lookup(n)
+		secs := max(c.Duration, 0)
+		callCost := float64(secs) / 60 * rate.PerMinute
+		cost += callCost
+		ev.Seconds += secs
+		switch rate.Class {
+		case session.ClassInternational:
+			ev.International++
+			ev.InternationalSeconds += secs
+		case session.ClassPremium:
+			ev.Premium++
+			ev.PremiumSeconds += secs
+		}
+		d := byNumber[n]
+		if d == nil {
+			d = &session.Destination{Number: n, Label: rate.Label, Class: rate.Class}
+			byNumber[n] = d
+		}
+		d.Calls++
+		d.Seconds += secs
+		d.Cost += callCost
+	}
+	ev.Cost = cents(cost)
+	top := make([]session.Destination, 0, len(byNumber))
+	for _, d := range byNumber {
+		d.Cost = cents(d.Cost)
+		top = append(top, *d)
+	}
+	slices.SortFunc(top, func(a, b session.Destination) int {
+		return cmp.Or(cmp.Compare(b.Cost, a.Cost), cmp.Compare(b.Seconds, a.Seconds), cmp.Compare(a.Number, b.Number))
+	})
+	if len(top) > TopN {
+		top = top[:TopN]
+	}
+	if len(top) > 0 {
+		ev.Top = top
+	}
+}
+
+// dialled is the number a record names: "number" (the other party), else the user part of
+// orig_to_uri.
+func dialled(c netsapiens.CDR) string {
+	if c.Number != nil && *c.Number != "" {
+		return *c.Number
+	}
+	return c.OrigToURI
+}
+
+func cents(v float64) float64 { return math.Round(v*100) / 100 }
+
+// registration is a device's registration as the PBX reports it, the address without its port.
+func registration(d netsapiens.Device) session.Registration {
+	reg := session.Registration{Device: d.ID()}
+	if d.RegistrationState != nil {
+		reg.Registered = *d.RegistrationState == "registered"
+	}
+	if d.RegistrationIPAddress != nil {
+		reg.IP = *d.RegistrationIPAddress
+		if host, _, err := net.SplitHostPort(reg.IP); err == nil {
+			reg.IP = host
+		}
+	}
+	if d.RegistrationUserAgent != nil {
+		reg.UserAgent = *d.RegistrationUserAgent
+	}
+	if d.RegistrationDatetime != nil {
+		reg.At = *d.RegistrationDatetime
+	}
+	return reg
+}
+
+// Risky reports whether a class is one the restore gate watches (international or premium).
+func Risky(class string) bool {
+	return class == session.ClassInternational || class == session.ClassPremium
+}

@@ -1,0 +1,107 @@
+package remediate
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/evidence"
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/session"
+)
+
+// The fraud evidence (internal/evidence) is read when an incident opens and again once deny
+// has contained the user: the user's call records of the last 24 h, its live calls and its
+// devices' registrations. The reads are the PBX's lowest priority (netsapiens.Low, below deny
+// and opening incidents) and run after the open or the deny has returned, so they never delay
+// containment; a failed read is recorded in the evidence ("unavailable"), never fails anything.
+
+const (
+	// maxEvidenceCDRs bounds one read (five pages): a day of a fraud run can be thousands of calls.
+	maxEvidenceCDRs = 5000
+	// evidenceTimeout bounds a background evidence read and its store write.
+	evidenceTimeout = 30 * time.Second
+)
+
+// startEvidence reads the evidence in the background, detached from ctx's end (the Slack job
+// that opened the incident returns at once) but bounded by evidenceTimeout.
+func (e *Engine) startEvidence(ctx context.Context, id, phase string) {
+	if e.cfg.Evidence == nil || e.dry {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	e.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(ctx, evidenceTimeout)
+		defer cancel()
+		if _, err := e.CollectEvidence(ctx, id, phase); err != nil {
+			e.log.Warn().Err(err).Str("incident", id).Str("phase", phase).Msg("store fraud evidence")
+		}
+	})
+}
+
+// Wait waits for the background evidence reads started so far (each bounded by
+// evidenceTimeout): a CLI process waits before it exits, serve at shutdown.
+func (e *Engine) Wait() { e.bg.Wait() }
+
+// CollectEvidence reads the fraud evidence of an incident's user now and stores it as the
+// incident's Evidence (an evidence read at containment is not replaced by a slower one of the
+// open), audited as evidence.read. A failed PBX read is recorded in the evidence, not returned.
+// Errors: ErrInvalid (no rate table configured), ErrNotFound, store errors.
+func (e *Engine) CollectEvidence(ctx context.Context, id, phase string) (session.Incident, error) {
+	if e.cfg.Evidence == nil {
+		return session.Incident{}, errorf(ErrInvalid, "no rate table: evidence is off")
+	}
+	inc, err := e.store.Get(ctx, id)
+	if err != nil {
+		return inc, err
+	}
+	ev := e.readEvidence(ctx, inc, phase)
+	stored := false
+	inc, err = e.store.Update(ctx, id, func(i *session.Incident) error {
+		if cur := i.Evidence; cur != nil && (cur.ReadAt.After(ev.ReadAt) ||
+			cur.Phase == session.PhaseContainment && ev.Phase == session.PhaseOpen) {
+			return nil // a newer read, or the containment's, is stored already
+		}
+		i.Evidence, stored = &ev, true
+		return nil
+	})
+	if err != nil {
+		return inc, fmt.Errorf("store evidence of %s: %w", id, err)
+	}
+	if stored {
+		e.audit(ctx, id, "bot", "evidence.read", "", "", phase, evidence.Line(ev))
+		e.notify(ctx, id)
+	}
+	return inc, nil
+}
+
+// readEvidence makes the three reads at once, at the lowest priority.
+func (e *Engine) readEvidence(ctx context.Context, inc session.Incident, phase string) session.Evidence {
+	rctx := netsapiens.WithPriority(netsapiens.WithLogTag(ctx, inc.ID), netsapiens.Low)
+	now := e.now().UTC()
+	in := evidence.Input{Phase: phase, Now: now}
+	var cdrErr, callErr, devErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		in.CDRs, cdrErr = e.pbx.ListCDRs(rctx, inc.Domain, inc.User, now.Add(-evidence.Window), now, maxEvidenceCDRs)
+	})
+	wg.Go(func() { in.Calls, callErr = e.pbx.ListCalls(rctx, inc.Domain, inc.User) })
+	wg.Go(func() { in.Devices, devErr = e.pbx.ListDevices(rctx, inc.Domain, inc.User) })
+	wg.Wait()
+	in.CDRsFailed, in.CallsFailed, in.DevicesFailed = failure(cdrErr), failure(callErr), failure(devErr)
+	for _, err := range []error{cdrErr, callErr, devErr} {
+		if err != nil {
+			e.log.Warn().Err(err).Str("incident", inc.ID).Str("phase", phase).Msg("evidence read failed")
+		}
+	}
+	return e.cfg.Evidence.Summarize(in)
+}
+
+// failure is a failed read's reason in plain words ("" for no error).
+func failure(err error) string {
+	if err == nil {
+		return ""
+	}
+	return UserMessage(err)
+}
