@@ -13,6 +13,7 @@ const (
 	opGetUser
 	opUpdateUser
 	opGetDialPolicy
+	opListDialPolicies
 	opListDialPolicyPermissions
 	opRevokeJWT
 	opSendEmail
@@ -59,6 +60,7 @@ var operations = [numOps]opSpec{
 	opGetUser:                   {name: "get_user", method: http.MethodGet, secret: true, retry: true}, // the answer has the PIN
 	opUpdateUser:                {name: "update_user", method: http.MethodPut, retry: true},            // secret when it sets the PIN
 	opGetDialPolicy:             {name: "get_dial_policy", method: http.MethodGet, retry: true},
+	opListDialPolicies:          {name: "list_dial_policies", method: http.MethodGet, retry: true},
 	opListDialPolicyPermissions: {name: "list_dial_policy_permissions", method: http.MethodGet, retry: true},
 	opRevokeJWT:                 {name: "revoke_jwt", method: http.MethodDelete, retry: true},
 	opSendEmail:                 {name: "send_email", method: http.MethodPost},

@@ -4,7 +4,36 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 )
+
+// ListDialPolicies lists the dial policies a user of domain can be given: the domain's own and
+// the system-level ones (SystemLevel true), in the PBX's order. The API has no per-domain list
+// (API.md §5: only GET /dialpolicy, which answers the system's and those of every domain the
+// credential reaches), so the other domains' policies are filtered out here. Errors: KindInvalid
+// (bad domain, no request made), KindUnauthorized, KindForbidden, KindTransient, KindInternal, or
+// the context's error.
+func (c *Client) ListDialPolicies(ctx context.Context, domain string) ([]DialPolicy, error) {
+	if err := ValidateDomain(domain); err != nil {
+		return nil, err
+	}
+	all, err := getList[DialPolicy](ctx, c, opListDialPolicies, "/dialpolicy", nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DialPolicy, 0, len(all))
+	for _, p := range all {
+		switch {
+		case p.Name == "":
+		case p.Domain == "*":
+			p.SystemLevel = true
+			out = append(out, p)
+		case strings.EqualFold(p.Domain, domain):
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
 
 // GetDialPolicy reads a dial policy by name: the domain's (GET /domains/{d}/dialpolicy/{p})
 // and, when that is 404, the system-level one (GET /dialpolicy/{p}, SystemLevel true).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -74,6 +75,19 @@ func TestSimulatorOperations(t *testing.T) {
 		}
 		if _, err := c.GetDialPolicy(ctx, demoDomain, "No Such Policy"); !errors.Is(err, netsapiens.ErrNotFound) {
 			t.Errorf("GetDialPolicy(missing) = %v, want ErrNotFound", err)
+		}
+		// The domain's own and the system's, not globex.example's.
+		pols, err := c.ListDialPolicies(ctx, demoDomain)
+		must(t, err)
+		var got []string
+		for _, p := range pols {
+			got = append(got, fmt.Sprintf("%s/%v", p.Name, p.SystemLevel))
+		}
+		if want := []string{"Deny All/true", "US and Canada/true", "International/true", "Acme Local/false"}; !slices.Equal(got, want) {
+			t.Errorf("ListDialPolicies(%s) = %q, want %q", demoDomain, got, want)
+		}
+		if pols, err := c.ListDialPolicies(ctx, "globex.example"); err != nil || slices.ContainsFunc(pols, func(p netsapiens.DialPolicy) bool { return p.Name == "Acme Local" }) {
+			t.Errorf("ListDialPolicies(globex.example) = %+v, %v; want no acme.example policy", pols, err)
 		}
 	})
 

@@ -84,6 +84,10 @@ func (d *dryPBX) GetDialPolicy(ctx context.Context, domain, name string) (netsap
 	return d.live.GetDialPolicy(ctx, domain, name)
 }
 
+func (d *dryPBX) ListDialPolicies(ctx context.Context, domain string) ([]netsapiens.DialPolicy, error) {
+	return d.live.ListDialPolicies(ctx, domain)
+}
+
 func (d *dryPBX) ListDialPolicyPermissions(ctx context.Context, domain, name string) ([]netsapiens.Permission, error) {
 	return d.live.ListDialPolicyPermissions(ctx, domain, name)
 }

@@ -30,6 +30,7 @@ type PBX interface {
 	GetUser(ctx context.Context, domain, user string) (netsapiens.User, error)
 	UpdateUser(ctx context.Context, domain, user string, u netsapiens.UserUpdate) error
 	GetDialPolicy(ctx context.Context, domain, name string) (netsapiens.DialPolicy, error)
+	ListDialPolicies(ctx context.Context, domain string) ([]netsapiens.DialPolicy, error)
 	ListDialPolicyPermissions(ctx context.Context, domain, name string) ([]netsapiens.Permission, error)
 	ListDevices(ctx context.Context, domain, user string) ([]netsapiens.Device, error)
 	GetDevice(ctx context.Context, domain, user, device string) (netsapiens.Device, error)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/session"
@@ -122,4 +124,47 @@ func (r *runner) refreshLive() {
 // was unknown, or instead of it), or "": what the approver's dialog and the card name.
 func RequestedPolicy(inc *session.Incident) string {
 	return inc.Step(session.StepRestore).Progress[progPolicy]
+}
+
+// PolicyChoice is a dial policy restore may set when the original is unknown.
+type PolicyChoice struct {
+	Name   string
+	System bool // system-wide, not the domain's own
+}
+
+// RestoreChoices lists the dial policies restore may set for the incident's user when its
+// original is unknown (the card's restore_original dialog): the domain's own first, then the
+// system-wide ones (GetDialPolicy looks in that order, so a name in both is listed once, as the
+// domain's), each in the PBX's order. Every deny policy is left out: the incident's, the
+// configured one and any the bot set for this user before (issue 10, sequences 5 and 8).
+// Errors: ErrNotFound, the store's and the PBX's errors (wrapped).
+func (e *Engine) RestoreChoices(ctx context.Context, id string) ([]PolicyChoice, error) {
+	inc, err := e.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	deny := []string{e.denyPolicy(&inc), e.cfg.DenyPolicy}
+	kept, err := e.store.DenyPolicies(ctx, inc.User, inc.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("read the deny policies set before: %w", err)
+	}
+	deny = append(deny, kept...)
+	pols, err := e.pbx.ListDialPolicies(ctx, inc.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("list the dial policies of %s: %w", inc.Domain, err)
+	}
+	seen := map[string]bool{}
+	var out []PolicyChoice
+	for _, sys := range []bool{false, true} {
+		for _, p := range pols {
+			k := strings.ToLower(strings.TrimSpace(p.Name))
+			if p.SystemLevel != sys || seen[k] || slices.ContainsFunc(deny, func(d string) bool { return samePolicy(d, p.Name) }) ||
+				netsapiens.ValidatePolicyName(p.Name) != nil {
+				continue
+			}
+			seen[k] = true
+			out = append(out, PolicyChoice{Name: p.Name, System: sys})
+		}
+	}
+	return out, nil
 }

@@ -27,7 +27,8 @@ func (e *BlocksError) Error() string {
 // block_ids (≤ 255) in the message; unique action_ids (≤ 255) within a block; at most
 // 25 elements in an actions block and 10 in a context block; section text ≤ 3000,
 // fields ≤ 10 of ≤ 2000; header ≤ 150; button text ≤ 75, value ≤ 2000, url ≤ 3000;
-// confirm title ≤ 100, text ≤ 300, confirm/deny ≤ 30; text objects non-empty. It
+// confirm title ≤ 100, text ≤ 300, confirm/deny ≤ 30; a static select's options (see
+// options); text objects non-empty. It
 // returns nil or a *BlocksError. It is exported so that renderers can be tested
 // without a server.
 func ValidateBlocks(blocks json.RawMessage) error {
@@ -225,6 +226,9 @@ func (c *checker) element(ptr string, e any) string {
 	if p, ok := m["placeholder"]; ok {
 		c.text(ptr+"/placeholder", p, 150, true)
 	}
+	if typ == "static_select" {
+		c.options(ptr, m)
+	}
 	if typ == "button" {
 		if m["text"] == nil {
 			c.add(ptr+"/text", "must be provided")
@@ -239,6 +243,74 @@ func (c *checker) element(ptr string, e any) string {
 		}
 	}
 	return id
+}
+
+// options checks a static select's choices: options (1–100) or option_groups (1–100, each with
+// a plain_text label ≤ 75 and 1–100 options), not both; each option a plain_text text ≤ 75 and a
+// value of 1–150 characters, unique in the select; an initial_option must be one of them.
+func (c *checker) options(ptr string, m map[string]any) {
+	opts, hasOpts := m["options"].([]any)
+	groups, hasGroups := m["option_groups"].([]any)
+	values := map[string]bool{}
+	list := func(ptr string, os []any) {
+		switch {
+		case len(os) == 0:
+			c.add(ptr, "must provide at least 1 item")
+		case len(os) > 100:
+			c.add(ptr, "no more than 100 items allowed")
+		}
+		for i, o := range os {
+			op := fmt.Sprintf("%s/%d", ptr, i)
+			om, ok := o.(map[string]any)
+			if !ok {
+				c.add(op, "must be an object")
+				continue
+			}
+			if om["text"] == nil {
+				c.add(op+"/text", "must be provided")
+			} else {
+				c.text(op+"/text", om["text"], 75, true)
+			}
+			switch v, _, ok := str(om, "value"); {
+			case !ok || v == "":
+				c.add(op+"/value", "must be a string of at least 1 character")
+			case utf8.RuneCountInString(v) > 150:
+				c.add(op+"/value", "must be less than 151 characters")
+			case values[v]:
+				c.add(op+"/value", "duplicate option value %q", v)
+			default:
+				values[v] = true
+			}
+		}
+	}
+	switch {
+	case hasOpts && hasGroups:
+		c.add(ptr, "must provide either options or option_groups, not both")
+	case hasOpts:
+		list(ptr+"/options", opts)
+	case hasGroups:
+		if len(groups) == 0 || len(groups) > 100 {
+			c.add(ptr+"/option_groups", "must provide 1 to 100 items")
+		}
+		for i, g := range groups {
+			gp := fmt.Sprintf("%s/option_groups/%d", ptr, i)
+			gm, _ := g.(map[string]any)
+			if gm["label"] == nil {
+				c.add(gp+"/label", "must be provided")
+			} else {
+				c.text(gp+"/label", gm["label"], 75, true)
+			}
+			os, _ := gm["options"].([]any)
+			list(gp+"/options", os)
+		}
+	default:
+		c.add(ptr+"/options", "must provide options or option_groups")
+	}
+	if io, ok := m["initial_option"].(map[string]any); ok {
+		if v, _, _ := str(io, "value"); !values[v] {
+			c.add(ptr+"/initial_option", "must match one of the options")
+		}
+	}
 }
 
 func (c *checker) confirm(ptr string, v any) {

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // apiReq is one Web API request, form or JSON, with its token.
@@ -263,52 +262,6 @@ func (s *Server) apiConversationsJoin(r *apiReq) (map[string]any, *apiError) {
 	c.member = true
 	body["channel"] = s.channelJSON(c)
 	return body, nil
-}
-
-// triggerTTL is how long a trigger_id can open a view (Slack: 3 s, single use).
-const triggerTTL = 3 * time.Second
-
-func (s *Server) apiViewsOpen(r *apiReq) (map[string]any, *apiError) {
-	tid := r.get("trigger_id")
-	tr, ok := s.triggers[tid]
-	switch {
-	case tid == "":
-		return nil, errCode("invalid_arguments")
-	case !ok:
-		return nil, errCode("invalid_trigger_id")
-	case tr.used:
-		return nil, errCode("exchanged_trigger_id")
-	case time.Since(tr.at) > triggerTTL:
-		return nil, errCode("expired_trigger_id")
-	}
-	var view map[string]json.RawMessage
-	if json.Unmarshal([]byte(r.get("view")), &view) != nil {
-		return nil, errCode("invalid_arguments")
-	}
-	var typ, pm string
-	_ = json.Unmarshal(view["type"], &typ)
-	_ = json.Unmarshal(view["private_metadata"], &pm)
-	if typ != "modal" {
-		return nil, errCode("invalid_arguments")
-	}
-	if utf8.RuneCountInString(pm) > 3000 {
-		return nil, &apiError{code: "invalid_arguments", messages: []string{
-			"[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]"}}
-	}
-	if err := validateBlocks(view["blocks"], 100, "/view/blocks"); err != nil {
-		return nil, blocksAPIError(err)
-	}
-	tr.used = true
-	out := map[string]any{}
-	for k, v := range view {
-		out[k] = v
-	}
-	id := s.nextIDLocked("V")
-	out["id"], out["team_id"], out["app_id"], out["bot_id"] = id, s.opts.TeamID, s.opts.AppID, s.opts.BotID
-	out["hash"], out["root_view_id"], out["state"] = id+".hash", id, map[string]any{"values": map[string]any{}}
-	s.views = append(s.views, &openView{id: id, user: tr.user, view: out})
-	s.notifyLocked()
-	return map[string]any{"view": out}, nil
 }
 
 // compactBlocks normalizes a blocks array for storage and comparison; an empty array

@@ -400,6 +400,7 @@ func TestViewsOpenAndSubmit(t *testing.T) {
 		slack.NewPlainTextInputBlockElement(nil, "reason_a"))
 	view := slack.ModalViewRequest{Type: slack.VTModal, CallbackID: "reason", PrivateMetadata: "INC-1",
 		Title:  slack.NewTextBlockObject(slack.PlainTextType, "Reason", false, false),
+		Submit: slack.NewTextBlockObject(slack.PlainTextType, "Send", false, false),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{input}}}
 	resp, err := api.OpenViewContext(ctx5s(t), trigger, view)
 	if err != nil || resp.View.ID == "" || resp.View.CallbackID != "reason" || resp.View.PrivateMetadata != "INC-1" {
@@ -547,5 +548,95 @@ func TestTokensNeverExposed(t *testing.T) {
 		if strings.Contains(s, "secret") {
 			t.Errorf("%s shows a token: %s", what, s)
 		}
+	}
+}
+
+// TestViewsStaticSelect: views.open checks a modal and its select as Slack does, and a
+// submission is what Slack's client would send (an offered option, every required input
+// filled) unless the test forges it.
+func TestViewsStaticSelect(t *testing.T) {
+	fake := newFake(t)
+	triggers := make(chan string, 4)
+	submits := make(chan slack.InteractionCallback, 2)
+	runSocket(t, fake, func(h *socketmode.SocketmodeHandler) {
+		h.HandleSlashCommand("/compromised", func(evt *socketmode.Event, c *socketmode.Client) {
+			_ = c.AckCtx(context.Background(), evt.Request.EnvelopeID, nil)
+			triggers <- evt.Data.(slack.SlashCommand).TriggerID
+		})
+		h.HandleViewSubmission("pick", func(evt *socketmode.Event, c *socketmode.Client) {
+			_ = c.AckCtx(context.Background(), evt.Request.EnvelopeID, nil)
+			submits <- evt.Data.(slack.InteractionCallback)
+		})
+	})
+	trigger := func() string {
+		if _, err := fake.SlashCommand(ctx5s(t), slackfake.SlashCommand{UserID: "U1", ChannelID: "C1"}); err != nil {
+			t.Fatal(err)
+		}
+		return recv(t, triggers, "trigger_id")
+	}
+	plainText := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	}
+	modal := func(opts []*slack.OptionBlockObject, title string, submit bool) slack.ModalViewRequest {
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plainText("Choose"), "pick_a", opts...)
+		v := slack.ModalViewRequest{Type: slack.VTModal, CallbackID: "pick", Title: plainText(title),
+			Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewInputBlock("pick_b", plainText("Policy"), nil, sel)}}}
+		if submit {
+			v.Submit = plainText("Go")
+		}
+		return v
+	}
+	opt := func(v string) *slack.OptionBlockObject {
+		return slack.NewOptionBlockObject(v, plainText(v+" text"), nil)
+	}
+	api := newAPI(fake, "xoxb-test")
+	for _, tc := range []struct {
+		name string
+		view slack.ModalViewRequest
+		want string
+	}{
+		{"no options", modal(nil, "Pick", true), "/view/blocks/0/element/options"},
+		{"empty value", modal([]*slack.OptionBlockObject{opt("")}, "Pick", true), "/view/blocks/0/element/options/0/value"},
+		{"duplicate value", modal([]*slack.OptionBlockObject{opt("a"), opt("a")}, "Pick", true), "duplicate option value"},
+		{"long value", modal([]*slack.OptionBlockObject{opt(strings.Repeat("v", 151))}, "Pick", true), "less than 151"},
+		{"long title", modal([]*slack.OptionBlockObject{opt("a")}, strings.Repeat("t", 25), true), "/view/title"},
+		{"no submit", modal([]*slack.OptionBlockObject{opt("a")}, "Pick", false), "/view/submit"},
+	} {
+		_, err := api.OpenViewContext(ctx5s(t), trigger(), tc.view)
+		var se slack.SlackErrorResponse
+		if !errors.As(err, &se) || !strings.Contains(strings.Join(se.ResponseMetadata.Messages, " "), tc.want) {
+			t.Errorf("%s: views.open = %v, want a refusal naming %s", tc.name, err, tc.want)
+		}
+	}
+
+	resp, err := api.OpenViewContext(ctx5s(t), trigger(), modal([]*slack.OptionBlockObject{opt("a"), opt("b")}, "Pick", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := fake.Views(); len(vs) != 1 || vs[0].ID != resp.View.ID || vs[0].CallbackID != "pick" || !strings.Contains(string(vs[0].Blocks), `"b text"`) {
+		t.Errorf("Views() = %+v", vs)
+	}
+	for _, bad := range []slackfake.ViewSubmission{
+		{}, // the required select left empty
+		{Selected: map[string]map[string]string{"pick_b": {"pick_a": "c"}}}, // not offered
+		{Selected: map[string]map[string]string{"other": {"pick_a": "a"}}},  // no such input
+		{Values: map[string]map[string]string{"pick_b": {"pick_a": "a"}}},   // not a text input
+	} {
+		if _, err := fake.SubmitView(ctx5s(t), bad); !errors.Is(err, slackfake.ErrInvalidSubmission) {
+			t.Errorf("SubmitView(%+v) = %v, want ErrInvalidSubmission", bad, err)
+		}
+	}
+	if _, err := fake.SubmitView(ctx5s(t), slackfake.ViewSubmission{Selected: map[string]map[string]string{"pick_b": {"pick_a": "b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cb := recv(t, submits, "view submission")
+	if got := cb.View.State.Values["pick_b"]["pick_a"]; got.Type != "static_select" || got.SelectedOption.Value != "b" || got.SelectedOption.Text.Text != "b text" {
+		t.Errorf("submitted state = %+v", got)
+	}
+	if _, err := fake.SubmitView(ctx5s(t), slackfake.ViewSubmission{Forged: true, Selected: map[string]map[string]string{"pick_b": {"pick_a": "zz"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if cb := recv(t, submits, "forged submission"); cb.View.State.Values["pick_b"]["pick_a"].SelectedOption.Value != "zz" {
+		t.Errorf("forged state = %+v", cb.View.State.Values)
 	}
 }

@@ -84,6 +84,7 @@ type Engine interface {
 	Abort(ctx context.Context, id, actor, note, confirmMissing string) (session.Incident, error)
 	Credentials(ctx context.Context, id, actor string) (remediate.Result, error)
 	Refresh(ctx context.Context, id string) (session.Incident, error)
+	RestoreChoices(ctx context.Context, id string) ([]remediate.PolicyChoice, error)
 	Discard(ctx context.Context, id string) error
 	SetCard(ctx context.Context, id, channel, ts string) (session.Incident, error)
 	Reconcile(ctx context.Context) ([]remediate.Resumed, error)
@@ -128,7 +129,10 @@ type App struct {
 	cards    *cardPosts    // first posts of new cards (cardpost.go)
 	channels *channelInfos // conversations.info for opens (channelcheck.go)
 	replies  chan reply    // answers to clicks the full queue could not take (replier)
-	now      func() time.Time
+	// viewSlots bounds the view submissions being checked before their ack (viewSubmission).
+	viewSlots chan struct{}
+	viewWG    sync.WaitGroup // the checks running, which Run waits for before it closes the queue
+	now       func() time.Time
 
 	approvalSteps map[session.Step]bool
 	approversText string
@@ -194,13 +198,14 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
-		api:      slackAPI{c: client, m: m, p: p},
-		sm:       socketmode.New(smClient, smOpts...),
-		queue:    newQueue(cfg.QueueSize, m),
-		cards:    newCardPosts(),
-		channels: newChannelInfos(),
-		replies:  make(chan reply, replyBuffer),
-		linkWhy:  "socket mode not connected yet",
+		api:       slackAPI{c: client, m: m, p: p},
+		sm:        socketmode.New(smClient, smOpts...),
+		queue:     newQueue(cfg.QueueSize, m),
+		cards:     newCardPosts(),
+		channels:  newChannelInfos(),
+		replies:   make(chan reply, replyBuffer),
+		viewSlots: make(chan struct{}, viewChecks),
+		linkWhy:   "socket mode not connected yet",
 	}
 	a.auth = newAuthorizer(a.api, now)
 	a.approvalSteps = map[session.Step]bool{}
@@ -288,6 +293,7 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { runErr <- a.sm.RunContext(ctx) }()
 	err = a.dispatch(ctx, runErr)
 	a.setLink(false, "shutting down")
+	a.viewWG.Wait() // each is bounded by submissionTimeout and its ack's timeout
 
 	// Nothing new arrives now (envelopes not read are not acked, so Slack delivers them to
 	// another replica). What is queued runs within the grace; what still waits after it is

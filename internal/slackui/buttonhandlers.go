@@ -92,6 +92,12 @@ func (a *App) actStep(ctx context.Context, c click) {
 		a.replyAction(ctx, c.cb, AlreadyText(*st), nil)
 		return
 	}
+	// With no original to set, Restore asks which policy (restoreview.go); a restore that may not
+	// run yet goes to the engine, which says why.
+	if c.act.Step == session.StepRestore && c.inc.Open() && originalUnknown(&c.inc) && remediate.Waiting(&c.inc, c.act.Step) == "" {
+		a.askRestorePolicy(ctx, c)
+		return
+	}
 	res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, remediate.RunOptions{ConfirmMissing: c.act.ConfirmMissing})
 	a.afterRun(ctx, c, c.act.Step, c.user, res, err)
 }

@@ -162,7 +162,7 @@ func (r *renderer) wasNote(live string) string {
 	case o == nil:
 		return ""
 	case !o.Known:
-		return "  _(original unknown: restore will ask for it)_"
+		return "  _(original unknown: *Restore* asks which policy to set)_"
 	case r.inc.State == session.StateRestored:
 		return ""
 	case o.Policy == live:
@@ -305,12 +305,16 @@ func (r *renderer) closingLine() string {
 	return l
 }
 
-func (r *renderer) denyPolicy() string {
+func (r *renderer) denyPolicy() string { return incidentDenyPolicy(r.inc, r.o.DenyPolicy) }
+
+// incidentDenyPolicy is the incident's deny policy (recorded by deny), else the configured one
+// (NS_DENY_POLICY), else the default.
+func incidentDenyPolicy(inc *session.Incident, configured string) string {
 	switch {
-	case r.inc.DenyPolicy != "":
-		return r.inc.DenyPolicy
-	case r.o.DenyPolicy != "":
-		return r.o.DenyPolicy
+	case inc.DenyPolicy != "":
+		return inc.DenyPolicy
+	case configured != "":
+		return configured
 	}
 	return remediate.DefaultDenyPolicy
 }

@@ -60,8 +60,11 @@ func (r *renderer) step(n int, d remediate.StepDef) []slack.Block {
 				l += " · expires " + r.clock(st.ApprovalExpires)
 			}
 			text = append(text, l)
+			if p := remediate.RequestedPolicy(inc); s == session.StepRestore && p != "" {
+				text = append(text, r.chosenLine(p, st.RequestedBy))
+			}
 			if s == session.StepRestore && st.Force {
-				text = append(text, "⚠️ *Forced restore*: overwrites the live dial permission "+esc(r.livePolicy())+" with "+esc(r.original()))
+				text = append(text, "⚠️ *Forced restore*: overwrites the live dial permission "+esc(r.livePolicy())+" with "+esc(r.restoreTarget()))
 			}
 			btns = append(btns, r.button("approve:"+string(s), "Approve", r.primary(), r.confirm(ActionApprove, s)))
 		}

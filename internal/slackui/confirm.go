@@ -34,12 +34,12 @@ func (r *renderer) confirm(kind ActionKind, s session.Step) *slack.ConfirmationB
 		if s == session.StepRestore && inc.Step(s).Force {
 			title, yes, style = "Approve forced restore?", "Approve and force", slack.StyleDanger
 			text = fmt.Sprintf("Forced restore: %s's dial permission is now %s, not %s as the bot set it. Approve and overwrite it with the original %s?",
-				inc.Key(), r.livePolicy(), r.denyPolicy(), r.original())
+				inc.Key(), r.livePolicy(), r.denyPolicy(), r.restoreTarget())
 		}
 	case ActionForceRestore:
 		title, yes, style = "Force restore?", "Force restore", slack.StyleDanger
 		text = fmt.Sprintf("%s's dial permission is now %s, not %s as the bot set it. Set it to the original %s anyway?",
-			inc.Key(), r.livePolicy(), r.denyPolicy(), r.original())
+			inc.Key(), r.livePolicy(), r.denyPolicy(), r.restoreTarget())
 	case ActionCredentials:
 		title, yes = "Re-send credentials?", "Re-send"
 		text = "Rotate the SIP password of each re-created device that is not provisioned by MAC again, and send the new ones only to you? The passwords sent before stop working."
@@ -86,6 +86,31 @@ func (r *renderer) original() string {
 	return "dial permission (unknown)"
 }
 
+// requested is the policy a pending restore request asks for ("" = the original).
+func (r *renderer) requested() string {
+	if r.inc.Step(session.StepRestore).Status != session.StatusAwaiting {
+		return ""
+	}
+	return remediate.RequestedPolicy(r.inc)
+}
+
+// restoreTarget is the policy restore sets: the one a pending request asks for, else the original.
+func (r *renderer) restoreTarget() string {
+	if p := r.requested(); p != "" {
+		return p
+	}
+	return r.original()
+}
+
+// chosenLine is a pending restore request's policy on the card, with who chose it.
+func (r *renderer) chosenLine(policy, by string) string {
+	why := "the original is unknown"
+	if !originalUnknown(r.inc) {
+		why = "instead of the original " + esc(short(r.original(), 100))
+	}
+	return fmt.Sprintf("Restores *%s*, chosen by %s (%s)", esc(short(policy, 100)), userRef(by), why)
+}
+
 // change says what a step will do, as a clause ("set 1001@acme.example's dial permission from …").
 func (r *renderer) change(s session.Step) string {
 	inc := r.inc
@@ -101,7 +126,14 @@ func (r *renderer) change(s session.Step) string {
 	case session.StepReset:
 		return fmt.Sprintf("revoke %s's portal sessions and set a new voicemail PIN", inc.Key())
 	}
-	if o := inc.Original; o == nil || !o.Known {
+	if p := r.requested(); p != "" {
+		how := "instead of the original " + r.original()
+		if originalUnknown(inc) {
+			how = "the original is unknown"
+		}
+		return fmt.Sprintf("set %s's dial permission from %s to %s (chosen by the requester: %s)", inc.Key(), r.denyPolicy(), p, how)
+	}
+	if originalUnknown(inc) {
 		return fmt.Sprintf("restore %s's dial permission from %s (the original is unknown: you will be asked which policy to set)", inc.Key(), r.denyPolicy())
 	}
 	return fmt.Sprintf("set %s's dial permission from %s back to %s", inc.Key(), r.denyPolicy(), inc.Original.Policy)

@@ -8,6 +8,9 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/compromised-responder/bot/internal/remediate"
+	"github.com/compromised-responder/bot/internal/session"
 )
 
 // This file is the dispatcher: the one event loop over Socket Mode, the ack (with the answers
@@ -90,8 +93,12 @@ func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
 			answer = BusyText(a.queue.retryAfter())
 		}
 	case slack.InteractionCallback:
-		if d.Type == slack.InteractionTypeBlockActions {
+		switch d.Type {
+		case slack.InteractionTypeBlockActions:
 			j.callback = &d
+		case slack.InteractionTypeViewSubmission:
+			a.viewSubmission(ctx, j, typ, &d)
+			return
 		}
 	}
 	a.ack(ctx, evt.Request.EnvelopeID, typ, received, answer)
@@ -109,13 +116,77 @@ type ackMessage struct {
 	Text         string `json:"text"`
 }
 
-// ack acknowledges an envelope, with answer as an ephemeral message when set (AckCtx with a short
-// timeout: a plain Ack blocks forever when the link is down and the send queue is full).
+// ack acknowledges an envelope, with answer as an ephemeral message when set.
 func (a *App) ack(ctx context.Context, envelopeID, typ string, received time.Time, answer string) {
 	var payload any
 	if answer != "" {
 		payload = ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: answer}
 	}
+	a.ackPayload(ctx, envelopeID, typ, received, payload)
+}
+
+// viewChecks is how many view submissions may be checked at once, off the dispatcher.
+const viewChecks = 8
+
+// viewSubmission answers a modal's submission in its ack, as Slack requires: the field errors of
+// its route's check (the dialog stays open and nothing is changed), or a plain ack (the dialog
+// closes) once the accepted submission is queued. The check reads Redis and may ask Slack for a
+// user group's members, so it runs off the dispatcher, at most viewChecks at once; past that, and
+// when the queue is full, the answer is "busy, try again", and again nothing is lost.
+func (a *App) viewSubmission(ctx context.Context, j job, typ string, cb *slack.InteractionCallback) {
+	route, ok := viewRoutes[cb.View.CallbackID]
+	if !ok {
+		a.ackPayload(ctx, j.envelopeID, typ, j.received, nil) // not ours: close it
+		return
+	}
+	select {
+	case a.viewSlots <- struct{}{}:
+	default:
+		a.m.QueueBusy.Inc()
+		a.ackPayload(ctx, j.envelopeID, typ, j.received, fieldErrors(cb.View, BusyText(a.queue.retryAfter())))
+		return
+	}
+	a.viewWG.Add(1)
+	go func() {
+		defer a.viewWG.Done()
+		defer func() { <-a.viewSlots }()
+		cctx, cancel := context.WithTimeout(ctx, submissionTimeout)
+		s, errs, refusal := route.check(a, cctx, cb)
+		cancel()
+		if errs == nil {
+			j.view = &s
+			if !a.queue.submit(j.lane(), j) {
+				a.m.QueueBusy.Inc()
+				errs = fieldErrors(cb.View, BusyText(a.queue.retryAfter()))
+			}
+		}
+		var payload any
+		if errs != nil {
+			payload = slack.NewErrorsViewSubmissionResponse(errs)
+		}
+		a.ackPayload(ctx, j.envelopeID, typ, j.received, payload)
+		if refusal != nil {
+			a.auditIncident(context.WithoutCancel(ctx), *refusal)
+			if a.cfg.Observer != nil {
+				a.cfg.Observer.StepEnded(ctx, session.Incident{ID: refusal.IncidentID}, refusal.Step, remediate.ResultRefused, remediate.KindUnauthorized)
+			}
+		}
+	}()
+}
+
+// fieldErrors puts msg on the view's first input block (Slack shows errors on input blocks only).
+func fieldErrors(v slack.View, msg string) map[string]string {
+	for _, b := range v.Blocks.BlockSet {
+		if ib, ok := b.(*slack.InputBlock); ok {
+			return map[string]string{ib.BlockID: msg}
+		}
+	}
+	return map[string]string{"": msg}
+}
+
+// ackPayload acknowledges an envelope with payload (nil: a bare ack), by AckCtx with a short
+// timeout: a plain Ack blocks forever when the link is down and the send queue is full.
+func (a *App) ackPayload(ctx context.Context, envelopeID, typ string, received time.Time, payload any) {
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	err := a.sm.AckCtx(actx, envelopeID, payload)
 	cancel()
@@ -174,6 +245,8 @@ func (a *App) answer(ctx context.Context, r reply) {
 		a.replyCommand(ctx, r.j.command, r.text, nil)
 	case r.j.callback != nil:
 		a.replyAction(ctx, r.j.callback, r.text, nil)
+	case r.j.view != nil:
+		a.reply(ctx, "", r.j.view.inc.Channel, r.j.view.user, r.text, nil)
 	case r.j.audit != nil:
 		a.auditGlobal(ctx, *r.j.audit) // its refusal was in the ack already
 	}

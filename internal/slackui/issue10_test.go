@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slack-go/slack"
+
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -73,4 +75,24 @@ func mustAudit(t *testing.T, h *harness, id string) []session.AuditEntry {
 		t.Fatal(err)
 	}
 	return es
+}
+
+// TestSeq8RestoreViewChecks: a restore_original submission that names no incident, or one that
+// does not exist, is answered with the field error before anything runs.
+func TestSeq8RestoreViewChecks(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct{ meta, want string }{
+		{"", "names no incident"},
+		{"inc-7k2qxm", "names no incident"}, // not canonical: the bot never wrote it
+		{"INC-7K2QXM", "INC-7K2QXM no longer exists"},
+	} {
+		cb := &slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: hAlice},
+			View: slack.View{CallbackID: CallbackRestoreOriginal, PrivateMetadata: tc.meta}}
+		cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+			RestorePolicyBlock: {RestorePolicyAction: {SelectedOption: slack.OptionBlockObject{Value: "International"}}}}}
+		_, errs, refusal := h.apps[0].checkRestoreView(h.ctx, cb)
+		if !strings.Contains(errs[RestorePolicyBlock], tc.want) || refusal != nil {
+			t.Errorf("metadata %q: errors %q, refusal %v; want %q", tc.meta, errs, refusal, tc.want)
+		}
+	}
 }

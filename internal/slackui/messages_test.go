@@ -56,7 +56,7 @@ func TestTexts(t *testing.T) {
 			return i
 		}(), at(26*60)),
 			"⏰ <@U0MARIA> 1001@acme.example has been in Deny All for 1d 1h (since 14 Mar 02:15 UTC). When the devices and credentials are safe, " +
-				"restore the dial permission (the original is unknown, so restore will ask for it), or abort the incident to keep the user blocked. (INC-7K2QXM)"},
+				"restore the dial permission (the original is unknown, so Restore asks which policy to set), or abort the incident to keep the user blocked. (INC-7K2QXM)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

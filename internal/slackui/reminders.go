@@ -162,7 +162,7 @@ func ReminderText(inc session.Incident, now time.Time) string {
 	if deny == "" {
 		deny = remediate.DefaultDenyPolicy
 	}
-	was := "the original is unknown, so restore will ask for it"
+	was := "the original is unknown, so Restore asks which policy to set"
 	if o := inc.Original; o != nil && o.Known {
 		was = "it was " + esc(short(o.Policy, 100))
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/slack-go/slack"
+
+	"github.com/compromised-responder/bot/internal/session"
 )
 
 // This file is the one dispatch table of the app: every command kind and every button kind,
@@ -62,4 +64,16 @@ var actionRoutes = map[ActionKind]actionRoute{
 	ActionForceRestore: {responders, "force a restore", (*App).actForce},
 	ActionCredentials:  {responders, "re-send credentials", (*App).actCredentials},
 	ActionAbort:        {responders, "abort incidents", (*App).actAbort},
+}
+
+// viewRoute is a modal's submission: check runs before the ack, under submissionTimeout, and its
+// field errors are the ack's answer (who may submit is part of the check: a refusal is a field
+// error too, with the audit entry to record); handle runs an accepted one on a queue worker.
+type viewRoute struct {
+	check  func(a *App, ctx context.Context, cb *slack.InteractionCallback) (submission, map[string]string, *session.AuditEntry)
+	handle func(a *App, ctx context.Context, s submission)
+}
+
+var viewRoutes = map[string]viewRoute{
+	CallbackRestoreOriginal: {(*App).checkRestoreView, (*App).viewRestore},
 }

@@ -15,6 +15,7 @@ var WebAPIScopes = map[string][]string{
 	"chat.getPermalink":     {},                               // the link to an open incident's card
 	"conversations.info":    {"channels:read", "groups:read"}, // is the bot in this public / private channel?
 	"usergroups.users.list": {"usergroups:read"},              // RESPONDERS / APPROVERS given as user groups
+	"views.open":            {},                               // the restore_original dialog (no scope: the trigger_id is the grant)
 	"response_url":          {},                               // not a method: the URL Slack hands with a command or click
 }
 

@@ -24,6 +24,7 @@ var clientMethods = map[string][]string{
 	"GetUserGroupMembersContext": {"usergroups.users.list"},
 	"GetConversationInfoContext": {"conversations.info"},
 	"AuthTestContext":            {"auth.test"},
+	"OpenViewContext":            {"views.open"},
 }
 
 // TestWebAPIScopesListEveryMethodCalled reads this package's source. Every call on the Slack

@@ -170,6 +170,12 @@ func (s slackAPI) ephemeral(ctx context.Context, channel, user, text string, blo
 	return s.fail("chat.postEphemeral", err)
 }
 
+// openView opens a modal (views.open, Tier 4) within the trigger of the click that asked for it.
+func (s slackAPI) openView(ctx context.Context, triggerID string, view slack.ModalViewRequest) error {
+	_, err := s.c.OpenViewContext(ctx, triggerID, view)
+	return s.fail("views.open", err)
+}
+
 // respond posts an ephemeral reply through a response_url (works where the bot is not a member).
 func (s slackAPI) respond(ctx context.Context, responseURL, text string, blocks []slack.Block) error {
 	opts := append(msgOptions(text, blocks), slack.MsgOptionResponseURL(responseURL, slack.ResponseTypeEphemeral))

@@ -19,6 +19,7 @@ type job struct {
 	received   time.Time
 	command    *slack.SlashCommand
 	callback   *slack.InteractionCallback
+	view       *submission         // a modal's submission, checked before its ack
 	audit      *session.AuditEntry // a refusal answered in the ack, still to be recorded
 }
 
@@ -26,6 +27,8 @@ type job struct {
 // one incident's work runs one job at a time and in order; "" (a lane of its own) for the rest.
 func (j job) lane() string {
 	switch {
+	case j.view != nil:
+		return "inc:" + j.view.inc.ID
 	case j.callback != nil:
 		if acts := ActionsFrom(*j.callback); len(acts) > 0 && acts[0].IncidentID != "" {
 			return "inc:" + acts[0].IncidentID
@@ -66,6 +69,8 @@ func (a *App) work(ctx context.Context, j job) {
 	switch {
 	case j.command != nil:
 		a.command(ctx, j.command)
+	case j.view != nil:
+		viewRoutes[j.view.cb.View.CallbackID].handle(a, ctx, *j.view)
 	case j.callback != nil:
 		a.action(ctx, j.callback)
 	case j.audit != nil:
@@ -79,6 +84,8 @@ func (a *App) work(ctx context.Context, j job) {
 func (a *App) jobLogger(j job) zerolog.Logger {
 	c := a.log.With().Str("envelope", j.envelopeID)
 	switch {
+	case j.view != nil:
+		c = c.Str("actor", j.view.user).Str("incident", j.view.inc.ID).Str("view", j.view.cb.View.CallbackID)
 	case j.callback != nil:
 		c = c.Str("actor", j.callback.User.ID)
 		if acts := ActionsFrom(*j.callback); len(acts) > 0 {
