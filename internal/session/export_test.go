@@ -14,3 +14,12 @@ func (s *Store) AppendIncidentOnly(ctx context.Context, e AuditEntry) (AuditEntr
 	out, _, err := s.appendChain(ctx, s.incidentChain(user, domain, id), e, "", 0)
 	return out, err
 }
+
+// WaitReplicas is Run.Replicated for an incident no run of this store holds.
+func (s *Store) WaitReplicas(ctx context.Context, rawID string) error {
+	id, user, domain, err := s.locate(ctx, rawID)
+	if err != nil {
+		return err
+	}
+	return s.waitReplicas(ctx, s.k.inc(user, domain, id))
+}

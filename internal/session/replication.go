@@ -156,6 +156,14 @@ func (s *Store) CheckReplication(ctx context.Context) (lines, warns []string, er
 		}
 		line := fmt.Sprintf("%s: role %s, %d connected replica(s); write-ahead records wait for %d (%s), at most %s",
 			name, n.Role, n.Replicas, want, how, s.replicaTimeout)
+		if want == 0 {
+			why := "REDIS_MIN_REPLICAS is 0"
+			if s.minReplicas == MinReplicasAuto {
+				why = "no replica is connected and REDIS_MIN_REPLICAS is auto"
+			}
+			line = fmt.Sprintf("%s: role %s, %d connected replica(s); write-ahead records do not wait for replicas (no WAIT: %s)",
+				name, n.Role, n.Replicas, why)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		lines = append(lines, line)
