@@ -14,13 +14,13 @@ import (
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
 )
 
-// TestSecretsNotInPBXRequestLogs replays the PBX side of a runbook with the incident's log tag
-// (issue 10, item 7): the verify reads (user with its PIN, devices with their SIP passwords),
+// TestSeq7SecretsNotInPBXRequestLogs replays the PBX side of a runbook with the incident's log tag
+// (issue 10, sequence 7): the verify reads (user with its PIN, devices with their SIP passwords),
 // the re-create, the reset and its read-back, the credentials read and the phones. No request
 // whose request or answer held a secret, as the simulator saw it, may carry X-NetSapiens-Log,
 // which turns on the PBX's detailed logging; the deny PUT and the other secret-free calls
 // still carry it.
-func TestSecretsNotInPBXRequestLogs(t *testing.T) {
+func TestSeq7SecretsNotInPBXRequestLogs(t *testing.T) {
 	srv, c, _ := startSim(t, nstest.Options{}, nil)
 	ctx := netsapiens.WithLogTag(context.Background(), "INC-SECRET")
 
@@ -63,7 +63,9 @@ func TestSecretsNotInPBXRequestLogs(t *testing.T) {
 	must(t, c.RevokeJWT(ctx, demoDomain, demoUser))
 	_, err = c.ListPhones(ctx, demoDomain)
 	must(t, err)
-	// Restore.
+	// Restore (the restore_original dialog lists the policies first).
+	_, err = c.ListDialPolicies(ctx, demoDomain)
+	must(t, err)
 	must(t, c.UpdateUser(ctx, demoDomain, demoUser, netsapiens.UserUpdate{DialPolicy: netsapiens.Ptr("US and Canada")}))
 
 	secret, tagged := 0, 0
