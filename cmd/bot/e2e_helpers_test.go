@@ -336,6 +336,25 @@ func (w *world) threadComplete(id string) []slackfake.Message {
 	return replies
 }
 
+// threadAndAudit waits until the card's thread holds exactly one line per audit entry and returns
+// both, read in the same pass: an entry appended just after a step shows (the delivery record, say)
+// is waited for rather than compared against a thread that has not caught up yet.
+func (w *world) threadAndAudit(id string) ([]slackfake.Message, []session.AuditEntry) {
+	w.t.Helper()
+	var replies []slackfake.Message
+	var entries []session.AuditEntry
+	w.waitFor("the thread of "+id+" to hold one line per audit entry", func() bool {
+		inc := w.incident(id)
+		var err error
+		if entries, err = w.store.Audit(context.Background(), id); err != nil {
+			return false
+		}
+		replies = threadLines(w.slack.Thread(inc.Channel, inc.MessageTS))
+		return len(replies) == len(entries) && len(entries) > 0
+	})
+	return replies, entries
+}
+
 // secretValues extracts the credentials shown in ephemeral secrets messages.
 func secretValues(msgs []slackfake.Message) []string {
 	var out []string

@@ -85,14 +85,7 @@ func TestServeRunbook(t *testing.T) {
 	}
 
 	// The thread: one reply per audit entry, in order, naming who did what.
-	replies := w.threadComplete(inc.ID)
-	entries, err := w.store.Audit(context.Background(), inc.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(replies) != len(entries) {
-		t.Fatalf("thread has %d replies for %d audit entries", len(replies), len(entries))
-	}
+	replies, entries := w.threadAndAudit(inc.ID)
 	// AUDIT_CHANNEL mirrors every line, plus the chain head.
 	w.waitFor("the audit channel mirror", func() bool {
 		n, head := 0, false
