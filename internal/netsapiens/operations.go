@@ -11,6 +11,7 @@ const (
 	opVersion op = iota
 	opToken
 	opGetUser
+	opListUsers
 	opUpdateUser
 	opGetDialPolicy
 	opListDialPolicies
@@ -57,8 +58,9 @@ type opSpec struct {
 var operations = [numOps]opSpec{
 	opVersion:                   {name: "version", method: http.MethodGet, retry: true},
 	opToken:                     {name: "token", method: http.MethodPost, secret: true, retry: true, noAuth: true},
-	opGetUser:                   {name: "get_user", method: http.MethodGet, secret: true, retry: true}, // the answer has the PIN
-	opUpdateUser:                {name: "update_user", method: http.MethodPut, retry: true},            // secret when it sets the PIN
+	opGetUser:                   {name: "get_user", method: http.MethodGet, secret: true, retry: true},   // the answer has the PIN
+	opListUsers:                 {name: "list_users", method: http.MethodGet, secret: true, retry: true}, // the answers have PINs
+	opUpdateUser:                {name: "update_user", method: http.MethodPut, retry: true},              // secret when it sets the PIN
 	opGetDialPolicy:             {name: "get_dial_policy", method: http.MethodGet, retry: true},
 	opListDialPolicies:          {name: "list_dial_policies", method: http.MethodGet, retry: true},
 	opListDialPolicyPermissions: {name: "list_dial_policy_permissions", method: http.MethodGet, retry: true},

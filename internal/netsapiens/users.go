@@ -3,6 +3,7 @@ package netsapiens
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -56,4 +57,34 @@ func (c *Client) UpdateUser(ctx context.Context, domain, user string, u UserUpda
 	}
 	_, err = c.do(ctx, cl)
 	return err
+}
+
+// MaxListUsers bounds ListUsers: a domain with more users than this is refused rather than read
+// in part (a lockdown must name every user, or none).
+const MaxListUsers = 10000
+
+// ListUsers reads every user of a domain (GET /domains/{d}/users?start&limit), paging by the
+// spec's largest limit. Errors: KindInvalid (bad domain: no request made; or more than
+// MaxListUsers users), KindNotFound (no such domain), KindUnauthorized, KindForbidden,
+// KindTransient, KindInternal, or the context's error.
+func (c *Client) ListUsers(ctx context.Context, domain string) ([]User, error) {
+	if err := ValidateDomain(domain); err != nil {
+		return nil, err
+	}
+	p := "/domains/" + url.PathEscape(domain) + "/users"
+	all := []User{}
+	for {
+		q := url.Values{"start": {strconv.Itoa(len(all))}, "limit": {strconv.Itoa(maxPage)}}
+		got, err := getList[User](ctx, c, opListUsers, p, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, got...)
+		if len(got) < maxPage {
+			return all, nil
+		}
+		if len(all) >= MaxListUsers {
+			return nil, invalidf("domain has more than %d users", MaxListUsers)
+		}
+	}
 }

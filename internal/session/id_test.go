@@ -79,3 +79,24 @@ func FuzzNormalizeID(f *testing.F) {
 		}
 	})
 }
+
+func TestLockdownID(t *testing.T) {
+	lckRE := regexp.MustCompile(`^LCK-[0-9ABCDEFGHJKMNPQRSTVWXYZ]{6}$`)
+	id, err := session.NewLockdownID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lckRE.MatchString(id) {
+		t.Fatalf("NewLockdownID() = %q, not LCK- + 6 Crockford characters", id)
+	}
+	for in, want := range map[string]string{id: id, "lck-7k2qxo": "LCK-7K2QX0", "LCK7K2QXM": "LCK-7K2QXM",
+		"7K2QXM": "", "INC-7K2QXM": "", "LCK-7K2QXU": ""} {
+		got, ok := session.NormalizeLockdownID(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("NormalizeLockdownID(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	if got, ok := session.NormalizeID(id); ok {
+		t.Errorf("NormalizeID(%q) = %q: a lockdown ID is not an incident ID", id, got)
+	}
+}

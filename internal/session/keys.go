@@ -27,6 +27,12 @@ import (
 //	<p>:cards:pending               set: IDs of incidents whose card a running `bot serve` must still post
 //	<p>:repair:claim                string, TTL the repair period: one replica runs Repair per period
 //
+// A lockdown (many users on one card, lockdown.go) has keys of its own under the hash tag of its
+// ID; its members' incidents keep their users' tags, so no script spans a lockdown and a member:
+//
+//	<p>:{LCK-…}:lockdown            hash: v = version, data = JSON Lockdown (members, runs, thread lines)
+//	<p>:lockdowns:open              set: IDs of open lockdowns (Reconcile resumes their fan-outs)
+//
 // The Slack app's bookkeeping (slacksync.go), short-lived or bounded by the retention; an
 // incident's three sync keys share the hash tag {INC-…} because its scripts touch two of them:
 //
@@ -76,6 +82,9 @@ func (k keys) globalHead() string       { return k.p + ":{audit}:head" }
 func (k keys) globalMirrored() string   { return k.p + ":{audit}:mirrored" }
 func (k keys) cardsPending() string     { return k.p + ":cards:pending" }
 func (k keys) repairClaim() string      { return k.p + ":repair:claim" }
+
+func (k keys) lockdown(id string) string { return k.p + ":{" + id + "}:lockdown" }
+func (k keys) lockdownsOpen() string     { return k.p + ":lockdowns:open" }
 
 func (k keys) seen(delivery string) string { return k.p + ":slackui:seen:" + delivery }
 func (k keys) syncLock(id string) string   { return k.p + ":slackui:{" + id + "}:lock" }

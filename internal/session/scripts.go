@@ -115,3 +115,24 @@ if cur ~= tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 1`)
 )
+
+// The lockdown record (lockdown.go).
+
+// lockdownCASScript is the compare-and-set of a lockdown record.
+// KEYS: 1 the lockdown hash. ARGV: 1 expected version ("0" = must not exist yet), 2 new version,
+// 3 data, 4 TTL ms (0 = none: the lockdown is open).
+// Returns 1 written, 0 version changed (or already exists), -1 no such lockdown.
+var lockdownCASScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if ARGV[1] == '0' then
+  if v then return 0 end
+elseif not v then
+  return -1
+elseif v ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`)
