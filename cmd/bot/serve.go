@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/compromised-responder/bot/internal/lockdown"
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
@@ -92,13 +93,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("engine: %w", err)
 	}
 
+	lockdowns, err := lockdown.New(pbx, eng, store, lockdown.Config{Parallel: 2 * cfg.NSMaxInflight, DenyPolicy: cfg.NSDenyPolicy,
+		Owner: owner, Notifier: changes, Logger: log.With().Str("component", "lockdown").Logger()})
+	if err != nil {
+		return fmt.Errorf("lockdowns: %w", err)
+	}
+
 	metrics := slackui.NewMetrics(reg)
 	app, err := slackui.New(slackui.Config{
 		BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
 		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalBroadcast: cfg.ApprovalBroadcast, ApprovalSteps: ecfg.ApprovalSteps, AuditChannel: cfg.AuditChannel,
 		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "",
 		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Workers: cfg.Workers, QueueSize: cfg.QueueSize,
-		Logger: log.With().Str("component", "slackui").Logger(), Observer: runbook,
+		Logger: log.With().Str("component", "slackui").Logger(), Observer: runbook, Lockdowns: lockdowns,
 	}, eng, store, changes, metrics)
 	if err != nil {
 		return fmt.Errorf("slack app: %w", err)
@@ -115,9 +122,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	hctx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	go h.probe(hctx)
+	// The lockdowns' fan-outs are resumed by every replica (each run once, under its lease).
+	go lockdowns.RunReconciler(hctx, 0)
 
 	runErr := app.Run(ctx)
 	stopProbe()
+	lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	lockdowns.Shutdown(lctx) // what is left is resumed by another replica's reconciler
+	lcancel()
 	eng.Wait() // the evidence reads still in flight (bounded) land before Redis closes
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = srv.Shutdown(sctx)

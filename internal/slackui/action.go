@@ -21,6 +21,8 @@ const (
 	ActionForceRestore ActionKind = "force"       // force:restore
 	ActionCredentials  ActionKind = "credentials" // credentials: rotate and deliver SIP passwords again
 	ActionAbort        ActionKind = "abort"       // abort: close without restoring
+	// ActionLockdown is a lockdown card's lockdown:<step|retry|abort> (lockdownaction.go).
+	ActionLockdown ActionKind = "lockdown"
 )
 
 // Action is one decoded button click. Only the kind, the step and the incident come from the
@@ -33,6 +35,10 @@ type Action struct {
 	// dialog named the devices deleted and not re-created (remediate.DevicesMissing). The
 	// engine compares it with the devices missing now.
 	ConfirmMissing string
+	// Lockdown is set (and IncidentID empty) for a lockdown card's buttons: its canonical ID.
+	// Op is the lockdown button's operation ("retry", "abort"; "" for a step).
+	Lockdown string
+	Op       string
 }
 
 // missingMark starts the block_id suffix that carries remediate.DevicesMissing's token.
@@ -62,6 +68,11 @@ func missingToken(blockID string) string {
 // ActionID returns the action_id the card gives this action's button ("step:deny", "abort", …).
 func (a Action) ActionID() string {
 	switch a.Kind {
+	case ActionLockdown:
+		if a.Op != "" {
+			return "lockdown:" + a.Op
+		}
+		return "lockdown:" + string(a.Step)
 	case ActionCredentials, ActionAbort:
 		return string(a.Kind)
 	}
@@ -76,6 +87,9 @@ var ErrUnknownAction = errors.New("unknown button")
 // exactly as the card writes it. Any other input returns an error matching ErrUnknownAction; the
 // error quotes at most a short, sanitised prefix of the input.
 func ParseAction(actionID, value string) (Action, error) {
+	if lid, ok := session.NormalizeLockdownID(value); ok && lid == value {
+		return parseLockdownAction(actionID, lid)
+	}
 	id, ok := session.NormalizeID(value)
 	if !ok || id != value {
 		return Action{}, fmt.Errorf("button value %q is not an incident ID: %w", quote(value), ErrUnknownAction)

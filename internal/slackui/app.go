@@ -52,6 +52,10 @@ type Config struct {
 	// moved), by one replica; 0 = 10 min.
 	HeadEvery time.Duration
 
+	// Lockdowns runs lockdowns (many users on one card, lockdownhandlers.go); nil = the
+	// lockdown commands answer that they are not available.
+	Lockdowns Lockdowns
+
 	// Observer is told a step request refused here (not allowed), as the engine tells it the
 	// outcomes it decides; nil = none.
 	Observer remediate.Observer
@@ -138,6 +142,9 @@ type App struct {
 	approversText string
 	botUserID     string
 
+	// lockdownCards throttles and deduplicates lockdown card updates (lockdownsync.go).
+	lockdownCards *lockdownCards
+
 	// globalSeq is how far the periodic pass has read the global audit chain (maintain only).
 	globalSeq int64
 
@@ -208,6 +215,10 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 		linkWhy:   "socket mode not connected yet",
 	}
 	a.auth = newAuthorizer(a.api, now)
+	a.lockdownCards = newLockdownCards()
+	if cfg.Lockdowns != nil {
+		cfg.Lockdowns.SetDeliver(a.deliverSecrets)
+	}
 	a.approvalSteps = map[session.Step]bool{}
 	for _, s := range cfg.ApprovalSteps {
 		a.approvalSteps[s] = true

@@ -35,11 +35,15 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 			break
 		}
 	}
-	key := "act:" + actionTS + ":" + cb.User.ID + ":" + act.ActionID() + ":" + act.IncidentID
+	key := "act:" + actionTS + ":" + cb.User.ID + ":" + act.ActionID() + ":" + act.IncidentID + act.Lockdown
 	if first, err := a.store.FirstDelivery(ctx, key); err != nil {
 		a.logger(ctx).Warn().Err(err).Msg("dedupe action")
 	} else if !first {
 		a.m.Duplicates.WithLabelValues("action").Inc()
+		return
+	}
+	if act.Lockdown != "" {
+		a.lockdownClick(ctx, cb, act) // lockdownhandlers.go
 		return
 	}
 	route := actionRoutes[act.Kind]

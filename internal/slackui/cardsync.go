@@ -102,7 +102,7 @@ func (a *App) syncLoop(ctx context.Context) {
 		if !ok {
 			return
 		}
-		retry, err := a.syncIncident(ctx, id)
+		retry, err := a.syncAny(ctx, id)
 		delay := a.cfg.syncRetry()
 		if errors.Is(err, errPaced) {
 			// The thread yielded its channel to cards: its lines wait, and go out together.

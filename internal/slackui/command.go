@@ -27,6 +27,8 @@ const (
 	KindList   Kind = "list"
 	KindHelp   Kind = "help"
 	KindUsage  Kind = "usage"
+	// KindLockdown opens a lockdown (many users on one card): Scope and Domain or Users say who.
+	KindLockdown Kind = "lockdown"
 )
 
 // Command is a parsed /compromised command. User and Domain are validated (Domain lower-cased);
@@ -40,6 +42,10 @@ type Command struct {
 	Reason     string
 	IncidentID string
 	Problem    string
+	// Scope is set for a lockdown (KindLockdown, or KindPlan of one): every user of Domain, or
+	// Users (canonical user@domain, deduplicated, in the order given).
+	Scope session.LockdownScope
+	Users []string
 }
 
 // ParseCommand parses the text of a /compromised command, as Slack sends it (with markup such as
@@ -60,7 +66,12 @@ func ParseCommand(text string) Command {
 			return usage("`list` takes no arguments")
 		}
 		return Command{Kind: KindList}
+	case "domain", "users":
+		return parseLockdown(KindLockdown, fields[0], fields[1:])
 	case "plan":
+		if len(fields) > 1 && (strings.EqualFold(fields[1], "domain") || strings.EqualFold(fields[1], "users")) {
+			return parseLockdown(KindPlan, fields[1], fields[2:])
+		}
 		user, domain, rest, problem := parseIdentity(fields[1:])
 		switch {
 		case problem != "":

@@ -103,11 +103,11 @@ var (
 func checkCommand(t *testing.T, in string, c Command) {
 	t.Helper()
 	switch c.Kind {
-	case KindOpen, KindPlan, KindStatus, KindList, KindHelp, KindUsage:
+	case KindOpen, KindPlan, KindStatus, KindList, KindHelp, KindUsage, KindLockdown:
 	default:
 		t.Fatalf("ParseCommand(%q): unknown kind %q", in, c.Kind)
 	}
-	if c.User != "" || c.Domain != "" {
+	if c.User != "" || c.Domain != "" && c.Scope == "" {
 		if !userPattern.MatchString(c.User) || c.User == "." || c.User == ".." {
 			t.Errorf("ParseCommand(%q): accepted user %q", in, c.User)
 		}
@@ -115,7 +115,8 @@ func checkCommand(t *testing.T, in string, c Command) {
 			t.Errorf("ParseCommand(%q): accepted domain %q", in, c.Domain)
 		}
 	}
-	if (c.Kind == KindOpen || c.Kind == KindPlan) && (c.User == "" || c.Domain == "") {
+	checkLockdown(t, in, c)
+	if (c.Kind == KindOpen || c.Kind == KindPlan && c.Scope == "") && (c.User == "" || c.Domain == "") {
 		t.Errorf("ParseCommand(%q): %s without user/domain", in, c.Kind)
 	}
 	if c.IncidentID != "" && !idPattern.MatchString(c.IncidentID) {

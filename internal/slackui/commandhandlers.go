@@ -99,18 +99,27 @@ func dmRefusal(c *slack.SlashCommand, _ Command) (string, bool) {
 	return "", false
 }
 
-func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
+// channelOK checks that a card can be posted where c was run (a channel the bot is in, not a
+// DM), and answers the person when it cannot.
+func (a *App) channelOK(ctx context.Context, c *slack.SlashCommand) bool {
 	ch, err := a.channelForOpen(ctx, c.ChannelID)
 	switch code := slackCode(err); {
 	case err == nil && (ch.IsIM || ch.IsMpIM):
 		a.replyCommand(ctx, c, DMRefusalText(), nil)
-		return
+		return false
 	case err == nil && !ch.IsMember, code == "channel_not_found", code == "not_in_channel":
 		a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
-		return
+		return false
 	case err != nil:
 		a.logger(ctx).Warn().Err(err).Msg("conversations.info")
 		a.replyCommand(ctx, c, "⚠️ I could not check this channel with Slack ("+esc(code)+"). Nothing was opened; please try again.", nil)
+		return false
+	}
+	return true
+}
+
+func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
+	if !a.channelOK(ctx, c) {
 		return
 	}
 	inc, created, err := a.eng.Open(ctx, remediate.OpenRequest{User: cmd.User, Domain: cmd.Domain, Reason: cmd.Reason,
@@ -142,6 +151,10 @@ func (a *App) cardLink(ctx context.Context, inc session.Incident) string {
 }
 
 func (a *App) cmdPlan(ctx context.Context, c *slack.SlashCommand, cmd Command) {
+	if cmd.Scope != "" {
+		a.cmdLockdownPlan(ctx, c, cmd) // lockdownhandlers.go
+		return
+	}
 	p, err := a.eng.Plan(ctx, cmd.User, cmd.Domain)
 	if err != nil {
 		a.logErr(ctx, err, "", "plan")

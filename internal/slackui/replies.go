@@ -26,6 +26,9 @@ func HelpText() string {
 const usageLines = "• `/compromised <user>@<domain> [reason…]` open an incident (or point to the open one)\n" +
 	"• `/compromised <user> <domain> [reason…]` the same\n" +
 	"• `/compromised plan <user>@<domain>` dry run: every change, before → after; no writes\n" +
+	"• `/compromised domain <domain> [reason…]` lockdown: every user of the domain on one card\n" +
+	"• `/compromised users <user>@<domain> … [reason…]` lockdown of up to 500 users (the reason follows the last address)\n" +
+	"• `/compromised plan domain <domain>` / `plan users …` dry run of a lockdown: users, devices, every step; no writes\n" +
 	"• `/compromised status [INC-XXXXXX | <user>@<domain>]`\n" +
 	"• `/compromised list` open incidents\n" +
 	"• `/compromised help`\n"

@@ -39,6 +39,8 @@ var commandRoutes = map[Kind]commandRoute{
 	KindPlan:   {responders, "plan a response", nil, (*App).cmdPlan},
 	KindStatus: {responders, "see incidents", nil, (*App).cmdStatus},
 	KindList:   {responders, "list incidents", nil, (*App).cmdList},
+	// A lockdown's buttons are routed by lockdownRoutes (lockdownhandlers.go).
+	KindLockdown: {responders, "open lockdowns", dmRefusal, (*App).cmdLockdown},
 }
 
 // routeCommand parses a command's text and finds its route (anything unknown is usage).

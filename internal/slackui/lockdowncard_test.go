@@ -1,0 +1,93 @@
+package slackui
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/compromised-responder/bot/internal/lockdown"
+	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/slackfake"
+)
+
+// TestLockdownCardLimits: a 500-user lockdown with everything failing, unknown and missing at
+// once stays inside Block Kit's limits, with the lists capped and counted.
+func TestLockdownCardLimits(t *testing.T) {
+	now := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	l := session.Lockdown{ID: "LCK-7K2QXM", Scope: session.ScopeDomain, Domain: "acme.example", OpenedBy: "U1",
+		CreatedAt: now, State: session.StateOpen, Version: 7, Reason: strings.Repeat("<@U2> *bold* ", 40)}
+	s := lockdown.Summary{Total: 500, Opened: 500, Devices: 1000, Contained: 10, Open: 500,
+		Steps: map[session.Step]map[session.Status]int{}, Awaiting: map[session.Step]lockdown.Awaiting{},
+		MissingToken: "0123abcd", MissingUsers: 500}
+	for _, st := range session.Steps {
+		s.Steps[st] = map[session.Status]int{session.StatusFailed: 490, session.StatusDone: 10}
+		s.Awaiting[st] = lockdown.Awaiting{N: 3, RequestedBy: "U1", Expires: now.Add(time.Hour)}
+	}
+	for i := range 500 {
+		key := fmt.Sprintf("u%04d@acme.example", i)
+		l.Members = append(l.Members, session.Member{User: fmt.Sprintf("u%04d", i), Domain: "acme.example", IncidentID: "INC-7K2QXM"})
+		s.Failures = append(s.Failures, lockdown.Failure{Key: key, IncidentID: "INC-7K2QXM", Step: session.StepDeny,
+			Message: strings.Repeat("the PBX said no <!channel> ", 20)})
+		s.Unknown = append(s.Unknown, key)
+		s.Missing = append(s.Missing, key+": device-with-a-long-name-"+strings.Repeat("x", 40))
+	}
+	l.Runs = []*session.LockdownRun{{Seq: 1, Kind: lockdown.KindStep, Step: session.StepDeny, Actor: "U1", StartedAt: now}}
+	text, blocks := LockdownCard(l, s, CardOptions{Now: now, ApprovalSteps: map[session.Step]bool{session.StepRestore: true}})
+	raw, err := json.Marshal(blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := slackfake.ValidateBlocks(raw); err != nil {
+		t.Fatalf("Slack would refuse the card: %v", err)
+	}
+	if len(blocks) > 50 || utf8.RuneCountInString(text) > 3000 {
+		t.Errorf("%d blocks, fallback %d characters", len(blocks), utf8.RuneCountInString(text))
+	}
+	for _, b := range blocks {
+		if sec, ok := b.(*slack.SectionBlock); ok && sec.Text != nil && utf8.RuneCountInString(sec.Text.Text) > 3000 {
+			t.Errorf("section of %d characters", utf8.RuneCountInString(sec.Text.Text))
+		}
+	}
+	all := string(raw)
+	for _, want := range []string{"*10 contained* · 490 pending · 500 failed — of 500", " more failures", "+480 more users",
+		"lockdown:deny", "lockdown:retry", "lockdown:abort", "approve:restore", "reject:restore", `"value":"LCK-7K2QXM"`,
+		"l:v7:m-0123abcd", "1000 devices of 500 users", "500 device(s) of 500 user(s) are deleted"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("card lacks %q", want)
+		}
+	}
+	if strings.Contains(all, "<!channel>") || strings.Contains(all, "<@U2>") {
+		t.Error("user or PBX text reached the card unescaped")
+	}
+}
+
+func TestParseLockdownAction(t *testing.T) {
+	for _, tc := range []struct {
+		id, value string
+		want      Action
+		ok        bool
+	}{
+		{"lockdown:deny", "LCK-7K2QXM", Action{Kind: ActionLockdown, Step: session.StepDeny, Lockdown: "LCK-7K2QXM"}, true},
+		{"lockdown:retry", "LCK-7K2QXM", Action{Kind: ActionLockdown, Op: "retry", Lockdown: "LCK-7K2QXM"}, true},
+		{"lockdown:abort", "LCK-7K2QXM", Action{Kind: ActionLockdown, Op: "abort", Lockdown: "LCK-7K2QXM"}, true},
+		{"approve:restore", "LCK-7K2QXM", Action{Kind: ActionApprove, Step: session.StepRestore, Lockdown: "LCK-7K2QXM"}, true},
+		{"reject:restore", "LCK-7K2QXM", Action{Kind: ActionReject, Step: session.StepRestore, Lockdown: "LCK-7K2QXM"}, true},
+		{"lockdown:fly", "LCK-7K2QXM", Action{}, false},
+		{"step:deny", "LCK-7K2QXM", Action{}, false},
+		{"lockdown:deny", "lck-7k2qxm", Action{}, false}, // not canonical: the card never sends it
+		{"lockdown:deny", "INC-7K2QXM", Action{}, false},
+	} {
+		got, err := ParseAction(tc.id, tc.value)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseAction(%q, %q) = %+v, %v", tc.id, tc.value, got, err)
+		}
+		if tc.ok && got.ActionID() != tc.id {
+			t.Errorf("ActionID() = %q, want %q", got.ActionID(), tc.id)
+		}
+	}
+}
