@@ -43,7 +43,7 @@ func newLockdownWorld(tb testing.TB, n, denied int, rtt time.Duration) *lockdown
 func (w *lockdownWorld) lockdown() session.Lockdown {
 	w.t.Helper()
 	var l session.Lockdown
-	w.waitFor("the lockdown card", func() bool {
+	(&lockdownWorld{world: w.world}).waitLong("the lockdown card", func() bool {
 		open, err := w.store.ListOpenLockdowns(context.Background())
 		if err != nil || len(open) != 1 || open[0].MessageTS == "" {
 			return false
