@@ -1,7 +1,7 @@
 # The two commands of the README: `make run` (the main job) and `make test` (install what is missing, run all tests).
 # `make run` installs redis-server when it is missing (unless REDIS_URL names a Redis to use), then the drill starts
 # a throw-away one; extra drill flags: make run ARGS='-user 1002@acme.example'.
-.PHONY: run sim test test-cluster bench
+.PHONY: run sim test test-cluster bench chaos
 
 run:
 	@if [ -z "$$REDIS_URL" ]; then ./scripts/setup.sh; fi
@@ -19,3 +19,10 @@ test-cluster:
 
 bench:
 	./scripts/test.sh bench
+
+# Issue 11 item 1 (RELIABILITY.md): N incidents (default 100) while the two bot replicas and
+# redis-server are SIGKILLed and restarted and the Socket Mode link drops; prints the figures and
+# fails on any violated invariant. SEED=… repeats a run's random choices. Starts its own Redis.
+chaos:
+	./scripts/setup.sh
+	CHAOS_N=$(or $(N),100) CHAOS_SEED=$(SEED) go test -count=1 -run '^TestChaos$$' -v -timeout 60m ./cmd/bot

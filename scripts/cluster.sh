@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/cluster.sh: run the tests against a throw-away three-primary Redis Cluster on loopback
 # (make test-cluster). The tests keep every key under a prefix of their own and one user's keys
-# under one hash tag, so they must pass on a Cluster as on one redis-server; this proves it.
+# under one hash tag, so they must pass on a Cluster as on one redis-server; this proves it. With
+# TEST_REDIS_URL naming a Cluster, cmd/bot's TestClusterRestart also runs: it SIGKILLs and restarts a
+# private cluster of its own mid-incident (killing this shared one would break the other packages' tests).
 # Usage: scripts/cluster.sh [extra go test args…]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -45,8 +45,14 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	rdb := testenv.NewRedis(t)
-	pbx, base := nstest.Start(t, nstest.Options{})
+	return newWorldOn(t, testenv.NewRedis(t), nil)
+}
+
+// newWorldOn is newWorld on the given Redis and PBX seed (nil: the demo tenant), for tests that
+// kill their own redis-server or need more users than the demo has.
+func newWorldOn(t testing.TB, rdb *testenv.Redis, seed *nstest.Seed) *world {
+	t.Helper()
+	pbx, base := nstest.Start(t, nstest.Options{Seed: seed})
 	fake := slackfake.Start(t, slackfake.Options{PingInterval: 500 * time.Millisecond})
 	fake.AddChannel(incChan, "incident", true)
 	fake.AddChannel("C0OTHER", "other", false)

@@ -1,10 +1,7 @@
 package session_test
 
 import (
-	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,46 +109,18 @@ func TestCheckDurabilityWarns(t *testing.T) {
 	}
 }
 
-// startCluster starts a 3-master Redis Cluster on loopback and returns a client for it.
+// startCluster starts a 3-master Redis Cluster on loopback (testenv.StartCluster) and returns a
+// client for it.
 func startCluster(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	cli, err := exec.LookPath("redis-cli")
+	c := testenv.StartCluster(t)
+	u, err := session.NewClient(c.URL())
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-cli is not installed")
-		}
-		t.Skip("redis-cli is not installed: cannot create a Redis Cluster")
+		t.Fatal(err)
 	}
-	var addrs []string
-	for range 3 {
-		srv := testenv.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
-		addrs = append(addrs, srv.Addr)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	for _, a := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: a})
-		for {
-			info, err := c.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("cluster node %s not ok: %v %s", a, err, info)
-			}
-			time.Sleep(50 * time.Millisecond) // test setup only: waiting for the cluster to converge
-		}
-		_ = c.Close()
-	}
-	u := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
 	t.Cleanup(func() { _ = u.Close() })
 	if _, ok := u.(*redis.ClusterClient); !ok {
-		t.Fatalf("NewUniversalClient gave %T, want a cluster client", u)
+		t.Fatalf("NewClient gave %T, want a cluster client", u)
 	}
 	return u
 }

@@ -3,6 +3,7 @@ package slackui
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -56,7 +57,13 @@ func (a *App) postCardLater(jobCtx context.Context, c *slack.SlashCommand, inc s
 
 // postOpenCard posts the card, records its ts and starts its sync; when Slack refuses the card
 // the incident is discarded again (nothing may stay open without a card) and the user told why.
+//
+// The post holds the incident's sync lock, so that the maintenance pass, which posts the card of an
+// open incident that has none (its opener died between the open and the post, see
+// postOrphanCards), leaves a live post alone.
 func (a *App) postOpenCard(ctx context.Context, c *slack.SlashCommand, inc session.Incident) {
+	release := a.holdSyncLock(ctx, inc.ID)
+	defer release()
 	text, blocks := Card(inc, a.cardOptions(a.now()))
 	ts, err := a.api.post(ctx, c.ChannelID, "", text, blocks)
 	// Still rate limited after the client's own retries (a 429 storm): Slack posted nothing, so
@@ -84,7 +91,44 @@ func (a *App) postOpenCard(ctx context.Context, c *slack.SlashCommand, inc sessi
 		}
 	}
 	if err != nil {
-		a.logger(ctx).Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: its thread cannot be kept")
+		a.logger(ctx).Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: the maintenance pass posts it again")
 	}
+	release() // before the sync, which takes the lock
 	a.changes.Changed(ctx, inc.ID)
+}
+
+// holdSyncLock takes the incident's sync lock and renews it until release is called (idempotent).
+// Without the lock (another holder, Redis failing) release does nothing: the lock only keeps the
+// maintenance pass from posting a second card while this one is posted.
+func (a *App) holdSyncLock(ctx context.Context, id string) (release func()) {
+	l, ok, err := a.store.TrySyncLock(ctx, id)
+	if err != nil || !ok {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(session.SyncLockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if l.Extend(ctx) != nil {
+					return
+				}
+			}
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+			l.Release(context.WithoutCancel(ctx))
+		})
+	}
 }

@@ -86,8 +86,29 @@ func (a *App) postPendingCard(ctx context.Context, id string) {
 		return
 	}
 	a.clearPending(ctx, id)
-	a.log.Info().Str("incident", id).Str("channel", inc.Channel).Msg("posted the card of an incident opened from the CLI")
+	a.log.Info().Str("incident", id).Str("channel", inc.Channel).Msg("posted the pending card of an incident")
 	a.changes.Changed(ctx, id)
+}
+
+// orphanCardAfter is how old an open incident without a card must be before the maintenance pass
+// posts its card: as long as the sync lock a live opener holds (and renews) while it posts.
+const orphanCardAfter = session.SyncLockTTL
+
+// postOrphanCards posts the card of every open incident opened in a channel that still has none:
+// the replica that opened it died (SIGKILL, a lost node) between storing the incident and
+// recording its card, or Redis failed when the ts was recorded. Without this, nothing in Slack
+// shows the incident and a second /compromised only links to a card that does not exist. A live
+// opener holds the incident's sync lock while it posts, so postPendingCard leaves it alone; a
+// crash after the post and before its ts was recorded gives a second card rather than none.
+func (a *App) postOrphanCards(ctx context.Context, open []session.Incident) {
+	for _, inc := range open {
+		if ctx.Err() != nil {
+			return
+		}
+		if inc.MessageTS == "" && inc.Channel != "" && a.now().Sub(inc.CreatedAt) > orphanCardAfter {
+			a.postPendingCard(ctx, inc.ID)
+		}
+	}
 }
 
 func (a *App) clearPending(ctx context.Context, id string) {

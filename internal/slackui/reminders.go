@@ -54,6 +54,7 @@ func (a *App) maintainOnce(ctx context.Context) {
 		}
 		return
 	}
+	a.postOrphanCards(ctx, open)
 	for _, inc := range open {
 		a.changes.Changed(ctx, inc.ID)
 		a.remind(ctx, inc)

@@ -7,6 +7,9 @@
 //     default configuration and against a Redis Cluster (which has only database 0).
 //   - Launch and StartRedis: a private redis-server on a free loopback port, for tests that kill
 //     or reconfigure it, and for `bot drill`'s throw-away Redis (the one launcher of the project).
+//   - StartSentinel and StartCluster: a private Sentinel set-up (primary, replicas, three
+//     sentinels) and a private three-primary Cluster, built on Launch, for tests that fail them
+//     over or restart them whole.
 //   - Clock, SyncBuffer and WaitFor: a settable clock, a log sink for many goroutines, a bounded poll.
 //
 // The package does not import "testing", so that the drill can link the launcher into the
