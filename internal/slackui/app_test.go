@@ -243,10 +243,10 @@ func TestOpenCardPostFails(t *testing.T) {
 func TestRateLimitedUpdateRetries(t *testing.T) {
 	h := newHarness(t)
 	inc := h.open()
-	// The open's own card sync must be done first, or its chat.update could take the 429 meant
-	// for the update below (or pass before the limit is set).
-	h.waitFor("the open's card sync", func() bool {
-		return len(h.fake.Calls("chat.update")) >= 1 && h.apps[0].changes.idle()
+	// The open's own sync must be done first (its thread line posted), or a chat.update of it
+	// could take the 429 meant for the update below (or pass before the limit is set).
+	h.waitFor("the open's sync", func() bool {
+		return len(h.fake.Thread(hChan, inc.MessageTS)) == 1 && h.apps[0].changes.idle() && h.apps[1].changes.idle()
 	})
 	before := len(h.fake.Calls("chat.update"))
 	h.fake.RateLimit("chat.update", 1, 1)

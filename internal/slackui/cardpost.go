@@ -1,7 +1,9 @@
 package slackui
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -62,7 +64,7 @@ func (a *App) postCardLater(jobCtx context.Context, c *slack.SlashCommand, inc s
 // open incident that has none (its opener died between the open and the post, see
 // postOrphanCards), leaves a live post alone.
 func (a *App) postOpenCard(ctx context.Context, c *slack.SlashCommand, inc session.Incident) {
-	release := a.holdSyncLock(ctx, inc.ID)
+	lock, release := a.holdSyncLock(ctx, inc.ID)
 	defer release()
 	text, blocks := Card(inc, a.cardOptions(a.now()))
 	ts, err := a.api.post(ctx, c.ChannelID, "", text, blocks)
@@ -84,26 +86,29 @@ func (a *App) postOpenCard(ctx context.Context, c *slack.SlashCommand, inc sessi
 		}
 		return
 	}
+	var rec session.Incident
 	for attempt := 0; ; attempt++ {
-		_, err = a.eng.SetCard(ctx, inc.ID, c.ChannelID, ts)
+		rec, err = a.eng.SetCard(ctx, inc.ID, c.ChannelID, ts)
 		if err == nil || attempt == 2 || ctx.Err() != nil {
 			break
 		}
 	}
 	if err != nil {
 		a.logger(ctx).Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: the maintenance pass posts it again")
+	} else {
+		a.cardShows(ctx, lock, inc, rec, text, blocks)
 	}
 	release() // before the sync, which takes the lock
 	a.changes.Changed(ctx, inc.ID)
 }
 
 // holdSyncLock takes the incident's sync lock and renews it until release is called (idempotent).
-// Without the lock (another holder, Redis failing) release does nothing: the lock only keeps the
-// maintenance pass from posting a second card while this one is posted.
-func (a *App) holdSyncLock(ctx context.Context, id string) (release func()) {
+// Without the lock (another holder, Redis failing) l is nil and release does nothing: the lock
+// only keeps the maintenance pass from posting a second card while this one is posted.
+func (a *App) holdSyncLock(ctx context.Context, id string) (l *session.SyncLock, release func()) {
 	l, ok, err := a.store.TrySyncLock(ctx, id)
 	if err != nil || !ok {
-		return func() {}
+		return nil, func() {}
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -124,11 +129,39 @@ func (a *App) holdSyncLock(ctx context.Context, id string) (release func()) {
 		}
 	})
 	var once sync.Once
-	return func() {
+	return l, func() {
 		once.Do(func() {
 			close(done)
 			wg.Wait()
 			l.Release(context.WithoutCancel(ctx))
 		})
 	}
+}
+
+// cardShows records that the card just posted (text, blocks: posted rendered) shows rec, the
+// incident with the card's ts recorded, when rec renders as that card: recording the ts makes a
+// new version but changes nothing on the card, and without the record the first sync would send
+// the same card again (one chat.update per incident, for nothing). The version only stamps the
+// block_ids (card.go), so rec is compared as rendered at posted's version. l is the sync lock the
+// post holds; without it, or when rec renders otherwise, the sync updates the card as usual.
+func (a *App) cardShows(ctx context.Context, l *session.SyncLock, posted, rec session.Incident, text string, blocks []slack.Block) {
+	now := a.now()
+	probe := rec
+	probe.Version = posted.Version
+	if t, b := Card(probe, a.cardOptions(now)); t != text || !sameBlocks(b, blocks) {
+		return
+	}
+	if l == nil {
+		return
+	}
+	if err := l.RaiseCardStamp(ctx, cardStamp(rec, now)); err != nil {
+		a.logger(ctx).Debug().Err(err).Str("incident", rec.ID).Msg("record the posted card's version")
+	}
+}
+
+// sameBlocks reports whether two block lists encode alike (as chat.postMessage sends them).
+func sameBlocks(a, b []slack.Block) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
