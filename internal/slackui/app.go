@@ -120,19 +120,21 @@ type Store interface {
 // App is the Socket Mode app: it acks every envelope at once (answering in the ack what needs no
 // work), runs the rest from a bounded queue with one lane per incident (queue.go), keeps each incident's card and audit thread in sync, and runs the periodic reconcile.
 type App struct {
-	cfg      Config
-	log      zerolog.Logger
-	api      slackAPI
-	sm       *socketmode.Client
-	eng      Engine
-	store    Store
-	changes  *Changes
-	m        *Metrics
-	auth     *authorizer
-	queue    *queue
-	cards    *cardPosts    // first posts of new cards (cardpost.go)
-	channels *channelInfos // conversations.info for opens (channelcheck.go)
-	replies  chan reply    // answers to clicks the full queue could not take (replier)
+	cfg       Config
+	log       zerolog.Logger
+	api       slackAPI
+	sm        *socketmode.Client
+	eng       Engine
+	store     Store
+	changes   *Changes
+	m         *Metrics
+	auth      *authorizer
+	queue     *queue
+	cards     *cardPosts    // first posts of new cards (cardpost.go)
+	threads   *threadHolds  // audit lines held back to be batched (holds.go)
+	cardHolds *cardHolds    // card updates held back while a step starts (holds.go)
+	channels  *channelInfos // conversations.info for opens (channelcheck.go)
+	replies   chan reply    // answers to clicks the full queue could not take (replier)
 	// viewSlots bounds the view submissions being checked before their ack (viewSubmission).
 	viewSlots chan struct{}
 	viewWG    sync.WaitGroup // the checks running, which Run waits for before it closes the queue
@@ -209,6 +211,8 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 		sm:        socketmode.New(smClient, smOpts...),
 		queue:     newQueue(cfg.QueueSize, m),
 		cards:     newCardPosts(),
+		threads:   newThreadHolds(),
+		cardHolds: newCardHolds(),
 		channels:  newChannelInfos(),
 		replies:   make(chan reply, replyBuffer),
 		viewSlots: make(chan struct{}, viewChecks),
@@ -312,7 +316,9 @@ func (a *App) Run(ctx context.Context) error {
 	gctx, gcancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
 	a.drain(gctx)
 	a.cards.wait(gctx)
-	// Let the sync workers post what the last jobs changed, within the same grace.
+	// Let the sync workers post what the last jobs changed, within the same grace (nothing
+	// held back any more).
+	a.changes.flushHeld()
 	for !a.changes.idle() && gctx.Err() == nil {
 		select {
 		case <-gctx.Done():

@@ -20,12 +20,15 @@ type Changes struct {
 	queue   []string
 	pending map[string]bool
 	running map[string]bool
+	held    map[string]*time.Timer // syncs that run again later (holds.go)
+	flush   bool                   // shutdown: nothing is held any more
 	wake    chan struct{}
 }
 
 // NewChanges returns an empty change set.
 func NewChanges() *Changes {
-	return &Changes{pending: map[string]bool{}, running: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &Changes{pending: map[string]bool{}, running: map[string]bool{}, held: map[string]*time.Timer{},
+		wake: make(chan struct{}, 1)}
 }
 
 // Changed marks an incident for a sync. It never blocks and never fails.
@@ -34,12 +37,16 @@ func (c *Changes) Changed(_ context.Context, incidentID string) {
 		return
 	}
 	c.mu.Lock()
-	if !c.pending[incidentID] {
-		c.pending[incidentID] = true
-		c.queue = append(c.queue, incidentID)
-	}
+	c.markLocked(incidentID)
 	c.mu.Unlock()
 	c.signal()
+}
+
+func (c *Changes) markLocked(id string) {
+	if !c.pending[id] {
+		c.pending[id] = true
+		c.queue = append(c.queue, id)
+	}
 }
 
 func (c *Changes) signal() {
@@ -92,7 +99,7 @@ func (c *Changes) done(id string) {
 func (c *Changes) idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.queue) == 0 && len(c.running) == 0
+	return len(c.queue) == 0 && len(c.running) == 0 && len(c.held) == 0
 }
 
 // syncLoop runs one sync worker until ctx ends.
@@ -107,6 +114,12 @@ func (a *App) syncLoop(ctx context.Context) {
 		if errors.Is(err, errPaced) {
 			// The thread yielded its channel to cards: its lines wait, and go out together.
 			err, delay = nil, pacedRetry
+		}
+		if d, ok := heldFor(err); ok {
+			// The thread lines wait for the incident to go quiet (holds.go).
+			a.changes.done(id)
+			a.changes.hold(ctx, id, d)
+			continue
 		}
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Str("incident", id).Msg("card/thread sync")
@@ -189,6 +202,11 @@ func (a *App) syncCard(ctx context.Context, l *session.SyncLock, inc session.Inc
 	if cardStamp(inc, a.now()) <= cur {
 		return nil
 	}
+	if run := runningBlank(inc); run != "" && !a.changes.flushing() {
+		if d := a.cardHolds.wait(inc.ID, run); d > 0 {
+			return heldError{d}
+		}
+	}
 	var stamp int64
 	render := func(ctx context.Context) (string, []slack.Block, error) {
 		if err := l.Extend(ctx); err != nil {
@@ -207,6 +225,7 @@ func (a *App) syncCard(ctx context.Context, l *session.SyncLock, inc session.Inc
 		return fmt.Errorf("update card: %w", err)
 	}
 	a.m.CardUpdates.Inc()
+	a.cardHolds.shown(inc.ID)
 	return l.RaiseCardStamp(ctx, stamp)
 }
 

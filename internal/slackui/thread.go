@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/compromised-responder/bot/internal/session"
 )
@@ -33,6 +34,9 @@ func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.I
 	entries, err := a.store.Audit(ctx, inc.ID)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
+	}
+	if d := a.threadHold(inc.ID, entries, posted); d > 0 {
+		return heldError{d}
 	}
 	var lines []string
 	var seqs []int64
@@ -73,7 +77,30 @@ func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.I
 		}
 		posted = e.Seq
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	a.threads.posted(inc.ID)
+	return nil
+}
+
+// threadHold is how long the lines after posted should wait to be batched with what comes next
+// (holds.go): 0 when none waits, one is an approval request, or shutdown began.
+func (a *App) threadHold(id string, entries []session.AuditEntry, posted int64) time.Duration {
+	newest := int64(0)
+	for _, e := range entries {
+		if e.Seq <= posted {
+			continue
+		}
+		if e.Action == approvalRequested {
+			return 0
+		}
+		newest = max(newest, e.Seq)
+	}
+	if newest == 0 || a.changes.flushing() {
+		return 0
+	}
+	return a.threads.wait(id, newest)
 }
 
 // postThreadBatch posts audit lines as one thread reply, if the channel has a slot for it now

@@ -45,6 +45,38 @@ func TestThreadBatchesLines(t *testing.T) {
 	}
 }
 
+// TestThreadHoldsLinesThatComeTogether: the open's line waits for the incident to go quiet, so
+// the deny clicked right after the open goes in the same thread reply (holds.go), and every line
+// is posted once, in order.
+func TestThreadHoldsLinesThatComeTogether(t *testing.T) {
+	h := newHarness(t)
+	inc := h.open()
+	h.click(0, hAlice, "step:deny", inc.ID)
+	entries, err := h.store.Audit(h.ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the whole audit in the thread", func() bool {
+		all, err := h.store.Audit(h.ctx, inc.ID)
+		return err == nil && len(threadLines(h.fake.Thread(hChan, inc.MessageTS))) == len(all) &&
+			h.apps[0].changes.idle() && h.apps[1].changes.idle()
+	})
+	replies := h.fake.Thread(hChan, inc.MessageTS)
+	first := strings.Split(replies[0].Text, "\n")
+	if len(entries) < 3 || len(first) < 2 || first[0] != AuditLine(entries[0]) || first[1] != AuditLine(entries[1]) {
+		t.Errorf("the first reply holds %d line(s) %q; want the open's line and the deny's after it (%d entries)",
+			len(first), first, len(entries))
+	}
+	all, _ := h.store.Audit(h.ctx, inc.ID)
+	var want []string
+	for _, e := range all {
+		want = append(want, AuditLine(e))
+	}
+	if d := cmp.Diff(want, threadLines(replies)); d != "" {
+		t.Errorf("thread (-want +got):\n%s", d)
+	}
+}
+
 // TestBatchLines: batches keep the order and stay within both limits; a line over the
 // character limit goes alone.
 func TestBatchLines(t *testing.T) {
