@@ -187,7 +187,7 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	logAdapter := slackLog{l: cfg.Logger.With().Str("component", "slack-go").Logger()}
 	opts := []slack.Option{
 		slack.OptionAppLevelToken(cfg.AppToken),
-		slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}),
+		slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second, Transport: slackTransport()}),
 		slack.OptionLog(logAdapter),
 	}
 	apiURL := slack.APIURL
@@ -347,6 +347,19 @@ func (a *App) drain(ctx context.Context) {
 		}
 	}
 	close(a.replies)
+}
+
+// slackIdleConns is how many idle connections to Slack's Web API are kept: the sync workers,
+// the repliers and the card posts of a burst call it at once.
+const slackIdleConns = 32
+
+// slackTransport is http.DefaultTransport's settings with room for slackIdleConns idle
+// connections: the default keeps 2 per host, so under a burst most Web API calls paid a new TCP
+// and TLS handshake.
+func slackTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = slackIdleConns
+	return t
 }
 
 func isAuthError(err error) bool {
