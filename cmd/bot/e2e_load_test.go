@@ -258,3 +258,31 @@ func TestShutdownDrainsTheQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestEvidenceReusesReads: the evidence of the open takes the live calls and devices the open
+// has just read, and the evidence at containment takes deny's last list of live calls, so an
+// open and its deny list the calls three times (open, after the PUT, the re-list after ending
+// one) and the devices twice (open, the registrations at containment), never more.
+func TestEvidenceReusesReads(t *testing.T) {
+	w := newWorld(t)
+	w.seedFraud() // one live call, so deny ends it and re-lists
+	w.start()
+	w.command(alice, incChan, target)
+	ts, inc := w.card("1001", "acme.example")
+	w.cardShows(ts, "evidence read when the incident opened")
+	w.click(alice, ts, "step:deny")
+	w.cardShows(ts, "evidence read at containment")
+	if ev := w.incident(inc.ID).Evidence; ev.Phase != session.PhaseContainment || len(ev.LiveCalls) != 0 {
+		t.Fatalf("containment evidence: phase %s, %d live calls", ev.Phase, len(ev.LiveCalls))
+	}
+	count := map[string]int{}
+	for _, c := range w.pbx.Calls() {
+		if c.Method == http.MethodGet {
+			count[strings.TrimPrefix(c.Path, "/domains/acme.example/users/1001")]++
+		}
+	}
+	if count["/calls"] != 3 || count["/devices"] != 2 || count["/cdrs"] != 2 {
+		t.Errorf("GETs of the user's calls %d, devices %d, CDRs %d; want 3, 2 and 2",
+			count["/calls"], count["/devices"], count["/cdrs"])
+	}
+}

@@ -138,7 +138,7 @@ func (r *runner) deny() (stepResult, error) {
 	subs = append([]session.SubResult{{Name: "dial permission", Outcome: session.OutcomeVerified,
 		Detail: fmt.Sprintf("%s (read back)", deny)}}, subs...)
 
-	ended, remain, err := r.endCalls()
+	ended, remain, last, err := r.endCalls()
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -157,7 +157,8 @@ func (r *runner) deny() (stepResult, error) {
 	if r.inc.Original != nil && r.inc.Original.Known {
 		before = r.inc.Original.Policy
 	}
-	return stepResult{status: status, summary: summary, subs: subs, before: before, after: deny}, nil
+	return stepResult{status: status, summary: summary, subs: subs, before: before, after: deny,
+		known: knownReads{calls: last, callsRead: true}}, nil
 }
 
 // lookupPolicy starts the lookup of the deny policy in the incident's domain and returns its
@@ -199,13 +200,13 @@ func (r *runner) alongside(a, b func()) {
 // endCalls lists the user's live calls, ends each, and re-lists them. The list is taken after the
 // verified PUT, so when it shows no call to end it is the answer and there is nothing to re-list
 // (a call placed after it meets the deny policy). The count of ended calls adds up over resumed
-// runs.
-func (r *runner) endCalls() (ended, remain int, err error) {
+// runs; last is the latest list (the live calls now).
+func (r *runner) endCalls() (ended, remain int, last []netsapiens.ActiveCall, err error) {
 	e := r.e
 	ended, _ = strconv.Atoi(r.prog(progCallsEnded))
 	calls, err := e.pbx.ListCalls(r.pctx, r.domain(), r.user())
 	if err != nil {
-		return 0, 0, fmt.Errorf("list live calls: %w", err)
+		return 0, 0, nil, fmt.Errorf("list live calls: %w", err)
 	}
 	tried := 0
 	for _, c := range calls {
@@ -221,20 +222,20 @@ func (r *runner) endCalls() (ended, remain int, err error) {
 			continue // it ended by itself meanwhile
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("end live call: %w", err)
+			return 0, 0, nil, fmt.Errorf("end live call: %w", err)
 		}
 		ended++
 		if err := r.progress(progCallsEnded, strconv.Itoa(ended)); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		r.auditStep("call", "live call to "+c.DialedNumber, "ended", "")
 	}
 	if tried == 0 {
-		return ended, 0, nil
+		return ended, 0, calls, nil
 	}
 	left, err := e.pbx.ListCalls(r.pctx, r.domain(), r.user())
 	if err != nil {
-		return 0, 0, fmt.Errorf("re-list live calls: %w", err)
+		return 0, 0, nil, fmt.Errorf("re-list live calls: %w", err)
 	}
 	remain = 0
 	for _, c := range left {
@@ -244,8 +245,8 @@ func (r *runner) endCalls() (ended, remain int, err error) {
 	}
 	if remain > 0 {
 		if err := r.progress(progCallsRemain, strconv.Itoa(remain)); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 	}
-	return ended, remain, nil
+	return ended, remain, left, nil
 }

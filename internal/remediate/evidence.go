@@ -24,9 +24,20 @@ const (
 	evidenceTimeout = 30 * time.Second
 )
 
+// knownReads are live calls and devices the caller has just read from the PBX, at the same
+// moment the evidence is about (the open's reads, deny's list of live calls after the verified
+// PUT): the evidence takes them instead of reading them again, one PBX call less each.
+type knownReads struct {
+	calls       []netsapiens.ActiveCall
+	callsRead   bool
+	devices     []netsapiens.Device
+	devicesRead bool
+}
+
 // startEvidence reads the evidence in the background, detached from ctx's end (the Slack job
-// that opened the incident returns at once) but bounded by evidenceTimeout.
-func (e *Engine) startEvidence(ctx context.Context, id, phase string) {
+// that opened the incident returns at once) but bounded by evidenceTimeout; known holds what
+// needs no read.
+func (e *Engine) startEvidence(ctx context.Context, id, phase string, known knownReads) {
 	if e.cfg.Evidence == nil || e.dry {
 		return
 	}
@@ -34,7 +45,7 @@ func (e *Engine) startEvidence(ctx context.Context, id, phase string) {
 	e.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(ctx, evidenceTimeout)
 		defer cancel()
-		if _, err := e.CollectEvidence(ctx, id, phase); err != nil {
+		if _, err := e.collectEvidence(ctx, id, phase, known); err != nil {
 			e.log.Warn().Err(err).Str("incident", id).Str("phase", phase).Msg("store fraud evidence")
 		}
 	})
@@ -49,6 +60,10 @@ func (e *Engine) Wait() { e.bg.Wait() }
 // open), audited as evidence.read. A failed PBX read is recorded in the evidence, not returned.
 // Errors: ErrInvalid (no rate table configured), ErrNotFound, store errors.
 func (e *Engine) CollectEvidence(ctx context.Context, id, phase string) (session.Incident, error) {
+	return e.collectEvidence(ctx, id, phase, knownReads{})
+}
+
+func (e *Engine) collectEvidence(ctx context.Context, id, phase string, known knownReads) (session.Incident, error) {
 	if e.cfg.Evidence == nil {
 		return session.Incident{}, errorf(ErrInvalid, "no rate table: evidence is off")
 	}
@@ -56,7 +71,7 @@ func (e *Engine) CollectEvidence(ctx context.Context, id, phase string) (session
 	if err != nil {
 		return inc, err
 	}
-	ev := e.readEvidence(ctx, inc, phase)
+	ev := e.readEvidence(ctx, inc, phase, known)
 	stored := false
 	inc, err = e.store.Update(ctx, id, func(i *session.Incident) error {
 		if cur := i.Evidence; cur != nil && (cur.ReadAt.After(ev.ReadAt) ||
@@ -76,8 +91,8 @@ func (e *Engine) CollectEvidence(ctx context.Context, id, phase string) (session
 	return inc, nil
 }
 
-// readEvidence makes the three reads at once, at the lowest priority.
-func (e *Engine) readEvidence(ctx context.Context, inc session.Incident, phase string) session.Evidence {
+// readEvidence makes the three reads at once, at the lowest priority, but for those known holds.
+func (e *Engine) readEvidence(ctx context.Context, inc session.Incident, phase string, known knownReads) session.Evidence {
 	rctx := netsapiens.WithPriority(netsapiens.WithLogTag(ctx, inc.ID), netsapiens.Low)
 	now := e.now().UTC()
 	in := evidence.Input{Phase: phase, Now: now}
@@ -86,8 +101,13 @@ func (e *Engine) readEvidence(ctx context.Context, inc session.Incident, phase s
 	wg.Go(func() {
 		in.CDRs, cdrErr = e.pbx.ListCDRs(rctx, inc.Domain, inc.User, now.Add(-evidence.Window), now, maxEvidenceCDRs)
 	})
-	wg.Go(func() { in.Calls, callErr = e.pbx.ListCalls(rctx, inc.Domain, inc.User) })
-	wg.Go(func() { in.Devices, devErr = e.pbx.ListDevices(rctx, inc.Domain, inc.User) })
+	in.Calls, in.Devices = known.calls, known.devices
+	if !known.callsRead {
+		wg.Go(func() { in.Calls, callErr = e.pbx.ListCalls(rctx, inc.Domain, inc.User) })
+	}
+	if !known.devicesRead {
+		wg.Go(func() { in.Devices, devErr = e.pbx.ListDevices(rctx, inc.Domain, inc.User) })
+	}
 	wg.Wait()
 	in.CDRsFailed, in.CallsFailed, in.DevicesFailed = failure(cdrErr), failure(callErr), failure(devErr)
 	for _, err := range []error{cdrErr, callErr, devErr} {

@@ -34,7 +34,7 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	}
 	// The deny policy is read while the user is (in the background, for the first deny).
 	e.policies.warm(ctx, e.pbx, domain, e.cfg.DenyPolicy)
-	u, live, err := e.readLive(ctx, domain, r.User)
+	u, live, reads, err := e.readLive(ctx, domain, r.User)
 	if errors.Is(err, errReadUser) && errors.Is(err, netsapiens.ErrNotFound) {
 		return session.Incident{}, false, errorf(ErrUserNotFound, "user %s does not exist in domain %s on the PBX", r.User, domain)
 	}
@@ -67,7 +67,7 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	e.audit(ctx, inc.ID, r.Actor, "incident.opened", "", "", string(session.StateOpen), detail)
 	e.log.Info().Str("incident", inc.ID).Str("step", "").Str("actor", r.Actor).Str("user", user).Str("domain", domain).Msg("incident opened")
 	e.notify(ctx, inc.ID)
-	e.startEvidence(ctx, inc.ID, session.PhaseOpen)
+	e.startEvidence(ctx, inc.ID, session.PhaseOpen, reads) // the live calls and devices just read
 	return inc, true, nil
 }
 
@@ -77,8 +77,9 @@ var errReadUser = errors.New("read user")
 // readLive reads the state the card shows: the user (policy, name, masked e-mail), its devices
 // and its live calls, all three at once (one round trip, not three). The devices and calls are
 // read at the user's path as given, which the PBX resolves to the same user as the user read.
+// It also returns the devices and calls as read, for the evidence of the open (evidence.go).
 // Errors: the user read's first (ErrNotFound: no such user), then the devices', then the calls'.
-func (e *Engine) readLive(ctx context.Context, domain, user string) (netsapiens.User, session.Live, error) {
+func (e *Engine) readLive(ctx context.Context, domain, user string) (netsapiens.User, session.Live, knownReads, error) {
 	var devs []netsapiens.Device
 	var calls []netsapiens.ActiveCall
 	var devErr, callErr error
@@ -89,11 +90,11 @@ func (e *Engine) readLive(ctx context.Context, domain, user string) (netsapiens.
 	wg.Wait()
 	switch {
 	case err != nil:
-		return u, session.Live{}, fmt.Errorf("%w: %w", errReadUser, err)
+		return u, session.Live{}, knownReads{}, fmt.Errorf("%w: %w", errReadUser, err)
 	case devErr != nil:
-		return u, session.Live{}, fmt.Errorf("read devices: %w", devErr)
+		return u, session.Live{}, knownReads{}, fmt.Errorf("read devices: %w", devErr)
 	case callErr != nil:
-		return u, session.Live{}, fmt.Errorf("read live calls: %w", callErr)
+		return u, session.Live{}, knownReads{}, fmt.Errorf("read live calls: %w", callErr)
 	}
 	live := session.Live{
 		ReadAt:      e.now().UTC(),
@@ -118,7 +119,7 @@ func (e *Engine) readLive(ctx context.Context, domain, user string) (netsapiens.
 		}
 		live.Devices = append(live.Devices, ld)
 	}
-	return u, live, nil
+	return u, live, knownReads{calls: calls, callsRead: true, devices: devs, devicesRead: true}, nil
 }
 
 // Refresh re-reads the live state from the PBX and stores it. Errors: ErrNotFound, netsapiens
@@ -130,7 +131,7 @@ func (e *Engine) Refresh(ctx context.Context, id string) (session.Incident, erro
 	}
 	// A refresh is for a person looking at the card: it waits for containment (netsapiens.Low).
 	rctx := netsapiens.WithPriority(netsapiens.WithLogTag(ctx, inc.ID), netsapiens.Low)
-	_, live, err := e.readLive(rctx, inc.Domain, inc.User)
+	_, live, _, err := e.readLive(rctx, inc.Domain, inc.User)
 	if err != nil {
 		return inc, err
 	}

@@ -235,6 +235,9 @@ type stepResult struct {
 	after   string // the audit line's "after" value
 	before  string
 	close   bool // restore: close the incident afterwards
+	// known: what the step read last that the evidence read after it may take (deny: the live
+	// calls after containment).
+	known knownReads
 }
 
 // execute runs the step body under l: renews the lease while it runs, records the result
@@ -314,7 +317,7 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 	e.notify(ctx, inc.ID)
 	e.observe(ctx, stored, l.Step, true, res.status, nil)
 	if l.Step == session.StepDeny {
-		e.startEvidence(ctx, inc.ID, session.PhaseContainment) // contained and the live calls dealt with
+		e.startEvidence(ctx, inc.ID, session.PhaseContainment, res.known) // contained and the live calls dealt with
 	}
 	if res.close {
 		closed, err := e.closeRestored(ctx, stored, r.actor)
