@@ -44,12 +44,14 @@ func TestChaos(t *testing.T) {
 	// i % drivers == j, so no two drivers act on one user.
 	const drivers = 4
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*20*time.Second+time.Minute)
-	defer cancel()
 	var (
 		mu  sync.Mutex
 		ids []string
 		wg  sync.WaitGroup
 	)
+	// A fault that fails the test (m.run) returns while the drivers run: stop and wait for them
+	// before the test ends, so none logs after it.
+	defer func() { cancel(); wg.Wait() }()
 	seen := map[string]bool{}
 	record := func(id string) {
 		mu.Lock()
