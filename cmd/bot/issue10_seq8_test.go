@@ -75,7 +75,8 @@ func TestSeq8RestoreUnknownOriginalModal(t *testing.T) {
 		if !w.audited(inc.ID, alice, "", "International") || !w.audited(inc.ID, "", "", "chosen by "+alice) {
 			t.Error("the audit does not say that alice chose International")
 		}
-		// The dialog, submitted again, is stale: the incident is closed.
+		// The dialog, submitted again, is stale: the incident is closed (the close follows the step's end).
+		w.waitFor("the incident to close", func() bool { i := w.incident(inc.ID); return !i.Open() })
 		if got := w.submitView(slackfake.ViewSubmission{ViewID: view.ID, Selected: pick("US and Canada")}); !strings.Contains(got[block], "is closed") {
 			t.Errorf("stale submission answered %q", got)
 		}

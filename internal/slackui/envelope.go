@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -150,6 +151,11 @@ func (a *App) viewSubmission(ctx context.Context, j job, typ string, cb *slack.I
 	go func() {
 		defer a.viewWG.Done()
 		defer func() { <-a.viewSlots }()
+		defer func() {
+			if r := recover(); r != nil { // as work: the type only, never the value (could hold a secret)
+				a.log.Error().Str("panic", fmt.Sprintf("%T", r)).Str("stack", string(debug.Stack())).Msg("view check panicked")
+			}
+		}()
 		cctx, cancel := context.WithTimeout(ctx, submissionTimeout)
 		s, errs, refusal := route.check(a, cctx, cb)
 		cancel()

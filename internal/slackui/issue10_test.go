@@ -88,8 +88,10 @@ func TestSeq8RestoreViewChecks(t *testing.T) {
 	} {
 		cb := &slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: hAlice},
 			View: slack.View{CallbackID: CallbackRestoreOriginal, PrivateMetadata: tc.meta}}
-		cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
-			RestorePolicyBlock: {RestorePolicyAction: {SelectedOption: slack.OptionBlockObject{Value: "International"}}}}}
+		if tc.meta != "" { // the first submission carries no state at all
+			cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+				RestorePolicyBlock: {RestorePolicyAction: {SelectedOption: slack.OptionBlockObject{Value: "International"}}}}}
+		}
 		_, errs, refusal := h.apps[0].checkRestoreView(h.ctx, cb)
 		if !strings.Contains(errs[RestorePolicyBlock], tc.want) || refusal != nil {
 			t.Errorf("metadata %q: errors %q, refusal %v; want %q", tc.meta, errs, refusal, tc.want)

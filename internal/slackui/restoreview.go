@@ -122,9 +122,11 @@ const submissionTimeout = 2 * time.Second
 // by someone not in RESPONDERS.
 func (a *App) checkRestoreView(ctx context.Context, cb *slack.InteractionCallback) (s submission, errs map[string]string, refusal *session.AuditEntry) {
 	block, value := RestorePolicyBlock, ""
-	for b, acts := range cb.View.State.Values {
-		if b == RestorePolicyBlock || strings.HasPrefix(b, RestorePolicyBlock+missingMark) {
-			block, value = b, strings.TrimSpace(acts[RestorePolicyAction].SelectedOption.Value)
+	if cb.View.State != nil {
+		for b, acts := range cb.View.State.Values {
+			if b == RestorePolicyBlock || strings.HasPrefix(b, RestorePolicyBlock+missingMark) {
+				block, value = b, strings.TrimSpace(acts[RestorePolicyAction].SelectedOption.Value)
+			}
 		}
 	}
 	if b := inputBlockID(cb.View, RestorePolicyBlock); b != "" {
