@@ -24,7 +24,7 @@ func TestSeq8RestoreUnknownOriginalModal(t *testing.T) {
 		w.start()
 		ts, inc := w.openUnknownOriginal()
 		w.click(alice, ts, "step:restore")
-		view := w.restoreView(inc.ID, 1)
+		view := w.restoreView(inc.ID, 1, alice)
 		if got, want := viewOptions(t, view), []string{"Acme Local", "US and Canada", "International"}; strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("the dialog offers %q, want %q (the domain's, then the system's, no Deny All)", got, want)
 		}
@@ -60,6 +60,10 @@ func TestSeq8RestoreUnknownOriginalModal(t *testing.T) {
 			return w.audited(inc.ID, mallory, "refused.unauthorized", "")
 		})
 
+		// Bob opens the dialog too; alice's submission will make his stale.
+		w.click(bob, ts, "step:restore")
+		bobs := w.restoreView(inc.ID, 2, bob)
+
 		// A valid one: International, set and read back; the audit names who chose what.
 		if got := w.submitView(slackfake.ViewSubmission{ViewID: view.ID, Selected: pick("International")}); got != nil {
 			t.Fatalf("valid submission answered %q", got)
@@ -75,9 +79,9 @@ func TestSeq8RestoreUnknownOriginalModal(t *testing.T) {
 		if !w.audited(inc.ID, alice, "", "International") || !w.audited(inc.ID, "", "", "chosen by "+alice) {
 			t.Error("the audit does not say that alice chose International")
 		}
-		// The dialog, submitted again, is stale: the incident is closed (the close follows the step's end).
+		// Bob's dialog is stale now: the incident is closed (the close follows the step's end).
 		w.waitFor("the incident to close", func() bool { i := w.incident(inc.ID); return !i.Open() })
-		if got := w.submitView(slackfake.ViewSubmission{ViewID: view.ID, Selected: pick("US and Canada")}); !strings.Contains(got[block], "is closed") {
+		if got := w.submitView(slackfake.ViewSubmission{ViewID: bobs.ID, Selected: pick("US and Canada")}); !strings.Contains(got[block], "is closed") {
 			t.Errorf("stale submission answered %q", got)
 		}
 	})
@@ -87,7 +91,7 @@ func TestSeq8RestoreUnknownOriginalModal(t *testing.T) {
 		w.start()
 		ts, inc := w.openUnknownOriginal()
 		w.click(alice, ts, "step:restore")
-		view := w.restoreView(inc.ID, 1)
+		view := w.restoreView(inc.ID, 1, alice)
 		block := inputBlock(t, view)
 		if got := w.submitView(slackfake.ViewSubmission{ViewID: view.ID,
 			Selected: map[string]map[string]string{block: {slackui.RestorePolicyAction: "Acme Local"}}}); got != nil {
@@ -129,13 +133,13 @@ func (w *world) openUnknownOriginal() (string, session.Incident) {
 }
 
 // restoreView waits for the n-th dialog the bot opened and checks it is incident id's
-// restore_original.
-func (w *world) restoreView(id string, n int) slackfake.View {
+// restore_original, opened to user.
+func (w *world) restoreView(id string, n int, user string) slackfake.View {
 	w.t.Helper()
 	w.waitFor("the restore_original dialog", func() bool { return len(w.slack.Views()) >= n })
 	v := w.slack.Views()[n-1]
-	if v.CallbackID != slackui.CallbackRestoreOriginal || v.PrivateMetadata != id || v.User != alice {
-		w.t.Fatalf("dialog %+v, want %s for %s opened to alice", v, slackui.CallbackRestoreOriginal, id)
+	if v.CallbackID != slackui.CallbackRestoreOriginal || v.PrivateMetadata != id || v.User != user {
+		w.t.Fatalf("dialog %+v, want %s for %s opened to %s", v, slackui.CallbackRestoreOriginal, id, user)
 	}
 	return v
 }

@@ -44,6 +44,7 @@ var (
 type envelopeInfo struct {
 	kind          string // slash_commands or interactive
 	channel, user string
+	view          *openView // the view a view_submission submits
 }
 
 // responseTarget is what a response_url acts on.

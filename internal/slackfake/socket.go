@@ -203,11 +203,16 @@ func (s *Server) recordAck(id string, payload json.RawMessage) {
 		a.Latency = now.Sub(t)
 	}
 	s.acks = append(s.acks, a)
-	if _, ok := s.firstAck[id]; !ok {
+	_, seen := s.firstAck[id]
+	first := !seen
+	if first {
 		s.firstAck[id] = a
 	}
 	if info, ok := s.envelopes[id]; ok && info.kind == "slash_commands" && a.Payload != nil {
 		s.ackMessageLocked(info, a.Payload)
+	}
+	if info, ok := s.envelopes[id]; ok && info.view != nil && first {
+		info.view.closed = closesView(a.Payload)
 	}
 	s.notifyLocked()
 }

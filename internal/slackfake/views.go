@@ -21,9 +21,22 @@ type trigger struct {
 
 // openView is a modal opened with views.open.
 type openView struct {
-	id   string
-	user string
-	view map[string]any // as answered by views.open
+	id     string
+	user   string
+	view   map[string]any // as answered by views.open
+	closed bool           // a submission's ack closed it
+}
+
+// closesView reports whether a view_submission's ack closes the modal, as Slack does: a bare
+// ack or response_action clear does; errors, update and push keep it open.
+func closesView(payload json.RawMessage) bool {
+	var p struct {
+		Action string `json:"response_action"`
+	}
+	if len(payload) == 0 || json.Unmarshal(payload, &p) != nil {
+		return true
+	}
+	return p.Action == "" || p.Action == "clear"
 }
 
 // triggerTTL is how long a trigger_id can open a view (Slack: 3 s, single use).
@@ -118,6 +131,7 @@ func checkModal(view map[string]json.RawMessage) []string {
 type View struct {
 	ID, User, CallbackID, PrivateMetadata string
 	Blocks                                json.RawMessage
+	Closed                                bool // a submission's ack closed it
 }
 
 // Views returns the modals opened so far, oldest first.
@@ -126,7 +140,7 @@ func (s *Server) Views() []View {
 	defer s.mu.Unlock()
 	out := make([]View, 0, len(s.views))
 	for _, v := range s.views {
-		w := View{ID: v.id, User: v.user}
+		w := View{ID: v.id, User: v.user, Closed: v.closed}
 		raw := func(k string) json.RawMessage { r, _ := v.view[k].(json.RawMessage); return r }
 		_ = json.Unmarshal(raw("callback_id"), &w.CallbackID)
 		_ = json.Unmarshal(raw("private_metadata"), &w.PrivateMetadata)
@@ -153,7 +167,7 @@ type ViewSubmission struct {
 	Forged bool
 }
 
-// ErrNoSuchView is returned by SubmitView when no matching view was opened.
+// ErrNoSuchView is returned by SubmitView when no matching view is open.
 var ErrNoSuchView = errors.New("slackfake: no such view")
 
 // ErrInvalidSubmission is returned by SubmitView for a submission Slack's client would not send
@@ -161,7 +175,8 @@ var ErrNoSuchView = errors.New("slackfake: no such view")
 var ErrInvalidSubmission = errors.New("slackfake: Slack's client would not send this submission")
 
 // SubmitView delivers a view_submission envelope (accepts_response_payload true) for a
-// view opened with views.open: its id, callback_id, private_metadata, hash, blocks and the
+// view opened with views.open and still open (the bare or clear ack of a submission closes
+// it, as in Slack; an errors ack keeps it): its id, callback_id, private_metadata, hash, blocks and the
 // given state values. The ack's payload (response_action errors/update/…) is in
 // WaitAck's Ack. It returns the envelope_id, ErrNoSuchView or ErrInvalidSubmission (wrapped),
 // or SendEnvelope's errors.
@@ -171,7 +186,7 @@ func (s *Server) SubmitView(ctx context.Context, v ViewSubmission) (string, erro
 	var ov *openView
 	for i := len(s.views) - 1; i >= 0; i-- {
 		c := s.views[i]
-		if (v.ViewID == "" || c.id == v.ViewID) && (v.ViewID != "" || v.UserID == "" || c.user == v.UserID) {
+		if !c.closed && (v.ViewID == "" || c.id == v.ViewID) && (v.ViewID != "" || v.UserID == "" || c.user == v.UserID) {
 			ov = c
 			break
 		}
@@ -203,7 +218,7 @@ func (s *Server) SubmitView(ctx context.Context, v ViewSubmission) (string, erro
 			"name": s.userNameLocked(v.UserID), "team_id": s.opts.TeamID},
 		"view": view,
 	}
-	s.envelopes[envID] = envelopeInfo{kind: "interactive", user: v.UserID}
+	s.envelopes[envID] = envelopeInfo{kind: "interactive", user: v.UserID, view: ov}
 	s.mu.Unlock()
 	env := map[string]any{"envelope_id": envID, "type": "interactive", "accepts_response_payload": true,
 		"payload": payload}

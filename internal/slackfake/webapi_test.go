@@ -630,8 +630,16 @@ func TestViewsStaticSelect(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb := recv(t, submits, "view submission")
+	testenv.WaitFor(t, 5*time.Second, "the bare ack to close the view", func() bool { return fake.Views()[0].Closed })
+	if _, err := fake.SubmitView(ctx5s(t), slackfake.ViewSubmission{ViewID: resp.View.ID,
+		Selected: map[string]map[string]string{"pick_b": {"pick_a": "a"}}}); !errors.Is(err, slackfake.ErrNoSuchView) {
+		t.Errorf("submitting a closed view: %v, want ErrNoSuchView", err)
+	}
 	if got := cb.View.State.Values["pick_b"]["pick_a"]; got.Type != "static_select" || got.SelectedOption.Value != "b" || got.SelectedOption.Text.Text != "b text" {
 		t.Errorf("submitted state = %+v", got)
+	}
+	if _, err := api.OpenViewContext(ctx5s(t), trigger(), modal([]*slack.OptionBlockObject{opt("a")}, "Pick", true)); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := fake.SubmitView(ctx5s(t), slackfake.ViewSubmission{Forged: true, Selected: map[string]map[string]string{"pick_b": {"pick_a": "zz"}}}); err != nil {
 		t.Fatal(err)
