@@ -76,9 +76,9 @@ func TestSeq8RestoreUnknownOriginalModal(t *testing.T) {
 		if u, _ := w.pbx.User("acme.example", "1001"); u["dial-policy"] != "International" {
 			t.Errorf("the user holds %v, want International", u["dial-policy"])
 		}
-		if !w.audited(inc.ID, alice, "", "International") || !w.audited(inc.ID, "", "", "chosen by "+alice) {
-			t.Error("the audit does not say that alice chose International")
-		}
+		w.waitFor("the audit to say that alice chose International", func() bool {
+			return w.audited(inc.ID, alice, "", "International") && w.audited(inc.ID, "", "", "chosen by "+alice)
+		})
 		// Bob's dialog is stale now: the incident is closed (the close follows the step's end).
 		w.waitFor("the incident to close", func() bool { i := w.incident(inc.ID); return !i.Open() })
 		if got := w.submitView(slackfake.ViewSubmission{ViewID: bobs.ID, Selected: pick("US and Canada")}); !strings.Contains(got[block], "is closed") {
@@ -105,9 +105,10 @@ func TestSeq8RestoreUnknownOriginalModal(t *testing.T) {
 		}
 		w.cardShows(ts, "Restores *Acme Local*, chosen by \\u003c@"+alice+"\\u003e (the original is unknown)")
 		w.cardShows(ts, "dial permission from Deny All to Acme Local (chosen by the requester")
-		if !w.audited(inc.ID, alice, "approval.requested", "restore to Acme Local, chosen by "+alice) {
-			t.Error("the approval request's audit does not name the chosen policy")
-		}
+		// The card may show the request before its audit entry is appended.
+		w.waitFor("the approval request's audit to name the chosen policy", func() bool {
+			return w.audited(inc.ID, alice, "approval.requested", "restore to Acme Local, chosen by "+alice)
+		})
 		w.click(bob, ts, "approve:restore")
 		w.waitFor("the approved restore", func() bool { return w.restoreStep(inc.ID).Status.Finished() })
 		if st := w.restoreStep(inc.ID); st.Status != session.StatusDone {
