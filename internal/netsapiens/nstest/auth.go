@@ -30,6 +30,9 @@ func (s *Server) authenticate(header string, now time.Time) (who *principal, res
 		return nil, apiError(http.StatusUnauthorized, "Authentication Required"), false
 	}
 	tok = strings.TrimSpace(tok)
+	if s.keyRevoked(tok) {
+		return &principal{kind: "apikey"}, apiError(http.StatusUnauthorized, "Invalid or unknown access token"), false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, ak := range s.st.keys {

@@ -16,6 +16,10 @@ type Faults struct {
 	Rate429      float64       // fraction answered 429 with Retry-After: 1
 	RateDrop     float64       // fraction whose connection is closed without an answer
 	RateAfter5xx float64       // fraction of applied writes answered 502 (the lost-reply case)
+	// RateAfterDrop is the fraction of applied writes whose connection is closed without an
+	// answer: a connection reset mid-request after the write landed (RateDrop is the reset
+	// before it did).
+	RateAfterDrop float64
 	Seed         int64         // seeds the random draws, so a run is repeatable
 	// Match limits the faults to some requests (path without /ns-api/v2, unescaped);
 	// nil = all requests.
@@ -58,6 +62,7 @@ func (s *Server) injectBefore(w http.ResponseWriter, r *http.Request, call *Call
 			break
 		}
 	}
+	down := s.down
 	matches := f.Match == nil || f.Match(r.Method, call.Path)
 	var draw float64
 	var code5xx int
@@ -67,6 +72,10 @@ func (s *Server) injectBefore(w http.ResponseWriter, r *http.Request, call *Call
 	}
 	s.fmu.Unlock()
 
+	if down {
+		dropConnection(w)
+		return false
+	}
 	if matches && f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		select {
@@ -105,15 +114,71 @@ func (s *Server) injectBefore(w http.ResponseWriter, r *http.Request, call *Call
 	return true
 }
 
-// drawAfter5xx decides whether an applied write loses its reply.
-func (s *Server) drawAfter5xx(method, p string) bool {
+// lostReply is how an applied write loses its reply: not at all, a 502, or a reset connection.
+type lostReply int
+
+const (
+	replyKept lostReply = iota
+	reply502
+	replyDropped
+)
+
+// drawAfter decides whether (and how) an applied write loses its reply.
+func (s *Server) drawAfter(method, p string) lostReply {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	f := s.faults
-	if f.RateAfter5xx <= 0 || (f.Match != nil && !f.Match(method, p)) {
-		return false
+	if f.RateAfter5xx+f.RateAfterDrop <= 0 || (f.Match != nil && !f.Match(method, p)) {
+		return replyKept
 	}
-	return s.rng.Float64() < f.RateAfter5xx
+	switch d := s.rng.Float64(); {
+	case d < f.RateAfterDrop:
+		return replyDropped
+	case d < f.RateAfterDrop+f.RateAfter5xx:
+		return reply502
+	}
+	return replyKept
+}
+
+// SetDown takes the PBX off the network (true) and brings it back (false): while down, every
+// request's connection is closed without an answer and nothing is done, as when the PBX or its
+// load balancer is gone. A test holds it down for as long as "a minute" means to the client
+// under test (its retry budget), not for a wall-clock minute.
+func (s *Server) SetDown(down bool) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.down = down
+}
+
+// ExpireTokens ends the life of every OAuth access token issued so far, before its
+// expires_in (a PBX restart, a clock step): a request with one is answered 401 "Access token
+// expired". Refresh tokens stay valid, so a client that refreshes on a 401 carries on.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	past := s.now().Add(-time.Second)
+	for _, t := range s.st.access {
+		t.expires = past
+	}
+}
+
+// RevokeAPIKey revokes (true) or reinstates (false) an API key: while revoked, a request
+// with it is answered 401 "Invalid or unknown access token", as the PBX does once an
+// administrator deletes the key.
+func (s *Server) RevokeAPIKey(key string, revoked bool) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.revokedKeys == nil {
+		s.revokedKeys = map[string]bool{}
+	}
+	s.revokedKeys[key] = revoked
+}
+
+// keyRevoked reports whether RevokeAPIKey revoked key.
+func (s *Server) keyRevoked(key string) bool {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.revokedKeys[key]
 }
 
 func dropConnection(w http.ResponseWriter) {

@@ -132,3 +132,71 @@ func TestFailNext(t *testing.T) {
 		t.Errorf("GET user: %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
 	}
 }
+
+func TestAfterDropAppliesTheWrite(t *testing.T) {
+	s, base := start(t, nstest.Options{})
+	s.SetFaults(nstest.Faults{RateAfterDrop: 1})
+	_, err := call(t, context.Background(), "POST", base+"/domains/acme.example/users/1001/devices", s.APIKey(), map[string]any{"device": "1001z"})
+	if err == nil {
+		t.Fatal("the reply arrived, want a reset connection")
+	}
+	if n := len(s.Devices("acme.example", "1001")); n != 3 {
+		t.Errorf("%d devices, want 3: the write must be applied", n)
+	}
+	if c := s.Calls(); len(c) != 1 || !c[0].Applied || c[0].Status != 0 {
+		t.Errorf("calls = %+v, want one applied call without an answer", c)
+	}
+	if r := mustCall(t, "GET", base+"/version", "", nil); r.Status != 200 {
+		t.Errorf("a read lost its reply: %d", r.Status)
+	}
+}
+
+func TestDown(t *testing.T) {
+	s, base := start(t, nstest.Options{})
+	s.SetDown(true)
+	for range 3 {
+		if _, err := call(t, context.Background(), "POST", base+"/domains/acme.example/users/1001/devices", s.APIKey(),
+			map[string]any{"device": "1001z"}); err == nil {
+			t.Fatal("a down PBX answered")
+		}
+	}
+	if n := len(s.Devices("acme.example", "1001")); n != 2 {
+		t.Errorf("a down PBX applied a write: %d devices", n)
+	}
+	s.SetDown(false)
+	if r := mustCall(t, "GET", base+"/version", "", nil); r.Status != 200 {
+		t.Errorf("back up: %d", r.Status)
+	}
+}
+
+func TestExpireTokensAndRevokeAPIKey(t *testing.T) {
+	s, base := start(t, nstest.Options{})
+	user := base + "/domains/globex.example/users/2001"
+	tok := mustCall(t, "POST", base+"/tokens", "", passwordGrant(nil)).obj(t)
+	access, _ := tok["access_token"].(string)
+	if r := mustCall(t, "GET", user, access, nil); r.Status != 200 {
+		t.Fatalf("GET with a fresh token: %d", r.Status)
+	}
+	s.ExpireTokens()
+	if r := mustCall(t, "GET", user, access, nil); r.Status != 401 || !strings.Contains(string(r.Body), "expired") {
+		t.Errorf("GET with an expired token: %d %s", r.Status, r.Body)
+	}
+	r := mustCall(t, "POST", base+"/tokens", "", map[string]any{"grant_type": "refresh_token", "client_id": "demo-client",
+		"client_secret": "demo-client-secret-NOT-REAL", "refresh_token": tok["refresh_token"]})
+	if r.Status != 200 {
+		t.Errorf("refresh after ExpireTokens: %d %s", r.Status, r.Body)
+	}
+
+	acme := base + "/domains/acme.example/users/1001"
+	s.RevokeAPIKey(s.APIKey(), true)
+	if r := mustCall(t, "GET", acme, s.APIKey(), nil); r.Status != 401 {
+		t.Errorf("GET with a revoked key: %d", r.Status)
+	}
+	if c := s.Calls(); c[len(c)-1].Auth != "apikey" {
+		t.Errorf("call log auth %q, want apikey", c[len(c)-1].Auth)
+	}
+	s.RevokeAPIKey(s.APIKey(), false)
+	if r := mustCall(t, "GET", acme, s.APIKey(), nil); r.Status != 200 {
+		t.Errorf("GET with the reinstated key: %d", r.Status)
+	}
+}

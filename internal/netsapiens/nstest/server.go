@@ -3,8 +3,9 @@
 // against an embedded subset of it (spec/v45-subset.json, made by scripts/trimspec), and
 // anything the spec does not document is answered 400 (or 404 for an unknown route) and
 // recorded as a Violation, so a client that drifts from the real API fails its tests here
-// rather than in production. It also injects faults (latency, 5xx, 429, dropped
-// connections, a 502 after the write was applied) and keeps a redacted call log.
+// rather than in production. It also injects faults (faults.go: latency, 5xx, 429, dropped
+// connections before or after the write was applied, a 502 after it, the whole PBX down,
+// expired OAuth tokens, a revoked API key) and keeps a redacted call log.
 //
 // It must not import internal/netsapiens: that client's tests import this package.
 package nstest
@@ -78,10 +79,12 @@ type Server struct {
 	calls      []Call
 	violations []Violation
 
-	fmu      sync.Mutex // guards faults, rng, failNext
-	faults   Faults
-	rng      *rand.Rand
-	failNext []oneShot
+	fmu         sync.Mutex // guards faults, rng, failNext, down, revokedKeys
+	faults      Faults
+	rng         *rand.Rand
+	failNext    []oneShot
+	down        bool
+	revokedKeys map[string]bool
 }
 
 // New builds a server from opts. It panics if the embedded spec does not parse (a build
@@ -261,10 +264,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := s.handle(r, body, &call)
-	if call.Applied && s.drawAfter5xx(r.Method, call.Path) {
+	if call.Applied {
 		// The write happened, but the client never hears so: the lost-reply case that a
 		// client must survive without creating the same thing twice.
-		res = apiError(http.StatusBadGateway, "Bad Gateway")
+		switch s.drawAfter(r.Method, call.Path) {
+		case reply502:
+			res = apiError(http.StatusBadGateway, "Bad Gateway")
+		case replyDropped:
+			dropConnection(w)
+			return
+		}
 	}
 	if res.status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
