@@ -1,11 +1,14 @@
 package slackfake
 
 // This file holds what a test reads from the fake (the recorded messages, calls, acks and
-// sockets) and the faults it sets (rate limits, failing methods, expired response_urls, silent
-// pings).
+// sockets) and the faults it sets (rate limits, failing methods, HTTP errors, latency,
+// redelivered envelopes, expired response_urls, silent pings).
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"time"
 )
 
 // Messages returns every recorded message event in order: chat.postMessage,
@@ -138,6 +141,49 @@ func (s *Server) FailMethod(method, slackError string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures[method] = &fault{n: n, code: slackError}
+}
+
+// FailHTTP makes the next n calls of method answer HTTP status (e.g. 500) with
+// {"ok":false,"error":"internal_error"}, doing nothing: Slack's own outage, which slack-go
+// reports as a server error rather than a Slack error code.
+func (s *Server) FailHTTP(method string, status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.httpFails[method] = &fault{n: n, status: status}
+}
+
+// SetLatency delays every call of method ("*" = every method without its own setting) by d
+// before it is answered (0 removes the setting): a slow Web API. The wait ends early if the
+// client gives up.
+func (s *Server) SetLatency(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d <= 0 {
+		delete(s.latency, method)
+		return
+	}
+	s.latency[method] = d
+}
+
+// Redeliver sends envelope envelopeID again, as Slack does when it did not see the ack in
+// time (the ack was lost, or came late): the same envelope_id and payload with retry_attempt
+// one higher than its last delivery and retry_reason reason (e.g. "timeout"). It returns
+// an error for an envelope never sent, or SendEnvelope's errors.
+func (s *Server) Redeliver(ctx context.Context, envelopeID, reason string) error {
+	s.mu.Lock()
+	data, ok := s.sent[envelopeID]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("slackfake: redeliver %q: no such envelope was sent", envelopeID)
+	}
+	var env map[string]any
+	if err := json.Unmarshal(data, &env); err != nil {
+		return fmt.Errorf("slackfake: redeliver %q: %w", envelopeID, err)
+	}
+	attempt, _ := env["retry_attempt"].(float64)
+	env["retry_attempt"] = int(attempt) + 1
+	env["retry_reason"] = reason
+	return s.SendEnvelope(ctx, env)
 }
 
 // ExpireResponseURLs makes every response_url, issued or future, answer 404

@@ -140,6 +140,7 @@ type fault struct {
 	n          int
 	retryAfter int    // RateLimit
 	code       string // FailMethod
+	status     int    // FailHTTP
 }
 
 // Server is the loopback Slack. All methods are safe for concurrent use.
@@ -181,6 +182,9 @@ type Server struct {
 	stopPings bool
 	limits    map[string]*fault
 	failures  map[string]*fault
+	httpFails map[string]*fault        // FailHTTP
+	latency   map[string]time.Duration // SetLatency, by method ("*" = every method)
+	sent      map[string][]byte        // the latest delivery of each envelope, for Redeliver
 	limiter   *limiter               // the rate-limit mode; nil = off
 	stats     map[string]MethodStats // per method, for Stats
 }
@@ -206,6 +210,9 @@ func New(opts Options) *Server {
 		sockets:   map[int]*socket{},
 		limits:    map[string]*fault{},
 		failures:  map[string]*fault{},
+		httpFails: map[string]*fault{},
+		latency:   map[string]time.Duration{},
+		sent:      map[string][]byte{},
 		stats:     map[string]MethodStats{},
 	}
 	s.setRateLimitsLocked(opts.RateLimits)

@@ -269,6 +269,7 @@ func (s *Server) SendEnvelope(ctx context.Context, env any) error {
 		s.mu.Lock()
 		if head.EnvelopeID != "" {
 			s.sentAt[head.EnvelopeID] = time.Now()
+			s.sent[head.EnvelopeID] = append([]byte(nil), data...)
 		}
 		s.mu.Unlock()
 		if err := so.write(data); err != nil {

@@ -112,6 +112,22 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	req, perr := parseAPIRequest(r)
 
 	s.mu.Lock()
+	delay, ok := s.latency[method]
+	if !ok {
+		delay = s.latency["*"]
+	}
+	s.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return // the client gave up: nothing was done
+		}
+	}
+
+	s.mu.Lock()
 	call := APICall{Method: method, At: time.Now()}
 	var (
 		status     = http.StatusOK
@@ -127,7 +143,12 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 			call.Form.Set("token", "REDACTED")
 		}
 		call.JSON = req.raw
-		body, aerr, retryAfter = s.dispatchLocked(method, req, call.At)
+		if f := s.httpFails[method]; f != nil && f.n > 0 {
+			f.n--
+			status, aerr = f.status, errCode("internal_error")
+		} else {
+			body, aerr, retryAfter = s.dispatchLocked(method, req, call.At)
+		}
 		if retryAfter > 0 {
 			status = http.StatusTooManyRequests
 		}
