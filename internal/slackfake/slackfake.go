@@ -185,8 +185,8 @@ type Server struct {
 	httpFails map[string]*fault        // FailHTTP
 	latency   map[string]time.Duration // SetLatency, by method ("*" = every method)
 	sent      map[string][]byte        // the latest delivery of each envelope, for Redeliver
-	limiter   *limiter               // the rate-limit mode; nil = off
-	stats     map[string]MethodStats // per method, for Stats
+	limiter   *limiter                 // the rate-limit mode; nil = off
+	stats     map[string]MethodStats   // per method, for Stats
 }
 
 // New starts a Server on a loopback port (127.0.0.1:0), like httptest.NewServer, and

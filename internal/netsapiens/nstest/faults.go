@@ -20,7 +20,7 @@ type Faults struct {
 	// answer: a connection reset mid-request after the write landed (RateDrop is the reset
 	// before it did).
 	RateAfterDrop float64
-	Seed         int64         // seeds the random draws, so a run is repeatable
+	Seed          int64 // seeds the random draws, so a run is repeatable
 	// Match limits the faults to some requests (path without /ns-api/v2, unescaped);
 	// nil = all requests.
 	Match func(method, path string) bool
