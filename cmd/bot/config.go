@@ -95,7 +95,23 @@ var (
 // problems collects every configuration problem so start-up reports them all at once.
 type problems []string
 
-func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+// maxValueLen bounds how much of a value a problem quotes, and maxProblemLen the whole line, so
+// that a huge or garbage value still makes a short, clear error (the fuzz test checks both).
+const (
+	maxValueLen   = 80
+	maxProblemLen = 600
+)
+
+// addf adds one problem; a string argument longer than maxValueLen is cut to its start and its
+// length.
+func (p *problems) addf(format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxValueLen {
+			args[i] = strings.ToValidUTF8(s[:maxValueLen], "") + fmt.Sprintf("…(%d bytes)", len(s))
+		}
+	}
+	*p = append(*p, fmt.Sprintf(format, args...))
+}
 
 // configError lists every problem found; it never contains a secret value.
 type configError struct{ list []string }
@@ -437,13 +453,17 @@ func (c config) needsApproval(step string) bool {
 func idList(p *problems, name, s string) []string {
 	var out []string
 	seen := map[string]bool{}
+	bad := 0
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
 			continue
 		}
 		if !slackIDPattern.MatchString(f) {
-			p.addf("%s: %q is not a Slack user ID (U…/W…) or user-group ID (S…)", name, f)
+			// A list of thousands of bad entries is named by its first few and a count.
+			if bad++; bad <= maxBadIDs {
+				p.addf("%s: %q is not a Slack user ID (U…/W…) or user-group ID (S…)", name, f)
+			}
 			continue
 		}
 		if !seen[f] {
@@ -451,9 +471,15 @@ func idList(p *problems, name, s string) []string {
 			out = append(out, f)
 		}
 	}
+	if bad > maxBadIDs {
+		p.addf("%s: %d more entries are not Slack user or user-group IDs", name, bad-maxBadIDs)
+	}
 	sort.Strings(out)
 	return out
 }
+
+// maxBadIDs is how many bad entries of one ID list are named one by one.
+const maxBadIDs = 5
 
 func hasProblem(p problems, prefix string) bool {
 	for _, s := range p {
