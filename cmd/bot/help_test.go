@@ -12,7 +12,7 @@ import (
 // configVars is every environment variable loadConfig reads (the *_FILE variants folded into
 // their variable), found by recording its getenv calls: the list the help, the README and
 // deploy/example.env are checked against, so a new setting cannot be forgotten in them.
-func configVars(t *testing.T) []string {
+func configVars(t testing.TB) []string {
 	t.Helper()
 	seen := map[string]bool{}
 	getenv := func(k string) string {
