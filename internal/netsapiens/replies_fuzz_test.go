@@ -56,7 +56,10 @@ var readCalls = []struct {
 	name string
 	call func(ctx context.Context, c *netsapiens.Client) error
 }{
-	{"GetUser", func(ctx context.Context, c *netsapiens.Client) error { _, err := c.GetUser(ctx, "acme.example", "1001"); return err }},
+	{"GetUser", func(ctx context.Context, c *netsapiens.Client) error {
+		_, err := c.GetUser(ctx, "acme.example", "1001")
+		return err
+	}},
 	{"ListDevices", func(ctx context.Context, c *netsapiens.Client) error {
 		_, err := c.ListDevices(ctx, "acme.example", "1001")
 		return err
@@ -65,7 +68,10 @@ var readCalls = []struct {
 		_, err := c.GetDevice(ctx, "acme.example", "1001", "1001a")
 		return err
 	}},
-	{"ListPhones", func(ctx context.Context, c *netsapiens.Client) error { _, err := c.ListPhones(ctx, "acme.example"); return err }},
+	{"ListPhones", func(ctx context.Context, c *netsapiens.Client) error {
+		_, err := c.ListPhones(ctx, "acme.example")
+		return err
+	}},
 	{"GetPhone", func(ctx context.Context, c *netsapiens.Client) error {
 		_, err := c.GetPhone(ctx, "acme.example", "0004f2aabbcc")
 		return err
