@@ -49,6 +49,11 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 	route := actionRoutes[act.Kind]
 	inc, err := a.store.Get(ctx, act.IncidentID)
 	if err != nil {
+		if errors.Is(err, session.ErrNotFound) {
+			// A button naming no incident (expired, or a forged value) is a refusal: audited.
+			a.auditGlobal(ctx, session.AuditEntry{Actor: cb.User.ID, Action: "refused.no_incident", Step: act.Step,
+				Detail: "button " + act.ActionID() + " names " + act.IncidentID + ", which does not exist"})
+		}
 		a.logErr(ctx, err, act.IncidentID, "read incident for a click")
 		a.replyAction(ctx, cb, "⚠️ "+esc(remediate.UserMessage(err)), nil)
 		return
@@ -63,7 +68,32 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 		a.replyAction(ctx, cb, RefusalText(route.what), nil)
 		return
 	}
+	if !onCard(cb, inc) {
+		a.auditIncident(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: c.user, Action: "refused.forged", Step: act.Step,
+			Detail: "button " + act.ActionID() + " clicked on a message that is not this incident's card"})
+		a.replyAction(ctx, cb, "⚠️ That button does not belong to this incident's card: nothing was done.", nil)
+		return
+	}
 	route.handle(a, ctx, c)
+}
+
+// onCard reports whether a click came from inc's card, as far as the click says: every button
+// is on the card, so a click on another message whose value names inc is forged (Slack sends
+// the value the message holds). A click that names no message or channel, or an incident whose
+// card is not recorded yet, is not judged.
+func onCard(cb *slack.InteractionCallback, inc session.Incident) bool {
+	ts := cb.Container.MessageTs
+	if ts == "" {
+		ts = cb.Message.Timestamp
+	}
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	if ts != "" && inc.MessageTS != "" && ts != inc.MessageTS {
+		return false
+	}
+	return channel == "" || inc.Channel == "" || channel == inc.Channel
 }
 
 func (a *App) mayClick(ctx context.Context, who role, c click) bool {
@@ -119,6 +149,9 @@ func (a *App) actApprove(ctx context.Context, c click) {
 		return
 	}
 	res, err := a.eng.Approve(ctx, c.inc.ID, c.act.Step, c.user)
+	if errors.Is(err, session.ErrNotAwaiting) {
+		a.auditNotAwaiting(ctx, c)
+	}
 	if errors.Is(err, session.ErrSelfApproval) {
 		a.auditIncident(ctx, session.AuditEntry{IncidentID: c.inc.ID, Actor: c.user, Action: "refused.self_approval",
 			Step: c.act.Step, Detail: "the requester may not approve their own request"})
@@ -133,8 +166,18 @@ func (a *App) actApprove(ctx context.Context, c click) {
 
 func (a *App) actReject(ctx context.Context, c click) {
 	if _, err := a.eng.Reject(ctx, c.inc.ID, c.act.Step, c.user); err != nil {
+		if errors.Is(err, session.ErrNotAwaiting) {
+			a.auditNotAwaiting(ctx, c)
+		}
 		a.answerErr(ctx, c, err)
 	}
+}
+
+// auditNotAwaiting records an answer to an approval request that does not exist (the step
+// awaits none): a refusal, audited like the others.
+func (a *App) auditNotAwaiting(ctx context.Context, c click) {
+	a.auditIncident(ctx, session.AuditEntry{IncidentID: c.inc.ID, Actor: c.user, Action: "refused.not_awaiting",
+		Step: c.act.Step, Detail: "button " + c.act.ActionID() + ": the step awaits no approval"})
 }
 
 func (a *App) actCredentials(ctx context.Context, c click) {
