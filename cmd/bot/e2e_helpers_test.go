@@ -41,6 +41,8 @@ type world struct {
 	// scraped holds /metrics bodies, scanned for secrets too.
 	scraped []string
 	mu      sync.Mutex
+	// authzUsers are the users (user, domain) whose incidents the authorization matrix watches.
+	authzUsers [][2]string
 }
 
 func newWorld(t testing.TB) *world {
