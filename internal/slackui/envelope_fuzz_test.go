@@ -1,0 +1,65 @@
+package slackui
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+)
+
+// FuzzEnvelope covers the whole path from a Socket Mode frame to what the app acts on: the
+// envelope decoded as socketmode.Request, its payload decoded by type exactly as slack-go's
+// socketmode client does before it hands the app an Event (slash_commands → slack.SlashCommand,
+// interactive → slack.InteractionCallback: block_actions and view_submission), then the app's
+// own decoders (ParseCommand, ActionsFrom). No panic, and whatever is accepted is well formed
+// (checkCommand, checkAction).
+func FuzzEnvelope(f *testing.F) {
+	for _, s := range []string{
+		`{"envelope_id":"e1","type":"slash_commands","accepts_response_payload":true,"payload":{"command":"/compromised",` +
+			`"text":"1001@acme.example intl calls","user_id":"U1","channel_id":"C1","is_enterprise_install":"false","trigger_id":"1.2.3"}}`,
+		`{"envelope_id":"e2","type":"interactive","retry_attempt":2,"retry_reason":"timeout","payload":{"type":"block_actions",` +
+			`"user":{"id":"U1"},"channel":{"id":"C1"},"container":{"type":"message","message_ts":"1.2"},` +
+			`"actions":[{"action_id":"step:deny","block_id":"s:deny:v3","value":"INC-7K2QXM","type":"button","action_ts":"1.3"}]}}`,
+		`{"envelope_id":"e3","type":"interactive","payload":{"type":"view_submission","user":{"id":"U1"},"view":{"id":"V1",` +
+			`"type":"modal","callback_id":"restore_original","private_metadata":"INC-7K2QXM","state":{"values":{"b1":{"a1":` +
+			`{"type":"static_select","selected_option":{"text":{"type":"plain_text","text":"US"},"value":"US and Canada"}}}}}}}}`,
+		`{"envelope_id":"e4","type":"interactive","payload":{"type":"view_submission","view":{"state":{"values":{"b":{"a":null}}}}}}`,
+		`{"envelope_id":"e5","type":"interactive","payload":{"type":"block_actions","actions":[null,{"action_id":"abort"}]}}`,
+		`{"envelope_id":"e6","type":"events_api","payload":{}}`, `{"type":"hello"}`, `{"type":"disconnect","reason":"warning"}`,
+		`{"envelope_id":"e7","type":"interactive","payload":"not an object"}`, `{"payload":[1,2]}`, `[]`, `null`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var req socketmode.Request
+		if err := json.Unmarshal(frame, &req); err != nil {
+			return // slack-go drops a frame it cannot decode
+		}
+		switch req.Type {
+		case socketmode.RequestTypeSlashCommands:
+			var cmd slack.SlashCommand
+			if err := json.Unmarshal(req.Payload, &cmd); err != nil {
+				return
+			}
+			checkCommand(t, cmd.Text, ParseCommand(cmd.Text))
+		case socketmode.RequestTypeInteractive:
+			var cb slack.InteractionCallback
+			if err := json.Unmarshal(req.Payload, &cb); err != nil {
+				return
+			}
+			for _, a := range ActionsFrom(cb) {
+				checkAction(t, a)
+			}
+			// A view submission may come without state (View.State is a pointer): a reader of
+			// its values must check it.
+			if cb.Type == slack.InteractionTypeViewSubmission && cb.View.State != nil {
+				for _, acts := range cb.View.State.Values {
+					for _, v := range acts {
+						_ = v.SelectedOption.Value
+					}
+				}
+			}
+		}
+	})
+}
