@@ -37,7 +37,7 @@ const (
 // harness is one App wired to real parts (Redis, the PBX simulator, the loopback Slack) without
 // a Socket Mode link: tests call its handlers and loops directly.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	fake  *slackfake.Server
 	pbx   *nstest.Server
@@ -48,13 +48,13 @@ type harness struct {
 	apps  []*App
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	return newHarnessCfg(t, nil)
 }
 
 // newHarnessCfg is newHarness with mod applied to both apps' Config.
-func newHarnessCfg(t *testing.T, mod func(*Config)) *harness {
+func newHarnessCfg(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
 	rdb := testenv.NewRedis(t)
 	pbx, base := nstest.Start(t, nstest.Options{})
