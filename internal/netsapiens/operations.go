@@ -65,7 +65,7 @@ var operations = [numOps]opSpec{
 	opListDialPolicies:          {name: "list_dial_policies", method: http.MethodGet, retry: true},
 	opListDialPolicyPermissions: {name: "list_dial_policy_permissions", method: http.MethodGet, retry: true},
 	opRevokeJWT:                 {name: "revoke_jwt", method: http.MethodDelete, retry: true},
-	opSendEmail:                 {name: "send_email", method: http.MethodPost},
+	opSendEmail:                 {name: "send_email", method: http.MethodPost, secret: true}, // the e-mail it sends: a reset link
 	opListCalls:                 {name: "list_calls", method: http.MethodGet, retry: true},
 	opEndCall:                   {name: "end_call", method: http.MethodDelete, retry: true},
 	opListCDRs:                  {name: "list_cdrs", method: http.MethodGet, retry: true},

@@ -61,6 +61,8 @@ func TestSeq7SecretsNotInPBXRequestLogs(t *testing.T) {
 	_, err = c.ListDevices(ctx, demoDomain, demoUser)
 	must(t, err)
 	must(t, c.RevokeJWT(ctx, demoDomain, demoUser))
+	// The reset e-mail: the message the PBX renders (a reset link) is a secret its log would write.
+	must(t, c.SendEmail(ctx, demoDomain, demoUser, "password_reset.php", "Reset your password"))
 	_, err = c.ListPhones(ctx, demoDomain)
 	must(t, err)
 	// Restore (the restore_original dialog lists the policies first).

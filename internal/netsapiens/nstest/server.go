@@ -216,6 +216,9 @@ type reqCtx struct {
 	who     *principal
 	now     time.Time
 	applied bool
+	// secret is set by a handler whose effect carries a secret the request and the answer do
+	// not show (the reset e-mail the PBX renders): the call is Secret.
+	secret bool
 	// problems are spec rules the handler found broken (rules the schema cannot express,
 	// e.g. a MAC without a model); handle records them as violations.
 	problems []string
@@ -361,6 +364,7 @@ func (s *Server) handle(r *http.Request, raw []byte, call *Call) result {
 		s.violate(r.Method, call.Path, p)
 	}
 	call.Applied = c.applied
+	call.Secret = call.Secret || c.secret
 	return res
 }
 
