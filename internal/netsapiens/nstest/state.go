@@ -250,3 +250,18 @@ func (s *Server) Emails() []SentEmail {
 	defer s.mu.Unlock()
 	return append([]SentEmail(nil), s.st.emails...)
 }
+
+// Tokens returns every OAuth access and refresh token issued so far (for a test's secret scan).
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for t := range s.st.access {
+		out = append(out, t)
+	}
+	for t := range s.st.refresh {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
