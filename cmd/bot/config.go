@@ -102,15 +102,37 @@ const (
 	maxProblemLen = 600
 )
 
-// addf adds one problem; a string argument longer than maxValueLen is cut to its start and its
-// length.
+// addf adds one problem. A value quoted with %q (what the operator set) longer than maxValueLen
+// is cut to its start and its length; other arguments (messages the bot composed) stay whole.
 func (p *problems) addf(format string, args ...any) {
-	for i, a := range args {
-		if s, ok := a.(string); ok && len(s) > maxValueLen {
+	for i, verb := range verbs(format) {
+		if i >= len(args) {
+			break
+		}
+		if s, ok := args[i].(string); ok && verb == 'q' && len(s) > maxValueLen {
 			args[i] = strings.ToValidUTF8(s[:maxValueLen], "") + fmt.Sprintf("…(%d bytes)", len(s))
 		}
 	}
 	*p = append(*p, fmt.Sprintf(format, args...))
+}
+
+// verbs lists the verb letters of a format's directives in order (flags and widths skipped,
+// %% not a directive): enough for the simple formats of this file.
+func verbs(format string) []byte {
+	var out []byte
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		for i < len(format) && strings.IndexByte("+-# 0123456789.", format[i]) >= 0 {
+			i++
+		}
+		if i < len(format) && format[i] != '%' {
+			out = append(out, format[i])
+		}
+	}
+	return out
 }
 
 // configError lists every problem found; it never contains a secret value.
