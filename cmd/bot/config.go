@@ -215,8 +215,6 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	str(&c.RedisKeyPrefix, "redis-key-prefix", "REDIS_KEY_PREFIX", session.DefaultPrefix, "prefix of every Redis key")
 	var minReplicas string
 	str(&minReplicas, "redis-min-replicas", "REDIS_MIN_REPLICAS", "auto", "replicas that must acknowledge the original and the device snapshot before the PBX write, 0 to 16, or auto (as many as the primary has connected)")
-	var workers string
-	str(&workers, "workers", "WORKERS", "auto", "workers that run commands and steps from the queue, 1 to 1024, or auto (2 × NS_MAX_INFLIGHT, at least 16)")
 	str(&c.HTTPAddr, "http-addr", "HTTP_ADDR", ":8080", "listener for /healthz, /readyz, /metrics")
 	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "trace, debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "LOG_FORMAT", "json", "json or console")
@@ -230,6 +228,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	}{
 		{&c.NSMaxInflight, "ns-max-inflight", "NS_MAX_INFLIGHT", "8", "most concurrent requests to the PBX", 1, 256},
 		{&c.PINLength, "pin-length", "PIN_LENGTH", "6", "digits of a new voicemail PIN", 4, 12},
+		{&c.Workers, "workers", "WORKERS", "16", "workers that run commands and steps from the queue", 1, 1024},
 		{&c.QueueSize, "queue-size", "QUEUE_SIZE", "1000", "most commands and clicks waiting for a worker (then: busy, try again)", 1, 100000},
 	}
 	intVals := make([]string, len(ints))
@@ -361,17 +360,6 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	}
 	if _, err := session.ParseRedisURL(c.RedisURL); err != nil {
 		p.addf("REDIS_URL: %v", err)
-	}
-	// A job holds its worker while it waits on the PBX (and on Redis between PBX calls), so fewer
-	// workers than PBX slots would bound the PBX's concurrency below NS_MAX_INFLIGHT under a burst.
-	c.Workers = max(16, 2*c.NSMaxInflight)
-	if v := strings.ToLower(strings.TrimSpace(workers)); v != "auto" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1024 {
-			p.addf("WORKERS must be auto or a whole number from 1 to 1024, got %q", workers)
-		} else {
-			c.Workers = n
-		}
 	}
 	c.RedisMinReplicas = session.MinReplicasAuto
 	if v := strings.ToLower(strings.TrimSpace(minReplicas)); v != "auto" {

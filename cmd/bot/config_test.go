@@ -24,28 +24,6 @@ func goodEnv() map[string]string {
 
 func noFiles(string) ([]byte, error) { return nil, os.ErrNotExist }
 
-// TestWorkersAuto: the default WORKERS follows NS_MAX_INFLIGHT (2 per PBX slot, at least 16), so
-// the workers never bound the PBX's concurrency below it; a number sets it.
-func TestWorkersAuto(t *testing.T) {
-	for _, tc := range []struct {
-		inflight, workers string
-		want              int
-	}{{"4", "", 16}, {"32", "", 64}, {"32", "auto", 64}, {"32", "8", 8}} {
-		env := goodEnv()
-		env["NS_MAX_INFLIGHT"] = tc.inflight
-		if tc.workers != "" {
-			env["WORKERS"] = tc.workers
-		}
-		c, err := loadConfig("serve", nil, envMap(env), noFiles, needs{slack: true, pbx: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.Workers != tc.want {
-			t.Errorf("NS_MAX_INFLIGHT=%s WORKERS=%q: %d workers, want %d", tc.inflight, tc.workers, c.Workers, tc.want)
-		}
-	}
-}
-
 func TestLoadConfigDefaults(t *testing.T) {
 	c, err := loadConfig("serve", nil, envMap(goodEnv()), noFiles, needs{slack: true, pbx: true})
 	if err != nil {

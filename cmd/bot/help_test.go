@@ -48,7 +48,7 @@ func TestServeHelpListsEveryVariableAndFlag(t *testing.T) {
 			t.Errorf("serve -h does not list %s", v)
 		}
 	}
-	for _, want := range []string{"-workers", `(default "auto")`, "-http-addr", `(default ":8080")`, `(default "redis://localhost:6379/0")`, "SLACK_BOT_TOKEN_FILE"} {
+	for _, want := range []string{"-workers", `(default "16")`, "-http-addr", `(default ":8080")`, `(default "redis://localhost:6379/0")`, "SLACK_BOT_TOKEN_FILE"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("serve -h lacks %q:\n%s", want, help)
 		}
