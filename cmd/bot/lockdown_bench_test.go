@@ -102,4 +102,3 @@ func (w *lockdownWorld) threadSettled(l session.Lockdown) bool {
 	}
 	return posted >= len(l.Lines)
 }
-
