@@ -120,9 +120,9 @@ func TestChaos(t *testing.T) {
 	writes := c.writes(cctx, w.pbx.Calls())
 	verified := c.audit()
 	t.Logf("chaos figures: seed %d · incidents %d opened (%d restored, %d aborted; %d commands sent again) · clicks %d (%d double, %d redelivered) · "+
-		"replica kills %d · Redis restarts %d · link drops %d · PBX writes checked %d · audit: %s · violations %d · %s",
+		"replica kills %d · Redis restarts %d · link drops %d · PBX writes checked %d (%d repeated on resume, allowed) · audit: %s · violations %d · %s",
 		seed, len(ids), f.restored.Load(), f.aborts.Load(), f.resent.Load(), f.clicks.Load(), f.doubles.Load(), f.redelivered.Load(),
-		f.kills.Load(), f.redisRestarts.Load(), f.linkDrops.Load(), writes, verified, len(c.out), time.Since(start).Round(time.Second))
+		f.kills.Load(), f.redisRestarts.Load(), f.linkDrops.Load(), writes, c.repeats, verified, len(c.out), time.Since(start).Round(time.Second))
 	for _, n := range c.notes {
 		t.Logf("note: %s", n)
 	}
