@@ -75,6 +75,9 @@ func TestLockdownKilledMidDeny(t *testing.T) {
 		}
 	}
 	for _, inc := range w.members(l) {
+		if inc.MessageTS != "" || inc.Lockdown != l.ID {
+			t.Errorf("%s: a card of its own (%q) or not marked a member of %s (%q)", inc.ID, inc.MessageTS, l.ID, inc.Lockdown)
+		}
 		if inc.Original == nil || !inc.Original.Known || inc.Original.Policy != "US and Canada" {
 			t.Errorf("%s: original %+v, want US and Canada kept", inc.Key(), inc.Original)
 		}

@@ -315,7 +315,7 @@ func (e *Engine) openMembers(ctx context.Context, l session.Lockdown) (session.L
 			return
 		}
 		inc, created, err := e.inc.Open(ctx, remediate.OpenRequest{User: m.User, Domain: m.Domain, Reason: reason,
-			Actor: l.OpenedBy, Channel: l.Channel})
+			Actor: l.OpenedBy, Channel: l.Channel, Lockdown: l.ID})
 		res[i] = opened{id: inc.ID, joined: err == nil && !created, err: err}
 		if err == nil && !created {
 			e.auditIncident(ctx, inc.ID, l.OpenedBy, "lockdown.joined", "the open incident joined lockdown "+l.ID)

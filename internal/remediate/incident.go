@@ -17,6 +17,8 @@ type OpenRequest struct {
 	Reason       string // free text from the engineer; kept as plain text, at most 300 characters
 	Actor        string // Slack user ID or "cli:<name>"
 	Channel      string // where the card will be posted
+	// Lockdown, when set, opens the incident as a member of that lockdown: no card of its own.
+	Lockdown string
 }
 
 // Open validates user and domain, reads the user from the PBX (canonical identity: domain
@@ -50,7 +52,7 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 		return session.Incident{}, false, fmt.Errorf("read kept devices of %s@%s: %w", user, domain, err)
 	}
 	inc, created, err = e.store.Open(ctx, session.Incident{
-		User: user, Domain: domain, Reason: CleanReason(r.Reason), OpenedBy: r.Actor, Channel: r.Channel,
+		User: user, Domain: domain, Reason: CleanReason(r.Reason), OpenedBy: r.Actor, Channel: r.Channel, Lockdown: r.Lockdown,
 		DenyPolicy: e.cfg.DenyPolicy, Live: &live, EmailAtOpen: live.EmailMasked, Kept: stillMissing(kept, live),
 	})
 	if err != nil {

@@ -199,8 +199,11 @@ type Incident struct {
 	Domain string `json:"domain"` // lower-cased
 	Reason string `json:"reason,omitempty"`
 
-	OpenedBy  string    `json:"opened_by"`            // Slack user ID or "cli:<name>"
-	Channel   string    `json:"channel,omitempty"`    // where the card is
+	OpenedBy string `json:"opened_by"`         // Slack user ID or "cli:<name>"
+	Channel  string `json:"channel,omitempty"` // where the card is
+	// Lockdown is the lockdown that opened this incident as a member (LCK-…): its card is the
+	// lockdown's, so the incident never gets a card of its own ("" = an incident with a card).
+	Lockdown  string    `json:"lockdown,omitempty"`
 	MessageTS string    `json:"message_ts,omitempty"` // the card's ts (thread root for the audit)
 	CreatedAt time.Time `json:"created_at"`
 

@@ -105,7 +105,8 @@ func (a *App) postOrphanCards(ctx context.Context, open []session.Incident) {
 		if ctx.Err() != nil {
 			return
 		}
-		if inc.MessageTS == "" && inc.Channel != "" && a.now().Sub(inc.CreatedAt) > orphanCardAfter {
+		// A lockdown's member has no card of its own by design: the lockdown's card shows it.
+		if inc.MessageTS == "" && inc.Channel != "" && inc.Lockdown == "" && a.now().Sub(inc.CreatedAt) > orphanCardAfter {
 			a.postPendingCard(ctx, inc.ID)
 		}
 	}
