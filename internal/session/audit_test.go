@@ -194,3 +194,45 @@ func TestAuditVerifyNeedsKey(t *testing.T) {
 		t.Errorf("Verify under another AUDIT_KEY = %v, want ErrAuditTampered", err)
 	}
 }
+
+// TestAuditVerifyWhileAppending: a bot that keeps writing while `bot audit --verify` runs must not
+// make an intact chain look truncated (seen in TestClusterRestart: the list read before an append,
+// the head after it, "head says 22 entries, chain has 21").
+func TestAuditVerifyWhileAppending(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+	done := make(chan error, 1)
+	go func() {
+		for i := range 150 {
+			if _, err := s.Append(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "step.deny.done",
+				Step: session.StepDeny, After: fmt.Sprintf("Deny All %d", i)}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for verifies := 0; ; verifies++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if verifies == 0 {
+				t.Log("the appends ended before the first verify")
+			}
+			if err := s.Verify(ctx, inc.ID); err != nil {
+				t.Fatalf("Verify after the appends: %v", err)
+			}
+			return
+		default:
+		}
+		if err := s.Verify(ctx, inc.ID); err != nil {
+			t.Fatalf("Verify during the appends (after %d verifies): %v", verifies, err)
+		}
+		if err := s.Verify(ctx, ""); err != nil {
+			t.Fatalf("Verify of the global chain during the appends: %v", err)
+		}
+	}
+}
