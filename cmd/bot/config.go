@@ -57,6 +57,8 @@ type config struct {
 	LogLevel, LogFormat string
 	// Rates is the fraud evidence's rate table: RATES_FILE, or the committed one.
 	Rates *evidence.Rates
+	// RestoreGate holds restore until the restore gate is met (RESTORE_GATE).
+	RestoreGate bool
 }
 
 // envOnly are the settings read only from the environment, never from flags: the secrets (which
@@ -218,7 +220,8 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	str(&c.HTTPAddr, "http-addr", "HTTP_ADDR", ":8080", "listener for /healthz, /readyz, /metrics")
 	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "trace, debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "LOG_FORMAT", "json", "json or console")
-	var ratesFile string
+	var ratesFile, restoreGate string
+	str(&restoreGate, "restore-gate", "RESTORE_GATE", "true", "hold restore while an international or premium call happened since containment or a re-created device has not registered again; over it only through its own confirmation (true or false)")
 	str(&ratesFile, "rates-file", "RATES_FILE", "", "JSON rate table of the fraud evidence (prefix, label, class, per-minute rate); empty = the built-in one")
 	ints := []struct {
 		dst           *int
@@ -386,6 +389,11 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		} else {
 			c.SnapshotKey = b
 		}
+	}
+	if b, err := strconv.ParseBool(strings.TrimSpace(restoreGate)); err != nil {
+		p.addf("RESTORE_GATE must be true or false, got %q", restoreGate)
+	} else {
+		c.RestoreGate = b
 	}
 	c.Rates = evidence.Default()
 	if f := strings.TrimSpace(ratesFile); f != "" {

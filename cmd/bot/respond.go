@@ -21,7 +21,7 @@ import (
 const respondUsage = `usage: bot respond <command> [arguments] [flags]      (flags may stand before or after the arguments)
 
   open <user>@<domain> [--reason TEXT] [--channel C…]   open an incident (or name the user's open one)
-  run <INC-…|user@domain> deny|recreate|reset|restore|credentials [--force] [--policy NAME]
+  run <INC-…|user@domain> deny|recreate|reset|restore|credentials [--force] [--policy NAME] [--over-gate]
                                       run a step, or ask for approval where APPROVAL_STEPS says so
   approve <INC-…> <step>              approve another actor's request; the step runs at once
   reject <INC-…> <step>               answer a request with no (the requester may withdraw it)
@@ -35,6 +35,8 @@ const respondUsage = `usage: bot respond <command> [arguments] [flags]      (fla
                    event, the CLI's included, then appears in the card's thread
   --force          run restore: overwrite a dial permission changed by hand since deny
   --policy NAME    run restore: the policy to restore when the original is unknown
+  --over-gate      run restore: restore although the restore gate is not met (RESTORE_GATE; audited
+                   as restored over the gate)
   --reveal         print new secrets (SIP passwords, the PIN) even when stdout is not a terminal
   --confirm-missing  run restore, abort: close although devices are deleted and not re-created
                    (refused without it, naming them); their snapshot is kept for the user's next incident
@@ -79,6 +81,7 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 	reason := fs.String("reason", "", "open: why; abort: a note")
 	channel := fs.String("channel", "", "open: the channel for the card (C…)")
 	force := fs.Bool("force", false, "run restore: overwrite a drifted dial permission")
+	overGate := fs.Bool("over-gate", false, "run restore: restore although the restore gate is not met")
 	policy := fs.String("policy", "", "run restore: the policy to restore when the original is unknown")
 	reveal := fs.Bool("reveal", false, "print new secrets even when stdout is not a terminal")
 	missingOK := fs.Bool("confirm-missing", false, "run restore, abort: close although devices are deleted and not re-created (their snapshot is kept for the user)")
@@ -143,7 +146,7 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 	case "open":
 		return r.open(ctx, pos[0], *reason, *channel)
 	case "run":
-		return r.run(ctx, pos[0], pos[1], remediate.RunOptions{Force: *force, RestorePolicy: *policy}, *missingOK)
+		return r.run(ctx, pos[0], pos[1], remediate.RunOptions{Force: *force, RestorePolicy: *policy, OverGate: *overGate}, *missingOK)
 	case "approve":
 		return r.approve(ctx, pos[0], session.Step(pos[1]))
 	case "reject":
@@ -167,7 +170,7 @@ func checkRespondArgs(cmd string, pos []string, set map[string]bool) error {
 	if len(pos) != n {
 		return exitf(exitUsage, "respond %s: takes %d argument(s), got %d (see bot respond -h)", cmd, n, len(pos))
 	}
-	only := map[string][]string{"reason": {"open", "abort"}, "channel": {"open"}, "force": {"run"}, "policy": {"run"},
+	only := map[string][]string{"reason": {"open", "abort"}, "channel": {"open"}, "force": {"run"}, "policy": {"run"}, "over-gate": {"run"},
 		"confirm-missing": {"run", "abort"}}
 	for f, cmds := range only {
 		if set[f] && !contains(cmds, cmd) {
@@ -178,8 +181,8 @@ func checkRespondArgs(cmd string, pos []string, set map[string]bool) error {
 		return exitf(exitUsage, "respond %s: unknown step %q (deny, recreate, reset, restore%s)", cmd, step,
 			map[bool]string{true: ", credentials"}[cmd == "run"])
 	}
-	if (set["force"] || set["policy"]) && stepArg(cmd, pos) != "restore" {
-		return exitf(exitUsage, "respond run: --force and --policy apply only to restore")
+	if (set["force"] || set["policy"] || set["over-gate"]) && stepArg(cmd, pos) != "restore" {
+		return exitf(exitUsage, "respond run: --force, --policy and --over-gate apply only to restore")
 	}
 	return nil
 }

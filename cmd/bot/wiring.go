@@ -39,5 +39,6 @@ func engineConfig(cfg config, owner string, log zerolog.Logger, n remediate.Noti
 		DenyPolicy: cfg.NSDenyPolicy, PINLength: cfg.PINLength, ResetEmailTemplate: cfg.NSResetTemplate,
 		ResetEmailSubject: cfg.NSResetSubject, ApprovalSteps: steps, ApprovalTTL: cfg.ApprovalTTL, Owner: owner,
 		Logger: log.With().Str("component", "remediate").Logger(), Notifier: n, Keys: keys, Evidence: cfg.Rates,
+		RestoreGate: cfg.RestoreGate,
 	}, nil
 }

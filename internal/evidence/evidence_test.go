@@ -111,3 +111,41 @@ func TestSummarize(t *testing.T) {
 }
 
 func strp(s string) *string { return &s }
+
+func TestGate(t *testing.T) {
+	r := Default()
+	since := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	now := since.Add(time.Hour)
+	reg, ip, ua := "registered", "198.51.100.7:5060", "Zoiper 5"
+	after, before := since.Add(30*time.Minute).Format(time.RFC3339), since.Add(-time.Hour).Format(time.RFC3339)
+	devs := []netsapiens.Device{
+		{Device: strp("1001"), RegistrationState: &reg, RegistrationIPAddress: &ip, RegistrationUserAgent: &ua, RegistrationDatetime: &before},
+		{Device: strp("1001a"), RegistrationState: &reg, RegistrationIPAddress: &ip, RegistrationUserAgent: &ua, RegistrationDatetime: &after},
+	}
+	g := r.Gate(GateInput{Now: now, Since: since, RecreatedAt: since.Add(10 * time.Minute), Recreated: []string{"1001", "1001a"},
+		Devices: devs, CDRs: []netsapiens.CDR{
+			cdr("2348031234567", since.Add(-5*time.Minute), 60, 1), // before containment
+			cdr("12125550199", since.Add(5*time.Minute), 60, 1),    // domestic
+			cdr("882123456789", since.Add(7*time.Minute), 60, 0),   // inbound
+			cdr("882123456789", since.Add(9*time.Minute), 30, 1),   // premium, after
+		}})
+	if len(g.Risky) != 1 || g.Risky[0].Number != "882123456789" || g.Risky[0].Class != "premium" {
+		t.Errorf("risky calls: %+v", g.Risky)
+	}
+	if len(g.Devices) != 2 || g.Devices[0].Again || !g.Devices[1].Again || g.Devices[1].IP != "198.51.100.7" {
+		t.Errorf("devices: %+v", g.Devices)
+	}
+	want := []string{"1 international or premium call(s) since containment (882123456789 International networks at 02:09 UTC)",
+		"1001 not registered again with the new credentials"}
+	if d := cmp.Diff(want, GateProblems(g, now)); d != "" {
+		t.Errorf("problems (-want +got):\n%s", d)
+	}
+	met := r.Gate(GateInput{Now: now, Since: since, RecreatedAt: since.Add(10 * time.Minute), Recreated: []string{"1001a"}, Devices: devs})
+	if p := GateProblems(met, now); len(p) != 0 {
+		t.Errorf("a met gate has problems: %v", p)
+	}
+	failed := r.Gate(GateInput{Now: now, Since: since, CDRsFailed: "PBX error"})
+	if p := GateProblems(failed, now); len(p) != 1 || !strings.Contains(p[0], "could not be read (PBX error)") {
+		t.Errorf("an unread gate: %v", p)
+	}
+}

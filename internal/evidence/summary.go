@@ -155,3 +155,69 @@ func registration(d netsapiens.Device) session.Registration {
 func Risky(class string) bool {
 	return class == session.ClassInternational || class == session.ClassPremium
 }
+
+// GateInput is what the PBX returned for a restore gate check.
+type GateInput struct {
+	Now, Since  time.Time // Since: containment
+	CDRs        []netsapiens.CDR
+	CDRsFailed  string
+	RecreatedAt time.Time // when recreate started; zero = the devices were not re-created
+	Recreated   []string  // the re-created devices' ids
+	Devices     []netsapiens.Device
+	DevsFailed  string
+}
+
+// Gate computes the restore gate: the international and premium calls that started since
+// containment, and whether each re-created device registered since it was re-created.
+func (r *Rates) Gate(in GateInput) session.Gate {
+	g := session.Gate{CheckedAt: in.Now.UTC(), Since: in.Since.UTC(), CallsUnavailable: in.CDRsFailed,
+		RecreatedAt: in.RecreatedAt.UTC(), DevicesUnavailable: in.DevsFailed}
+	if in.RecreatedAt.IsZero() {
+		g.RecreatedAt, g.DevicesUnavailable = time.Time{}, ""
+	}
+	if in.CDRsFailed == "" {
+		for _, c := range in.CDRs {
+			if c.Type == inbound || c.Start().Before(in.Since) {
+				continue
+			}
+			n, ok := r.Normalize(dialled(c))
+			if !ok {
+				continue
+			}
+			if rate := r.Lookup(n); Risky(rate.Class) {
+				g.Risky = append(g.Risky, session.GateCall{Number: n, Label: rate.Label, Class: rate.Class,
+					At: c.Start(), Seconds: max(c.Duration, 0)})
+			}
+		}
+	}
+	if in.RecreatedAt.IsZero() || in.DevsFailed != "" {
+		return g
+	}
+	byID := map[string]netsapiens.Device{}
+	for _, d := range in.Devices {
+		byID[d.ID()] = d
+	}
+	for _, id := range in.Recreated {
+		gd := session.GateDevice{Registration: session.Registration{Device: id}}
+		if d, ok := byID[id]; ok {
+			gd.Registration = registration(d)
+			at, ok := parsePBXTime(gd.At)
+			gd.Again = gd.Registered && ok && !at.Before(in.RecreatedAt)
+		}
+		g.Devices = append(g.Devices, gd)
+	}
+	return g
+}
+
+// pbxTimeLayouts are the forms a registration time comes in: RFC 3339 (the spec's date-time),
+// and the space-separated form older servers print.
+var pbxTimeLayouts = []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05"}
+
+func parsePBXTime(s string) (time.Time, bool) {
+	for _, l := range pbxTimeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}

@@ -17,8 +17,8 @@ func Money(v float64, currency string) string { return fmt.Sprintf("%s %.2f", cu
 // PBXTime writes a time the PBX gave (a registration, a call start): "01:52 UTC" on now's day, else
 // with the date (and the year when not now's); the PBX's own text when it is not an RFC 3339 time.
 func PBXTime(at string, now time.Time) string {
-	t, err := time.Parse(time.RFC3339, at)
-	if err != nil {
+	t, ok := parsePBXTime(at)
+	if !ok {
 		return at
 	}
 	t = t.UTC()
@@ -84,4 +84,30 @@ func Line(ev session.Evidence) string {
 		parts = append(parts, r.Device+" "+RegistrationText(r, ev.ReadAt))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// GateProblems lists in plain words what keeps the restore gate unmet; none means it is met.
+func GateProblems(g session.Gate, now time.Time) []string {
+	var out []string
+	switch {
+	case g.CallsUnavailable != "":
+		out = append(out, "the calls since containment could not be read ("+g.CallsUnavailable+")")
+	case len(g.Risky) > 0:
+		c := g.Risky[0]
+		out = append(out, fmt.Sprintf("%d international or premium call(s) since containment (%s %s at %s)",
+			len(g.Risky), c.Number, c.Label, PBXTime(c.At.Format(time.RFC3339), now)))
+	}
+	if g.DevicesUnavailable != "" {
+		out = append(out, "the devices could not be read ("+g.DevicesUnavailable+")")
+	}
+	var silent []string
+	for _, d := range g.Devices {
+		if !d.Again {
+			silent = append(silent, d.Device)
+		}
+	}
+	if len(silent) > 0 {
+		out = append(out, strings.Join(silent, ", ")+" not registered again with the new credentials")
+	}
+	return out
 }

@@ -146,7 +146,7 @@ var kinds = []struct {
 	{ErrAlreadyDone, KindAlreadyDone}, {ErrAwaitingApproval, KindAwaiting},
 	{ErrNotAwaiting, KindNotAwaiting}, {ErrBadTransition, KindBadTransition}, {ErrFenced, KindFenced},
 	{ErrSelfApproval, KindSelfApproval}, {ErrExpired, KindExpired}, {session.ErrConflict, KindConflict},
-	{session.ErrInvalid, KindInvalid}, {session.ErrNotReplicated, KindNotReplicated},
+	{session.ErrInvalid, KindInvalid}, {session.ErrNotReplicated, KindNotReplicated}, {ErrGate, KindGate},
 }
 
 // KindOf classifies err: the engine's and the store's kinds, else the netsapiens kind,

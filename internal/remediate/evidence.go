@@ -34,19 +34,28 @@ type knownReads struct {
 	devicesRead bool
 }
 
-// startEvidence reads the evidence in the background, detached from ctx's end (the Slack job
-// that opened the incident returns at once) but bounded by evidenceTimeout; known holds what
-// needs no read.
+// startEvidence reads the evidence in the background (background); known holds what needs no
+// read.
 func (e *Engine) startEvidence(ctx context.Context, id, phase string, known knownReads) {
 	if e.cfg.Evidence == nil || e.dry {
 		return
 	}
+	e.background(ctx, id, "store fraud evidence ("+phase+")", func(ctx context.Context) error {
+		_, err := e.collectEvidence(ctx, id, phase, known)
+		return err
+	})
+}
+
+// background runs fn detached from ctx's end (the Slack job that opened the incident or ran
+// the step returns at once) but bounded by evidenceTimeout; Wait waits for it. Its error is
+// logged: nothing waits on evidence.
+func (e *Engine) background(ctx context.Context, id, what string, fn func(context.Context) error) {
 	ctx = context.WithoutCancel(ctx)
 	e.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(ctx, evidenceTimeout)
 		defer cancel()
-		if _, err := e.collectEvidence(ctx, id, phase, known); err != nil {
-			e.log.Warn().Err(err).Str("incident", id).Str("phase", phase).Msg("store fraud evidence")
+		if err := fn(ctx); err != nil {
+			e.log.Warn().Err(err).Str("incident", id).Msg(what)
 		}
 	})
 }

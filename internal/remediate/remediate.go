@@ -144,6 +144,9 @@ type Config struct {
 	// Evidence is the rate table of the fraud evidence read at open and at containment
 	// (evidence.go); nil = no evidence reads.
 	Evidence *evidence.Rates
+	// RestoreGate holds restore until the restore gate is met, or the restore is asked to go
+	// over it (gate.go; RESTORE_GATE). It needs Evidence.
+	RestoreGate bool
 }
 
 // Engine runs the runbook. It is safe for concurrent use; several Engines (replicas) may

@@ -61,6 +61,9 @@ func (r *runner) restore() (stepResult, error) {
 			"the original dial permission is unknown (the user was already in %q when the incident began); choose the policy to restore", deny)
 	}
 
+	if err := r.gate(); err != nil {
+		return stepResult{}, err
+	}
 	u, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
 	if err != nil {
 		return stepResult{}, fmt.Errorf("read user: %w", err)

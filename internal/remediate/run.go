@@ -23,6 +23,9 @@ type RunOptions struct {
 	// ConfirmMissing confirms a restore that closes the incident while devices are deleted and
 	// not re-created: the token DevicesMissing gives for the devices the person was shown.
 	ConfirmMissing string
+	// OverGate lets restore run although the restore gate is not met (gate.go): the explicit
+	// "restore over the gate", audited as such.
+	OverGate bool
 }
 
 // Secret is one credential for the requester only (an ephemeral message), with what to do
@@ -109,6 +112,11 @@ func (e *Engine) Request(ctx context.Context, id string, step session.Step, acto
 			} else {
 				delete(st.Progress, progMissing)
 			}
+			if o.OverGate {
+				st.Progress[progOverGate] = "yes"
+			} else {
+				delete(st.Progress, progOverGate)
+			}
 			return nil
 		})
 		if err != nil {
@@ -118,6 +126,9 @@ func (e *Engine) Request(ctx context.Context, id string, step session.Step, acto
 	detail := "expires " + fmtTime(inc.Step(step).ApprovalExpires)
 	if o.RestorePolicy != "" {
 		detail = "restore to " + o.RestorePolicy + ", chosen by " + actor + "; " + detail
+	}
+	if o.OverGate {
+		detail = "restore over the gate; " + detail
 	}
 	if o.Force {
 		live := "unknown"
@@ -144,7 +155,8 @@ func (e *Engine) Approve(ctx context.Context, id string, step session.Step, appr
 	e.audit(ctx, inc.ID, approver, "approval.approved", step, string(session.StatusAwaiting), "approved",
 		"requested by "+st.RequestedBy)
 	e.notify(ctx, inc.ID)
-	o := RunOptions{Force: st.Force, RestorePolicy: st.Progress[progPolicy], ConfirmMissing: st.Progress[progMissing]}
+	o := RunOptions{Force: st.Force, RestorePolicy: st.Progress[progPolicy], ConfirmMissing: st.Progress[progMissing],
+		OverGate: st.Progress[progOverGate] != ""}
 	return e.begin(ctx, id, step, st.RequestedBy, o, []session.Status{session.StatusAwaiting})
 }
 
@@ -316,8 +328,11 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 	log.Info().Str("status", string(res.status)).Msg("step finished")
 	e.notify(ctx, inc.ID)
 	e.observe(ctx, stored, l.Step, true, res.status, nil)
-	if l.Step == session.StepDeny {
+	switch l.Step {
+	case session.StepDeny:
 		e.startEvidence(ctx, inc.ID, session.PhaseContainment, res.known) // contained and the live calls dealt with
+	case session.StepRecreate, session.StepReset:
+		e.startGate(ctx, inc.ID) // what the card and the restore dialogs show before restore
 	}
 	if res.close {
 		closed, err := e.closeRestored(ctx, stored, r.actor)

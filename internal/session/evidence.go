@@ -73,3 +73,33 @@ type Registration struct {
 	UserAgent  string `json:"user_agent,omitempty"`
 	At         string `json:"at,omitempty"` // device-sip-registration-datetime as the PBX gave it
 }
+
+// Gate is the restore gate as last checked: whether any international or premium call started
+// since containment, and whether each re-created device has registered again (with its new
+// credentials: the old ones no longer exist on the PBX) since it was re-created. An unmet gate
+// needs the explicit "restore over the gate" path; internal/evidence says what is unmet.
+type Gate struct {
+	CheckedAt time.Time `json:"checked_at"`
+	Since     time.Time `json:"since"` // containment: when deny finished
+	// CallsUnavailable / DevicesUnavailable say why a read failed (the gate is then unmet).
+	CallsUnavailable   string       `json:"calls_unavailable,omitempty"`
+	Risky              []GateCall   `json:"risky,omitempty"` // international and premium calls since Since
+	RecreatedAt        time.Time    `json:"recreated_at,omitzero"`
+	Devices            []GateDevice `json:"devices,omitempty"` // the re-created devices (none before recreate)
+	DevicesUnavailable string       `json:"devices_unavailable,omitempty"`
+}
+
+// GateCall is one international or premium call since containment.
+type GateCall struct {
+	Number  string    `json:"number"`
+	Label   string    `json:"label"`
+	Class   string    `json:"class"`
+	At      time.Time `json:"at"`
+	Seconds int       `json:"seconds"`
+}
+
+// GateDevice is one re-created device and whether it registered again since it was re-created.
+type GateDevice struct {
+	Registration
+	Again bool `json:"again"` // registered since the re-creation
+}

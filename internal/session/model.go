@@ -229,6 +229,8 @@ type Incident struct {
 	EmailAtOpen string `json:"email_at_open,omitempty"`
 	// Evidence is the latest fraud evidence read (at open, then at containment; evidence.go).
 	Evidence *Evidence `json:"evidence,omitempty"`
+	// Gate is the restore gate as last checked (evidence.go).
+	Gate *Gate `json:"gate,omitempty"`
 
 	// Version increases with every stored change; renders of an older version never overwrite a newer card.
 	Version int64 `json:"version"`

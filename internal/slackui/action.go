@@ -101,6 +101,8 @@ func ParseAction(actionID, value string) (Action, error) {
 		return Action{Kind: ActionAbort, IncidentID: id}, nil
 	case "force:restore":
 		return Action{Kind: ActionForceRestore, Step: session.StepRestore, IncidentID: id}, nil
+	case "gate:restore":
+		return Action{Kind: ActionOverGate, Step: session.StepRestore, IncidentID: id}, nil
 	}
 	kind, step, ok := strings.Cut(actionID, ":")
 	if ok && session.Step(step).Valid() {

@@ -61,7 +61,7 @@ type renderer struct {
 func (r *renderer) blocks() []slack.Block {
 	bs := []slack.Block{r.header(), r.opened(), slack.NewDividerBlock()}
 	bs = append(bs, r.live()...)
-	if ev := r.evidence(); len(ev) > 0 {
+	if ev := append(r.evidence(), r.gate()...); len(ev) > 0 {
 		bs = append(bs, slack.NewDividerBlock())
 		bs = append(bs, ev...)
 	}

@@ -66,6 +66,9 @@ func (r *renderer) step(n int, d remediate.StepDef) []slack.Block {
 			if s == session.StepRestore && st.Force {
 				text = append(text, "⚠️ *Forced restore*: overwrites the live dial permission "+esc(r.livePolicy())+" with "+esc(r.restoreTarget()))
 			}
+			if s == session.StepRestore && remediate.RequestedOverGate(inc) {
+				text = append(text, "⚠️ *Restore over the gate*: the restore gate is not met")
+			}
 			btns = append(btns, r.button("approve:"+string(s), "Approve", r.primary(), r.confirm(ActionApprove, s)))
 		}
 		btns = append(btns, r.button("reject:"+string(s), "Reject", slack.StyleDefault, nil))
@@ -107,6 +110,9 @@ func (r *renderer) step(n int, d remediate.StepDef) []slack.Block {
 			btns = append(btns, r.stepButton(s, "Retry", needsApproval))
 			if s == session.StepRestore && st.ErrKind == remediate.KindDrift {
 				btns = append(btns, r.button("force:restore", "Force restore", slack.StyleDanger, r.confirm(ActionForceRestore, s)))
+			}
+			if b := r.overGateButton(st); s == session.StepRestore && b != nil {
+				btns = append(btns, b)
 			}
 		}
 	case session.StatusSkipped:

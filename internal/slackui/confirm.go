@@ -31,6 +31,14 @@ func (r *renderer) confirm(kind ActionKind, s session.Step) *slack.ConfirmationB
 	case ActionApprove:
 		title, yes = "Approve "+string(s)+"?", "Approve and run"
 		text = "Approve and run now: " + r.change(s) + "?" + r.changeNote(s)
+		if s == session.StepRestore && remediate.RequestedOverGate(inc) {
+			title, yes, style = "Approve restore over the gate?", "Approve over the gate", slack.StyleDanger
+			why := r.gateProblems()
+			if why == "" {
+				why = "not met when restore last checked it"
+			}
+			text = "⚠️ Restore OVER THE GATE (" + why + "): approve and run now: " + r.change(s) + "?"
+		}
 		if s == session.StepRestore && inc.Step(s).Force {
 			title, yes, style = "Approve forced restore?", "Approve and force", slack.StyleDanger
 			text = fmt.Sprintf("Forced restore: %s's dial permission is now %s, not %s as the bot set it. Approve and overwrite it with the original %s?",
@@ -40,6 +48,9 @@ func (r *renderer) confirm(kind ActionKind, s session.Step) *slack.ConfirmationB
 		title, yes, style = "Force restore?", "Force restore", slack.StyleDanger
 		text = fmt.Sprintf("%s's dial permission is now %s, not %s as the bot set it. Set it to the original %s anyway?",
 			inc.Key(), r.livePolicy(), r.denyPolicy(), r.restoreTarget())
+	case ActionOverGate:
+		title, text, yes = r.overGateConfirm()
+		style = slack.StyleDanger
 	case ActionCredentials:
 		title, yes = "Re-send credentials?", "Re-send"
 		text = "Rotate the SIP password of each re-created device that is not provisioned by MAC again, and send the new ones only to you? The passwords sent before stop working."
@@ -182,7 +193,7 @@ func (r *renderer) changeNote(s session.Step) string {
 			}
 			n += "."
 		}
-		return strings.TrimRight(" "+r.missingNote(), " ") + n
+		return strings.TrimRight(" "+r.missingNote(), " ") + r.gateNote() + n
 	}
 	return ""
 }

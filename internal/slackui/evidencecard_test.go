@@ -38,7 +38,16 @@ func evidenceFixtures(opts CardOptions) []fixture {
 		Registrations: []session.Registration{{Device: "1001", Registered: false}, {Device: "1001a", Registered: true,
 			IP: "203.0.113.5", UserAgent: "Zoiper 5", At: "2026-03-14T01:52:00Z"}}}
 	unavailable := fixture{"evidence_unavailable", inc, opts, []string{"step:recreate", "step:reset", "step:restore", "abort"}, "step:recreate"}
-	return []fixture{open, unavailable}
+
+	inc = denied()
+	inc.Steps = steps(session.StepDeny, denyDone, session.StepRecreate, done(5, "2 devices re-created"),
+		session.StepReset, done(7, "PIN verified changed"),
+		session.StepRestore, session.StepState{Status: session.StatusFailed, RequestedBy: "U0MARIA", StartedAt: at(17), FinishedAt: at(17),
+			ErrKind: "gate", ErrMessage: "restore held by the gate: 1 international or premium call(s) since containment"})
+	inc.Gate = heldGate()
+	inc.Version = 16
+	held := fixture{"gate_held", inc, opts, []string{"step:restore", "gate:restore", "credentials", "abort"}, "step:restore"}
+	return []fixture{open, unavailable, held}
 }
 
 // TestEvidenceCardFigures checks the figures a responder reads, word for word.
@@ -82,4 +91,54 @@ func blocksText(t *testing.T, blocks []slack.Block) string {
 	var b strings.Builder
 	walkTexts(blocks, func(_, text string) { b.WriteString(text + "\n") })
 	return b.String()
+}
+
+// heldGate is a gate with a call to Nigeria after containment, one device registered again and
+// one silent.
+func heldGate() *session.Gate {
+	return &session.Gate{CheckedAt: at(17), Since: at(1), RecreatedAt: at(4),
+		Risky: []session.GateCall{{Number: "2348031234567", Label: "Nigeria", Class: session.ClassInternational, At: at(12), Seconds: 60}},
+		Devices: []session.GateDevice{
+			{Registration: session.Registration{Device: "1001", Registered: false}},
+			{Registration: session.Registration{Device: "1001a", Registered: true, IP: "198.51.100.7", UserAgent: "Zoiper 5",
+				At: "2026-03-14T02:20:00Z"}, Again: true},
+		}}
+}
+
+// TestGateCard: the gate's lines, the over-gate button's dialog, and the Restore dialog's warning.
+func TestGateCard(t *testing.T) {
+	var held fixture
+	for _, f := range fixtures() {
+		if f.name == "gate_held" {
+			held = f
+		}
+	}
+	_, blocks := Card(held.inc, held.opts)
+	text := blocksText(t, blocks)
+	for _, want := range []string{
+		"*Restore gate*  ⚠️ *not met*",
+		"• ⚠️ 1 international or premium call since containment (02:15 UTC): `2348031234567` Nigeria at 02:26 UTC",
+		"• `1001` ⚠️ not registered again since it was re-created at 02:18 UTC",
+		"• `1001a` ✅ registered again with its new credentials: registered from 198.51.100.7 (Zoiper 5) at 02:20 UTC",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("card lacks %q:\n%s", want, text)
+		}
+	}
+	if c := confirmOf(t, blocks, "gate:restore"); !strings.Contains(c, "THE RESTORE GATE IS NOT MET: 1 international or premium call(s) since containment (2348031234567 Nigeria at 02:26 UTC); 1001 not registered again with the new credentials.") {
+		t.Errorf("over-gate dialog: %s", c)
+	}
+	if c := confirmOf(t, blocks, "step:restore"); !strings.Contains(c, "⚠️ Restore gate not met (") {
+		t.Errorf("restore dialog: %s", c)
+	}
+	inc := held.inc
+	inc.Gate = &session.Gate{CheckedAt: at(17), Since: at(1), RecreatedAt: at(4),
+		Devices: []session.GateDevice{{Registration: session.Registration{Device: "1001", Registered: true}, Again: true}}}
+	_, blocks = Card(inc, held.opts)
+	if text := blocksText(t, blocks); !strings.Contains(text, "*Restore gate*  ✅ met") {
+		t.Errorf("a met gate:\n%s", text)
+	}
+	if c := confirmOf(t, blocks, "step:restore"); !strings.Contains(c, "Restore gate met.") {
+		t.Errorf("restore dialog of a met gate: %s", c)
+	}
 }

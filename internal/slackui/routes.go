@@ -64,6 +64,7 @@ var actionRoutes = map[ActionKind]actionRoute{
 	ActionApprove:      {approvers, "approve steps", (*App).actApprove},
 	ActionReject:       {approversOrRequester, "reject approval requests", (*App).actReject},
 	ActionForceRestore: {responders, "force a restore", (*App).actForce},
+	ActionOverGate:     {responders, "restore over the gate", (*App).actOverGate},
 	ActionCredentials:  {responders, "re-send credentials", (*App).actCredentials},
 	ActionAbort:        {responders, "abort incidents", (*App).actAbort},
 }
