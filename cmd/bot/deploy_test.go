@@ -426,3 +426,15 @@ func TestSlackManifestScopes(t *testing.T) {
 		t.Error("the manifest lacks the /compromised command")
 	}
 }
+
+// The manifest declares the "Contain this user" message shortcut with the callback_id the app routes.
+func TestSlackManifestShortcut(t *testing.T) {
+	m := yamlDocs(t, "deploy/slack-app-manifest.yaml")[0]
+	sc := dig(t, m, "features", "shortcuts", 0)
+	if dig(t, sc, "type") != "message" || dig(t, sc, "callback_id") != slackui.ShortcutContain || dig(t, sc, "name") != "Contain this user" {
+		t.Errorf("manifest shortcut: %v", sc)
+	}
+	if d, _ := dig(t, sc, "description").(string); d == "" || len(d) > 150 {
+		t.Errorf("shortcut description %q: 1–150 characters", d)
+	}
+}

@@ -22,6 +22,10 @@ type click struct {
 }
 
 func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
+	if cb.Type == slack.InteractionTypeMessageAction {
+		a.messageShortcut(ctx, cb) // shortcut.go
+		return
+	}
 	acts := ActionsFrom(*cb)
 	if len(acts) == 0 {
 		a.replyAction(ctx, cb, "⚠️ Unknown button: nothing was done.", nil)

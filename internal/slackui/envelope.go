@@ -95,7 +95,7 @@ func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
 		}
 	case slack.InteractionCallback:
 		switch d.Type {
-		case slack.InteractionTypeBlockActions:
+		case slack.InteractionTypeBlockActions, slack.InteractionTypeMessageAction:
 			j.callback = &d
 		case slack.InteractionTypeViewSubmission:
 			a.viewSubmission(ctx, j, typ, &d)
