@@ -36,6 +36,8 @@ type config struct {
 	NSMaxInflight       int
 	NSResetTemplate     string
 	NSResetSubject      string
+	NSV1APIURL          string // the v1 endpoint; "" = derived from NSAPIURL
+	NSV1PortalPassword  bool   // reset sets a random portal password through v1
 	RedisURL            string // may carry a password: treated as a secret in messages
 	RedisKeyPrefix      string // every key is "<prefix>:…", so several bots (or tests) can share one Redis
 	RedisMinReplicas    int    // replicas that must hold a write-ahead record before its PBX write; session.MinReplicasAuto = as connected
@@ -220,7 +222,9 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	str(&c.HTTPAddr, "http-addr", "HTTP_ADDR", ":8080", "listener for /healthz, /readyz, /metrics")
 	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "trace, debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "LOG_FORMAT", "json", "json or console")
-	var ratesFile, restoreGate string
+	var ratesFile, restoreGate, v1Portal string
+	str(&v1Portal, "ns-v1-portal-password", "NS_V1_PORTAL_PASSWORD", "false", "reset sets a random portal password through the v1 API (object=subscriber&action=update, pwd), shown only to the requester (true or false)")
+	str(&c.NSV1APIURL, "ns-v1-api-url", "NS_V1_API_URL", "", "NetSapiens v1 API endpoint, e.g. https://pbx.example.com/ns-api/; empty = NS_API_URL without its v2")
 	str(&restoreGate, "restore-gate", "RESTORE_GATE", "true", "hold restore while an international or premium call happened since containment or a re-created device has not registered again; over it only through its own confirmation (true or false)")
 	str(&ratesFile, "rates-file", "RATES_FILE", "", "JSON rate table of the fraud evidence (prefix, label, class, per-minute rate); empty = the built-in one")
 	ints := []struct {
@@ -388,6 +392,16 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 			p.addf("SNAPSHOT_KEY must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)")
 		} else {
 			c.SnapshotKey = b
+		}
+	}
+	if b, err := strconv.ParseBool(strings.TrimSpace(v1Portal)); err != nil {
+		p.addf("NS_V1_PORTAL_PASSWORD must be true or false, got %q", v1Portal)
+	} else {
+		c.NSV1PortalPassword = b
+	}
+	if c.NSV1APIURL != "" {
+		if u, err := url.Parse(c.NSV1APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && netsapiens.IsLoopback(u.Hostname()))) {
+			p.addf("NS_V1_API_URL must be an https:// URL (http:// only on loopback), got %q", session.RedactURL(c.NSV1APIURL))
 		}
 	}
 	if b, err := strconv.ParseBool(strings.TrimSpace(restoreGate)); err != nil {

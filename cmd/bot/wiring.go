@@ -12,7 +12,7 @@ import (
 
 // netsapiensConfig is the PBX client's configuration, the same for `serve` and `respond`.
 func netsapiensConfig(cfg config, log zerolog.Logger) netsapiens.Config {
-	c := netsapiens.Config{BaseURL: cfg.NSAPIURL, MaxInflight: cfg.NSMaxInflight,
+	c := netsapiens.Config{BaseURL: cfg.NSAPIURL, V1BaseURL: cfg.NSV1APIURL, MaxInflight: cfg.NSMaxInflight,
 		Logger: log.With().Str("component", "netsapiens").Logger(), UserAgent: "compromised-responder/" + version}
 	if cfg.NSAPIKey != "" {
 		c.APIKey = netsapiens.Secret(cfg.NSAPIKey)
@@ -39,6 +39,6 @@ func engineConfig(cfg config, owner string, log zerolog.Logger, n remediate.Noti
 		DenyPolicy: cfg.NSDenyPolicy, PINLength: cfg.PINLength, ResetEmailTemplate: cfg.NSResetTemplate,
 		ResetEmailSubject: cfg.NSResetSubject, ApprovalSteps: steps, ApprovalTTL: cfg.ApprovalTTL, Owner: owner,
 		Logger: log.With().Str("component", "remediate").Logger(), Notifier: n, Keys: keys, Evidence: cfg.Rates,
-		RestoreGate: cfg.RestoreGate,
+		RestoreGate: cfg.RestoreGate, PortalPassword: cfg.NSV1PortalPassword,
 	}, nil
 }

@@ -57,8 +57,11 @@ type Config struct {
 	// BaseURL is the API v2 base, e.g. "https://pbx.example.com/ns-api/v2". It must be
 	// https, or http on a loopback host (127.0.0.0/8, ::1, localhost).
 	BaseURL string
-	APIKey  Secret       // Bearer API key (nsr_…, nsd_…)
-	OAuth   *OAuthConfig // or the password grant
+	// V1BaseURL is the legacy v1 API's endpoint, e.g. "https://pbx.example.com/ns-api/", for
+	// the one thing only v1 can do (SetPortalPassword); "" = V1BaseFor(BaseURL).
+	V1BaseURL string
+	APIKey    Secret       // Bearer API key (nsr_…, nsd_…)
+	OAuth     *OAuthConfig // or the password grant
 
 	MaxInflight int           // most concurrent requests (waiters served by Priority); 0 = DefaultMaxInflight
 	Timeout     time.Duration // per request attempt; 0 = DefaultTimeout
@@ -88,6 +91,7 @@ type Config struct {
 // Client is a NetSapiens API v2 client. It is safe for concurrent use.
 type Client struct {
 	base        string
+	v1          string // the v1 endpoint, with its trailing "/"
 	http        *http.Client
 	observe     func(op string, took time.Duration, err error)
 	log         zerolog.Logger
@@ -130,6 +134,14 @@ func New(cfg Config) (*Client, error) {
 	if strings.ContainsAny(string(cfg.APIKey), " \t\r\n") {
 		problems = append(problems, "APIKey contains whitespace")
 	}
+	v1raw := cfg.V1BaseURL
+	if v1raw == "" && base != "" {
+		v1raw = V1BaseFor(base)
+	}
+	v1, err := checkBaseURL(v1raw)
+	if err != nil && base != "" {
+		problems = append(problems, "V1"+err.Error())
+	}
 	if cfg.MaxInflight < 0 {
 		problems = append(problems, "MaxInflight is negative")
 	}
@@ -146,6 +158,7 @@ func New(cfg Config) (*Client, error) {
 
 	c := &Client{
 		base:       base,
+		v1:         v1 + "/",
 		log:        cfg.Logger.With().Str("component", "netsapiens").Logger(),
 		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
 		maxRetries: cfg.MaxRetries,
@@ -343,4 +356,14 @@ func (c *Client) String() string {
 		auth = "oauth"
 	}
 	return fmt.Sprintf("netsapiens.Client{base: %s, auth: %s}", c.base, auth)
+}
+
+// V1BaseFor derives the v1 endpoint from a v2 base: "https://h/ns-api/v2" → "https://h/ns-api/"
+// (API.md §1: v2 is https://{server}/ns-api/v2, v1 https://{server}/ns-api/).
+func V1BaseFor(v2 string) string {
+	b := strings.TrimRight(v2, "/")
+	if i := strings.LastIndex(b, "/"); i >= 0 && strings.EqualFold(b[i+1:], "v2") {
+		b = b[:i]
+	}
+	return b + "/"
 }

@@ -31,6 +31,7 @@ const (
 	opCreatePhone
 	opUpdatePhone
 	opDeletePhone
+	opV1UpdateSubscriber
 	numOps
 )
 
@@ -79,6 +80,8 @@ var operations = [numOps]opSpec{
 	opCreatePhone:               {name: "create_phone", method: http.MethodPost}, // secret when it sets one
 	opUpdatePhone:               {name: "update_phone", method: http.MethodPut, retry: true},
 	opDeletePhone:               {name: "delete_phone", method: http.MethodDelete, retry: true},
+	// v1 (legacy API): the portal password, which only v1 can set; the body carries it.
+	opV1UpdateSubscriber: {name: "v1_update_subscriber", method: http.MethodPost, secret: true, retry: true},
 }
 
 func (o op) spec() opSpec { return operations[o] }

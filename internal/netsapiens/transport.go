@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,8 @@ type call struct {
 	path    string     // escaped, below the base URL, starting with "/"
 	query   url.Values // optional
 	body    any        // marshalled to JSON when non-nil
+	form    url.Values // or sent form-encoded (the v1 API)
+	v1      bool       // path is below the v1 endpoint, not the v2 base
 	secrets []string   // secret values the body carries: scrubbed from errors, and the call is never tagged
 }
 
@@ -162,6 +165,9 @@ func (c *Client) attempt(ctx context.Context, cl call) (_ reply, token string, _
 		}
 		payload = bytes.NewReader(b)
 	}
+	if cl.form != nil {
+		payload = strings.NewReader(cl.form.Encode())
+	}
 
 	if err := c.sem.acquire(ctx, PriorityOf(ctx)); err != nil {
 		return reply{}, token, ctxError(cl, ctx, err)
@@ -171,6 +177,9 @@ func (c *Client) attempt(ctx context.Context, cl call) (_ reply, token string, _
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	target := c.base + cl.path
+	if cl.v1 {
+		target = c.v1 + strings.TrimPrefix(cl.path, "/")
+	}
 	if len(cl.query) > 0 {
 		target += "?" + cl.query.Encode()
 	}
@@ -186,7 +195,10 @@ func (c *Client) attempt(ctx context.Context, cl call) (_ reply, token string, _
 	if tag := logTag(ctx); tag != "" && cl.mayTag() {
 		req.Header.Set("X-NetSapiens-Log", tag)
 	}
-	if payload != nil {
+	switch {
+	case cl.form != nil:
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case payload != nil:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	start := time.Now()

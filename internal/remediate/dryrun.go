@@ -245,6 +245,13 @@ func (d *dryPBX) ListCDRs(ctx context.Context, domain, user string, from, to tim
 	return d.live.ListCDRs(ctx, domain, user, from, to, limit)
 }
 
+// SetPortalPassword records the v1 update reset would make.
+func (d *dryPBX) SetPortalPassword(ctx context.Context, domain, user string, _ netsapiens.Secret) error {
+	d.record(PlannedCall{Method: "POST", Path: "v1 ?object=subscriber&action=update (" + user + "@" + domain + ")",
+		Before: "portal password", After: "a new random one (pwd)", Note: "v1 cannot read it back"})
+	return nil
+}
+
 // dryLease keeps a planned incident in memory: the steps' fenced writes land there.
 type dryLease struct {
 	store Store // read only: the user's last known original and the deny policies set before

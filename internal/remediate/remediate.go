@@ -44,6 +44,7 @@ type PBX interface {
 	ListCalls(ctx context.Context, domain, user string) ([]netsapiens.ActiveCall, error)
 	EndCall(ctx context.Context, domain, user, callID string) error
 	ListCDRs(ctx context.Context, domain, user string, from, to time.Time, limit int) ([]netsapiens.CDR, error)
+	SetPortalPassword(ctx context.Context, domain, user string, pwd netsapiens.Secret) error
 }
 
 // Store is the part of the incident store (*session.Store) the engine calls. A running step's
@@ -147,6 +148,10 @@ type Config struct {
 	// RestoreGate holds restore until the restore gate is met, or the restore is asked to go
 	// over it (gate.go; RESTORE_GATE). It needs Evidence.
 	RestoreGate bool
+	// PortalPassword: reset sets a random portal password through the v1 API
+	// (NS_V1_PORTAL_PASSWORD), delivered like the PIN; off, the card says to reset it in the
+	// Manager Portal.
+	PortalPassword bool
 }
 
 // Engine runs the runbook. It is safe for concurrent use; several Engines (replicas) may

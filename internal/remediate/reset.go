@@ -135,14 +135,21 @@ func (r *runner) reset() (stepResult, error) {
 		}
 	}
 	subs = append(subs, email)
-	subs = append(subs, session.SubResult{Name: "portal password", Outcome: session.OutcomeNotPossible,
-		Detail: "the NetSapiens API offers no portal password reset: reset it in the Manager Portal"})
+	portal, portalSecret, err := r.portalPassword()
+	if err != nil {
+		return partial, err
+	}
+	subs = append(subs, portal)
+	secrets := []Secret{secret}
+	if portalSecret != nil {
+		secrets = append(secrets, *portalSecret)
+	}
 
 	summary := "PIN " + map[bool]string{true: "verified changed", false: "set"}[pinSub.Outcome == session.OutcomeVerified] +
-		" · sessions: revocation requested · portal password: not possible via the API"
+		" · sessions: revocation requested · portal password: " + portalSummary(portal)
 	if email.Outcome == session.OutcomeRequested {
 		summary += " · reset email sent to " + masked
 	}
-	return stepResult{status: session.StatusWarnings, summary: summary, subs: subs, secrets: []Secret{secret},
+	return stepResult{status: session.StatusWarnings, summary: summary, subs: subs, secrets: secrets,
 		before: "old PIN and sessions", after: "new PIN; sessions revoked"}, nil
 }

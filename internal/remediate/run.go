@@ -34,7 +34,9 @@ type Secret struct {
 	Label        string            // e.g. "softphone 1001a: SIP password"
 	Instructions string            // e.g. "enter it in the softphone registered as 1001a@acme.example"
 	Value        netsapiens.Secret // never empty
-	Device       string            // the device id, "" for the voicemail PIN
+	Device       string            // the device id, "" for the voicemail PIN and the portal password
+	// Portal marks the portal password set through v1 (reset with Config.PortalPassword).
+	Portal bool
 }
 
 // Result is what a step run (or an approval request) did.

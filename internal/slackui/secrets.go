@@ -46,6 +46,12 @@ func PINSecret(user, pin string) SecretLine {
 		Instructions: "Give it to the user over a channel you have verified (not by e-mail to a possibly compromised mailbox)."}
 }
 
+// PortalPasswordSecret is the line of a new portal password (set through the v1 API).
+func PortalPasswordSecret(user, pwd string) SecretLine {
+	return SecretLine{Label: "Portal password of " + user, Value: pwd,
+		Instructions: "Give it to the user over a channel you have verified; the old password no longer works. It is not stored anywhere readable."}
+}
+
 // SecretsBlocks renders new credentials for the requester's ephemeral message: the only place a
 // secret is ever rendered. Each value is a plain_text field, shown exactly as given; labels and
 // instructions are escaped. Send at most MaxSecretsPerMessage lines per message.
@@ -76,9 +82,12 @@ func (a *App) deliverSecrets(ctx context.Context, inc session.Incident, to strin
 	}
 	var items []item
 	for _, s := range secrets {
-		if s.Device != "" {
+		switch {
+		case s.Device != "":
 			items = append(items, item{SoftphoneSecret(s.Device, s.Value.Reveal()), s.Device})
-		} else {
+		case s.Portal:
+			items = append(items, item{PortalPasswordSecret(inc.Key(), s.Value.Reveal()), "portal"})
+		default:
 			items = append(items, item{PINSecret(inc.Key(), s.Value.Reveal()), "pin"})
 		}
 	}

@@ -24,6 +24,7 @@ var secretFields = map[string]bool{
 	"global-one-time-pass":             true,
 	"refresh":                          true,
 	"token":                            true,
+	"pwd":                              true, // v1 subscriber update: the portal password
 }
 
 // redactBody returns the body with every secret field's value replaced. A body that is not

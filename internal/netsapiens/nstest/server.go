@@ -300,6 +300,9 @@ func writeJSON(w http.ResponseWriter, res result) {
 
 // handle routes, authenticates, validates and runs the operation.
 func (s *Server) handle(r *http.Request, raw []byte, call *Call) result {
+	if r.URL.Path == V1Path {
+		return s.handleV1(r, raw, call) // v1.go
+	}
 	if !strings.HasPrefix(r.URL.Path, BasePath+"/") {
 		s.violate(r.Method, r.URL.Path, "path is outside "+BasePath)
 		return apiError(http.StatusNotFound, "No Route Found [92]")

@@ -33,6 +33,7 @@ type state struct {
 	access   map[string]*token
 	refresh  map[string]*token
 	revoked  []string
+	portal   map[string]string // user@domain → portal password set through v1 (v1.go)
 	emails   []SentEmail
 }
 

@@ -1,0 +1,56 @@
+package netsapiens_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/compromised-responder/bot/internal/netsapiens"
+	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
+)
+
+func TestV1BaseFor(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://pbx.example.com/ns-api/v2":  "https://pbx.example.com/ns-api/",
+		"https://pbx.example.com/ns-api/v2/": "https://pbx.example.com/ns-api/",
+		"http://127.0.0.1:9/ns-api/V2":       "http://127.0.0.1:9/ns-api/",
+		"https://pbx.example.com/api":        "https://pbx.example.com/api/",
+	} {
+		if got := netsapiens.V1BaseFor(in); got != want {
+			t.Errorf("V1BaseFor(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestSetPortalPassword: the v1 update reaches the simulator form-encoded with the password,
+// which is in no call log, tag or error.
+func TestSetPortalPassword(t *testing.T) {
+	srv, c, _ := startSim(t, nstest.Options{}, nil)
+	const pw = "Portal-Pw-9x7Q2m"
+	ctx := netsapiens.WithLogTag(context.Background(), "INC-TEST01")
+	if err := c.SetPortalPassword(ctx, "acme.example", "1001", netsapiens.Secret(pw)); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := srv.PortalPassword("acme.example", "1001"); !ok || got != pw {
+		t.Fatalf("portal password on the PBX = %q, %v", got, ok)
+	}
+	err := c.SetPortalPassword(ctx, "acme.example", "9999", netsapiens.Secret(pw))
+	if !errors.Is(err, netsapiens.ErrNotFound) || strings.Contains(err.Error(), pw) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if err := c.SetPortalPassword(ctx, "acme.example", "1001", ""); !errors.Is(err, netsapiens.ErrInvalid) {
+		t.Errorf("empty password: %v", err)
+	}
+	for _, call := range srv.Calls() {
+		if call.Path != nstest.V1Path {
+			continue
+		}
+		if call.LogTag != "" || !call.Secret || strings.Contains(string(call.Body)+call.Query.Encode(), pw) {
+			t.Errorf("v1 call logged %+v", call)
+		}
+	}
+	if v := srv.Violations(); len(v) != 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
