@@ -38,6 +38,8 @@ type Summary struct {
 	Awaiting map[session.Step]Awaiting
 	// Running counts members with a step running now.
 	Running int
+	// Evidence adds up the members' fraud evidence (evidence.go).
+	Evidence EvidenceTotals
 }
 
 // Failure is one member whose step failed.
@@ -113,6 +115,7 @@ func (s *Summary) add(inc *session.Incident, now time.Time) {
 	case inc.Live != nil:
 		s.Devices += len(inc.Live.Devices)
 	}
+	s.Evidence.add(inc)
 	deny := inc.Step(session.StepDeny)
 	if def, _ := remediate.Def(session.StepDeny); deny.Status.Finished() || def.Reached != nil && def.Reached(deny) != "" {
 		s.Contained++

@@ -71,6 +71,7 @@ func (r *lockdownRenderer) blocks() []slack.Block {
 	bs = append(bs, slack.NewContextBlock("", ctx...), slack.NewDividerBlock())
 	bs = append(bs, slack.NewSectionBlock(mrkdwn(r.glance()), nil, nil))
 	bs = append(bs, slack.NewSectionBlock(mrkdwn(r.steps()), nil, nil))
+	bs = append(bs, r.evidence()...) // lockdownevidence.go
 	if len(s.Failures) > 0 {
 		lines := make([]string, 0, len(s.Failures))
 		for _, f := range s.Failures {

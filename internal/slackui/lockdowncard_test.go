@@ -91,3 +91,29 @@ func TestParseLockdownAction(t *testing.T) {
 		}
 	}
 }
+
+// TestLockdownCardEvidence: the members' fraud evidence totals and the top users by cost.
+func TestLockdownCardEvidence(t *testing.T) {
+	now := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	l := session.Lockdown{ID: "LCK-7K2QXM", Scope: session.ScopeDomain, Domain: "acme.example", OpenedBy: "U1",
+		CreatedAt: now, State: session.StateOpen, Version: 3}
+	s := lockdown.Summary{Total: 3, Opened: 3, Steps: map[session.Step]map[session.Status]int{}, Awaiting: map[session.Step]lockdown.Awaiting{},
+		Evidence: lockdown.EvidenceTotals{Users: 3, Unavailable: 1, Calls24h: 9, Seconds: 1500, Intl: 4, Premium: 1, Cost: 18.52, Currency: "USD",
+			Top: []lockdown.UserCost{{Key: "1001@acme.example", IncidentID: "INC-AAAAAA", Cost: 12.02, Seconds: 1110, Risky: 3},
+				{Key: "1002@acme.example", IncidentID: "INC-BBBBBB", Cost: 6.5, Seconds: 390, Risky: 2}}}}
+	_, blocks := LockdownCard(l, s, CardOptions{Now: now})
+	text := blocksText(t, blocks)
+	for _, want := range []string{
+		"*Fraud evidence* (last 24 h, 3 of 3 users read) · 9 calls · 25.0 min outgoing · international 4 · premium 1 · *estimated cost at risk USD 18.52*",
+		"_evidence unavailable for 1 user(s)",
+		"• 1001@acme.example · USD 12.02 · 18.5 min · 3 international/premium call(s) (INC-AAAAAA)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("card lacks %q:\n%s", want, text)
+		}
+	}
+	s.Evidence = lockdown.EvidenceTotals{}
+	if _, blocks = LockdownCard(l, s, CardOptions{Now: now}); strings.Contains(blocksText(t, blocks), "Fraud evidence") {
+		t.Error("a lockdown without evidence shows an evidence section")
+	}
+}
