@@ -175,9 +175,13 @@ func (r *Rates) Gate(in GateInput) session.Gate {
 	if in.RecreatedAt.IsZero() {
 		g.RecreatedAt, g.DevicesUnavailable = time.Time{}, ""
 	}
+	// The PBX's times are whole seconds (CDR time_start, registration datetimes): compare in
+	// seconds, or a call or registration in the same second as containment or re-creation
+	// would count as before it.
+	since, recreated := in.Since.Truncate(time.Second), in.RecreatedAt.Truncate(time.Second)
 	if in.CDRsFailed == "" {
 		for _, c := range in.CDRs {
-			if c.Type == inbound || c.Start().Before(in.Since) {
+			if c.Type == inbound || c.Start().Before(since) {
 				continue
 			}
 			n, ok := r.Normalize(dialled(c))
@@ -202,7 +206,7 @@ func (r *Rates) Gate(in GateInput) session.Gate {
 		if d, ok := byID[id]; ok {
 			gd.Registration = registration(d)
 			at, ok := parsePBXTime(gd.At)
-			gd.Again = gd.Registered && ok && !at.Before(in.RecreatedAt)
+			gd.Again = gd.Registered && ok && !at.Before(recreated)
 		}
 		g.Devices = append(g.Devices, gd)
 	}
