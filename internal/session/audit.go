@@ -307,7 +307,19 @@ func (s *Store) Verify(ctx context.Context, id string) error {
 		}
 	}
 	n := int64(len(raws))
-	if hseq > n || hseq < n && hseq == 0 {
+	if hseq == 0 && n > 0 {
+		// No head when it was read, entries now: either the chain began during the verify, or its
+		// head was deleted. A second read tells them apart.
+		again, err := s.rdb.HMGet(ctx, c.head, "seq", "mac").Result()
+		if err != nil {
+			return fmt.Errorf("read audit head of %s: %w", c.name, err)
+		}
+		if h2, _ := headValues(again); h2 == 0 {
+			return &AuditError{Chain: c.name, Seq: 1, Reason: fmt.Sprintf("no head, chain has %d: head deleted", n)}
+		}
+		return nil // every entry was appended since the first read, and chains from the start (checked above)
+	}
+	if hseq > n {
 		return &AuditError{Chain: c.name, Seq: min(hseq, n) + 1,
 			Reason: fmt.Sprintf("head says %d entries, chain has %d: truncated", hseq, n)}
 	}
