@@ -126,10 +126,10 @@ func kindForStatus(status int) Kind {
 const maxMessage = 300
 
 // secretFragment matches `"…password…": "value"`, `pin=value` and the like, so that a PBX that
-// echoes a request body or query in its error text never leaks it. The provisioning username
-// (auth_user) and the overrides blob count as secrets: they often hold the credentials of the
-// phone's configuration server.
-var secretFragment = regexp.MustCompile(`(?i)("?[a-z0-9_-]*(?:password|passwd|pin|secret|token|auth_pass|auth_user|provisioning-username|overrides|authorization)[a-z0-9_-]*"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|[^\s,;&}"]+)`)
+// echoes a request body or query in its error text never leaks it (pwd is the v1 API's form field
+// of the portal password). The provisioning username (auth_user) and the overrides blob count as
+// secrets: they often hold the credentials of the phone's configuration server.
+var secretFragment = regexp.MustCompile(`(?i)("?[a-z0-9_-]*(?:password|passwd|pwd|pin|secret|token|auth_pass|auth_user|provisioning-username|overrides|authorization)[a-z0-9_-]*"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|[^\s,;&}"]+)`)
 
 // bearerFragment matches an Authorization header value echoed back.
 var bearerFragment = regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+`)

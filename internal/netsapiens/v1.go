@@ -28,6 +28,6 @@ func (c *Client) SetPortalPassword(ctx context.Context, domain, user string, pwd
 	q := url.Values{"object": {"subscriber"}, "action": {"update"}, "format": {"json"}}
 	form := url.Values{"uid": {user + "@" + domain}, "domain": {domain}, "user": {user}, "pwd": {pwd.Reveal()}}
 	_, err := c.do(ctx, call{op: opV1UpdateSubscriber, v1: true, path: "/", query: q, form: form,
-		secrets: []string{pwd.Reveal()}})
+		secrets: []string{pwd.Reveal(), url.QueryEscape(pwd.Reveal())}}) // as sent, should the PBX echo the form
 	return err
 }

@@ -3,6 +3,10 @@ package netsapiens_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -52,5 +56,29 @@ func TestSetPortalPassword(t *testing.T) {
 	}
 	if v := srv.Violations(); len(v) != 0 {
 		t.Errorf("violations: %v", v)
+	}
+}
+
+// TestSetPortalPasswordEchoScrubbed: a PBX that echoes the form it got in its error text (the
+// password form-encoded, as sent) leaks it into no error.
+func TestSetPortalPasswordEchoScrubbed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		http.Error(w, "bad request: "+string(b), http.StatusBadRequest)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := netsapiens.New(netsapiens.Config{BaseURL: srv.URL + "/ns-api/v2", APIKey: "k", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "p@ss word/9x7Q"
+	err = c.SetPortalPassword(context.Background(), "acme.example", "1001", netsapiens.Secret(pw))
+	if err == nil {
+		t.Fatal("want the PBX's error")
+	}
+	for _, leak := range []string{pw, url.QueryEscape(pw), "9x7Q"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("error %q leaks the password (%q)", err, leak)
+		}
 	}
 }
