@@ -345,7 +345,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	if n.pbx {
 		if c.NSAPIURL == "" {
 			p.addf("NS_API_URL is required, e.g. https://pbx.example.com/ns-api/v2")
-		} else if u, err := url.Parse(c.NSAPIURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && netsapiens.IsLoopback(u.Hostname()))) {
+		} else if !pbxURL(c.NSAPIURL) {
 			p.addf("NS_API_URL must be an https:// URL (http:// only on loopback), got %q", session.RedactURL(c.NSAPIURL))
 		}
 		oauth := c.NSClientID != "" || c.NSClientSecret != "" || c.NSUsername != "" || c.NSPassword != ""
@@ -399,10 +399,8 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 	} else {
 		c.NSV1PortalPassword = b
 	}
-	if c.NSV1APIURL != "" {
-		if u, err := url.Parse(c.NSV1APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && netsapiens.IsLoopback(u.Hostname()))) {
-			p.addf("NS_V1_API_URL must be an https:// URL (http:// only on loopback), got %q", session.RedactURL(c.NSV1APIURL))
-		}
+	if c.NSV1APIURL != "" && !pbxURL(c.NSV1APIURL) {
+		p.addf("NS_V1_API_URL must be an https:// URL (http:// only on loopback), got %q", session.RedactURL(c.NSV1APIURL))
 	}
 	if b, err := strconv.ParseBool(strings.TrimSpace(restoreGate)); err != nil {
 		p.addf("RESTORE_GATE must be true or false, got %q", restoreGate)
@@ -508,6 +506,12 @@ func idList(p *problems, name, s string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// pbxURL reports whether raw is a URL the PBX client accepts: https, or http on a loopback host.
+func pbxURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http" && netsapiens.IsLoopback(u.Hostname()))
 }
 
 // maxBadIDs is how many bad entries of one ID list are named one by one.
