@@ -34,7 +34,7 @@ func (r *renderer) gate() []slack.Block {
 	}
 	g := r.inc.Gate
 	head := "*Restore gate*  ✅ met: restore may go ahead"
-	if len(evidence.GateProblems(*g, r.o.Now)) > 0 {
+	if r.gateProblems() != "" {
 		head = "*Restore gate*  ⚠️ *not met*: restore is held until it is, or until someone restores over the gate"
 	}
 	lines := []string{head}
@@ -106,11 +106,11 @@ func (r *renderer) overGateConfirm() (title, text, yes string) {
 
 // gateNote is what a restore dialog adds about the gate (" " + a sentence, or "").
 func (r *renderer) gateNote() string {
-	switch {
-	case !r.gateShown():
+	if !r.gateShown() {
 		return ""
-	case r.gateProblems() != "":
-		return " ⚠️ Restore gate not met (" + r.gateProblems() + "): restore will be held."
+	}
+	if why := r.gateProblems(); why != "" {
+		return " ⚠️ Restore gate not met (" + why + "): restore will be held."
 	}
 	return " Restore gate met."
 }
