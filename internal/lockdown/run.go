@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/compromised-responder/bot/internal/remediate"
@@ -311,37 +310,24 @@ func busyOutcome(st *session.StepState) string {
 
 // renew keeps run seq's lease while it runs; a run another replica took over is cancelled.
 func (e *Engine) renew(ctx context.Context, id string, seq int, cancel context.CancelCauseFunc) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(e.cfg.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
+	return session.KeepAlive(ctx, e.cfg.LeaseTTL/3, func(ctx context.Context) bool {
+		_, err := e.store.UpdateLockdown(ctx, id, func(l *session.Lockdown) error {
+			r := l.Runs[seq-1]
+			if r.Owner != e.cfg.Owner {
+				return errLostRun
 			}
-			_, err := e.store.UpdateLockdown(ctx, id, func(l *session.Lockdown) error {
-				r := l.Runs[seq-1]
-				if r.Owner != e.cfg.Owner {
-					return errLostRun
-				}
-				r.LeaseUntil = e.now().UTC().Add(e.cfg.LeaseTTL)
-				return nil
-			})
-			if errors.Is(err, errLostRun) {
-				cancel(err)
-				return
-			}
-			if err != nil {
-				e.log.Warn().Err(err).Str("lockdown", id).Msg("renew the lockdown run's lease")
-			}
+			r.LeaseUntil = e.now().UTC().Add(e.cfg.LeaseTTL)
+			return nil
+		})
+		if errors.Is(err, errLostRun) {
+			cancel(err)
+			return false
 		}
+		if err != nil {
+			e.log.Warn().Err(err).Str("lockdown", id).Msg("renew the lockdown run's lease")
+		}
+		return true
 	})
-	return func() { close(done); wg.Wait() }
 }
 
 // closedState is the state l closes in once every member's incident is closed: restored when

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/compromised-responder/bot/internal/netsapiens"
@@ -386,33 +385,18 @@ func (e *Engine) renew(ctx context.Context, l Lease, cancel context.CancelCauseF
 	if every <= 0 {
 		every = e.cfg.LeaseTTL / 3
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				err := l.Renew(ctx)
-				if errors.Is(err, ErrFenced) {
-					cancel(fmt.Errorf("renew lease: %w", err))
-					return
-				}
-				if err != nil {
-					// Redis may be back before the lease ends; CheckFence stops the writes meanwhile.
-					e.log.Warn().Err(err).Str("incident", l.Lease().IncidentID).Msg("renew step lease")
-				}
-			}
+	return session.KeepAlive(ctx, every, func(ctx context.Context) bool {
+		err := l.Renew(ctx)
+		if errors.Is(err, ErrFenced) {
+			cancel(fmt.Errorf("renew lease: %w", err))
+			return false
 		}
-	}()
-	return func() { close(done); wg.Wait() }
+		if err != nil {
+			// Redis may be back before the lease ends; CheckFence stops the writes meanwhile.
+			e.log.Warn().Err(err).Str("incident", l.Lease().IncidentID).Msg("renew step lease")
+		}
+		return true
+	})
 }
 
 // write runs one PBX write, the one path of every PBX write: the test hook, the fence check,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -110,29 +109,11 @@ func (a *App) holdSyncLock(ctx context.Context, id string) (l *session.SyncLock,
 	if err != nil || !ok {
 		return nil, func() {}
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(session.SyncLockTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if l.Extend(ctx) != nil {
-					return
-				}
-			}
-		}
-	})
+	stop := session.KeepAlive(ctx, session.SyncLockTTL/3, func(ctx context.Context) bool { return l.Extend(ctx) == nil })
 	var once sync.Once
 	return l, func() {
 		once.Do(func() {
-			close(done)
-			wg.Wait()
+			stop()
 			l.Release(context.WithoutCancel(ctx))
 		})
 	}
