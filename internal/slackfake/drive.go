@@ -69,6 +69,17 @@ func (s *Server) issueLocked(t *responseTarget) (responseURL, triggerID string) 
 	return s.srv.URL + "/response/" + id, tid
 }
 
+// sendEnvelopeOf wraps payload in a Socket Mode envelope of the given type, as Slack does, sends
+// it and returns its envelope_id; the one tail of every Drive method (s.mu not held).
+func (s *Server) sendEnvelopeOf(ctx context.Context, envID, typ string, acceptsResponse bool, payload map[string]any) (string, error) {
+	env := map[string]any{"envelope_id": envID, "type": typ, "accepts_response_payload": acceptsResponse,
+		"payload": payload}
+	if err := s.SendEnvelope(ctx, env); err != nil {
+		return "", err
+	}
+	return envID, nil
+}
+
 // SlashCommand delivers a slash_commands envelope with the payload Slack builds
 // (is_enterprise_install as the string "false", a response_url and a trigger_id) and
 // returns its envelope_id. Errors are SendEnvelope's.
@@ -88,12 +99,7 @@ func (s *Server) SlashCommand(ctx context.Context, c SlashCommand) (string, erro
 	}
 	s.envelopes[envID] = envelopeInfo{kind: "slash_commands", channel: c.ChannelID, user: c.UserID}
 	s.mu.Unlock()
-	env := map[string]any{"envelope_id": envID, "type": "slash_commands", "accepts_response_payload": true,
-		"payload": payload}
-	if err := s.SendEnvelope(ctx, env); err != nil {
-		return "", err
-	}
-	return envID, nil
+	return s.sendEnvelopeOf(ctx, envID, "slash_commands", true, payload)
 }
 
 // Click delivers a block_actions envelope for an element of a message's current
@@ -111,12 +117,7 @@ func (s *Server) Click(ctx context.Context, c Click) (string, error) {
 	}
 	s.envelopes[envID] = envelopeInfo{kind: "interactive", channel: c.ChannelID, user: c.UserID}
 	s.mu.Unlock()
-	env := map[string]any{"envelope_id": envID, "type": "interactive", "accepts_response_payload": false,
-		"payload": payload}
-	if err := s.SendEnvelope(ctx, env); err != nil {
-		return "", err
-	}
-	return envID, nil
+	return s.sendEnvelopeOf(ctx, envID, "interactive", false, payload)
 }
 
 func (s *Server) clickPayloadLocked(c Click) (map[string]any, error) {

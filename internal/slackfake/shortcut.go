@@ -56,10 +56,5 @@ func (s *Server) MessageShortcut(ctx context.Context, c MessageShortcut) (string
 	}
 	s.envelopes[envID] = envelopeInfo{kind: "interactive", channel: c.ChannelID, user: c.UserID}
 	s.mu.Unlock()
-	env := map[string]any{"envelope_id": envID, "type": "interactive", "accepts_response_payload": false,
-		"payload": payload}
-	if err := s.SendEnvelope(ctx, env); err != nil {
-		return "", err
-	}
-	return envID, nil
+	return s.sendEnvelopeOf(ctx, envID, "interactive", false, payload)
 }

@@ -220,12 +220,7 @@ func (s *Server) SubmitView(ctx context.Context, v ViewSubmission) (string, erro
 	}
 	s.envelopes[envID] = envelopeInfo{kind: "interactive", user: v.UserID, view: ov}
 	s.mu.Unlock()
-	env := map[string]any{"envelope_id": envID, "type": "interactive", "accepts_response_payload": true,
-		"payload": payload}
-	if err := s.SendEnvelope(ctx, env); err != nil {
-		return "", err
-	}
-	return envID, nil
+	return s.sendEnvelopeOf(ctx, envID, "interactive", true, payload)
 }
 
 // input is one input block of a view: its element's action_id and type, whether it may be left
