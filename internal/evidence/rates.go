@@ -11,9 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -66,28 +64,6 @@ func Default() *Rates {
 		panic(fmt.Sprintf("evidence: embedded rate table: %v", err))
 	}
 	return r
-}
-
-// Load reads a rate table in rates.json's format from path ("" = the committed one). Errors
-// name the file and every problem found.
-func Load(path string) (*Rates, error) {
-	if path == "" {
-		return Default(), nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("rate table: %w", err)
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, 4<<20))
-	if err != nil {
-		return nil, fmt.Errorf("rate table %s: %w", path, err)
-	}
-	r, err := Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("rate table %s: %w", path, err)
-	}
-	return r, nil
 }
 
 // Parse parses and validates a rate table: every prefix digits and unique, a label, a known
