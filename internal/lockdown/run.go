@@ -141,7 +141,7 @@ func (e *Engine) fanout(ctx context.Context, id string, seq int) error {
 	if err != nil {
 		return err
 	}
-	if missing := slices.IndexFunc(l.Members, func(m session.Member) bool { return m.IncidentID == "" }); missing >= 0 {
+	if unopened(l) {
 		if l, err = e.openMembers(ctx, l); err != nil {
 			return err
 		}
@@ -396,7 +396,7 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 		e.notify(ctx, l.ID)
 		last := l.LastRun()
 		if last == nil || last.Done() {
-			if slices.ContainsFunc(l.Members, func(m session.Member) bool { return m.IncidentID == "" }) {
+			if unopened(l) {
 				if _, err := e.openMembers(ctx, l); err != nil {
 					errs = append(errs, err)
 				}
@@ -449,6 +449,11 @@ func (e *Engine) RunReconciler(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// unopened reports whether some member of l has no incident yet (openMembers opens them).
+func unopened(l session.Lockdown) bool {
+	return slices.ContainsFunc(l.Members, func(m session.Member) bool { return m.IncidentID == "" })
 }
 
 // countLine is "198 done, 2 failed" in a fixed order.
