@@ -56,13 +56,7 @@ func TestClusterRestart(t *testing.T) {
 	t.Logf("recreate finished %s after the SIGKILL", time.Since(killed).Round(time.Millisecond))
 	w.recreatedOnce(t, inc.ID, "the restart")
 	w.cardShows(ts, "recreate done")
-	w.click(alice, ts, "step:restore")
-	w.cardShows(ts, "approve:restore")
-	w.click(bob, ts, "approve:restore")
-	w.cardShows(ts, "Closed (restored)")
-	if got := w.pbxUser("1001")["dial-policy"]; got != "US and Canada" {
-		t.Errorf("after restore the PBX has dial-policy %v, want US and Canada", got)
-	}
+	w.restoreApproved(ts)
 	w.pbxWrites(t, map[string]int{"PUT /domains/acme.example/users/1001": 2})
 	w.cli(w.cliEnv(), "audit", "--verify-all").want(t, exitOK, "audit --verify-all after the restart")
 

@@ -32,13 +32,7 @@ func TestServeRestart(t *testing.T) {
 
 	w.start()
 	w.cardShows(ts, "recreate done")
-	w.click(alice, ts, "step:restore")
-	w.cardShows(ts, "approve:restore")
-	w.click(bob, ts, "approve:restore")
-	w.cardShows(ts, "Closed (restored)")
-	if got := w.pbxUser("1001")["dial-policy"]; got != "US and Canada" {
-		t.Errorf("after restore the PBX has dial-policy %v, want US and Canada", got)
-	}
+	w.restoreApproved(ts)
 	replies := w.threadComplete(inc.ID)
 	entries, _ := w.store.Audit(context.Background(), inc.ID)
 	if len(replies) != len(entries) {

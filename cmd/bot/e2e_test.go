@@ -135,6 +135,19 @@ func TestServeRunbook(t *testing.T) {
 	w.jsonLines()
 }
 
+// restoreApproved has alice request Restore on the card at ts and bob approve it, waits for the
+// card to show the incident closed, and checks that 1001 has its original dial policy again.
+func (w *world) restoreApproved(ts string) {
+	w.t.Helper()
+	w.click(alice, ts, "step:restore")
+	w.cardShows(ts, "approve:restore")
+	w.click(bob, ts, "approve:restore")
+	w.cardShows(ts, "Closed (restored)")
+	if got := w.pbxUser("1001")["dial-policy"]; got != "US and Canada" {
+		w.t.Errorf("after restore the PBX has dial-policy %v, want US and Canada", got)
+	}
+}
+
 func (w *world) pbxUser(user string) map[string]any {
 	w.t.Helper()
 	u, ok := w.pbx.User("acme.example", user)

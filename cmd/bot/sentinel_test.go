@@ -44,13 +44,7 @@ func TestSentinelFailover(t *testing.T) {
 			t.Errorf("after the failover the original is %+v, want US and Canada (known)", o)
 		}
 		w.cardShows(ts, "deny done") // the card follows the failover too
-		w.click(alice, ts, "step:restore")
-		w.cardShows(ts, "approve:restore")
-		w.click(bob, ts, "approve:restore")
-		w.cardShows(ts, "Closed (restored)")
-		if got := w.pbxUser("1001")["dial-policy"]; got != "US and Canada" {
-			t.Errorf("after restore the PBX has dial-policy %v, want US and Canada", got)
-		}
+		w.restoreApproved(ts)
 		// Deny's PUT and restore's, once each.
 		w.pbxWrites(t, map[string]int{"PUT /domains/acme.example/users/1001": 2})
 	})

@@ -207,19 +207,7 @@ func TestReconcileGivesUpOnARunnerThatKeepsDying(t *testing.T) {
 	if _, err := a.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); !errors.Is(err, remediate.ErrStop) {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		v.clock.Advance(time.Minute)
-		rs, err := a.Reconcile(ctx)
-		if err != nil || len(rs) != 1 {
-			t.Fatalf("Reconcile = %+v, %v", rs, err)
-		}
-		if rs[0].Failed {
-			break
-		}
-		if i > 10 {
-			t.Fatal("Reconcile never gave up")
-		}
-	}
+	reconcileUntilGivenUp(t, v, a)
 	st := v.get(inc.ID)
 	deny := st.Step(session.StepDeny)
 	if deny.Status != session.StatusFailed || deny.ErrKind != "runner_died" || deny.ErrMessage == "" {
@@ -265,4 +253,24 @@ func TestRedisKilledMidIncident(t *testing.T) {
 		}
 	}
 	checkFinal(t, v, inc.ID, before, oldPW)
+}
+
+// reconcileUntilGivenUp advances the clock a minute per pass and reconciles the one interrupted
+// run until Reconcile gives up on it (at most a dozen passes).
+func reconcileUntilGivenUp(t *testing.T, v *env, a *remediate.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		v.clock.Advance(time.Minute)
+		rs, err := a.Reconcile(ctx)
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("Reconcile = %+v, %v", rs, err)
+		}
+		if rs[0].Failed {
+			return
+		}
+		if i > 10 {
+			t.Fatal("Reconcile never gave up")
+		}
+	}
 }

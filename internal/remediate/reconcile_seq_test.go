@@ -38,19 +38,7 @@ func TestSeq12RetryResetsTheResumeCounter(t *testing.T) {
 	if _, err := a.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); !errors.Is(err, remediate.ErrStop) {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		v.clock.Advance(time.Minute)
-		rs, err := a.Reconcile(ctx)
-		if err != nil || len(rs) != 1 {
-			t.Fatalf("Reconcile = %+v, %v", rs, err)
-		}
-		if rs[0].Failed {
-			break
-		}
-		if i > 10 {
-			t.Fatal("Reconcile never gave up")
-		}
-	}
+	reconcileUntilGivenUp(t, v, a)
 	if k := stepOf(v, inc.ID, session.StepDeny).ErrKind; k != remediate.KindRunnerDied {
 		t.Fatalf("deny failed with %q, want runner_died", k)
 	}
