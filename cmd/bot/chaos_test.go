@@ -132,6 +132,13 @@ func TestChaos(t *testing.T) {
 	if len(ids) < n {
 		t.Errorf("only %d of %d incidents were opened", len(ids), n)
 	}
+	// Without these the invariants above hold vacuously: no PBX write to count, or no fault met.
+	if writes == 0 {
+		t.Error("no PBX write of a chaos user was checked: the exactly-once check saw nothing")
+	}
+	if f.kills.Load()+f.redisRestarts.Load()+f.linkDrops.Load() == 0 {
+		t.Error("the drivers finished before any fault was injected: nothing was tested under chaos")
+	}
 }
 
 // monkey injects the faults, one at a time, each healed before the next: a replica SIGKILLed and

@@ -157,6 +157,8 @@ func FuzzDecodeReplies(f *testing.F) {
 		// The token reply: with OAuth, the first call decodes the body as a token.
 		if _, err := replyClient(t, status, reply, true).GetUser(ctx, "acme.example", "1001"); err != nil {
 			checkReplyError(t, "OAuth GetUser", status, err, "oauth-secret-must-not-leak", "oauth-password-must-not-leak")
+		} else if status < 200 || status > 299 {
+			t.Errorf("OAuth GetUser: a %d reply to the token request was taken as a success", status)
 		}
 	})
 }

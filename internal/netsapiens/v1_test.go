@@ -46,13 +46,18 @@ func TestSetPortalPassword(t *testing.T) {
 	if err := c.SetPortalPassword(ctx, "acme.example", "1001", ""); !errors.Is(err, netsapiens.ErrInvalid) {
 		t.Errorf("empty password: %v", err)
 	}
+	v1 := 0
 	for _, call := range srv.Calls() {
 		if call.Path != nstest.V1Path {
 			continue
 		}
+		v1++
 		if call.LogTag != "" || !call.Secret || strings.Contains(string(call.Body)+call.Query.Encode(), pw) {
 			t.Errorf("v1 call logged %+v", call)
 		}
+	}
+	if v1 != 2 { // the update and the unknown user's; the empty password is refused before any call
+		t.Errorf("%d v1 calls in the simulator's log, want 2", v1)
 	}
 	if v := srv.Violations(); len(v) != 0 {
 		t.Errorf("violations: %v", v)

@@ -2,6 +2,7 @@ package slackui
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/slack-go/slack"
@@ -51,15 +52,8 @@ func FuzzEnvelope(f *testing.F) {
 			for _, a := range ActionsFrom(cb) {
 				checkAction(t, a)
 			}
-			// A view submission may come without state (View.State is a pointer): a reader of
-			// its values must check it.
-			if cb.Type == slack.InteractionTypeViewSubmission && cb.View.State != nil {
-				for _, acts := range cb.View.State.Values {
-					for _, v := range acts {
-						_ = v.SelectedOption.Value
-					}
-				}
-			}
+			// A view submission's values are read by checkRestoreView, fuzzed (with its
+			// properties) by FuzzRestoreView.
 		}
 	})
 }
@@ -76,6 +70,12 @@ func FuzzRestoreView(f *testing.F) {
 		`{"type":"view_submission","view":{"callback_id":"restore_original","state":{"values":{"policy":null}}}}`,
 		`{"type":"view_submission","view":{"callback_id":"restore_original","state":null,"blocks":[{"type":"input","block_id":"x"}]}}`,
 		`{}`,
+		// A submission the check accepts once it names the incident (an even length does): the
+		// properties below are then checked, not only reached.
+		`{"type":"view_submission","user":{"id":"U0ALICE"},"view":{"callback_id":"restore_original","blocks":[{"type":"input",` +
+			`"block_id":"policy","label":{"type":"plain_text","text":"p"},"element":{"type":"static_select","action_id":"policy",` +
+			`"options":[{"text":{"type":"plain_text","text":"US"},"value":"US and Canada"}]}}],` +
+			`"state":{"values":{"policy":{"policy":{"type":"static_select","selected_option":{"value":"US and Canada"}}}}}}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -97,11 +97,30 @@ func FuzzRestoreView(f *testing.F) {
 		if cb.View.PrivateMetadata != inc.ID || s.inc.ID != inc.ID {
 			t.Fatalf("accepted a submission for %q", cb.View.PrivateMetadata)
 		}
-		if s.value == "" || s.value == "Deny All" {
-			t.Fatalf("accepted the policy %q", s.value)
+		if s.value == "" || strings.EqualFold(s.value, "Deny All") || !offeredIn(cb.View, s.value) {
+			t.Fatalf("accepted the policy %q (the deny policy, or not an option of the dialog)", s.value)
 		}
 		if s.user != hAlice && s.user != hBob {
 			t.Fatalf("accepted a submission by %q", s.user)
 		}
 	})
+}
+
+// offeredIn reports whether value is an option of a select in one of the view's input blocks:
+// what the dialog offered, as its submission carries it back.
+func offeredIn(v slack.View, value string) bool {
+	for _, b := range v.Blocks.BlockSet {
+		ib, ok := b.(*slack.InputBlock)
+		if !ok {
+			continue
+		}
+		if sel, ok := ib.Element.(*slack.SelectBlockElement); ok {
+			for _, o := range sel.Options {
+				if o != nil && o.Value == value {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
