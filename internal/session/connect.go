@@ -17,7 +17,8 @@ import (
 //	redis://host:port?master_name=NAME[&addr=host:port…]        Sentinel (more sentinels as addr=)
 //	redis://host:port?addr=host:port[&addr=host:port…]          a Cluster's seed nodes
 //
-// rediss:// is the same with TLS. Errors never contain the URL's password.
+// rediss:// is the same with TLS. Errors never contain the URL's passwords (userinfo, password=,
+// sentinel_password=).
 func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
@@ -56,17 +57,48 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		if strings.Contains(raw, "@") {
+		if strings.Contains(raw, "@") || strings.Contains(raw, "password=") {
 			return "(unparseable URL with credentials)"
 		}
 		return raw
 	}
+	q, hidden := u.Query(), false
+	for _, k := range queryPasswords {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+			hidden = true
+		}
+	}
+	if hidden {
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 
-// scrubPassword removes u's password from a go-redis parse error, which may quote the URL.
-func scrubPassword(msg string, u *url.URL) string {
+// queryPasswords are the query parameters of a Redis URL that hold a password: a Sentinel URL
+// gives the primary's as password= (go-redis takes the userinfo as the sentinels' own).
+var queryPasswords = []string{"password", "sentinel_password"}
+
+// urlPasswords are the passwords u holds, in its userinfo or its query.
+func urlPasswords(u *url.URL) []string {
+	var out []string
 	if pw, ok := u.User.Password(); ok && pw != "" {
+		out = append(out, pw)
+	}
+	q := u.Query()
+	for _, k := range queryPasswords {
+		for _, pw := range q[k] {
+			if pw != "" {
+				out = append(out, pw, url.QueryEscape(pw))
+			}
+		}
+	}
+	return out
+}
+
+// scrubPassword removes u's passwords from a go-redis parse error, which may quote the URL.
+func scrubPassword(msg string, u *url.URL) string {
+	for _, pw := range urlPasswords(u) {
 		msg = strings.ReplaceAll(msg, pw, "xxxxx")
 	}
 	return msg

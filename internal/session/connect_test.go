@@ -53,6 +53,30 @@ func TestParseRedisURLRefusesWithoutLeakingThePassword(t *testing.T) {
 	}
 }
 
+// TestRedactURLHidesQueryPasswords: a Sentinel URL takes the primary's password as ?password=
+// (go-redis reads the userinfo as the sentinels' own) and may name sentinel_password=; neither
+// may show in a refusal or in a redacted URL (the CLI's "redis at … does not answer").
+func TestRedactURLHidesQueryPasswords(t *testing.T) {
+	for _, u := range []string{
+		"redis://s1:26379?master_name=m&password=hunter2-SECRET&db=x",
+		"redis://s1:26379?master_name=m&sentinel_password=hunter2-SECRET&dial_timeout=zz",
+		"redis://n1:7000?addr=n2:7001&password=hunter2-SECRET&dial_timeout=zz",
+	} {
+		_, err := session.ParseRedisURL(u)
+		if err == nil {
+			t.Errorf("%s: no error", u)
+		} else if strings.Contains(err.Error(), "hunter2-SECRET") {
+			t.Errorf("%s: the error shows the password: %v", u, err)
+		}
+		if r := session.RedactURL(u); strings.Contains(r, "hunter2-SECRET") || !strings.Contains(r, "s1:26379") && !strings.Contains(r, "n1:7000") {
+			t.Errorf("RedactURL(%s) = %s", u, r)
+		}
+	}
+	if o, err := session.ParseRedisURL("redis://s1:26379?master_name=m&password=pw1"); err != nil || o.Password != "pw1" {
+		t.Errorf("the primary's password of a Sentinel URL: %v, %v", o, err)
+	}
+}
+
 func TestCheckPrefix(t *testing.T) {
 	for _, p := range []string{"cr", "t-0a1b2c3d4e5f", "team.bot_2"} {
 		if err := session.CheckPrefix(p); err != nil {
