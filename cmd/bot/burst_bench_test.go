@@ -26,7 +26,7 @@ func BenchmarkBurstHelp(b *testing.B) {
 		users[i] = fmt.Sprintf("U0H%03d", i)
 		r.slack.AddUser(users[i], strings.ToLower(users[i]))
 	}
-	r.start()
+	p := r.serve()
 	var all helpResult
 	for b.Loop() {
 		res := r.helpBurst(users)
@@ -43,6 +43,9 @@ func BenchmarkBurstHelp(b *testing.B) {
 	b.ReportMetric(ms(pct(all.acks, 99)), "ack-p99-ms")
 	b.ReportMetric(ms(pct(all.acks, 100)), "ack-max-ms")
 	b.ReportMetric(ms(pct(all.answers, 99)), "answer-p99-ms")
+	if rss := p.peakRSS(); rss > 0 {
+		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+	}
 }
 
 // BenchmarkBurstIncidents: 100 incidents at once across 10 domains, each card's Deny clicked as
@@ -81,15 +84,17 @@ func BenchmarkBurstIncidents(b *testing.B) {
 	})
 }
 
-// runBurst runs one incident burst on a fresh rig (set-up and tear-down untimed).
+// runBurst runs one incident burst on a fresh rig and bot process (set-up and tear-down untimed);
+// the bot's peak RSS is read just before it is stopped.
 func runBurst(b *testing.B, inflight int, limits map[string]slackfake.Limit, deadline time.Duration) burstResult {
 	b.StopTimer()
 	r := newRig(b, inflight, limits)
-	bot := r.start()
+	p := r.serve()
 	b.StartTimer()
 	res := r.incidentBurst(r.targets, deadline)
 	b.StopTimer()
-	bot.stop(b)
+	res.rssPeak = p.peakRSS()
+	p.stop(b)
 	b.StartTimer()
 	return res
 }
@@ -119,7 +124,7 @@ func reportBurst(b *testing.B, res burstResult) {
 // open-to-card/calls-RTT is the open → card time over the PBX calls the open made, one RTT each.
 func BenchmarkBurstSingleDeny(b *testing.B) {
 	r := newRig(b, 8, nil)
-	r.start()
+	r.serve()
 	target := r.targets[0]
 	user, domain, _ := strings.Cut(target, "@")
 	var opens, clicks, pbx, verify []time.Duration
@@ -200,16 +205,17 @@ func (r *rig) openCalls(res burstResult) int64 {
 	return n
 }
 
-// TestBurstRig checks the benchmarks' instruments on a burst small enough for today's bot: every
-// help is answered and counted, every card is found, clicked and seen contained, on Slack and on
-// the PBX, and the gauge saw the PBX work.
+// TestBurstRig checks the benchmarks' instruments on a small burst, with the bot in its own
+// process as the benchmarks run it: every help is answered and counted, every card is found,
+// clicked and seen contained, on Slack and on the PBX, the gauge saw the PBX work, and the bot
+// process's peak RSS is read.
 func TestBurstRig(t *testing.T) {
 	r := newRig(t, 8, nil)
 	users := []string{"U0H000", "U0H001", "U0H002"}
 	for _, u := range users {
 		r.slack.AddUser(u, strings.ToLower(u))
 	}
-	r.start()
+	p := r.serve()
 	if h := r.helpBurst(users); h.answered != len(users) || h.acked != len(users) || len(h.answers) != len(users) {
 		t.Errorf("help burst: %d acked, %d answered of %d", h.acked, h.answered, len(users))
 	}
@@ -224,4 +230,8 @@ func TestBurstRig(t *testing.T) {
 	if v, ok := r.verifiedAt(burstResult{incidents: res.incidents[:1]}); !ok || v.Before(res.incidents[0].clickAt) {
 		t.Errorf("no verify read-back found after the click (%v, %v)", v, ok)
 	}
+	if rss := p.peakRSS(); rss <= 0 {
+		t.Errorf("the bot process's peak RSS was not read (%d)", rss)
+	}
+	p.stop(t)
 }

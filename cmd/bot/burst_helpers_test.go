@@ -25,9 +25,11 @@ import (
 	"github.com/compromised-responder/bot/internal/slackfake"
 )
 
-// The burst rig (issue 9): the real `bot serve` through run, slackfake, the simulator with a
-// round trip of burstRTT on every request behind a gauge of its concurrency, and the redis of
-// TEST_REDIS_URL. Everything a burst reports is measured in the same run; nothing here asserts a
+// The burst rig (issue 9): the real `bot serve` as its own process (rig.serve), slackfake, the
+// simulator with a round trip of burstRTT on every request behind a gauge of its concurrency, and
+// the redis of TEST_REDIS_URL. The bot runs apart from the rig so that its figures are its own:
+// its peak RSS is its process's, and its acks do not share a Go scheduler with slackfake's
+// senders (they still share the machine's cores). Everything a burst reports is measured in the same run; nothing here asserts a
 // speed, and every wait ends at a deadline, so a bot that drops work is reported, not hung on.
 const (
 	burstRTT       = 20 * time.Millisecond
@@ -154,7 +156,8 @@ type rig struct {
 }
 
 // newRig builds the world; inflight is NS_MAX_INFLIGHT; limits, when set, turns on slackfake's
-// rate-limit mode. WORKERS is left at its production default.
+// rate-limit mode. WORKERS is left at its production default. The bot is started by serve (the
+// benchmarks) or by the world's start (tests that want it in process, under the race detector).
 func newRig(tb testing.TB, inflight int, limits map[string]slackfake.Limit) *rig {
 	tb.Helper()
 	w := newWorld(tb)
@@ -180,6 +183,13 @@ func newRig(tb testing.TB, inflight int, limits map[string]slackfake.Limit) *rig
 		w.slack.SetRateLimits(limits)
 	}
 	return &rig{world: w, sim: sim, gauge: g, targets: targets}
+}
+
+// serve starts the bot as a `bot serve` process (the binary built once per test binary); it is
+// killed at the end of the test unless stopped before.
+func (r *rig) serve() *proc {
+	r.t.Helper()
+	return r.startProcess(buildBot(r.t))
 }
 
 // follower reads slackfake's message events in order, each once.
@@ -287,7 +297,7 @@ type burstResult struct {
 	total, pbxTotal             time.Duration // start → last card showing contained / last PBX deny
 	peak, pbxCalls              int64         // PBX: most in flight at once, requests
 	slackCalls, slack429        int           // Web API calls and 429s during the burst
-	rssPeak                     int64         // bytes; 0 when unknown
+	rssPeak                     int64         // the bot process's VmHWM in bytes; 0 when unknown
 	openToCard, clickToDeny     []time.Duration
 	clickToPBX                  []time.Duration // click → the PBX shows the deny policy (±5 ms)
 	incidents                   []*incident
@@ -311,7 +321,6 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 	f := newFollower(r.slack)
 	stats0 := r.slack.Stats()
 	r.gauge.reset()
-	rssReset := resetPeakRSS()
 	start := time.Now()
 
 	var mu sync.Mutex // guards incs' fields written by the goroutines below
@@ -374,9 +383,6 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 		return contained == len(incs)
 	})
 	res := burstResult{n: len(incs), peak: r.gauge.peak.Load(), pbxCalls: r.gauge.total.Load()}
-	if rssReset {
-		res.rssPeak = peakRSS()
-	}
 	cancel() // stop the stragglers: clicks and commands end with ctx
 	wg.Wait()
 	for m, st := range r.slack.Stats() {
@@ -426,16 +432,10 @@ func (res burstResult) floor() time.Duration {
 	return time.Duration(4 * int64(burstRTT) * int64(res.contained) / res.peak)
 }
 
-// resetPeakRSS resets the kernel's peak-RSS counter (VmHWM) of this process by writing 5 to
-// /proc/self/clear_refs (Linux ≥ 4.0); false when that is not possible, and no peak is reported.
-func resetPeakRSS() bool {
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-}
-
-// peakRSS is VmHWM of /proc/self/status in bytes: the peak resident set of the whole test
-// process (the bot, slackfake, the simulator and the harness; redis-server is another process).
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
+// peakRSS is the process's VmHWM (/proc/PID/status, Linux) in bytes: the most of its memory that
+// was ever resident at once; 0 when it cannot be read.
+func (p *proc) peakRSS() int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}

@@ -24,8 +24,9 @@ var (
 	buildErr  error
 )
 
-// buildBot compiles cmd/bot once per test binary, for tests that must kill a real process.
-func buildBot(t *testing.T) string {
+// buildBot compiles cmd/bot once per test binary, for tests that must kill a real process and
+// for the benchmarks that measure one.
+func buildBot(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and kills a real process; skipped with -short")
@@ -86,6 +87,23 @@ func (w *world) startProcess(bin string) *proc {
 	})
 	w.waitReady(&bot{url: p.url}, true)
 	return p
+}
+
+// stop sends SIGTERM and waits (at most 40 s, the deploy's grace period) for a clean exit.
+func (p *proc) stop(tb testing.TB) {
+	tb.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		tb.Errorf("SIGTERM: %v", err)
+		return
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			tb.Errorf("after SIGTERM the process exited with %v", p.err)
+		}
+	case <-time.After(40 * time.Second):
+		tb.Errorf("the process did not stop within 40 s of SIGTERM")
+	}
 }
 
 // TestServeKilledMidStep: a bot process SIGKILLed in the middle of re-creating devices; a new
