@@ -46,6 +46,7 @@ func BenchmarkBurstHelp(b *testing.B) {
 	if rss := p.peakRSS(); rss > 0 {
 		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 	}
+	p.stop(b)
 }
 
 // BenchmarkBurstIncidents: 100 incidents at once across 10 domains, each card's Deny clicked as
@@ -124,7 +125,7 @@ func reportBurst(b *testing.B, res burstResult) {
 // open-to-card/calls-RTT is the open → card time over the PBX calls the open made, one RTT each.
 func BenchmarkBurstSingleDeny(b *testing.B) {
 	r := newRig(b, 8, nil)
-	r.serve()
+	p := r.serve()
 	target := r.targets[0]
 	user, domain, _ := strings.Cut(target, "@")
 	var opens, clicks, pbx, verify []time.Duration
@@ -164,6 +165,7 @@ func BenchmarkBurstSingleDeny(b *testing.B) {
 		b.ReportMetric(ms(mean(opens)), "open-to-card-ms")
 	}
 	b.ReportMetric(float64(len(clicks))/float64(b.N), "contained/op")
+	p.stop(b)
 }
 
 // verifiedAt is when the PBX answered the read-back of a single-incident burst's deny: the first

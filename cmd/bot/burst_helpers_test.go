@@ -186,9 +186,13 @@ func newRig(tb testing.TB, inflight int, limits map[string]slackfake.Limit) *rig
 }
 
 // serve starts the bot as a `bot serve` process (the binary built once per test binary); it is
-// killed at the end of the test unless stopped before.
+// killed at the end of the test unless stopped before. With BOT_PROFILE_DIR set in the test's
+// environment the process writes its CPU and heap profiles there when stopped.
 func (r *rig) serve() *proc {
 	r.t.Helper()
+	if dir := os.Getenv(profileDirEnv); dir != "" { // profile the bot process (profile.go)
+		r.env[profileDirEnv] = dir
+	}
 	return r.startProcess(buildBot(r.t))
 }
 

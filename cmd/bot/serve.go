@@ -35,6 +35,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	owner := replicaID()
 	log = log.With().Str("replica", owner).Logger()
 	log.Info().Str("version", version).Msg("starting bot serve")
+	defer startProfiles(getenv(profileDirEnv), log)()
 	warnings := cfg.warnings()
 
 	ropts, err := session.ParseRedisURL(cfg.RedisURL)

@@ -113,7 +113,7 @@ type APICall struct {
 type Ack struct {
 	EnvelopeID string
 	Payload    json.RawMessage // nil when the ack carried none
-	Latency    time.Duration   // from the latest send of that envelope to the ack
+	Latency    time.Duration   // from the latest write of that envelope on a socket to the ack
 	At         time.Time
 }
 

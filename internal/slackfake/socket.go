@@ -31,11 +31,19 @@ type socket struct {
 	draining bool // told to disconnect, or a write failed; guarded by Server.mu
 }
 
-func (so *socket) write(data []byte) error {
+func (so *socket) write(data []byte) error { return so.writeAt(data, nil) }
+
+// writeAt writes data, calling sending (when set) once the socket is this writer's, just before
+// the frame goes out: the moment Slack would count as the envelope sent, after any wait behind
+// the other writers of the socket.
+func (so *socket) writeAt(data []byte, sending func()) error {
 	so.wmu.Lock()
 	defer so.wmu.Unlock()
 	if err := so.ws.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if sending != nil {
+		sending()
 	}
 	return so.ws.WriteMessage(websocket.TextMessage, data)
 }
@@ -266,13 +274,20 @@ func (s *Server) SendEnvelope(ctx context.Context, env any) error {
 		if err != nil {
 			return fmt.Errorf("slackfake: send envelope %q: %w", head.EnvelopeID, err)
 		}
-		s.mu.Lock()
+		var sending func()
 		if head.EnvelopeID != "" {
-			s.sentAt[head.EnvelopeID] = time.Now()
+			s.mu.Lock()
 			s.sent[head.EnvelopeID] = append([]byte(nil), data...)
+			s.mu.Unlock()
+			// The ack latency counts from the write, not from the wait for the socket: 200
+			// envelopes sent at once queue behind one another here, in the fake, not in the bot.
+			sending = func() {
+				s.mu.Lock()
+				s.sentAt[head.EnvelopeID] = time.Now()
+				s.mu.Unlock()
+			}
 		}
-		s.mu.Unlock()
-		if err := so.write(data); err != nil {
+		if err := so.writeAt(data, sending); err != nil {
 			// The socket is going away; like Slack, try another one.
 			s.log.Debug().Err(err).Int("socket", so.id).Msg("envelope write failed")
 			s.mu.Lock()
