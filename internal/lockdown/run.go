@@ -20,6 +20,7 @@ const (
 	KindReject  = "reject"  // reject (or withdraw) them
 	KindRetry   = "retry"   // run again the step that failed last, on the members where one did
 	KindAbort   = "abort"   // close every member's incident without restoring
+	// KindOverGate (overgate.go): restore over the gate the members the restore gate holds.
 )
 
 // Outcomes of one member in a fan-out (session.LockdownRun.Counts' keys).
@@ -49,6 +50,8 @@ func (a Ask) valid() bool {
 		return a.Step.Valid()
 	case KindRetry, KindAbort:
 		return a.Step == ""
+	case KindOverGate:
+		return a.Step == session.StepRestore
 	}
 	return false
 }
@@ -59,9 +62,14 @@ func (a Ask) what() string {
 		return string(a.Step)
 	case KindApprove, KindReject:
 		return a.Kind + " " + string(a.Step)
+	case KindOverGate:
+		return "restore over the gate"
 	}
 	return a.Kind
 }
+
+// RunTitle words what run r does ("deny", "approve restore", "restore over the gate", …).
+func RunTitle(r *session.LockdownRun) string { return Ask{Kind: r.Kind, Step: r.Step}.what() }
 
 // Start records the fan-out a asks for on lockdown id and runs it in the background (it
 // outlives the click; the card shows its progress). One fan-out runs at a time per lockdown.
@@ -75,10 +83,16 @@ func (e *Engine) Start(ctx context.Context, id string, a Ask) (session.Lockdown,
 	if err != nil {
 		return cur, err
 	}
-	if a.Kind == KindAbort || a.Kind == KindStep && a.Step == session.StepRestore {
+	if a.Kind == KindAbort || a.Step == session.StepRestore && (a.Kind == KindStep || a.Kind == KindOverGate) {
+		if !cur.Open() {
+			return cur, fmt.Errorf("%w (%s)", ErrClosed, cur.State)
+		}
 		sum, err := e.Summary(ctx, cur)
 		if err != nil {
 			return cur, err
+		}
+		if a.Kind == KindOverGate && len(sum.Held) == 0 {
+			return cur, fmt.Errorf("%w: no member's restore is held by the restore gate now", ErrNothing)
 		}
 		if sum.MissingToken != "" && a.Confirm != sum.MissingToken {
 			return cur, fmt.Errorf("%w: %d device(s) of %d user(s) are deleted and not re-created; closing keeps their snapshots "+
@@ -272,6 +286,11 @@ func (e *Engine) member(ctx context.Context, lockdownID string, m session.Member
 		_, err = e.inc.Abort(ctx, inc.ID, a.Actor, "lockdown "+lockdownID+" aborted", token)
 		if err == nil {
 			return OutDone, ""
+		}
+	case KindOverGate:
+		var skip string
+		if res, skip, err = e.overGate(ctx, &inc, a.Actor, token); skip != "" {
+			return OutSkipped, skip
 		}
 	}
 	if len(res.Secrets) > 0 && e.deliver != nil {

@@ -26,6 +26,9 @@ type Summary struct {
 	Open, Restored, Aborted int
 	// Failures lists every member whose step failed, sorted by user@domain.
 	Failures []Failure
+	// Held lists the members whose restore the restore gate holds (overgate.go), sorted; they
+	// are not in Failures.
+	Held []Held
 	// Unknown lists members denied with no known original: restore cannot put one back, so
 	// they stay in the deny policy until someone chooses one on the member's incident.
 	Unknown []string
@@ -52,6 +55,7 @@ type Failure struct {
 // Awaiting describes the approval requests of one step.
 type Awaiting struct {
 	N           int
+	OverGate    int // of those, restores asked over the restore gate
 	RequestedBy string
 	Expires     time.Time
 }
@@ -94,6 +98,7 @@ func (e *Engine) Summary(ctx context.Context, l session.Lockdown) (Summary, erro
 		s.MissingToken = hex.EncodeToString(sum[:4])
 	}
 	sort.Slice(s.Failures, func(i, j int) bool { return s.Failures[i].Key < s.Failures[j].Key })
+	sort.Slice(s.Held, func(i, j int) bool { return s.Held[i].Key < s.Held[j].Key })
 	sort.Strings(s.Unknown)
 	sort.Strings(s.Missing)
 	return s, nil
@@ -128,11 +133,16 @@ func (s *Summary) add(inc *session.Incident, now time.Time) {
 			s.Running++
 		case st.Status == session.StatusFailed && string(st.ErrKind) == string(remediate.KindOriginalUnknown):
 			// Listed in Unknown: the user stays in the deny policy.
+		case step == session.StepRestore && gateHeld(inc):
+			s.Held = append(s.Held, heldOf(inc, now))
 		case st.Status == session.StatusFailed:
 			s.Failures = append(s.Failures, Failure{Key: inc.Key(), IncidentID: inc.ID, Step: step, Message: st.ErrMessage})
 		case st.ApprovalPending(now):
 			a := s.Awaiting[step]
 			a.N++
+			if step == session.StepRestore && remediate.RequestedOverGate(inc) {
+				a.OverGate++
+			}
 			a.RequestedBy = st.RequestedBy
 			if a.Expires.IsZero() || st.ApprovalExpires.Before(a.Expires) {
 				a.Expires = st.ApprovalExpires

@@ -86,6 +86,12 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 // the value the message holds). A click that names no message or channel, or an incident whose
 // card is not recorded yet, is not judged.
 func onCard(cb *slack.InteractionCallback, inc session.Incident) bool {
+	return fromMessage(cb, inc.Channel, inc.MessageTS)
+}
+
+// fromMessage reports whether a click may have come from the message (channel, ts) as far as
+// the click says (onCard; a lockdown's card too).
+func fromMessage(cb *slack.InteractionCallback, cardChannel, cardTS string) bool {
 	ts := cb.Container.MessageTs
 	if ts == "" {
 		ts = cb.Message.Timestamp
@@ -94,10 +100,10 @@ func onCard(cb *slack.InteractionCallback, inc session.Incident) bool {
 	if channel == "" {
 		channel = cb.Container.ChannelID
 	}
-	if ts != "" && inc.MessageTS != "" && ts != inc.MessageTS {
+	if ts != "" && cardTS != "" && ts != cardTS {
 		return false
 	}
-	return channel == "" || inc.Channel == "" || channel == inc.Channel
+	return channel == "" || cardChannel == "" || channel == cardChannel
 }
 
 func (a *App) mayClick(ctx context.Context, who role, c click) bool {

@@ -81,6 +81,7 @@ func (r *lockdownRenderer) blocks() []slack.Block {
 		bs = append(bs, slack.NewSectionBlock(mrkdwn(joinCapped(fmt.Sprintf("❌ *%d failed* — *Retry failed* runs each one's failed step again:",
 			len(s.Failures)), lines, maxLockdownFailures, maxSectionText, "failures")), nil, nil))
 	}
+	bs = append(bs, r.held()...) // lockdowngate.go
 	if len(s.Unknown) > 0 {
 		bs = append(bs, slack.NewSectionBlock(mrkdwn(userLines(fmt.Sprintf(
 			"❓ *%d with no known original* — restore cannot put one back, so they stay in %s (choose one on each user's incident: `status <user>@<domain>`):",
@@ -103,14 +104,14 @@ func (r *lockdownRenderer) glance() string {
 	s := r.s
 	pending := s.Total - s.Contained
 	line := fmt.Sprintf("*%d contained* · %d pending · %d failed — of %d", s.Contained, pending, len(s.Failures), s.Total)
+	if len(s.Held) > 0 {
+		line += fmt.Sprintf(" · %d held by the restore gate", len(s.Held))
+	}
 	if s.Opened < s.Total {
 		line += fmt.Sprintf(" · %d not opened yet", s.Total-s.Opened)
 	}
 	if run := r.l.LastRun(); run != nil {
-		what := string(run.Step)
-		if run.Kind != lockdown.KindStep {
-			what = strings.TrimSpace(run.Kind + " " + what)
-		}
+		what := lockdown.RunTitle(run)
 		if run.Done() {
 			line += fmt.Sprintf("\nlast: *%s* by %s, finished %s", esc(what), userRef(run.Actor), clockAt(run.FinishedAt, r.o.Now))
 		} else {
@@ -152,10 +153,17 @@ func (r *lockdownRenderer) approvals() []slack.Block {
 		a := r.s.Awaiting[st]
 		text := fmt.Sprintf("🙋 *%s* for %d users awaits approval by %s (asked by %s, expires %s)", esc(stepTitle(st)), a.N,
 			r.approvers(), userRef(a.RequestedBy), clockAt(a.Expires, r.o.Now))
+		ask := fmt.Sprintf("Approve and run now: %s?", r.change(st, a.N))
+		style := slack.StylePrimary
+		if a.OverGate > 0 {
+			text += fmt.Sprintf(" · ⚠️ %d of them *over the restore gate*", a.OverGate)
+			ask = fmt.Sprintf("⚠️ %d OF THEM OVER THE RESTORE GATE (not met). ", a.OverGate) + ask
+			style = slack.StyleDanger
+		}
 		bs = append(bs, slack.NewSectionBlock(mrkdwn(text), nil, nil))
 		approve := slack.NewButtonBlockElement("approve:"+string(st), r.l.ID, plain("Approve"))
 		approve.Style = slack.StylePrimary
-		approve.Confirm = r.dialog("Approve "+string(st)+"?", fmt.Sprintf("Approve and run now: %s?", r.change(st, a.N)), "Approve and run", slack.StylePrimary)
+		approve.Confirm = r.dialog("Approve "+string(st)+"?", ask, "Approve and run", style)
 		reject := slack.NewButtonBlockElement("reject:"+string(st), r.l.ID, plain("Reject"))
 		bs = append(bs, slack.NewActionBlock(fmt.Sprintf("la:%s:v%d", st, r.l.Version), approve, reject))
 	}
@@ -181,13 +189,16 @@ func (r *lockdownRenderer) buttons() slack.Block {
 		b.Confirm = r.dialog(d.Title+"?", text, confirmWord(d.Step), dialogStyle(d.Step))
 		els = append(els, b)
 	}
-	if len(r.s.Failures) > 0 {
-		b := slack.NewButtonBlockElement("lockdown:retry", r.l.ID, plain("Retry failed"))
-		b.Confirm = r.dialog("Retry failed?", fmt.Sprintf("Run the failed step again for the %d failed member(s)?", len(r.s.Failures)),
+	if n := len(r.s.Failures) + len(r.s.Held); n > 0 {
+		b := slack.NewButtonBlockElement("lockdown:"+OpRetry, r.l.ID, plain("Retry failed"))
+		b.Confirm = r.dialog("Retry failed?", fmt.Sprintf("Run the failed step again for the %d failed member(s)?", n),
 			"Retry", slack.StylePrimary)
 		els = append(els, b)
 	}
-	abort := slack.NewButtonBlockElement("lockdown:abort", r.l.ID, plain("Abort lockdown"))
+	if b := r.overGateButton(); b != nil {
+		els = append(els, b)
+	}
+	abort := slack.NewButtonBlockElement("lockdown:"+OpAbort, r.l.ID, plain("Abort lockdown"))
 	abort.Style = slack.StyleDanger
 	abort.Confirm = r.dialog("Abort lockdown?", r.missingNote()+fmt.Sprintf(
 		"Close the %d open incidents of %s without restoring? Users already denied stay in %s; each original is kept for a later restore.",

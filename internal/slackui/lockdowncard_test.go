@@ -34,6 +34,8 @@ func TestLockdownCardLimits(t *testing.T) {
 		s.Failures = append(s.Failures, lockdown.Failure{Key: key, IncidentID: "INC-7K2QXM", Step: session.StepDeny,
 			Message: strings.Repeat("the PBX said no <!channel> ", 20)})
 		s.Unknown = append(s.Unknown, key)
+		s.Held = append(s.Held, lockdown.Held{Key: key, IncidentID: "INC-7K2QXM", Calls: i%2 == 0, Silent: true,
+			Problems: []string{strings.Repeat("2 international or premium call(s) <!channel> ", 10)}})
 		s.Missing = append(s.Missing, key+": device-with-a-long-name-"+strings.Repeat("x", 40))
 	}
 	l.Runs = []*session.LockdownRun{{Seq: 1, Kind: lockdown.KindStep, Step: session.StepDeny, Actor: "U1", StartedAt: now}}
@@ -56,7 +58,9 @@ func TestLockdownCardLimits(t *testing.T) {
 	all := string(raw)
 	for _, want := range []string{"*10 contained* · 490 pending · 500 failed — of 500", " more failures", "+480 more users",
 		"lockdown:deny", "lockdown:retry", "lockdown:abort", "approve:restore", "reject:restore", `"value":"LCK-7K2QXM"`,
-		"l:v7:m-0123abcd", "1000 devices of 500 users", "500 device(s) of 500 user(s) are deleted"} {
+		"l:v7:m-0123abcd", "1000 devices of 500 users", "500 device(s) of 500 user(s) are deleted",
+		"500 users held by the restore gate", "lockdown:gate-restore",
+		"THE RESTORE GATE IS NOT MET for 500 users: 250 with international or premium calls since containment, 500 with re-created devices not registered again."} {
 		if !strings.Contains(all, want) {
 			t.Errorf("card lacks %q", want)
 		}
@@ -75,6 +79,8 @@ func TestParseLockdownAction(t *testing.T) {
 		{"lockdown:deny", "LCK-7K2QXM", Action{Kind: ActionLockdown, Step: session.StepDeny, Lockdown: "LCK-7K2QXM"}, true},
 		{"lockdown:retry", "LCK-7K2QXM", Action{Kind: ActionLockdown, Op: "retry", Lockdown: "LCK-7K2QXM"}, true},
 		{"lockdown:abort", "LCK-7K2QXM", Action{Kind: ActionLockdown, Op: "abort", Lockdown: "LCK-7K2QXM"}, true},
+		{"lockdown:gate-restore", "LCK-7K2QXM", Action{Kind: ActionLockdown, Op: "gate-restore", Lockdown: "LCK-7K2QXM"}, true},
+		{"gate:restore", "LCK-7K2QXM", Action{}, false}, // the incident's button, not a lockdown's
 		{"approve:restore", "LCK-7K2QXM", Action{Kind: ActionApprove, Step: session.StepRestore, Lockdown: "LCK-7K2QXM"}, true},
 		{"reject:restore", "LCK-7K2QXM", Action{Kind: ActionReject, Step: session.StepRestore, Lockdown: "LCK-7K2QXM"}, true},
 		{"lockdown:fly", "LCK-7K2QXM", Action{}, false},

@@ -115,10 +115,13 @@ func (a *App) lockdownClick(ctx context.Context, cb *slack.InteractionCallback, 
 		ask.Kind, who, what = lockdown.KindApprove, approvers, "approve steps"
 	case act.Kind == ActionReject:
 		ask.Kind, who, what = lockdown.KindReject, approversOrRequester, "reject approval requests"
-	case act.Op == "retry":
+	case act.Op == OpRetry:
 		ask.Kind = lockdown.KindRetry
-	case act.Op == "abort":
+	case act.Op == OpAbort:
 		ask.Kind, what = lockdown.KindAbort, "abort lockdowns"
+	case act.Op == OpGateRestore:
+		// The same rules as lockdown:restore (a responder; APPROVAL_STEPS in the engine).
+		ask.Kind, ask.Step, what = lockdown.KindOverGate, session.StepRestore, "restore over the gate"
 	default:
 		ask.Kind = lockdown.KindStep
 	}
@@ -133,6 +136,12 @@ func (a *App) lockdownClick(ctx context.Context, cb *slack.InteractionCallback, 
 		a.auditGlobal(ctx, session.AuditEntry{Actor: cb.User.ID, Action: "refused.unauthorized", Step: act.Step,
 			Detail: l.ID + ": button " + act.ActionID()})
 		a.replyAction(ctx, cb, RefusalText(what), nil)
+		return
+	}
+	if !fromMessage(cb, l.Channel, l.MessageTS) {
+		a.auditGlobal(ctx, session.AuditEntry{Actor: cb.User.ID, Action: "refused.forged", Step: act.Step,
+			Detail: l.ID + ": button " + act.ActionID() + " clicked on a message that is not this lockdown's card"})
+		a.replyAction(ctx, cb, "⚠️ That button does not belong to this lockdown's card: nothing was done.", nil)
 		return
 	}
 	if act.Kind == ActionApprove && requester == cb.User.ID {
