@@ -17,8 +17,10 @@ test:
 test-cluster:
 	./scripts/cluster.sh
 
+# Every benchmark, then the table of issue 9's targets from the same run (scripts/benchtable); extra go test
+# flags: make bench ARGS='-skip /rate-limited' (leaves out the burst under Slack's rate limits, ~3 min).
 bench:
-	./scripts/test.sh bench
+	./scripts/test.sh bench $(ARGS)
 
 # Issue 11 item 1 (RELIABILITY.md): N incidents (default 100) while the two bot replicas and
 # redis-server are SIGKILLed and restarted and the Socket Mode link drops; prints the figures and
