@@ -28,6 +28,7 @@ func BenchmarkBurstHelp(b *testing.B) {
 	}
 	p := r.serve()
 	var all helpResult
+	cpu0 := p.cpuTime()
 	for b.Loop() {
 		res := r.helpBurst(users)
 		all.sent += res.sent
@@ -43,6 +44,9 @@ func BenchmarkBurstHelp(b *testing.B) {
 	b.ReportMetric(ms(pct(all.acks, 99)), "ack-p99-ms")
 	b.ReportMetric(ms(pct(all.acks, 100)), "ack-max-ms")
 	b.ReportMetric(ms(pct(all.answers, 99)), "answer-p99-ms")
+	if cpu := p.cpuTime() - cpu0; cpu > 0 && all.sent > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(all.sent), "bot-cpu-us/command")
+	}
 	if rss := p.peakRSS(); rss > 0 {
 		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 	}
@@ -91,9 +95,11 @@ func runBurst(b *testing.B, inflight int, limits map[string]slackfake.Limit, dea
 	b.StopTimer()
 	r := newRig(b, inflight, limits)
 	p := r.serve()
+	cpu0 := p.cpuTime()
 	b.StartTimer()
 	res := r.incidentBurst(r.targets, deadline)
 	b.StopTimer()
+	res.botCPU = p.cpuTime() - cpu0
 	res.rssPeak = p.peakRSS()
 	p.stop(b)
 	b.StartTimer()
@@ -112,6 +118,9 @@ func reportBurst(b *testing.B, res burstResult) {
 	b.ReportMetric(float64(res.peak), "pbx-peak-inflight")
 	b.ReportMetric(float64(res.pbxCalls)/float64(n), "pbx-calls/incident")
 	b.ReportMetric(float64(res.slackCalls)/float64(n), "slack-calls/incident")
+	if res.botCPU > 0 {
+		b.ReportMetric(ms(res.botCPU)/float64(n), "bot-cpu-ms/incident")
+	}
 	if res.rssPeak > 0 {
 		b.ReportMetric(float64(res.rssPeak)/(1<<20), "peak-RSS-MiB")
 	}
@@ -210,7 +219,7 @@ func (r *rig) openCalls(res burstResult) int64 {
 // TestBurstRig checks the benchmarks' instruments on a small burst, with the bot in its own
 // process as the benchmarks run it: every help is answered and counted, every card is found,
 // clicked and seen contained, on Slack and on the PBX, the gauge saw the PBX work, and the bot
-// process's peak RSS is read.
+// process's peak RSS and CPU time are read.
 func TestBurstRig(t *testing.T) {
 	r := newRig(t, 8, nil)
 	users := []string{"U0H000", "U0H001", "U0H002"}
@@ -232,8 +241,8 @@ func TestBurstRig(t *testing.T) {
 	if v, ok := r.verifiedAt(burstResult{incidents: res.incidents[:1]}); !ok || v.Before(res.incidents[0].clickAt) {
 		t.Errorf("no verify read-back found after the click (%v, %v)", v, ok)
 	}
-	if rss := p.peakRSS(); rss <= 0 {
-		t.Errorf("the bot process's peak RSS was not read (%d)", rss)
+	if rss, cpu := p.peakRSS(), p.cpuTime(); rss <= 0 || cpu <= 0 {
+		t.Errorf("the bot process's peak RSS (%d) or CPU time (%s) was not read", rss, cpu)
 	}
 	p.stop(t)
 }

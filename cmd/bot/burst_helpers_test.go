@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
 	"github.com/compromised-responder/bot/internal/slackfake"
@@ -302,6 +303,7 @@ type burstResult struct {
 	peak, pbxCalls              int64         // PBX: most in flight at once, requests
 	slackCalls, slack429        int           // Web API calls and 429s during the burst
 	rssPeak                     int64         // the bot process's VmHWM in bytes; 0 when unknown
+	botCPU                      time.Duration // the bot process's CPU time over the burst; 0 when unknown
 	openToCard, clickToDeny     []time.Duration
 	clickToPBX                  []time.Duration // click → the PBX shows the deny policy (±5 ms)
 	incidents                   []*incident
@@ -439,21 +441,30 @@ func (res burstResult) floor() time.Duration {
 // peakRSS is the process's VmHWM (/proc/PID/status, Linux) in bytes: the most of its memory that
 // was ever resident at once; 0 when it cannot be read.
 func (p *proc) peakRSS() int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	pr, err := procfs.NewProc(p.cmd.Process.Pid)
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
-		}
+	st, err := pr.NewStatus()
+	if err != nil {
+		return 0
 	}
-	return 0
+	return int64(st.VmHWM)
+}
+
+// cpuTime is the CPU time (user + system) the process used so far (/proc/PID/stat, in clock
+// ticks of 10 ms); 0 when it cannot be read. The difference over a burst is the bot's own cost
+// of it, whatever else runs on the machine.
+func (p *proc) cpuTime() time.Duration {
+	pr, err := procfs.NewProc(p.cmd.Process.Pid)
+	if err != nil {
+		return 0
+	}
+	st, err := pr.Stat()
+	if err != nil {
+		return 0
+	}
+	return time.Duration(st.CPUTime() * float64(time.Second))
 }
 
 // pct is the p-th percentile (nearest rank) of ds, 0 for none.
