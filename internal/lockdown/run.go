@@ -266,7 +266,7 @@ func (e *Engine) member(ctx context.Context, lockdownID string, m session.Member
 		if st.Busy(e.now()) {
 			return busyOutcome(st), string(st.Status)
 		}
-		// Deny runs at the PBX client's deny priority inside the engine; nothing to add here.
+		// Deny sets its own PBX priorities inside the engine (netsapiens.Critical, then High).
 		res, err = e.inc.Request(ctx, inc.ID, step, a.Actor, remediate.RunOptions{ConfirmMissing: token})
 	case KindApprove:
 		st := inc.Step(step)

@@ -8,17 +8,35 @@ import (
 // Priority orders the requests that wait for one of the client's MaxInflight slots: when a
 // slot frees, the oldest waiting request of the highest priority takes it. MaxInflight stays
 // the ceiling whatever the priority; a request that finds a slot free never waits.
+//
+// The one ordering, highest first (issue 9 items 4 and 5: containment is never queued behind
+// anything else, and never behind its own follow-up):
+//
+//	Critical  deny's critical path: read the user, the deny policy when the cache has no answer,
+//	          PUT the deny policy, read it back. In a lockdown of 200 users every user's PUT
+//	          and verify go before any user's live-call work.
+//	High      deny's work after the verified PUT (list, end and re-list the live calls; a
+//	          resumed deny that re-checks a containment already verified), and the deny policy
+//	          cache's warm-up and refresh, which keep the policy read off the critical path.
+//	Normal    the default: opening an incident, the steps after containment, the lockdown's reads.
+//	Low       reads that only refresh what a person looks at (the card's live state, evidence,
+//	          the restore gate).
 type Priority int
 
 // The priorities, lowest first. A context without WithPriority is Normal.
 const (
 	// Low is for reads that only refresh what a person looks at (the card's live state,
-	// evidence): under a burst they wait for containment and for opening incidents.
+	// evidence, the restore gate): under a burst they wait for containment and for opening
+	// incidents.
 	Low Priority = iota
 	// Normal is the default: opening an incident, the steps after containment.
 	Normal
-	// High is for containment: the deny step's reads and writes go before everything else.
+	// High is for containment's follow-up: deny's live calls once its PUT is verified, and the
+	// deny policy cache's reads (warm-up, refresh).
 	High
+	// Critical is deny's critical path: user read, PUT, verify read (and the deny policy read
+	// when deny has to wait for it). Nothing goes before it.
+	Critical
 	numPriorities
 )
 

@@ -13,9 +13,10 @@ import (
 	"github.com/compromised-responder/bot/internal/testenv"
 )
 
-// TestPriorityServedFirst: with the one slot taken, two low-priority reads and then a
-// high-priority one wait; when the slot frees, the high one goes first, then the low ones in
-// the order they came. The order is the PBX's order of arrival (one slot: one at a time).
+// TestPriorityServedFirst: with the one slot taken, requests of every priority wait, two of
+// each, arriving lowest first; when the slot frees they go highest first (Critical, High,
+// Normal, Low: the one ordering of priority.go) and in the order they came within a priority.
+// The order is the PBX's order of arrival (one slot: one at a time).
 func TestPriorityServedFirst(t *testing.T) {
 	gate := make(chan struct{})
 	var once sync.Once
@@ -29,7 +30,7 @@ func TestPriorityServedFirst(t *testing.T) {
 	ctx := context.Background()
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 9)
 	get := func(ctx context.Context, user string) {
 		wg.Go(func() {
 			if _, err := c.GetUser(ctx, "acme.example", user); err != nil {
@@ -39,13 +40,18 @@ func TestPriorityServedFirst(t *testing.T) {
 	}
 	get(ctx, "hold") // takes the slot and stays at the PBX until the gate opens
 	testenv.WaitFor(t, 5*time.Second, "the first request at the PBX", func() bool { return len(pbx.requests()) == 1 })
-	low := netsapiens.WithPriority(ctx, netsapiens.Low)
-	for i, user := range []string{"low1", "low2"} {
-		get(low, user)
-		testenv.WaitFor(t, 5*time.Second, user+" waiting", func() bool { return c.Waiting() == i+1 })
+	waiting := 0
+	for _, w := range []struct {
+		p    netsapiens.Priority
+		name string
+	}{{netsapiens.Low, "low"}, {netsapiens.Normal, "normal"}, {netsapiens.High, "high"}, {netsapiens.Critical, "critical"}} {
+		for i := 1; i <= 2; i++ {
+			user := fmt.Sprintf("%s%d", w.name, i)
+			get(netsapiens.WithPriority(ctx, w.p), user)
+			waiting++
+			testenv.WaitFor(t, 5*time.Second, user+" waiting", func() bool { return c.Waiting() == waiting })
+		}
 	}
-	get(netsapiens.WithPriority(ctx, netsapiens.High), "high")
-	testenv.WaitFor(t, 5*time.Second, "high waiting", func() bool { return c.Waiting() == 3 })
 	close(gate)
 	wg.Wait()
 	close(errs)
@@ -56,7 +62,7 @@ func TestPriorityServedFirst(t *testing.T) {
 	for _, r := range pbx.requests() {
 		order = append(order, r.Path[strings.LastIndex(r.Path, "/")+1:])
 	}
-	if got, want := strings.Join(order, " "), "hold high low1 low2"; got != want {
+	if got, want := strings.Join(order, " "), "hold critical1 critical2 high1 high2 normal1 normal2 low1 low2"; got != want {
 		t.Errorf("PBX saw %q, want %q", got, want)
 	}
 	if n := c.Waiting(); n != 0 {
@@ -112,6 +118,7 @@ func TestPriorityOf(t *testing.T) {
 	}{
 		{ctx, netsapiens.Normal},
 		{netsapiens.WithPriority(ctx, netsapiens.High), netsapiens.High},
+		{netsapiens.WithPriority(ctx, netsapiens.Critical), netsapiens.Critical},
 		{netsapiens.WithPriority(ctx, netsapiens.Low), netsapiens.Low},
 		{netsapiens.WithPriority(ctx, netsapiens.Priority(42)), netsapiens.Normal},
 	} {

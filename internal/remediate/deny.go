@@ -37,11 +37,21 @@ func (e *Engine) denyPolicy(inc *session.Incident) string {
 // rules come from the per-domain cache (policycache.go), looked up while the user is read. Once
 // the read-back agrees, the step records PolicyVerified (the card shows "contained") and only
 // then ends the user's live calls, re-lists them and finishes; a runner that dies meanwhile is
-// resumed by Reconcile, which reads the user again (no second PUT) and ends the calls. All of
-// deny's PBX requests go before other waiting requests (netsapiens.High).
+// resumed by Reconcile, which reads the user again (no second PUT) and ends the calls.
+//
+// The critical path (user read, policy lookup, PUT, verify) goes before every other waiting
+// PBX request (netsapiens.Critical); the live-call work after it goes after every user's
+// critical path but before opens, cards and evidence (netsapiens.High), so in a lockdown one
+// user's calls list never delays another user's PUT. A resumed run whose containment was
+// already verified only re-checks it: High as well.
 func (r *runner) deny() (stepResult, error) {
 	e := r.e
-	r.pctx = netsapiens.WithPriority(r.pctx, netsapiens.High)
+	pctx := r.pctx
+	crit := netsapiens.Critical
+	if r.prog(progDenyPolicy) == string(PolicyVerified) {
+		crit = netsapiens.High
+	}
+	r.pctx = netsapiens.WithPriority(pctx, crit)
 	deny := e.denyPolicy(&r.inc)
 	policy := r.lookupPolicy(deny)
 	u, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
@@ -138,6 +148,7 @@ func (r *runner) deny() (stepResult, error) {
 	subs = append([]session.SubResult{{Name: "dial permission", Outcome: session.OutcomeVerified,
 		Detail: fmt.Sprintf("%s (read back)", deny)}}, subs...)
 
+	r.pctx = netsapiens.WithPriority(pctx, netsapiens.High) // contained: the live calls come after every user's PUT
 	ended, remain, last, err := r.endCalls()
 	if err != nil {
 		return stepResult{}, err

@@ -12,11 +12,13 @@ import (
 // The deny policy's existence and its permit rules change rarely and are the same for every
 // user of a domain, so deny reads them once per domain and keeps them for Config.PolicyTTL
 // instead of making two (up to four) PBX round trips on containment's critical path. Opening
-// an incident warms the entry; an entry past half its TTL is refreshed in the background (at
-// Low priority), so a busy domain never waits for it; one read at a time per domain, which
-// every caller that needs it joins. Only a complete answer is kept: a policy that does not
-// exist, or whose rules could not be read, is read again by the next deny (an admin may be
-// fixing it right now).
+// an incident warms the entry; an entry past half its TTL is refreshed in the background, so a
+// busy domain never waits for it; both at netsapiens.High (after every deny's critical path,
+// before opens, cards and evidence: a refresh starved past the TTL would put the read back on
+// the critical path); a deny that finds no answer reads it at its own Critical. One read at a
+// time per domain, which every caller that needs it joins. Only a complete answer is kept: a
+// policy that does not exist, or whose rules could not be read, is read again by the next deny
+// (an admin may be fixing it right now).
 
 // DefaultPolicyTTL is how long the deny policy's existence and rules are trusted.
 const DefaultPolicyTTL = time.Minute
@@ -77,7 +79,7 @@ func (c *policyCache) get(ctx context.Context, pbx PBX, domain, name string) (po
 		}
 	}
 	if ent == nil {
-		ent = c.start(ctx, pbx, domain, name)
+		ent = c.start(ctx, pbx, domain, name, false)
 	}
 	c.mu.Unlock()
 	select {
@@ -103,14 +105,18 @@ func (c *policyCache) warm(ctx context.Context, pbx PBX, domain, name string) {
 			return
 		}
 	}
-	c.start(ctx, pbx, domain, name)
+	c.start(ctx, pbx, domain, name, true)
 }
 
-// start begins a read whose entry replaces the domain's; c.mu is held.
-func (c *policyCache) start(ctx context.Context, pbx PBX, domain, name string) *policyEntry {
+// start begins a read whose entry replaces the domain's, at ctx's priority (deny's, which
+// waits for it) or at High for a warm-up that nobody waits for yet; c.mu is held.
+func (c *policyCache) start(ctx context.Context, pbx PBX, domain, name string, warm bool) *policyEntry {
 	ent := &policyEntry{done: make(chan struct{})}
 	c.entries[policyCacheKey(domain, name)] = ent
 	rctx := context.WithoutCancel(ctx)
+	if warm {
+		rctx = netsapiens.WithPriority(rctx, netsapiens.High)
+	}
 	go func() {
 		ent.info, ent.err = readPolicy(rctx, pbx, domain, name, true)
 		ent.readAt = c.now()
@@ -122,7 +128,7 @@ func (c *policyCache) start(ctx context.Context, pbx PBX, domain, name string) *
 // refresh reads the policy again in the background and keeps the answer if it is complete;
 // old stays in use meanwhile. c.mu is held.
 func (c *policyCache) refresh(ctx context.Context, pbx PBX, domain, name string, old *policyEntry) {
-	rctx := netsapiens.WithPriority(context.WithoutCancel(ctx), netsapiens.Low)
+	rctx := netsapiens.WithPriority(context.WithoutCancel(ctx), netsapiens.High)
 	go func() {
 		info, err := readPolicy(rctx, pbx, domain, name, true)
 		ent := &policyEntry{done: make(chan struct{}), info: info, err: err, readAt: c.now()}
