@@ -13,6 +13,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/compromised-responder/bot/internal/lockdown"
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
@@ -27,6 +28,7 @@ const respondUsage = `usage: bot respond <command> [arguments] [flags]      (fla
   reject <INC-…> <step>               answer a request with no (the requester may withdraw it)
   abort <INC-…> [--reason TEXT] [--confirm-missing]   close without restoring (the user stays denied)
   status <INC-…|user@domain>          the incident, with the live state read again from the PBX
+  status <LCK-…>                      a lockdown: its progress and every member's state
   plan <INC-…|user@domain>            dry run: every change the runbook would make; no writes
   list                                open incidents
 
@@ -154,6 +156,16 @@ func runRespond(ctx context.Context, args []string, getenv func(string) string, 
 	case "abort":
 		return r.abort(ctx, pos[0], *reason, *missingOK)
 	case "status":
+		if id, ok, err := lockdownRef(pos[0]); ok {
+			if err != nil {
+				return err
+			}
+			lk, err := lockdown.New(pbx, r.eng, store, lockdown.Config{DenyPolicy: cfg.NSDenyPolicy, Logger: log})
+			if err != nil {
+				return fmt.Errorf("lockdowns: %w", err)
+			}
+			return r.lockdownStatus(ctx, lk, id) // respondlockdown.go
+		}
 		return r.status(ctx, pos[0])
 	default: // plan
 		return r.plan(ctx, pos[0])

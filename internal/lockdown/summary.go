@@ -63,13 +63,18 @@ type Awaiting struct {
 // Summary reads l's members' incidents and counts them. A member whose incident cannot be read
 // counts as not opened. Errors: store errors other than a missing incident.
 func (e *Engine) Summary(ctx context.Context, l session.Lockdown) (Summary, error) {
+	return e.summary(ctx, l, nil)
+}
+
+// summary is Summary; seen, if set, is given each member's incident as read (nil: not opened).
+func (e *Engine) summary(ctx context.Context, l session.Lockdown, seen func(i int, inc *session.Incident)) (Summary, error) {
 	s := Summary{Total: len(l.Members), Steps: map[session.Step]map[session.Status]int{}, Awaiting: map[session.Step]Awaiting{}}
 	for _, st := range session.Steps {
 		s.Steps[st] = map[session.Status]int{}
 	}
 	now := e.now()
 	var tokens []string
-	for _, m := range l.Members {
+	for i, m := range l.Members {
 		if m.IncidentID == "" {
 			continue
 		}
@@ -79,6 +84,9 @@ func (e *Engine) Summary(ctx context.Context, l session.Lockdown) (Summary, erro
 		}
 		if err != nil {
 			return s, err
+		}
+		if seen != nil {
+			seen(i, &inc)
 		}
 		s.Opened++
 		s.add(&inc, now)

@@ -32,8 +32,8 @@ const (
 )
 
 // Command is a parsed /compromised command. User and Domain are validated (Domain lower-cased);
-// IncidentID is canonical ("INC-7K2QXM"). For KindStatus exactly one of IncidentID or User+Domain
-// is set, or neither (status of everything open). For KindUsage, Problem says in plain words what
+// IncidentID is canonical ("INC-7K2QXM"). For KindStatus exactly one of IncidentID, LockdownID or
+// User+Domain is set, or none (status of everything open). For KindUsage, Problem says in plain words what
 // was wrong; it may quote (sanitised, shortened) pieces of the input.
 type Command struct {
 	Kind       Kind
@@ -41,6 +41,7 @@ type Command struct {
 	Domain     string
 	Reason     string
 	IncidentID string
+	LockdownID string // canonical ("LCK-7K2QXM"): `status LCK-…`
 	Problem    string
 	// Scope is set for a lockdown (KindLockdown, or KindPlan of one): every user of Domain, or
 	// Users (canonical user@domain, deduplicated, in the order given).
@@ -87,6 +88,9 @@ func ParseCommand(text string) Command {
 		if id, ok := session.NormalizeID(fields[0]); ok {
 			return usage(fmt.Sprintf("to see %s, use `status %s`", id, id))
 		}
+		if id, ok := session.NormalizeLockdownID(fields[0]); ok {
+			return usage(fmt.Sprintf("to see %s, use `status %s`", id, id))
+		}
 	}
 	user, domain, rest, problem := parseIdentity(fields)
 	if problem != "" {
@@ -102,20 +106,31 @@ func parseStatus(args []string) Command {
 	case len(args) == 0:
 		return Command{Kind: KindStatus}
 	case len(args) == 1 && !strings.Contains(args[0], "@"):
+		// A lockdown ID needs its prefix, so it is tried first: six bare characters are an incident's.
+		if id, ok := session.NormalizeLockdownID(args[0]); ok {
+			return Command{Kind: KindStatus, LockdownID: id}
+		}
 		if id, ok := session.NormalizeID(args[0]); ok {
 			return Command{Kind: KindStatus, IncidentID: id}
 		}
+		if strings.HasPrefix(strings.ToUpper(args[0]), "LCK") {
+			return usage(fmt.Sprintf("`%s` is not a lockdown ID: use LCK- and 6 letters or digits, e.g. LCK-7K2QXM", quote(args[0])))
+		}
 		if !looksLikeURL(args[0]) && !strings.HasPrefix(strings.ToUpper(args[0]), "INC") {
-			return usage(fmt.Sprintf("`%s` is not an incident or a user: use INC-XXXXXX or <user>@<domain>", quote(args[0])))
+			return usage(fmt.Sprintf("`%s` is not an incident, a lockdown or a user: use INC-XXXXXX, LCK-XXXXXX or <user>@<domain>", quote(args[0])))
 		}
 		return usage(fmt.Sprintf("`%s` is not an incident ID: use INC- and 6 letters or digits, e.g. INC-7K2QXM", quote(args[0])))
 	}
+	_, lockdownID := session.NormalizeLockdownID(args[0])
+	_, incidentID := session.NormalizeID(args[0])
+	incidentID = incidentID && strings.HasPrefix(strings.ToUpper(args[0]), "INC-")
 	user, domain, rest, problem := parseIdentity(args)
 	switch {
+	case lockdownID || incidentID || len(rest) > 0 && problem == "":
+		// An ID, not "<user> <domain>": `status INC-7K2QXM now` is not user INC-7K2QXM of domain now.
+		return usage("`status` takes one incident ID, lockdown ID or <user>@<domain>, nothing after it")
 	case problem != "":
 		return usage(problem)
-	case len(rest) > 0:
-		return usage("`status` takes one incident ID or <user>@<domain>, nothing after it")
 	}
 	return Command{Kind: KindStatus, User: user, Domain: domain}
 }

@@ -79,8 +79,13 @@ func TestParseCommand(t *testing.T) {
 		{"status bad id", "status INC-7K2QX", Command{Kind: KindUsage, Problem: "`INC-7K2QX` is not an incident ID: use INC- and 6 letters or digits, e.g. INC-7K2QXM"}},
 		{"status user", "status 1001@Acme.Example", Command{Kind: KindStatus, User: "1001", Domain: "acme.example"}},
 		{"status user two words", "status 1001 acme.example", Command{Kind: KindStatus, User: "1001", Domain: "acme.example"}},
-		{"status junk", "status ???", Command{Kind: KindUsage, Problem: "`???` is not an incident or a user: use INC-XXXXXX or <user>@<domain>"}},
-		{"status extra", "status 1001@acme.example x", Command{Kind: KindUsage, Problem: "`status` takes one incident ID or <user>@<domain>, nothing after it"}},
+		{"status junk", "status ???", Command{Kind: KindUsage, Problem: "`???` is not an incident, a lockdown or a user: use INC-XXXXXX, LCK-XXXXXX or <user>@<domain>"}},
+		{"status lockdown", "status lck-7k2qxo", Command{Kind: KindStatus, LockdownID: "LCK-7K2QX0"}},
+		{"status lockdown bad id", "status LCK-7K2Q", Command{Kind: KindUsage, Problem: "`LCK-7K2Q` is not a lockdown ID: use LCK- and 6 letters or digits, e.g. LCK-7K2QXM"}},
+		{"status lockdown extra", "status LCK-7K2QXM now", Command{Kind: KindUsage, Problem: "`status` takes one incident ID, lockdown ID or <user>@<domain>, nothing after it"}},
+		{"bare lockdown id", "LCK-7K2QXM", Command{Kind: KindUsage, Problem: "to see LCK-7K2QXM, use `status LCK-7K2QXM`"}},
+		{"status extra", "status 1001@acme.example x", Command{Kind: KindUsage, Problem: "`status` takes one incident ID, lockdown ID or <user>@<domain>, nothing after it"}},
+		{"status id extra", "status INC-7K2QXM now", Command{Kind: KindUsage, Problem: "`status` takes one incident ID, lockdown ID or <user>@<domain>, nothing after it"}},
 		{"invalid utf8", "\xff\xfe@acme.example", Command{Kind: KindUsage, Problem: "`\ufffd` is not a user: use 1–16 letters, digits, . _ -"}},
 	}
 	for _, tc := range tests {
@@ -97,6 +102,8 @@ var (
 	userPattern   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,16}$`)
 	domainPattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
 	idPattern     = regexp.MustCompile(`^INC-[0-9A-HJKMNP-TV-Z]{6}$`)
+	// lockdownIDPattern is idPattern for a lockdown.
+	lockdownIDPattern = regexp.MustCompile(`^LCK-[0-9A-HJKMNP-TV-Z]{6}$`)
 )
 
 // checkCommand asserts the invariants every parsed command keeps, whatever the input.
@@ -121,6 +128,9 @@ func checkCommand(t *testing.T, in string, c Command) {
 	}
 	if c.IncidentID != "" && !idPattern.MatchString(c.IncidentID) {
 		t.Errorf("ParseCommand(%q): incident ID %q not canonical", in, c.IncidentID)
+	}
+	if c.LockdownID != "" && (c.Kind != KindStatus || c.IncidentID != "" || c.User != "" || !lockdownIDPattern.MatchString(c.LockdownID)) {
+		t.Errorf("ParseCommand(%q): lockdown ID %q in %+v", in, c.LockdownID, c)
 	}
 	if (c.Kind == KindUsage) != (c.Problem != "") {
 		t.Errorf("ParseCommand(%q): kind %s with problem %q", in, c.Kind, c.Problem)

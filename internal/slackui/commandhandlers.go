@@ -168,6 +168,9 @@ func (a *App) cmdStatus(ctx context.Context, c *slack.SlashCommand, cmd Command)
 	var inc session.Incident
 	var err error
 	switch {
+	case cmd.LockdownID != "":
+		a.cmdLockdownStatus(ctx, c, cmd.LockdownID) // lockdownstatus.go
+		return
 	case cmd.IncidentID != "":
 		inc, err = a.store.Get(ctx, cmd.IncidentID)
 	case cmd.User != "":

@@ -55,22 +55,7 @@ func (r *lockdownRenderer) fallback() string {
 
 func (r *lockdownRenderer) blocks() []slack.Block {
 	l, s := r.l, r.s
-	title := "🔒 Lockdown: " + r.target()
-	switch l.State {
-	case session.StateRestored:
-		title = "✅ Closed lockdown (restored): " + r.target()
-	case session.StateAborted:
-		title = "⏹ Closed lockdown (aborted): " + r.target()
-	}
-	bs := []slack.Block{slack.NewHeaderBlock(plain(truncate(title, 135) + " · " + l.ID))}
-	ctx := []slack.MixedElement{mrkdwn(fmt.Sprintf("opened by %s · %s · %d users · %d devices", userRef(l.OpenedBy),
-		clockAt(l.CreatedAt, r.o.Now), s.Total, s.Devices))}
-	if reason := remediate.CleanReason(l.Reason); reason != "" {
-		ctx = append(ctx, plainVerbatim("“"+reason+"”"))
-	}
-	bs = append(bs, slack.NewContextBlock("", ctx...), slack.NewDividerBlock())
-	bs = append(bs, slack.NewSectionBlock(mrkdwn(r.glance()), nil, nil))
-	bs = append(bs, slack.NewSectionBlock(mrkdwn(r.steps()), nil, nil))
+	bs := r.top()
 	bs = append(bs, r.evidence()...) // lockdownevidence.go
 	if len(s.Failures) > 0 {
 		lines := make([]string, 0, len(s.Failures))
@@ -97,6 +82,29 @@ func (r *lockdownRenderer) blocks() []slack.Block {
 	}
 	foot := "as of " + clockAt(r.o.Now, r.o.Now) + " · a line per batch in the thread; each user's detail: `status <user>@<domain>`, `bot audit <INC-…>`"
 	return append(bs, slack.NewContextBlock("", mrkdwn(foot)))
+}
+
+// top is the card's head, shared with the answer to `status LCK-…`: title, who opened it,
+// progress and steps.
+func (r *lockdownRenderer) top() []slack.Block {
+	l, s := r.l, r.s
+	title := "🔒 Lockdown: " + r.target()
+	switch l.State {
+	case session.StateRestored:
+		title = "✅ Closed lockdown (restored): " + r.target()
+	case session.StateAborted:
+		title = "⏹ Closed lockdown (aborted): " + r.target()
+	}
+	bs := []slack.Block{slack.NewHeaderBlock(plain(truncate(title, 135) + " · " + l.ID))}
+	ctx := []slack.MixedElement{mrkdwn(fmt.Sprintf("opened by %s · %s · %d users · %d devices", userRef(l.OpenedBy),
+		clockAt(l.CreatedAt, r.o.Now), s.Total, s.Devices))}
+	if reason := remediate.CleanReason(l.Reason); reason != "" {
+		ctx = append(ctx, plainVerbatim("“"+reason+"”"))
+	}
+	bs = append(bs, slack.NewContextBlock("", ctx...), slack.NewDividerBlock())
+	bs = append(bs, slack.NewSectionBlock(mrkdwn(r.glance()), nil, nil))
+	bs = append(bs, slack.NewSectionBlock(mrkdwn(r.steps()), nil, nil))
+	return bs
 }
 
 // glance is the one-line progress: what the newest run does, and contained / pending / failed of N.

@@ -123,3 +123,38 @@ func TestLockdownCardEvidence(t *testing.T) {
 		t.Error("a lockdown without evidence shows an evidence section")
 	}
 }
+
+// TestLockdownStatusLimits: `status LCK-…` of 500 members, each with a long note, stays inside
+// Block Kit's limits, lists the first members in the order given and counts the rest.
+func TestLockdownStatusLimits(t *testing.T) {
+	now := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	l := session.Lockdown{ID: "LCK-7K2QXM", Scope: session.ScopeUsers, OpenedBy: "U1", CreatedAt: now, State: session.StateOpen}
+	s := lockdown.Summary{Total: 500, Opened: 499, Open: 499, Steps: map[session.Step]map[session.Status]int{}, Awaiting: map[session.Step]lockdown.Awaiting{}}
+	var members []lockdown.MemberStatus
+	members = append(members, lockdown.MemberStatus{Member: session.Member{User: "u0000", Domain: "acme.example"}, Note: "not opened yet", Attention: 1})
+	for i := 1; i < 500; i++ {
+		m := session.Member{User: fmt.Sprintf("u%04d", i), Domain: "acme.example", IncidentID: "INC-7K2QXM"}
+		l.Members = append(l.Members, m)
+		inc := &session.Incident{ID: "INC-7K2QXM", User: m.User, Domain: m.Domain, State: session.StateOpen,
+			Steps: map[session.Step]*session.StepState{session.StepDeny: {Status: session.StatusFailed}}}
+		members = append(members, lockdown.MemberStatus{Member: m, Incident: inc, Note: "deny failed: " + strings.Repeat("<!channel> no ", 30)})
+	}
+	text, blocks := LockdownStatus(l, s, members, CardOptions{Now: now})
+	raw, err := json.Marshal(blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := slackfake.ValidateBlocks(raw); err != nil {
+		t.Fatalf("Slack would refuse the answer: %v", err)
+	}
+	all := string(raw)
+	for _, want := range []string{"*Members* — 499 open · 0 restored · 0 aborted · 1 not opened yet", "• u0000@acme.example · not opened yet",
+		"• u0001@acme.example · INC-7K2QXM · deny ❌ recreate ⬜ reset ⬜ restore ⬜ — deny failed: ", " more users"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("status answer lacks %q", want)
+		}
+	}
+	if strings.Contains(all, "<!channel>") || !strings.Contains(text, "LCK-7K2QXM") {
+		t.Errorf("unescaped note, or fallback %q", text)
+	}
+}

@@ -21,6 +21,7 @@ type Lockdowns interface {
 	SetCard(ctx context.Context, id, channel, ts string) (session.Lockdown, error)
 	Discard(ctx context.Context, id string) error
 	Start(ctx context.Context, id string, a lockdown.Ask) (session.Lockdown, error)
+	Status(ctx context.Context, id string) (session.Lockdown, lockdown.Summary, []lockdown.MemberStatus, error)
 	SetDeliver(fn lockdown.DeliverFunc)
 }
 

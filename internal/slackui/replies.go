@@ -29,7 +29,7 @@ const usageLines = "• `/compromised <user>@<domain> [reason…]` open an incid
 	"• `/compromised domain <domain> [reason…]` lockdown: every user of the domain on one card\n" +
 	"• `/compromised users <user>@<domain> … [reason…]` lockdown of up to 500 users (the reason follows the last address)\n" +
 	"• `/compromised plan domain <domain>` / `plan users …` dry run of a lockdown: users, devices, every step; no writes\n" +
-	"• `/compromised status [INC-XXXXXX | <user>@<domain>]`\n" +
+	"• `/compromised status [INC-XXXXXX | LCK-XXXXXX | <user>@<domain>]` an incident, a lockdown and its members, or everything open\n" +
 	"• `/compromised list` open incidents\n" +
 	"• `/compromised help`\n"
 
