@@ -17,6 +17,8 @@ func TestLockdownStatus(t *testing.T) {
 	w.pbx.FailNext("PUT", "/domains/"+lockdownDomain+"/users/3002", 403, "Permission Denied")
 	w.command(alice, incChan, "users 3000@"+lockdownDomain+" 3001@"+lockdownDomain+" 3002@"+lockdownDomain)
 	l := w.lockdown()
+	// Without NS_V1_PORTAL_PASSWORD the Reset (all) dialog says the portal passwords are not changed.
+	w.cardShows(l.MessageTS, "the portal passwords are not changed: reset them in the Manager Portal")
 	w.click(alice, l.MessageTS, "lockdown:deny")
 	w.waitLong("the deny run finished", func() bool {
 		return w.last(l).Done() && w.every(l, func(inc session.Incident) bool {

@@ -16,6 +16,7 @@ func TestPortalPasswordThroughV1(t *testing.T) {
 	w.env["NS_V1_PORTAL_PASSWORD"] = "true"
 	w.start()
 	ts, inc := w.openAndDeny("")
+	w.cardShows(ts, "Reset also sets a new portal password, delivered only to you.") // the Reset dialog
 	w.click(alice, ts, "step:reset")
 	w.waitFor("reset finished", func() bool { return w.step(inc.ID, session.StepReset).Status.Finished() })
 	pwd, ok := w.pbx.PortalPassword("acme.example", "1001")
@@ -46,6 +47,7 @@ func TestPortalPasswordOffByDefault(t *testing.T) {
 	w := newWorld(t)
 	w.start()
 	ts, inc := w.openAndDeny("")
+	w.cardShows(ts, "The portal password itself is not changed: reset it in the Manager Portal.") // the Reset dialog
 	w.click(alice, ts, "step:reset")
 	w.waitFor("reset finished", func() bool { return w.step(inc.ID, session.StepReset).Status.Finished() })
 	if _, ok := w.pbx.PortalPassword("acme.example", "1001"); ok {

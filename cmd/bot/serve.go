@@ -104,7 +104,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	app, err := slackui.New(slackui.Config{
 		BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
 		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalBroadcast: cfg.ApprovalBroadcast, ApprovalSteps: ecfg.ApprovalSteps, AuditChannel: cfg.AuditChannel,
-		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "",
+		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "", PortalPassword: cfg.NSV1PortalPassword,
 		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Workers: cfg.Workers, QueueSize: cfg.QueueSize,
 		Logger: log.With().Str("component", "slackui").Logger(), Observer: runbook, Lockdowns: lockdowns,
 	}, eng, store, changes, metrics)

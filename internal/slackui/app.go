@@ -30,6 +30,8 @@ type Config struct {
 	AuditChannel  string // "" = none
 	DenyPolicy    string // NS_DENY_POLICY (for the card before deny ran)
 	ResetEmail    bool   // NS_RESET_EMAIL_TEMPLATE is set
+	// PortalPassword: NS_V1_PORTAL_PASSWORD is on (reset sets a new portal password).
+	PortalPassword bool
 
 	// ApprovalBroadcast also shows the approvers' page of a request in the channel
 	// (APPROVAL_BROADCAST: reply_broadcast), not only in the card's thread.

@@ -26,6 +26,9 @@ type CardOptions struct {
 	DenyPolicy string
 	// ResetEmail says NS_RESET_EMAIL_TEMPLATE is set, so reset also e-mails the user.
 	ResetEmail bool
+	// PortalPassword says NS_V1_PORTAL_PASSWORD is on, so reset also sets a new portal password
+	// (else the reset dialogs say to reset it in the Manager Portal).
+	PortalPassword bool
 }
 
 // Block Kit budgets (SOCKETMODE.md §7), with room to spare for the fixed parts of a block.

@@ -293,6 +293,8 @@ func TestCardConfirmTexts(t *testing.T) {
 	}
 	noApproval := fs["reset_warnings"].opts
 	noApproval.ApprovalSteps = nil
+	portal := fs["recreate_progress"].opts
+	portal.PortalPassword, portal.ResetEmail = true, false
 	tests := []struct {
 		name, fixture, actionID string
 		opts                    *CardOptions
@@ -304,7 +306,11 @@ func TestCardConfirmTexts(t *testing.T) {
 		{"abort after deny", "recreate_progress", "abort", nil,
 			"Close INC-7K2QXM without restoring? 1001@acme.example stays in Deny All; the original US and Canada is kept for a later restore."},
 		{"reset with email", "recreate_progress", "step:reset", nil,
-			"Revoke 1001@acme.example's portal sessions and set a new voicemail PIN? The new PIN is shown only to you. A password-reset email goes to j•••@acme.example."},
+			"Revoke 1001@acme.example's portal sessions and set a new voicemail PIN? The new PIN is shown only to you. A password-reset email goes to j•••@acme.example. " +
+				"The portal password itself is not changed: reset it in the Manager Portal."},
+		{"reset with the portal password (NS_V1_PORTAL_PASSWORD)", "recreate_progress", "step:reset", &portal,
+			"Revoke 1001@acme.example's portal sessions and set a new voicemail PIN? The new PIN is shown only to you. " +
+				"Reset also sets a new portal password, delivered only to you."},
 		{"restore request before recreate and reset", "recreate_progress", "step:restore", nil,
 			"Ask for approval to set 1001@acme.example's dial permission from Deny All back to US and Canada? It runs as soon as someone approves. " +
 				"Warning: Re-create and Reset not done, so the stolen credentials still work; they will be recorded as skipped."},

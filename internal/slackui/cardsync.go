@@ -232,5 +232,5 @@ func (a *App) syncCard(ctx context.Context, l *session.SyncLock, inc session.Inc
 // cardOptions are the render options from the configuration.
 func (a *App) cardOptions(now time.Time) CardOptions {
 	return CardOptions{Now: now, ApprovalSteps: a.approvalSteps, Approvers: a.approversText,
-		DenyPolicy: a.cfg.DenyPolicy, ResetEmail: a.cfg.ResetEmail}
+		DenyPolicy: a.cfg.DenyPolicy, ResetEmail: a.cfg.ResetEmail, PortalPassword: a.cfg.PortalPassword}
 }

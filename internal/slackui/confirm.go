@@ -165,7 +165,7 @@ func (r *renderer) changeNote(s session.Step) string {
 			}
 			n += " A password-reset email goes to " + to + "."
 		}
-		return n
+		return n + " " + portalNote(r.o.PortalPassword)
 	case session.StepRestore:
 		// A step not run is recorded as skipped at the close; a failed one stays failed.
 		var skipped, failed []string
@@ -230,4 +230,13 @@ func (r *renderer) deviceNames() string {
 		return strings.Join(trimAll(names[:show], 24), ", ") + fmt.Sprintf(" and %d more", len(names)-show)
 	}
 	return strings.Join(trimAll(names, 24), ", ")
+}
+
+// portalNote is what a reset dialog says of the portal password: with NS_V1_PORTAL_PASSWORD reset
+// sets a new one (v1 API), else the API offers no reset and a person must do it by hand.
+func portalNote(on bool) string {
+	if on {
+		return "Reset also sets a new portal password, delivered only to you."
+	}
+	return "The portal password itself is not changed: reset it in the Manager Portal."
 }

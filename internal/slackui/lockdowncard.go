@@ -230,7 +230,12 @@ func (r *lockdownRenderer) change(s session.Step, n int) string {
 	case session.StepRecreate:
 		return fmt.Sprintf("delete and re-create %d devices of %d users with new SIP passwords (sent only to you); phones must be re-provisioned", r.s.Devices, n)
 	case session.StepReset:
-		return fmt.Sprintf("reset the voicemail PIN and revoke the sessions of %d users (the new PINs are sent only to you)", n)
+		if r.o.PortalPassword {
+			return fmt.Sprintf("reset the voicemail PIN, revoke the sessions and set a new portal password of %d users "+
+				"(the new PINs and portal passwords are delivered only to you)", n)
+		}
+		return fmt.Sprintf("reset the voicemail PIN and revoke the sessions of %d users (the new PINs are sent only to you; "+
+			"the portal passwords are not changed: reset them in the Manager Portal)", n)
 	case session.StepRestore:
 		return fmt.Sprintf("put each of %d users back to their own original dial permission (%d with none known stay in %s)", n,
 			len(r.s.Unknown), r.denyPolicy())

@@ -124,6 +124,26 @@ func TestLockdownCardEvidence(t *testing.T) {
 	}
 }
 
+// TestLockdownResetDialog: the Reset (all) dialog names the portal password with
+// NS_V1_PORTAL_PASSWORD, and says to reset it in the Manager Portal without it.
+func TestLockdownResetDialog(t *testing.T) {
+	now := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	l := session.Lockdown{ID: "LCK-7K2QXM", Scope: session.ScopeDomain, Domain: "acme.example", CreatedAt: now, State: session.StateOpen}
+	s := lockdown.Summary{Total: 2, Opened: 2, Open: 2, Steps: map[session.Step]map[session.Status]int{}, Awaiting: map[session.Step]lockdown.Awaiting{}}
+	for _, tc := range []struct {
+		portal bool
+		want   string
+	}{
+		{true, "Reset the voicemail PIN, revoke the sessions and set a new portal password of 2 users (the new PINs and portal passwords are delivered only to you)?"},
+		{false, "Reset the voicemail PIN and revoke the sessions of 2 users (the new PINs are sent only to you; the portal passwords are not changed: reset them in the Manager Portal)?"},
+	} {
+		_, blocks := LockdownCard(l, s, CardOptions{Now: now, PortalPassword: tc.portal})
+		if got := confirmOf(t, blocks, "lockdown:reset"); got != tc.want {
+			t.Errorf("portal %v: Reset (all) dialog\n got %q\nwant %q", tc.portal, got, tc.want)
+		}
+	}
+}
+
 // TestLockdownStatusLimits: `status LCK-…` of 500 members, each with a long note, stays inside
 // Block Kit's limits, lists the first members in the order given and counts the rest.
 func TestLockdownStatusLimits(t *testing.T) {
