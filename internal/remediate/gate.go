@@ -138,6 +138,28 @@ func (r *runner) gate() error {
 	return nil
 }
 
+// HeldPolicy is the policy chosen for the restore the gate held (the restore_original dialog's
+// or --policy's, kept per attempt), or "" when restore is not held or set the original: a
+// restore over the gate goes on with that choice instead of asking for it again (without it,
+// an unknown original would fail the restore over the gate).
+func HeldPolicy(inc *session.Incident) string {
+	st := inc.Step(session.StepRestore)
+	if st.Status != session.StatusFailed || st.ErrKind != KindGate {
+		return ""
+	}
+	return st.Progress[runKeyAt(progPolicy, st.Attempts)]
+}
+
+// heldPolicy is HeldPolicy of incident id as stored ("" when it cannot be read: the restore then
+// asks for a policy as it would without one).
+func (e *Engine) heldPolicy(ctx context.Context, id string) string {
+	inc, err := e.store.Get(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return HeldPolicy(&inc)
+}
+
 // RequestedOverGate reports whether the pending restore request asks to go over the gate (what
 // the card and the approver's dialog say).
 func RequestedOverGate(inc *session.Incident) bool {

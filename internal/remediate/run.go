@@ -59,6 +59,9 @@ func (e *Engine) Request(ctx context.Context, id string, step session.Step, acto
 	if _, ok := Def(step); !ok {
 		return Result{}, errorf(ErrInvalid, "unknown step %q", step)
 	}
+	if step == session.StepRestore && o.OverGate && o.RestorePolicy == "" {
+		o.RestorePolicy = e.heldPolicy(ctx, id) // gate.go
+	}
 	if !e.needsApproval(step) {
 		return e.Run(ctx, id, step, actor, o)
 	}
@@ -442,8 +445,11 @@ func (r *runner) prog(key string) string { return r.inc.Step(r.step).Progress[ke
 // (reset's revocation and email, restore's force and chosen policy); the rest of a step's
 // progress carries over, so a Retry continues (recreate's devices, the old PIN's HMAC).
 func (r *runner) runKey(key string) string {
-	return key + "@" + strconv.Itoa(r.inc.Step(r.step).Attempts)
+	return runKeyAt(key, r.inc.Step(r.step).Attempts)
 }
+
+// runKeyAt is the progress key of key for a step's attempt (runKey of that run).
+func runKeyAt(key string, attempt int) string { return key + "@" + strconv.Itoa(attempt) }
 
 func (r *runner) domain() string { return r.inc.Domain }
 func (r *runner) user() string   { return r.inc.User }

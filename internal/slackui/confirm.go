@@ -105,9 +105,13 @@ func (r *renderer) requested() string {
 	return remediate.RequestedPolicy(r.inc)
 }
 
-// restoreTarget is the policy restore sets: the one a pending request asks for, else the original.
+// restoreTarget is the policy restore sets: the one a pending request asks for, or the one chosen
+// for the restore the gate held (a restore over the gate goes on with it), else the original.
 func (r *renderer) restoreTarget() string {
 	if p := r.requested(); p != "" {
+		return p
+	}
+	if p := remediate.HeldPolicy(r.inc); p != "" {
 		return p
 	}
 	return r.original()
