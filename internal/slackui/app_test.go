@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
+	"github.com/compromised-responder/bot/internal/lockdown"
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
 	"github.com/compromised-responder/bot/internal/remediate"
@@ -43,6 +44,7 @@ type harness struct {
 	pbx   *nstest.Server
 	store *session.Store
 	eng   *remediate.Engine
+	lk    *lockdown.Engine // the apps' Lockdowns (no reconciler runs)
 	pbxc  *netsapiens.Client
 	clock *testenv.Clock // shared by the store, the engine and the app
 	apps  []*App
@@ -81,6 +83,14 @@ func newHarnessCfg(t testing.TB, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if h.lk, err = lockdown.New(client, h.eng, store, lockdown.Config{Owner: "H", Notifier: fan, Now: clk.Now}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.lk.Shutdown(ctx)
+	})
 	for range 2 {
 		ch := NewChanges()
 		fan.add(ch)
@@ -88,6 +98,7 @@ func newHarnessCfg(t testing.TB, mod func(*Config)) *harness {
 			Responders: []string{hAlice, hBob}, Approvers: []string{hAlice, hBob},
 			ApprovalSteps: []session.Step{session.StepRestore}, RemindAfter: 30 * time.Minute, RemindEvery: 2 * time.Hour,
 			Logger: zerolog.New(zerolog.NewTestWriter(t)), Now: clk.Now, SyncRetry: 20 * time.Millisecond,
+			Lockdowns: h.lk,
 		}
 		if mod != nil {
 			mod(&cfg)

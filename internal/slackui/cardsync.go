@@ -171,6 +171,11 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 	if err != nil {
 		return true, fmt.Errorf("read incident: %w", err)
 	}
+	if inc.Lockdown != "" {
+		// A member's card is its lockdown's: a change outside a fan-out (its evidence read, a
+		// gate check) shows there too, coalesced like every lockdown card update.
+		a.changes.Changed(ctx, inc.Lockdown)
+	}
 	if inc.Channel == "" || inc.MessageTS == "" {
 		return false, nil // no card yet: the open handler posts it and syncs again
 	}

@@ -70,6 +70,16 @@ func (c *lockdownCards) posted(id string, at time.Time, h [32]byte) {
 	c.last[id] = lockdownCard{at: at, hash: h}
 }
 
+// forget drops what is kept of a closed lockdown's card (its last render): nothing changes it
+// any more, and a process would otherwise keep an entry per lockdown it ever showed. A later
+// change (a member's late evidence) renders it once more, unthrottled, and is forgotten again.
+func (c *lockdownCards) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.last, id)
+	delete(c.scheduled, id)
+}
+
 // hashCard identifies a render's content, less the "as of" time that changes every render.
 func hashCard(text string, blocks []slack.Block) [32]byte {
 	b, _ := json.Marshal(blocks[:max(len(blocks)-1, 0)])
@@ -142,6 +152,9 @@ func (a *App) syncLockdown(ctx context.Context, id string) (retry bool, err erro
 			return true, nil
 		}
 		return true, err
+	}
+	if !l.Open() {
+		a.lockdownCards.forget(id) // its closed card and every thread line are posted
 	}
 	return false, nil
 }
