@@ -10,7 +10,8 @@ import (
 	"github.com/compromised-responder/bot/internal/session"
 )
 
-// TestParseRedisURL: every REDIS_URL form the README documents (one server, Sentinel, Cluster).
+// TestParseRedisURL: every REDIS_URL form the README documents (one server, Sentinel, Cluster),
+// each with the bot's 8 KiB connection buffers (not go-redis's 32 KiB).
 func TestParseRedisURL(t *testing.T) {
 	tests := []struct {
 		url     string
@@ -29,7 +30,8 @@ func TestParseRedisURL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.url, err)
 		}
-		if d := cmp.Diff([]any{o.Addrs, o.MasterName, o.IsClusterMode, o.DB}, []any{tc.addrs, tc.master, tc.cluster, tc.db}); d != "" {
+		if d := cmp.Diff([]any{o.Addrs, o.MasterName, o.IsClusterMode, o.DB, o.ReadBufferSize, o.WriteBufferSize},
+			[]any{tc.addrs, tc.master, tc.cluster, tc.db, 8 << 10, 8 << 10}); d != "" {
 			t.Errorf("%s (-got +want):\n%s", tc.url, d)
 		}
 	}
