@@ -452,19 +452,22 @@ func (p *proc) peakRSS() int64 {
 	return int64(st.VmHWM)
 }
 
-// cpuTime is the CPU time (user + system) the process used so far (/proc/PID/stat, in clock
-// ticks of 10 ms); 0 when it cannot be read. The difference over a burst is the bot's own cost
-// of it, whatever else runs on the machine.
+// cpuTime is the CPU time the process used so far: the sum over its threads of the time each ran
+// on a CPU (/proc/PID/task/*/schedstat, in ns; a Go process keeps its threads); 0 when it cannot
+// be read. The difference over a burst is the bot's own cost of it, whatever else runs on the
+// machine (its wall-clock figures are not).
 func (p *proc) cpuTime() time.Duration {
-	pr, err := procfs.NewProc(p.cmd.Process.Pid)
+	threads, err := procfs.AllThreads(p.cmd.Process.Pid)
 	if err != nil {
 		return 0
 	}
-	st, err := pr.Stat()
-	if err != nil {
-		return 0
+	var ns uint64
+	for _, th := range threads {
+		if st, err := th.Schedstat(); err == nil {
+			ns += st.RunningNanoseconds
+		}
 	}
-	return time.Duration(st.CPUTime() * float64(time.Second))
+	return time.Duration(ns)
 }
 
 // pct is the p-th percentile (nearest rank) of ds, 0 for none.
