@@ -71,10 +71,14 @@ func (c *chaosCheck) stuck() {
 	}
 }
 
-// cards: every incident has its card in Slack (without one nobody could act on it from Slack).
+// cards: every incident has its card in Slack (without one nobody could act on it from Slack);
+// a lockdown's members have the lockdown's.
 func (c *chaosCheck) cards() {
 	for _, l := range c.incs {
 		for _, inc := range l {
+			if inc.Lockdown != "" {
+				continue // a lockdown's member: its card is the lockdown's (checked by lockdowns)
+			}
 			if _, ok := c.w.slack.Message(inc.Channel, inc.MessageTS); inc.MessageTS == "" || !ok {
 				c.violation("%s (%s@%s) has no card in Slack (ts %q)", inc.ID, inc.User, inc.Domain, inc.MessageTS)
 			}

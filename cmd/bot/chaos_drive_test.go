@@ -22,6 +22,9 @@ import (
 type chaosFigures struct {
 	resent, clicks, doubles, redelivered, aborts, restored atomic.Int64
 	kills, redisRestarts, linkDrops                        atomic.Int64
+	// The lockdowns: opened, their members in all, clicks on their cards, and the replicas
+	// SIGKILLed in the middle of a lockdown's fan-out (the runner holding its lease).
+	lockdowns, members, lockClicks, midRunKills atomic.Int64
 }
 
 // driver drives incidents through slackfake; its rng is its own (seeded from the run's seed), so

@@ -4,7 +4,9 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,13 +30,15 @@ func TestChaos(t *testing.T) {
 	bin := buildBot(t)
 	rs := testenv.StartRedis(t)
 	pbxSeed, users := chaosSeed()
+	lockDomain, named := chaosLockUsers(pbxSeed, lockdownSize(n))
+	rounds := lockdownRounds(n)
 	w := newWorldOn(t, rs.Redis(), pbxSeed)
 	w.env["AUDIT_KEY"] = testAuditKey
 	w.env["LOG_LEVEL"] = "info"
 	// A PBX round trip of 15 ms: a step takes long enough that a kill often lands in one.
 	w.pbx.SetFaults(nstest.Faults{Latency: 15 * time.Millisecond})
-	t.Logf("chaos: seed %d, %d incidents over %d users in %d domains (repeat: CHAOS_SEED=%d CHAOS_N=%d)",
-		seed, n, len(users), chaosDomains, seed, n)
+	t.Logf("chaos: seed %d, %d incidents over %d users in %d domains; %d domain lockdown(s) of %d users and %d users lockdown(s) of %d (repeat: CHAOS_SEED=%d CHAOS_N=%d)",
+		seed, n, len(users), chaosDomains, rounds, len(lockDomain), rounds, len(named), seed, n)
 
 	procs := []*proc{w.startProcess(bin), w.startProcess(bin)}
 	f := &chaosFigures{}
@@ -43,7 +47,7 @@ func TestChaos(t *testing.T) {
 	// The drivers: incident k is for users[k % len(users)]; driver j has the users i with
 	// i % drivers == j, so no two drivers act on one user.
 	const drivers = 4
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*20*time.Second+time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*20*time.Second+time.Duration(rounds)*3*time.Minute+time.Minute)
 	var (
 		mu  sync.Mutex
 		ids []string
@@ -80,10 +84,31 @@ func TestChaos(t *testing.T) {
 			}
 		})
 	}
+	// The lockdowns (chaos_lockdown_test.go) run beside the incidents; a lockdown driver asks the
+	// monkey to kill the replica running a fan-out (never waiting on it: the monkey may be busy).
+	rec := &lockRecord{joiners: map[string]string{}}
+	owners := make(chan string, 4)
+	kill := func(owner string) {
+		select {
+		case owners <- owner:
+		default:
+		}
+	}
+	for s, run := range []func(*lockDriver) error{
+		func(d *lockDriver) error { return d.runDomain(ctx, rounds) },
+		func(d *lockDriver) error { return d.runUsers(ctx, rounds, named) },
+	} {
+		d := newLockDriver(w, seed, uint64(11+s), f, rec, kill)
+		wg.Go(func() {
+			if err := run(d); err != nil {
+				t.Logf("lockdown driver %d: %v (left for the finish)", s, err)
+			}
+		})
+	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	start := time.Now()
-	m := &monkey{t: t, w: w, bin: bin, rs: rs, procs: procs, rng: rng, f: f}
+	m := &monkey{t: t, w: w, bin: bin, rs: rs, procs: procs, rng: rng, f: f, owners: owners}
 	m.run(done)
 	t.Logf("chaos: drivers done after %s", time.Since(start).Round(time.Second))
 
@@ -92,13 +117,22 @@ func TestChaos(t *testing.T) {
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer fcancel()
 	fin := &driver{w: w, rng: rand.New(rand.NewPCG(uint64(seed), 99)), f: f, id: 99}
-	for _, u := range users {
+	members, err := finishLockdowns(fctx, newLockDriver(w, seed, 98, f, rec, nil))
+	if err != nil {
+		t.Logf("finish lockdowns: %v", err)
+	}
+	for _, id := range members {
+		record(id)
+	}
+	all := slices.Concat(users, lockDomain, named)
+	for _, u := range all {
 		if inc, err := w.store.FindOpen(fctx, u.user, u.domain); err == nil {
 			record(inc.ID)
 		}
 	}
 	for _, id := range ids {
-		if inc, err := fin.get(fctx, id); err != nil || inc.State != session.StateOpen {
+		// A lockdown's own members have no card: their lockdown's finish is theirs.
+		if inc, err := fin.get(fctx, id); err != nil || inc.State != session.StateOpen || inc.Lockdown != "" {
 			continue
 		}
 		if err := fin.drive(fctx, id, false); err != nil {
@@ -107,7 +141,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
-	c := &chaosCheck{w: w, users: users}
+	c := &chaosCheck{w: w, users: all}
 	cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer ccancel()
 	if err := c.load(cctx, ids); err != nil {
@@ -118,10 +152,13 @@ func TestChaos(t *testing.T) {
 	c.policies(cctx)
 	c.devices(cctx)
 	writes := c.writes(cctx, w.pbx.Calls())
+	c.lockdowns(cctx, rec, lockDomain, named, w.pbx.Calls())
 	verified := c.audit()
 	t.Logf("chaos figures: seed %d · incidents %d opened (%d restored, %d aborted; %d commands sent again) · clicks %d (%d double, %d redelivered) · "+
+		"lockdowns %d (%d members, %d clicks, %d replicas killed mid-run, %d cards listed the unknown originals) · "+
 		"replica kills %d · Redis restarts %d · link drops %d · PBX writes checked %d (%d repeated on resume, allowed) · audit: %s · violations %d · %s",
 		seed, len(ids), f.restored.Load(), f.aborts.Load(), f.resent.Load(), f.clicks.Load(), f.doubles.Load(), f.redelivered.Load(),
+		len(rec.ids), f.members.Load(), f.lockClicks.Load(), f.midRunKills.Load(), rec.unknownOK,
 		f.kills.Load(), f.redisRestarts.Load(), f.linkDrops.Load(), writes, c.repeats, verified, len(c.out), time.Since(start).Round(time.Second))
 	for _, n := range c.notes {
 		t.Logf("note: %s", n)
@@ -152,6 +189,8 @@ type monkey struct {
 	procs []*proc
 	rng   *rand.Rand
 	f     *chaosFigures
+	// owners: a lockdown run's owner (its replica ID) whose process to kill now.
+	owners <-chan string
 }
 
 func (m *monkey) run(done <-chan struct{}) {
@@ -163,6 +202,9 @@ func (m *monkey) run(done <-chan struct{}) {
 		select {
 		case <-done:
 			return
+		case o := <-m.owners:
+			m.killOwner(o)
+			continue
 		case <-time.After(time.Duration(300+m.rng.IntN(1700)) * time.Millisecond):
 		}
 		kind := ""
@@ -196,6 +238,30 @@ func (m *monkey) kill(i int) {
 	m.f.kills.Add(1)
 	time.Sleep(time.Duration(m.rng.IntN(1500)) * time.Millisecond) // the replica stays down a moment
 	m.procs[i] = m.w.startProcess(m.bin)
+}
+
+// killOwner SIGKILLs the replica whose ID (host-PID-random, see replicaID) is owner, if it runs.
+func (m *monkey) killOwner(owner string) {
+	parts := strings.Split(owner, "-")
+	if len(parts) < 3 {
+		return
+	}
+	pid, err := strconv.Atoi(parts[len(parts)-2])
+	if err != nil {
+		return
+	}
+	for i, p := range m.procs {
+		if p.cmd.Process.Pid != pid {
+			continue
+		}
+		select {
+		case <-p.done:
+		default:
+			m.kill(i)
+			m.f.midRunKills.Add(1)
+		}
+		return
+	}
 }
 
 func (m *monkey) dropLink() {
