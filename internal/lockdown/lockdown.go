@@ -316,8 +316,11 @@ func (e *Engine) openMembers(ctx context.Context, l session.Lockdown) (session.L
 		}
 		inc, created, err := e.inc.Open(ctx, remediate.OpenRequest{User: m.User, Domain: m.Domain, Reason: reason,
 			Actor: l.OpenedBy, Channel: l.Channel, Lockdown: l.ID})
-		res[i] = opened{id: inc.ID, joined: err == nil && !created, err: err}
-		if err == nil && !created {
+		// An open incident that is already this lockdown's (its opener died before recording
+		// it) is not a join: it has no card of its own and is the lockdown's to discard.
+		joined := err == nil && !created && inc.Lockdown != l.ID
+		res[i] = opened{id: inc.ID, joined: joined, err: err}
+		if joined {
 			e.auditIncident(ctx, inc.ID, l.OpenedBy, "lockdown.joined", "the open incident joined lockdown "+l.ID)
 		}
 	})
