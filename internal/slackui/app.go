@@ -107,6 +107,8 @@ type Store interface {
 	ClaimReminder(ctx context.Context, id string, after, every time.Duration) (bool, session.Incident, error)
 	AuditHead(ctx context.Context, id string) (int64, string, error)
 	GlobalAudit(ctx context.Context, since int64, limit int) ([]session.AuditEntry, error)
+	// ListOpenLockdowns: the maintenance pass posts the card of one that has none.
+	ListOpenLockdowns(ctx context.Context) ([]session.Lockdown, error)
 
 	// The app's own bookkeeping (session/slacksync.go): delivery dedupe, the per-incident sync
 	// lock with the card stamp and thread cursor, the audit head throttle.

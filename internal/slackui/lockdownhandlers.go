@@ -2,6 +2,7 @@ package slackui
 
 import (
 	"context"
+	"errors"
 
 	"github.com/slack-go/slack"
 
@@ -46,7 +47,8 @@ func (a *App) cmdLockdownPlan(ctx context.Context, c *slack.SlashCommand, cmd Co
 	a.replyCommand(ctx, c, "Dry run of a lockdown: nothing was changed", LockdownPlanBlocks(p))
 }
 
-// cmdLockdown opens a lockdown: every member's incident, then the one card in the channel.
+// cmdLockdown opens a lockdown: every member's incident, then the one card in the channel
+// (lockdownorphan.go: the maintenance pass posts it when this replica dies first).
 func (a *App) cmdLockdown(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 	lk := a.cfg.Lockdowns
 	if lk == nil {
@@ -62,13 +64,11 @@ func (a *App) cmdLockdown(ctx context.Context, c *slack.SlashCommand, cmd Comman
 		a.replyCommand(ctx, c, "⚠️ "+esc(lockdown.UserMessage(err))+". Nothing was opened.", nil)
 		return
 	}
-	text, blocks, err := a.renderLockdown(ctx, l)
-	var ts string
-	if err == nil {
-		ts, err = a.api.post(ctx, c.ChannelID, "", text, blocks)
-		for slackCode(err) == "ratelimited" && ctx.Err() == nil {
-			ts, err = a.api.post(ctx, c.ChannelID, "", text, blocks)
-		}
+	_, _, err = a.postLockdownCard(ctx, l.ID, true)
+	if errors.Is(err, errCardBusy) {
+		// Another replica's maintenance pass holds the lock to post it (this open was slow).
+		a.logger(ctx).Warn().Str("lockdown", l.ID).Msg("the lockdown card is posted by another replica")
+		return
 	}
 	if err != nil {
 		// Nothing may stay open without a card: the members this lockdown opened go too.
@@ -79,10 +79,6 @@ func (a *App) cmdLockdown(ctx context.Context, c *slack.SlashCommand, cmd Comman
 		a.replyCommand(ctx, c, "⚠️ I could not post the lockdown card ("+esc(slackCode(err))+"), so nothing was opened. Please try again.", nil)
 		return
 	}
-	if _, err := lk.SetCard(ctx, l.ID, c.ChannelID, ts); err != nil {
-		a.logger(ctx).Error().Err(err).Str("lockdown", l.ID).Msg("record the lockdown card's ts: its thread cannot be kept")
-	}
-	a.lockdownCards.posted(l.ID, a.now(), hashCard(text, blocks))
 	a.changes.Changed(ctx, l.ID)
 }
 

@@ -55,6 +55,7 @@ func (a *App) maintainOnce(ctx context.Context) {
 		return
 	}
 	a.postOrphanCards(ctx, open)
+	a.postOrphanLockdownCards(ctx)
 	for _, inc := range open {
 		a.changes.Changed(ctx, inc.ID)
 		a.remind(ctx, inc)
