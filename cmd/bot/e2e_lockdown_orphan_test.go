@@ -62,3 +62,36 @@ func TestLockdownKilledBeforeTheCard(t *testing.T) {
 	})
 	w.cardShows(l.MessageTS, strconv.Itoa(n)+" contained")
 }
+
+// TestLockdownKilledBeforeTheClosedCard (found by the chaos run, seed 7): the replica that closed
+// a lockdown is SIGKILLed before its card showed the close (the update waits on a 429's
+// Retry-After). The maintenance pass only looks at open lockdowns, so the card said "Lockdown"
+// with its buttons for ever: the next replica now syncs the card of a lockdown with a recent
+// entry in the global audit chain, as it does an incident's.
+func TestLockdownKilledBeforeTheClosedCard(t *testing.T) {
+	const n = 3
+	bin := buildBot(t)
+	w := newLockdownWorld(t, n, 0, 0)
+	w.env["APPROVAL_STEPS"] = "none"
+	p1 := w.startProcess(bin)
+	w.command(alice, incChan, "domain "+lockdownDomain+" killed before its closed card")
+	l := w.lockdown()
+	w.click(alice, l.MessageTS, "lockdown:deny")
+	w.waitLong("every member denied", func() bool {
+		return w.every(l, func(inc session.Incident) bool { return inc.Step(session.StepDeny).Status.Finished() })
+	})
+	w.cardShows(l.MessageTS, strconv.Itoa(n)+" contained")
+	w.slack.RateLimit("chat.update", 1000, 60) // the card's updates wait a minute for their retry
+	w.click(alice, l.MessageTS, "lockdown:abort")
+	w.waitLong("the lockdown closed", func() bool { return !w.getLockdown(l.ID).Open() })
+	if err := p1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p1.done
+	w.slack.RateLimit("chat.update", 0, 0)
+	if m, _ := w.slack.Message(incChan, l.MessageTS); strings.Contains(m.Text, "Closed") {
+		t.Fatalf("the card showed the close before the kill: %s", m.Text)
+	}
+	w.startProcess(bin)
+	w.cardShows(l.MessageTS, "Closed lockdown (aborted) "+l.ID)
+}
