@@ -399,6 +399,21 @@ func (e *Engine) audit(ctx context.Context, id, actor, action, detail string) {
 	}
 }
 
+// OfAudit returns the lockdown a global audit entry is about: audit writes "LCK-…: detail".
+// A replica syncs the card of each (slackui's syncRecent), so a close whose card update was lost
+// to a crash still reaches the card.
+func OfAudit(e session.AuditEntry) (string, bool) {
+	if e.IncidentID != "" {
+		return "", false
+	}
+	id, _, ok := strings.Cut(e.Detail, ": ")
+	if !ok {
+		return "", false
+	}
+	canon, valid := session.NormalizeLockdownID(id)
+	return canon, valid && canon == id
+}
+
 // auditIncident records a lockdown event in a member's own chain.
 func (e *Engine) auditIncident(ctx context.Context, incID, actor, action, detail string) {
 	if _, err := e.store.Append(ctx, session.AuditEntry{IncidentID: incID, Actor: actor, Action: action, Detail: detail}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/compromised-responder/bot/internal/lockdown"
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
 )
@@ -67,8 +68,8 @@ func (a *App) maintainOnce(ctx context.Context) {
 // recentWindow is how many global audit entries a fresh process looks back at.
 const recentWindow = 500
 
-// syncRecent syncs every incident with a new entry in the global audit chain since the last
-// pass, closed ones included (the open list misses an incident whose closing sync was lost to a
+// syncRecent syncs every incident and lockdown with a new entry in the global audit chain since
+// the last pass, closed ones included (the open lists miss one whose closing sync was lost to a
 // crash). A new process starts recentWindow entries back from the head.
 func (a *App) syncRecent(ctx context.Context) {
 	if a.globalSeq == 0 {
@@ -88,6 +89,8 @@ func (a *App) syncRecent(ctx context.Context) {
 	for _, e := range entries {
 		if e.IncidentID != "" {
 			a.changes.Changed(ctx, e.IncidentID)
+		} else if id, ok := lockdown.OfAudit(e); ok {
+			a.changes.Changed(ctx, id)
 		}
 		a.globalSeq = max(a.globalSeq, e.Seq)
 	}
