@@ -95,6 +95,10 @@ type lockDriver struct {
 	*driver
 	rec  *lockRecord
 	kill func(owner string)
+	// refuseRestore: the next approved restore finds one member's PUT refused (403), so the
+	// restore has a member for Retry too (a kill mid-deny resumes the run, which runs the
+	// members whose deny failed again, so the deny's refusals do not always reach Retry).
+	refuseRestore bool
 }
 
 // read returns the lockdown and its members' incidents (zero for a member not opened yet),
@@ -191,7 +195,8 @@ func (d *lockDriver) openLockdown(ctx context.Context, text string, match func(s
 }
 
 // runDomain opens and drives `rounds` domain lockdowns of chaosLockDomain, one after the other;
-// before each first deny, two members' deny PUT is armed to be refused (403), so Retry has work.
+// before each first deny, two members' deny PUT is armed to be refused (403), so Retry has work,
+// and one member's restore PUT.
 func (d *lockDriver) runDomain(ctx context.Context, rounds int) error {
 	for r := range rounds {
 		l, err := d.openLockdown(ctx, fmt.Sprintf("domain %s chaos round %d", chaosLockDomain, r+1), func(l session.Lockdown) bool {
@@ -206,6 +211,7 @@ func (d *lockDriver) runDomain(ctx context.Context, rounds int) error {
 			m := l.Members[chaosLockDenied+d.rng.IntN(len(l.Members)-chaosLockDenied)]
 			d.w.pbx.FailNext("PUT", "/domains/"+m.Domain+"/users/"+m.User, 403, "chaos: refused once")
 		}
+		d.refuseRestore = true
 		if err := d.drive(ctx, l.ID); err != nil {
 			return err
 		}
@@ -279,6 +285,11 @@ func (d *lockDriver) drive(ctx context.Context, id string) error {
 		}
 		if action == "lockdown:abort" {
 			d.checkUnknownListed(ctx, l, incs)
+		}
+		if action == "approve:restore" && d.refuseRestore {
+			m := l.Members[chaosLockDenied+d.rng.IntN(len(l.Members)-chaosLockDenied)]
+			d.w.pbx.FailNext("PUT", "/domains/"+m.Domain+"/users/"+m.User, 403, "chaos: refused once")
+			d.refuseRestore = false
 		}
 		d.f.lockClicks.Add(1)
 		d.click(ctx, user, session.Incident{ID: l.ID, Channel: l.Channel, MessageTS: l.MessageTS}, action)
