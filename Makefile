@@ -22,8 +22,9 @@ test-cluster:
 bench:
 	./scripts/test.sh bench $(ARGS)
 
-# Issue 11 item 1 (RELIABILITY.md): N incidents (default 100) while the two bot replicas and
-# redis-server are SIGKILLed and restarted and the Socket Mode link drops; prints the figures and
+# Issue 11 item 1 (RELIABILITY.md): N incidents (default 100) and N/40 domain and users lockdowns
+# (issue 13 item 1) while the two bot replicas (also mid-lockdown) and redis-server are SIGKILLed
+# and restarted and the Socket Mode link drops; prints the figures and
 # fails on any violated invariant. SEED=… repeats a run's random choices. Starts its own Redis.
 chaos:
 	./scripts/setup.sh

@@ -155,7 +155,7 @@ func TestChaos(t *testing.T) {
 	c.lockdowns(cctx, rec, lockDomain, named, w.pbx.Calls())
 	verified := c.audit()
 	t.Logf("chaos figures: seed %d · incidents %d opened (%d restored, %d aborted; %d commands sent again) · clicks %d (%d double, %d redelivered) · "+
-		"lockdowns %d (%d members, %d clicks, %d replicas killed mid-run, %d cards listed the unknown originals) · "+
+		"lockdowns %d (%d members, %d clicks, %d replicas killed mid-run, %d checks of the unknown originals listed on the card) · "+
 		"replica kills %d · Redis restarts %d · link drops %d · PBX writes checked %d (%d repeated on resume, allowed) · audit: %s · violations %d · %s",
 		seed, len(ids), f.restored.Load(), f.aborts.Load(), f.resent.Load(), f.clicks.Load(), f.doubles.Load(), f.redelivered.Load(),
 		len(rec.ids), f.members.Load(), f.lockClicks.Load(), f.midRunKills.Load(), rec.unknownOK,
