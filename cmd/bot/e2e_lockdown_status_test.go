@@ -3,13 +3,17 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/compromised-responder/bot/internal/netsapiens/nstest"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
 // TestLockdownStatus: `/compromised status LCK-…` answers, only to the asker, with the
 // lockdown's progress and its members' states, the member whose deny failed first; an unknown
 // or malformed ID gets a clear answer; `bot respond status LCK-…` prints the same from the CLI.
+// The card follows the members' evidence as it is read (a call made after the open is on it
+// once deny has contained the users), and its Reset dialog says the portal passwords stay.
 func TestLockdownStatus(t *testing.T) {
 	w := newLockdownWorld(t, 3, 0, 0)
 	env := w.cliEnv()
@@ -19,6 +23,8 @@ func TestLockdownStatus(t *testing.T) {
 	l := w.lockdown()
 	// Without NS_V1_PORTAL_PASSWORD the Reset (all) dialog says the portal passwords are not changed.
 	w.cardShows(l.MessageTS, "the portal passwords are not changed: reset them in the Manager Portal")
+	// A call of 3000's after the open: the evidence read again at containment brings it to the card.
+	w.pbx.AddCDR(nstest.CDR{Domain: lockdownDomain, User: "3000", Number: "2348031234567", Start: time.Now(), Seconds: 60, Type: 1})
 	w.click(alice, l.MessageTS, "lockdown:deny")
 	w.waitLong("the deny run finished", func() bool {
 		return w.last(l).Done() && w.every(l, func(inc session.Incident) bool {
@@ -27,6 +33,7 @@ func TestLockdownStatus(t *testing.T) {
 		})
 	})
 
+	w.cardShows(l.MessageTS, "(last 24 h, 3 of 3 users read) · 1 calls · 1.0 min outgoing · international 1")
 	w.command(bob, incChan, "status "+strings.ToLower(l.ID))
 	m := w.ephemeralWith(bob, "*Members* — 3 open · 0 restored · 0 aborted (those that need attention first):")
 	body := string(m.Blocks)
