@@ -67,6 +67,9 @@ func TestLockdownRestoreOverGate(t *testing.T) {
 	w.cardShows(l.MessageTS, "THE RESTORE GATE IS NOT MET for 2 users: 1 with international or premium calls since containment, "+
 		"2 with re-created devices not registered again.")
 	w.cardShows(l.MessageTS, "Ask for approval to restore them over the gate anyway?")
+	w.command(alice, incChan, "status "+l.ID)
+	// status LCK-… words why each held member is held.
+	w.ephemeralWith(alice, "— held by the restore gate: 3002a not registered again with the new credentials")
 
 	// The button's value on another message (an incident's card) is forged: refused, audited.
 	w.command(alice, incChan, target+" unrelated")

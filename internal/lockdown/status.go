@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
@@ -36,7 +37,7 @@ func (e *Engine) Status(ctx context.Context, id string) (session.Lockdown, Summa
 	}
 	s, err := e.summary(ctx, l, func(i int, inc *session.Incident) {
 		out[i].Incident = inc
-		out[i].Note, out[i].Attention = memberNote(inc)
+		out[i].Note, out[i].Attention = memberNote(inc, e.now())
 	})
 	if err != nil {
 		return l, s, nil, err
@@ -48,7 +49,7 @@ func (e *Engine) Status(ctx context.Context, id string) (session.Lockdown, Summa
 }
 
 // memberNote words what a member's incident waits on or why it stopped, with its Attention.
-func memberNote(inc *session.Incident) (string, int) {
+func memberNote(inc *session.Incident, now time.Time) (string, int) {
 	if !inc.Open() {
 		return "", 4
 	}
@@ -59,7 +60,7 @@ func memberNote(inc *session.Incident) (string, int) {
 		}
 		switch {
 		case gateHeld(inc):
-			return "held by the restore gate: " + st.ErrMessage, 0
+			return "held by the restore gate: " + strings.Join(heldOf(inc, now).Problems, "; "), 0
 		case string(st.ErrKind) == string(remediate.KindOriginalUnknown):
 			return "no known original: stays in the deny policy until one is chosen on the incident", 0
 		}
