@@ -38,6 +38,7 @@ func TestRestoreOverGateKeepsChosenPolicy(t *testing.T) {
 			}
 			if approval {
 				w.waitFor("the approval request", func() bool { return w.restoreStep(inc.ID).Status == session.StatusAwaiting })
+				w.cardShows(ts, `"action_id":"approve:restore"`) // the card may follow the store a moment later
 				w.click(bob, ts, "approve:restore")
 			}
 			w.waitFor("restore held by the gate", func() bool { return w.restoreStep(inc.ID).Status == session.StatusFailed })
@@ -51,6 +52,7 @@ func TestRestoreOverGateKeepsChosenPolicy(t *testing.T) {
 			if approval {
 				w.waitFor("the over-gate request", func() bool { return w.restoreStep(inc.ID).Status == session.StatusAwaiting })
 				w.cardShows(ts, "dial permission from Deny All to International (chosen by the requester")
+				w.cardShows(ts, `"action_id":"approve:restore"`)
 				w.click(bob, ts, "approve:restore")
 			}
 			w.waitFor("restored over the gate", func() bool { i := w.incident(inc.ID); return !i.Open() })
