@@ -23,11 +23,12 @@ const globalChain = "global"
 type chainKeys struct {
 	name                     string // globalChain or the incident ID
 	list, head, ttl, mirrord string
+	incident                 bool // ttl is the incident's hash, which must exist to append
 }
 
 func (s *Store) incidentChain(user, domain, id string) chainKeys {
 	return chainKeys{name: id, list: s.k.audit(user, domain, id), head: s.k.auditHead(user, domain, id),
-		ttl: s.k.inc(user, domain, id), mirrord: s.k.auditHead(user, domain, id)}
+		ttl: s.k.inc(user, domain, id), mirrord: s.k.auditHead(user, domain, id), incident: true}
 }
 
 func (s *Store) globalChainKeys() chainKeys {
@@ -60,16 +61,20 @@ func (s *Store) Append(ctx context.Context, e AuditEntry) (AuditEntry, error) {
 		out, _, err := s.appendChain(ctx, s.globalChainKeys(), e, "", 0)
 		return out, err
 	}
-	id, user, domain, err := s.locate(ctx, e.IncidentID)
+	id, user, domain, cached, err := s.locateCached(ctx, e.IncidentID)
 	if err != nil {
 		return AuditEntry{}, err
 	}
 	e.IncidentID = id
 	out, _, err := s.appendChain(ctx, s.incidentChain(user, domain, id), e, "", 0)
+	if cached && errors.Is(err, ErrNotFound) {
+		s.locs.forget(id) // gone meanwhile (or never where remembered): ask the index
+		return s.Append(ctx, e)
+	}
 	if err != nil {
 		return AuditEntry{}, err
 	}
-	if _, err := s.mirror(ctx, user, domain, id); err != nil {
+	if err := s.copyGlobal(ctx, user, domain, id, out); err != nil {
 		s.log.Warn().Err(err).Str("incident", id).Msg("copy audit into the global chain; Repair will")
 	}
 	return out, nil
@@ -93,12 +98,18 @@ func (s *Store) appendChain(ctx context.Context, c chainKeys, e AuditEntry, src 
 		if err != nil {
 			return AuditEntry{}, 0, fmt.Errorf("encode audit entry: %w", err)
 		}
+		mustExist := ""
+		if c.incident {
+			mustExist = "1"
+		}
 		code, err := appendScript.Run(ctx, s.rdb, []string{c.list, c.head, c.ttl, c.mirrord},
-			seq, mac, data, e.Seq, e.MAC, src, srcSeq).Int()
+			seq, mac, data, e.Seq, e.MAC, src, srcSeq, mustExist).Int()
 		if err != nil {
 			return AuditEntry{}, 0, fmt.Errorf("append audit entry to %s: %w", c.name, err)
 		}
 		switch code {
+		case -1:
+			return AuditEntry{}, code, fmt.Errorf("incident %s: %w", c.name, ErrNotFound)
 		case 1, 2:
 			return e, code, nil
 		case 3:

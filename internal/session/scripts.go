@@ -65,9 +65,12 @@ return 1
 // KEYS: 1 list, 2 head, 3 the key whose TTL the chain follows (the incident), 4 the global
 // "mirrored" hash (global chain) or any key of the slot.
 // ARGV: 1 expected head seq, 2 expected head MAC, 3 entry JSON, 4 new seq, 5 new MAC,
-// 6 incident ID when copying an incident's entry into the global chain ("" otherwise), 7 its seq.
-// Returns 1 appended, 0 head moved (retry), 2 already copied, 3 an earlier entry is not copied yet.
+// 6 incident ID when copying an incident's entry into the global chain ("" otherwise), 7 its seq,
+// 8 "1" when KEYS[3] must exist (an incident's chain: no entry for an incident that is gone).
+// Returns 1 appended, 0 head moved (retry), 2 already copied, 3 an earlier entry is not copied
+// yet, -1 no such incident.
 var appendScript = redis.NewScript(`
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
 if ARGV[6] ~= '' then
   local m = tonumber(redis.call('HGET', KEYS[4], ARGV[6]) or '0')
   local want = tonumber(ARGV[7])
@@ -80,6 +83,38 @@ if seq ~= ARGV[1] or mac ~= ARGV[2] then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[3])
 redis.call('HSET', KEYS[2], 'seq', ARGV[4], 'mac', ARGV[5])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[6], ARGV[7]) end
+local t = redis.call('PTTL', KEYS[3])
+if t > 0 then
+  redis.call('PEXPIRE', KEYS[1], t)
+  redis.call('PEXPIRE', KEYS[2], t)
+end
+return 1
+`)
+
+// copyBatchScript appends a batch of incidents' entries to the global chain (auditcopy.go) if
+// neither the head nor any of their copy marks moved since they were read.
+// KEYS: 1 list, 2 head, 3 the key whose TTL the chain follows, 4 the "mirrored" hash.
+// ARGV: 1 expected head seq, 2 expected head MAC, 3 new head seq, 4 new head MAC, then per
+// incident: its ID, its copy mark as read, the new mark, the count n of its entries, n entry JSONs.
+// Returns 1 appended, 0 the head or a mark moved (read again).
+var copyBatchScript = redis.NewScript(`
+local seq = redis.call('HGET', KEYS[2], 'seq') or '0'
+local mac = redis.call('HGET', KEYS[2], 'mac') or ''
+if seq ~= ARGV[1] or mac ~= ARGV[2] then return 0 end
+local i = 5
+while i <= #ARGV do
+  local m = tonumber(redis.call('HGET', KEYS[4], ARGV[i]) or '0')
+  if m ~= tonumber(ARGV[i+1]) then return 0 end
+  i = i + 4 + tonumber(ARGV[i+3])
+end
+i = 5
+while i <= #ARGV do
+  local n = tonumber(ARGV[i+3])
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, i+4, i+3+n))
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i+2])
+  i = i + 4 + n
+end
+redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'mac', ARGV[4])
 local t = redis.call('PTTL', KEYS[3])
 if t > 0 then
   redis.call('PEXPIRE', KEYS[1], t)

@@ -66,6 +66,9 @@ type Store struct {
 	replicaTimeout time.Duration
 
 	undecodable undecodable // incidents ListOpen skipped
+
+	copier globalCopier // batches the copies into the global audit chain (auditcopy.go)
+	locs   locations    // ID → user@domain, as the ID index says (locations.go)
 }
 
 // New returns a Store. It returns ErrInvalid (wrapped) for a missing client or a short AuditKey; it
@@ -211,12 +214,17 @@ func (s *Store) Open(ctx context.Context, inc Incident) (Incident, bool, error) 
 
 // Get returns an incident by ID (any case; see NormalizeID). Errors: ErrNotFound (also for a
 // malformed ID or an incident expired after RETENTION).
-func (s *Store) Get(ctx context.Context, id string) (Incident, error) {
-	id, user, domain, err := s.locate(ctx, id)
+func (s *Store) Get(ctx context.Context, rawID string) (Incident, error) {
+	id, user, domain, cached, err := s.locateCached(ctx, rawID)
 	if err != nil {
 		return Incident{}, err
 	}
-	return s.load(ctx, user, domain, id)
+	inc, err := s.load(ctx, user, domain, id)
+	if cached && errors.Is(err, ErrNotFound) {
+		s.locs.forget(id) // gone meanwhile (or never where remembered): ask the index
+		return s.Get(ctx, rawID)
+	}
+	return inc, err
 }
 
 // FindOpen returns the open incident of user@domain. Errors: ErrNotFound, ErrInvalid.
@@ -297,12 +305,22 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Incident) error)
 // mutate is the compare-and-set loop under every change. On an error from fn it returns the
 // incident as last read, so callers can show the current state with the refusal.
 func (s *Store) mutate(ctx context.Context, rawID string, fn func(*Incident, *mutation) error) (Incident, error) {
-	id, user, domain, err := s.locate(ctx, rawID)
+	id, user, domain, cached, err := s.locateCached(ctx, rawID)
 	if err != nil {
 		return Incident{}, err
 	}
+	stale := func() bool { // a remembered location whose incident is gone: ask the index again
+		if !cached {
+			return false
+		}
+		s.locs.forget(id)
+		return true
+	}
 	for attempt := 0; attempt < maxCAS; attempt++ {
 		raw, err := s.loadRaw(ctx, user, domain, id)
+		if errors.Is(err, ErrNotFound) && stale() {
+			return s.mutate(ctx, rawID, fn)
+		}
 		if err != nil {
 			return Incident{}, err
 		}
@@ -342,6 +360,9 @@ func (s *Store) mutate(ctx context.Context, rawID string, fn func(*Incident, *mu
 		case 1:
 			return inc, nil
 		case -1:
+			if stale() {
+				return s.mutate(ctx, rawID, fn)
+			}
 			return Incident{}, fmt.Errorf("incident %s: %w", id, ErrNotFound)
 		}
 		if err := pause(ctx, attempt); err != nil {
