@@ -25,32 +25,58 @@ import (
 // ErrConflict, *ReplicationError (ErrNotReplicated, with the stored incident).
 func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (Incident, error) {
 	s, l := r.s, r.Lease()
-	inc, err := s.Get(ctx, l.IncidentID)
+	id, user, domain, cached, err := s.locateCached(ctx, l.IncidentID)
 	if err != nil {
 		return Incident{}, err
 	}
-	prev, havePrev, err := s.UserOriginal(ctx, inc.User, inc.Domain)
-	if err != nil {
-		return Incident{}, err
-	}
-	deny := inc.DenyPolicy
+	// One round trip for what the record is decided from: the incident, the user's last known
+	// original and every deny policy the bot set for the user, the one about to be PUT among
+	// them. Recorded before the deny PUT this record protects, so a policy the bot set is never
+	// taken for an original later, even after NS_DENY_POLICY names another policy. (On a retry
+	// whose original is recorded already the policy is in the set already.)
+	pipe := s.rdb.Pipeline()
+	rawCmd := pipe.HGet(ctx, s.k.inc(user, domain, id), "data")
+	origCmd := pipe.Get(ctx, s.k.original(user, domain))
+	var addCmd *redis.IntCmd
 	if denyPolicy != "" {
-		deny = denyPolicy
+		addCmd = pipe.SAdd(ctx, s.k.denied(user, domain), denyPolicy)
 	}
-	// Recorded before the deny PUT this record protects: a policy the bot set is never taken for
-	// an original later, even after NS_DENY_POLICY names another policy.
-	if deny != "" && inc.Original == nil {
-		if err := s.rdb.SAdd(ctx, s.k.denied(inc.User, inc.Domain), deny).Err(); err != nil {
+	setCmd := pipe.SMembers(ctx, s.k.denied(user, domain))
+	_, _ = pipe.Exec(ctx) // each command's error is read below
+	raw, err := rawCmd.Result()
+	if errors.Is(err, redis.Nil) {
+		if cached {
+			s.locs.forget(id) // gone meanwhile (or never where remembered): ask the index
+			return r.SaveOriginal(ctx, o, denyPolicy)
+		}
+		return Incident{}, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Incident{}, fmt.Errorf("read incident %s: %w", id, err)
+	}
+	inc, err := decodeIncident(id, raw)
+	if err != nil {
+		return Incident{}, err
+	}
+	prev, havePrev, err := decodeOriginal(origCmd, user, domain)
+	if err != nil {
+		return Incident{}, err
+	}
+	if addCmd != nil && addCmd.Err() != nil {
+		return Incident{}, fmt.Errorf("record deny policy of %s: %w", inc.Key(), addCmd.Err())
+	}
+	if denyPolicy == "" && inc.DenyPolicy != "" && inc.Original == nil {
+		if err := s.rdb.SAdd(ctx, s.k.denied(user, domain), inc.DenyPolicy).Err(); err != nil {
 			return Incident{}, fmt.Errorf("record deny policy of %s: %w", inc.Key(), err)
 		}
 	}
-	set, err := s.DenyPolicies(ctx, inc.User, inc.Domain)
+	set, err := setCmd.Result()
 	if err != nil {
-		return Incident{}, err
+		return Incident{}, fmt.Errorf("read deny policies of %s: %w", inc.Key(), err)
 	}
 	// The user's original cannot change under us: only the holder of a lease of the user's single
 	// open incident writes it, and the compare-and-set below fences that.
-	inc, err = s.mutate(ctx, l.IncidentID, func(inc *Incident, m *mutation) error {
+	inc, err = s.mutateFrom(ctx, l.IncidentID, raw, func(inc *Incident, m *mutation) error {
 		if err := s.leaseValid(inc, l); err != nil {
 			return err
 		}
@@ -127,7 +153,12 @@ func (s *Store) UserOriginal(ctx context.Context, user, domain string) (Original
 	if err != nil {
 		return Original{}, false, err
 	}
-	data, err := s.rdb.Get(ctx, s.k.original(user, domain)).Result()
+	return decodeOriginal(s.rdb.Get(ctx, s.k.original(user, domain)), user, domain)
+}
+
+// decodeOriginal decodes the answer of a GET of a user's last known original.
+func decodeOriginal(cmd *redis.StringCmd, user, domain string) (Original, bool, error) {
+	data, err := cmd.Result()
 	if errors.Is(err, redis.Nil) {
 		return Original{}, false, nil
 	}

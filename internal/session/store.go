@@ -305,6 +305,12 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Incident) error)
 // mutate is the compare-and-set loop under every change. On an error from fn it returns the
 // incident as last read, so callers can show the current state with the refusal.
 func (s *Store) mutate(ctx context.Context, rawID string, fn func(*Incident, *mutation) error) (Incident, error) {
+	return s.mutateFrom(ctx, rawID, "", fn)
+}
+
+// mutateFrom is mutate whose first attempt starts from first, the incident's JSON as the caller
+// has just read it ("" = read it), one round trip less.
+func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*Incident, *mutation) error) (Incident, error) {
 	id, user, domain, cached, err := s.locateCached(ctx, rawID)
 	if err != nil {
 		return Incident{}, err
@@ -317,7 +323,11 @@ func (s *Store) mutate(ctx context.Context, rawID string, fn func(*Incident, *mu
 		return true
 	}
 	for attempt := 0; attempt < maxCAS; attempt++ {
-		raw, err := s.loadRaw(ctx, user, domain, id)
+		raw, err := first, error(nil)
+		if first == "" {
+			raw, err = s.loadRaw(ctx, user, domain, id)
+		}
+		first = ""
 		if errors.Is(err, ErrNotFound) && stale() {
 			return s.mutate(ctx, rawID, fn)
 		}
