@@ -83,16 +83,33 @@ func (s *Store) Append(ctx context.Context, e AuditEntry) (AuditEntry, error) {
 // errGap: the global chain misses an earlier entry of the incident (mirror fills it first).
 var errGap = errors.New("earlier entry not copied")
 
+// auditHead is a chain's last entry: its seq and MAC.
+type auditHead struct {
+	seq int64
+	mac string
+}
+
 // appendChain appends e to chain c under compare-and-set on the chain's head. src/srcSeq mark a
 // copy of an incident's entry into the global chain (idempotent: code 2 = already there).
+//
+// An incident's chain starts from the head this store last wrote to it, when it remembers one:
+// its appends come one after the other from the incident's runner, so the head is nearly always
+// still that, and the read of the head is saved; a head moved meanwhile (another replica) fails
+// the compare-and-set, and the next attempt reads it.
 func (s *Store) appendChain(ctx context.Context, c chainKeys, e AuditEntry, src string, srcSeq int64) (AuditEntry, int, error) {
 	for attempt := 0; attempt < maxCAS; attempt++ {
-		head, err := s.rdb.HMGet(ctx, c.head, "seq", "mac").Result()
-		if err != nil {
-			return AuditEntry{}, 0, fmt.Errorf("read audit head of %s: %w", c.name, err)
+		h, remembered := auditHead{}, false
+		if c.incident {
+			h, remembered = s.heads.get(c.name)
 		}
-		seq, mac := headValues(head)
-		e.Seq, e.PrevMAC = seq+1, mac
+		if !remembered {
+			head, err := s.rdb.HMGet(ctx, c.head, "seq", "mac").Result()
+			if err != nil {
+				return AuditEntry{}, 0, fmt.Errorf("read audit head of %s: %w", c.name, err)
+			}
+			h.seq, h.mac = headValues(head)
+		}
+		e.Seq, e.PrevMAC = h.seq+1, h.mac
 		e.MAC = s.entryMAC(c.name, &e)
 		data, err := json.Marshal(e)
 		if err != nil {
@@ -103,17 +120,26 @@ func (s *Store) appendChain(ctx context.Context, c chainKeys, e AuditEntry, src 
 			mustExist = "1"
 		}
 		code, err := appendScript.Run(ctx, s.rdb, []string{c.list, c.head, c.ttl, c.mirrord},
-			seq, mac, data, e.Seq, e.MAC, src, srcSeq, mustExist).Int()
+			h.seq, h.mac, data, e.Seq, e.MAC, src, srcSeq, mustExist).Int()
 		if err != nil {
+			s.heads.forget(c.name)
 			return AuditEntry{}, 0, fmt.Errorf("append audit entry to %s: %w", c.name, err)
 		}
 		switch code {
 		case -1:
+			s.heads.forget(c.name)
 			return AuditEntry{}, code, fmt.Errorf("incident %s: %w", c.name, ErrNotFound)
 		case 1, 2:
+			if c.incident {
+				s.heads.put(c.name, auditHead{e.Seq, e.MAC})
+			}
 			return e, code, nil
 		case 3:
 			return AuditEntry{}, code, errGap
+		}
+		if remembered {
+			s.heads.forget(c.name) // moved by another writer: read it
+			continue
 		}
 		if err := pause(ctx, attempt); err != nil {
 			return AuditEntry{}, 0, fmt.Errorf("append audit entry to %s: %w", c.name, err)

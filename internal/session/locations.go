@@ -14,38 +14,39 @@ import (
 // (discarded, expired after RETENTION) is then looked up again, so the caller sees exactly what
 // an uncached lookup gives.
 
-// maxLocations bounds the remembered answers; past it they are dropped at once and learnt again
-// (a map and a mutex: simpler than an LRU, and a miss costs one GET).
-const maxLocations = 1 << 14
+// maxMemo bounds what a memo remembers; past it the memo forgets everything at once and learns
+// again (a map and a mutex: simpler than an LRU, and a miss costs one round trip).
+const maxMemo = 1 << 14
 
 type location struct{ user, domain string }
 
-// locations is the store's memory of ID → user@domain. Safe for concurrent use.
-type locations struct {
+// memo is a bounded map the store remembers Redis answers in (locations, audit heads). Safe for
+// concurrent use; the zero value is empty.
+type memo[V any] struct {
 	mu sync.Mutex
-	m  map[string]location
+	m  map[string]V
 }
 
-func (l *locations) get(id string) (location, bool) {
+func (l *memo[V]) get(k string) (V, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	loc, ok := l.m[id]
-	return loc, ok
+	v, ok := l.m[k]
+	return v, ok
 }
 
-func (l *locations) put(id string, loc location) {
+func (l *memo[V]) put(k string, v V) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.m == nil || len(l.m) >= maxLocations {
-		l.m = make(map[string]location)
+	if l.m == nil || len(l.m) >= maxMemo {
+		l.m = make(map[string]V)
 	}
-	l.m[id] = loc
+	l.m[k] = v
 }
 
-func (l *locations) forget(id string) {
+func (l *memo[V]) forget(k string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.m, id)
+	delete(l.m, k)
 }
 
 // locateCached is locate answered from memory when it can; cached says so, and the caller must

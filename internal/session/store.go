@@ -67,8 +67,9 @@ type Store struct {
 
 	undecodable undecodable // incidents ListOpen skipped
 
-	copier globalCopier // batches the copies into the global audit chain (auditcopy.go)
-	locs   locations    // ID → user@domain, as the ID index says (locations.go)
+	copier globalCopier    // batches the copies into the global audit chain (auditcopy.go)
+	locs   memo[location]  // ID → user@domain, as the ID index says (locations.go)
+	heads  memo[auditHead] // incident ID → its audit chain's head as this store last wrote it (audit.go)
 }
 
 // New returns a Store. It returns ErrInvalid (wrapped) for a missing client or a short AuditKey; it
