@@ -17,7 +17,7 @@ test:
 test-cluster:
 	./scripts/cluster.sh
 
-# Every benchmark, then the table of issue 9's targets from the same run (scripts/benchtable); extra go test
+# Every benchmark, then the table of issue 9's and 13's targets from the same run (scripts/benchtable); extra go test
 # flags: make bench ARGS='-skip /rate-limited' (leaves out the burst under Slack's rate limits, ~3 min).
 bench:
 	./scripts/test.sh bench $(ARGS)

@@ -3,7 +3,7 @@
 # loopback port, run gofmt/vet/race tests against it, and stop it whatever happens.
 # Usage: scripts/test.sh [extra go test args…]   (make test runs it)
 #        scripts/test.sh bench [extra go test args…]   (make bench: benchmarks against the same Redis, then the
-#          table of issue 9's targets met or missed in that run; e.g. -skip /rate-limited leaves out the slow one)
+#          table of issue 9's and 13's targets met or missed in that run; e.g. -skip /rate-limited leaves out the slow one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +37,7 @@ echo "test.sh: redis-server $(redis-server --version | awk '{print $3}' | sed 's
 
 if [ "${1:-}" = "bench" ]; then
   shift
-  # The run's output as it comes, then the table of issue 9's targets from that same run
+  # The run's output as it comes, then the table of issue 9's and 13's targets from that same run
   # (scripts/benchtable). A failed run stops here (pipefail), with no table.
   go test -run '^$' -bench . -benchmem "$@" ./... | tee "$tmp/bench.txt"
   echo

@@ -14,6 +14,7 @@ BenchmarkBurstIncidents
 BenchmarkBurstIncidents/inflight=8-2         	       1	5231601791 ns/op	       100.0 contained/100	        28.25 peak-RSS-MiB	         3.210 slack-calls/incident	         4.990 total/floor
     burst_bench_test.go:40: a log line
 BenchmarkBurstSingleDeny-2                   	       1	 221369087 ns/op	         1.1 click-to-deny/3RTT
+BenchmarkLockdown-2                          	       1	8274448854 ns/op	         1.000 all-denied/op	      2281 deny-ms	         1.521 deny/floor	         8.000 slack-calls/lockdown
 PASS
 ok  	github.com/compromised-responder/bot/cmd/bot	40.1s
 `
@@ -23,8 +24,8 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 3 {
-		t.Fatalf("%d results, want 3: %+v", len(res), res)
+	if len(res) != 4 {
+		t.Fatalf("%d results, want 4: %+v", len(res), res)
 	}
 	if res[1].name != "BurstIncidents/inflight=8" || res[1].figures["total/floor"] != "4.990" || res[1].figures["ns/op"] != "5231601791" {
 		t.Errorf("second result %+v", res[1])
@@ -39,15 +40,16 @@ func TestTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	// BurstHelp 2, inflight=8 4, SingleDeny 2; inflight=32 and rate-limited did not run.
-	if rows != 8 {
-		t.Errorf("%d rows, want 8:\n%s", rows, out)
+	// BurstHelp 2, inflight=8 4, SingleDeny 2, Lockdown 3; inflight=32 and rate-limited did not run.
+	if rows != 11 {
+		t.Errorf("%d rows, want 11:\n%s", rows, out)
 	}
 	for _, want := range []string{
 		"BurstHelp answered/200", "≥ 200", "BurstHelp ack-p99-ms", "≤ 2", "14.35",
 		"inflight=8 peak-RSS-MiB", "≤ 32", "28.25",
 		"BurstSingleDeny open-to-card/calls-RTT", "not reported",
-		"5 of 8 targets met",
+		"Lockdown deny/floor", "≤ 1.2", "1.521", "Lockdown slack-calls/lockdown", "≤ 20",
+		"7 of 11 targets met",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -57,6 +59,7 @@ func TestTable(t *testing.T) {
 		for fig, verdict := range map[string]string{
 			"answered/200": "met", "ack-p99-ms": "MISSED", "contained/100": "met", "total/floor": "MISSED",
 			"slack-calls/incident": "met", "peak-RSS-MiB": "met", "click-to-deny/3RTT": "met", "calls-RTT": "MISSED",
+			"all-denied/op": "met", "deny/floor": "MISSED", "slack-calls/lockdown": "met",
 		} {
 			if strings.Contains(line, " "+fig) && !strings.HasSuffix(strings.TrimSpace(line), verdict) {
 				t.Errorf("row %q: want %s", line, verdict)
