@@ -174,8 +174,8 @@ func (e *Engine) fanout(ctx context.Context, id string, seq int) error {
 	}
 	outcomes := make([]string, len(l.Members))
 	reasons := make([]string, len(l.Members))
-	e.each(rctx, len(l.Members), func(i int) {
-		outcomes[i], reasons[i] = e.member(rctx, l.ID, l.Members[i], a, confirmed)
+	e.eachReleased(rctx, len(l.Members), func(i int, release func()) {
+		outcomes[i], reasons[i] = e.member(rctx, l.ID, l.Members[i], a, confirmed, release)
 		e.notify(rctx, l.ID)
 	})
 	if err := context.Cause(rctx); err != nil {
@@ -230,8 +230,9 @@ func (e *Engine) fanout(ctx context.Context, id string, seq int) error {
 	return nil
 }
 
-// member does what a asks for one member and says how it went.
-func (e *Engine) member(ctx context.Context, lockdownID string, m session.Member, a Ask, confirmed bool) (outcome, reason string) {
+// member does what a asks for one member and says how it went; a deny calls contained once the
+// member is contained (its place in the fan-out is free from then: eachReleased).
+func (e *Engine) member(ctx context.Context, lockdownID string, m session.Member, a Ask, confirmed bool, contained func()) (outcome, reason string) {
 	if m.IncidentID == "" {
 		return OutNotOpened, "its incident is not open yet"
 	}
@@ -267,7 +268,7 @@ func (e *Engine) member(ctx context.Context, lockdownID string, m session.Member
 			return busyOutcome(st), string(st.Status)
 		}
 		// Deny sets its own PBX priorities inside the engine (netsapiens.Critical, then High).
-		res, err = e.inc.Request(ctx, inc.ID, step, a.Actor, remediate.RunOptions{ConfirmMissing: token})
+		res, err = e.inc.Request(ctx, inc.ID, step, a.Actor, remediate.RunOptions{ConfirmMissing: token, Contained: contained})
 	case KindApprove:
 		st := inc.Step(step)
 		if st.Status != session.StatusAwaiting || st.ApprovedBy != "" {

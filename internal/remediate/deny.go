@@ -145,6 +145,9 @@ func (r *runner) deny() (stepResult, error) {
 			return stepResult{}, err
 		}
 	}
+	if r.opts.Contained != nil {
+		r.opts.Contained()
+	}
 	subs = append([]session.SubResult{{Name: "dial permission", Outcome: session.OutcomeVerified,
 		Detail: fmt.Sprintf("%s (read back)", deny)}}, subs...)
 

@@ -149,3 +149,43 @@ func TestDenyPriorities(t *testing.T) {
 		t.Errorf("deny re-checking a verified containment: %q", again)
 	}
 }
+
+// TestDenyContainedHook: RunOptions.Contained is called once the user's dial permission reads
+// back as the deny policy and before the live calls are listed (a lockdown frees the member's
+// fan-out place there); Run still returns only after the live calls are ended.
+func TestDenyContainedHook(t *testing.T) {
+	v := newEnv(t)
+	pbx := &priorityPBX{Client: v.client()}
+	e, err := remediate.New(pbx, v.store, remediate.Config{Owner: "A", Logger: v.log, Now: v.clock.Now,
+		Keys: v.keys, ResetEmailTemplate: "password_reset.php"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.sim.AddActiveCall("acme.example", "1001", "call-1", "+88212345678")
+	inc := v.open(e, "1001", "acme.example")
+	e.Wait()
+	pbx.reset()
+	var atHook []string
+	calls := 0
+	res, err := e.Run(context.Background(), inc.ID, session.StepDeny, "U1", remediate.RunOptions{Contained: func() {
+		calls++
+		atHook = pbx.calls()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Fatalf("Contained called %d times, want 1", calls)
+	}
+	crit := fmt.Sprint(netsapiens.Critical)
+	want := []string{"get-user " + crit, "put-user " + crit, "get-user " + crit}
+	if !slices.Equal(atHook, want) {
+		t.Errorf("PBX calls when Contained was called = %q, want %q (verified, no live call listed yet)", atHook, want)
+	}
+	if !slices.Contains(pbx.calls(), "end-call "+fmt.Sprint(netsapiens.High)) {
+		t.Errorf("Run returned before the live call was ended: %q", pbx.calls())
+	}
+	if got := res.Incident.Step(session.StepDeny).Status; got != session.StatusDone {
+		t.Errorf("deny %s, want done", got)
+	}
+}

@@ -25,6 +25,12 @@ type RunOptions struct {
 	// OverGate lets restore run although the restore gate is not met (gate.go): the explicit
 	// "restore over the gate", audited as such.
 	OverGate bool
+	// Contained, when set, is called by deny once the user's dial permission reads back as the
+	// deny policy (the card's "contained"), before the live calls are listed and ended; the step
+	// goes on and Request returns when it is done. A lockdown frees the member's place in its
+	// fan-out there (lockdown.eachReleased), so the next members' critical path does not wait
+	// for this one's live-call work. It may be called again by a resumed run.
+	Contained func()
 }
 
 // Secret is one credential for the requester only (an ephemeral message), with what to do
