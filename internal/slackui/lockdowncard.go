@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -162,16 +163,17 @@ func (r *lockdownRenderer) approvals() []slack.Block {
 		text := fmt.Sprintf("🙋 *%s* for %d users awaits approval by %s (asked by %s, expires %s)", esc(stepTitle(st)), a.N,
 			r.approvers(), userRef(a.RequestedBy), clockAt(a.Expires, r.o.Now))
 		ask := fmt.Sprintf("Approve and run now: %s?", r.change(st, a.N))
+		note := ""
 		style := slack.StylePrimary
 		if a.OverGate > 0 {
 			text += fmt.Sprintf(" · ⚠️ %d of them *over the restore gate*", a.OverGate)
-			ask = fmt.Sprintf("⚠️ %d OF THEM OVER THE RESTORE GATE (not met). ", a.OverGate) + ask
+			note = fmt.Sprintf("⚠️ %d OF THEM OVER THE RESTORE GATE (not met).", a.OverGate)
 			style = slack.StyleDanger
 		}
 		bs = append(bs, slack.NewSectionBlock(mrkdwn(text), nil, nil))
 		approve := slack.NewButtonBlockElement("approve:"+string(st), r.l.ID, plain("Approve"))
 		approve.Style = slack.StylePrimary
-		approve.Confirm = r.dialog("Approve "+string(st)+"?", ask, "Approve and run", style)
+		approve.Confirm = r.dialog("Approve "+string(st)+"?", note, ask, "Approve and run", style)
 		reject := slack.NewButtonBlockElement("reject:"+string(st), r.l.ID, plain("Reject"))
 		bs = append(bs, slack.NewActionBlock(fmt.Sprintf("la:%s:v%d", st, r.l.Version), approve, reject))
 	}
@@ -191,16 +193,21 @@ func (r *lockdownRenderer) buttons() slack.Block {
 		if r.o.ApprovalSteps[d.Step] {
 			text = "Ask for approval to " + r.change(d.Step, n) + "? It runs when someone approves."
 		}
+		note := ""
 		if d.Step == session.StepRestore {
-			text = r.missingNote() + text
+			note = r.missingNote()
 		}
-		b.Confirm = r.dialog(d.Title+"?", text, confirmWord(d.Step), dialogStyle(d.Step))
+		b.Confirm = r.dialog(d.Title+"?", note, text, confirmWord(d.Step), dialogStyle(d.Step))
 		els = append(els, b)
 	}
 	if n := len(r.s.Failures) + len(r.s.Held); n > 0 {
 		b := slack.NewButtonBlockElement("lockdown:"+OpRetry, r.l.ID, plain("Retry failed"))
-		b.Confirm = r.dialog("Retry failed?", fmt.Sprintf("Run the failed step again for the %d failed member(s)?", n),
-			"Retry", slack.StylePrimary)
+		ask := fmt.Sprintf("Run the failed step again for the %d failed member(s)?", len(r.s.Failures))
+		if len(r.s.Held) > 0 {
+			ask = fmt.Sprintf("Run the failed step again for the %d failed member(s) and check the restore gate again for the %d held by it?",
+				len(r.s.Failures), len(r.s.Held))
+		}
+		b.Confirm = r.dialog("Retry failed?", "", ask, "Retry", slack.StylePrimary)
 		els = append(els, b)
 	}
 	if b := r.overGateButton(); b != nil {
@@ -208,7 +215,7 @@ func (r *lockdownRenderer) buttons() slack.Block {
 	}
 	abort := slack.NewButtonBlockElement("lockdown:"+OpAbort, r.l.ID, plain("Abort lockdown"))
 	abort.Style = slack.StyleDanger
-	abort.Confirm = r.dialog("Abort lockdown?", r.missingNote()+fmt.Sprintf(
+	abort.Confirm = r.dialog("Abort lockdown?", r.missingNote(), fmt.Sprintf(
 		"Close the %d open incidents of %s without restoring? Users already denied stay in %s; each original is kept for a later restore.",
 		n, r.l.ID, r.denyPolicy()), "Abort lockdown", slack.StyleDanger)
 	els = append(els, abort)
@@ -247,12 +254,21 @@ func (r *lockdownRenderer) missingNote() string {
 	if len(r.s.Missing) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d device(s) of %d user(s) are deleted and not re-created: closing keeps their snapshots for each user's next incident. ",
+	return fmt.Sprintf("%d device(s) of %d user(s) are deleted and not re-created: closing keeps their snapshots for each user's next incident.",
 		len(r.s.Missing), r.s.MissingUsers)
 }
 
-func (r *lockdownRenderer) dialog(title, text, yes string, style slack.Style) *slack.ConfirmationBlockObject {
-	c := slack.NewConfirmationBlockObject(plain(short(title, 100)), plainVerbatim(short(text, 300)), plain(short(yes, 30)), plain("Cancel"))
+// dialog is a lockdown button's confirm: note (what the person must know first: the gate, the
+// missing devices; may be "") then ask, the question the click answers. Slack caps a confirm's
+// text at 300 characters, so the note is the part cut: the question always shows whole.
+func (r *lockdownRenderer) dialog(title, note, ask, yes string, style slack.Style) *slack.ConfirmationBlockObject {
+	const maxConfirmText = 300
+	ask = short(ask, maxConfirmText)
+	text := ask
+	if note = short(note, maxConfirmText-utf8.RuneCountInString(ask)-1); note != "" {
+		text = note + " " + ask
+	}
+	c := slack.NewConfirmationBlockObject(plain(short(title, 100)), plainVerbatim(text), plain(short(yes, 30)), plain("Cancel"))
 	return c.WithStyle(style)
 }
 

@@ -68,6 +68,19 @@ func TestLockdownCardLimits(t *testing.T) {
 	if strings.Contains(all, "<!channel>") || strings.Contains(all, "<@U2>") {
 		t.Error("user or PBX text reached the card unescaped")
 	}
+	// Slack caps a confirm at 300 characters: what is cut is the note before the question, never
+	// the question the click answers.
+	for id, ask := range map[string]string{
+		"lockdown:gate-restore": "Ask for approval to restore them over the gate anyway? It runs when someone approves, recorded as restored over the gate.",
+		"lockdown:abort":        "each original is kept for a later restore.",
+		"lockdown:restore":      "It runs when someone approves.",
+		"lockdown:retry":        "for the 500 failed member(s) and check the restore gate again for the 500 held by it?",
+	} {
+		got := confirmOf(t, blocks, id)
+		if n := utf8.RuneCountInString(got); n > 300 || !strings.HasSuffix(got, ask) {
+			t.Errorf("%s confirm (%d characters) does not end with its question %q:\n%s", id, n, ask, got)
+		}
+	}
 }
 
 func TestParseLockdownAction(t *testing.T) {

@@ -40,7 +40,11 @@ func (r *lockdownRenderer) overGateButton() *slack.ButtonBlockElement {
 	if r.o.ApprovalSteps[session.StepRestore] {
 		ask = "Ask for approval to restore them over the gate anyway? It runs when someone approves, recorded as restored over the gate."
 	}
-	b.Confirm = r.dialog("Restore over the gate?", r.heldWhy()+" "+r.missingNote()+ask, "Restore over the gate", slack.StyleDanger)
+	note := r.heldWhy()
+	if m := r.missingNote(); m != "" {
+		note += " " + m
+	}
+	b.Confirm = r.dialog("Restore over the gate?", note, ask, "Restore over the gate", slack.StyleDanger)
 	return b
 }
 
