@@ -1,10 +1,12 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -221,7 +223,7 @@ func (s *Store) fillGaps(ctx context.Context, parts []*batchCopy) error {
 			p.entries = nil
 			continue
 		}
-		sortEntries(p.entries)
+		slices.SortFunc(p.entries, func(a, b AuditEntry) int { return cmp.Compare(a.Seq, b.Seq) })
 		if len(p.entries) > 0 && p.entries[0].Seq == p.mark+1 && contiguous(p.entries) && p.entries[len(p.entries)-1].Seq == p.upTo {
 			continue
 		}
@@ -246,14 +248,6 @@ func (s *Store) fillGaps(ctx context.Context, parts []*batchCopy) error {
 		}
 	}
 	return nil
-}
-
-func sortEntries(es []AuditEntry) {
-	for i := 1; i < len(es); i++ { // a handful at most: insertion sort
-		for j := i; j > 0 && es[j].Seq < es[j-1].Seq; j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
 }
 
 func contiguous(es []AuditEntry) bool {
