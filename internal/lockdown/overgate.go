@@ -50,7 +50,7 @@ func b2i(b bool) int {
 // gateHeld reports whether inc's restore is held by its gate (and the incident is open).
 func gateHeld(inc *session.Incident) bool {
 	st := inc.Step(session.StepRestore)
-	return inc.Open() && st.Status == session.StatusFailed && string(st.ErrKind) == string(remediate.KindGate)
+	return inc.Open() && st.Status == session.StatusFailed && st.ErrKind == remediate.KindGate
 }
 
 // heldOf describes a held member (gateHeld) for the card.

@@ -61,7 +61,7 @@ func memberNote(inc *session.Incident, now time.Time) (string, int) {
 		switch {
 		case gateHeld(inc):
 			return "held by the restore gate: " + strings.Join(heldOf(inc, now).Problems, "; "), 0
-		case string(st.ErrKind) == string(remediate.KindOriginalUnknown):
+		case st.ErrKind == remediate.KindOriginalUnknown:
 			return "no known original: stays in the deny policy until one is chosen on the incident", 0
 		}
 		return string(step) + " failed: " + st.ErrMessage, 0

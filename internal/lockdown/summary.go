@@ -139,7 +139,7 @@ func (s *Summary) add(inc *session.Incident, now time.Time) {
 		switch {
 		case st.Status == session.StatusRunning:
 			s.Running++
-		case st.Status == session.StatusFailed && string(st.ErrKind) == string(remediate.KindOriginalUnknown):
+		case st.Status == session.StatusFailed && st.ErrKind == remediate.KindOriginalUnknown:
 			// Listed in Unknown: the user stays in the deny policy.
 		case step == session.StepRestore && gateHeld(inc):
 			s.Held = append(s.Held, heldOf(inc, now))
