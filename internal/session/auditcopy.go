@@ -97,6 +97,7 @@ type batchCopy struct {
 	upTo             int64        // the highest seq asked for
 	known            []AuditEntry // entries the requests carried, by seq
 	mark             int64        // the copy mark as read
+	markErr          error        // the copy mark as read is not a number
 	entries          []AuditEntry // to append: seq mark+1 … upTo
 	err              error        // this incident's copy cannot be made (its chain lacks an entry)
 }
@@ -194,11 +195,11 @@ func (s *Store) readMarks(ctx context.Context, g chainKeys, parts []*batchCopy) 
 	seq, mac := headValues(head.Val())
 	for i, v := range marks.Val() {
 		p := parts[i]
-		p.mark = 0
+		p.mark, p.markErr = 0, nil
 		if str, ok := v.(string); ok {
 			m, err := strconv.ParseInt(str, 10, 64)
-			if err != nil {
-				return 0, "", fmt.Errorf("copy mark of %s holds %q: %w", p.id, str, ErrConflict)
+			if err != nil { // this incident's copy cannot be made; the others' can
+				p.markErr = fmt.Errorf("copy mark of %s holds %q: %w", p.id, str, ErrConflict)
 			}
 			p.mark = m
 		}
@@ -218,8 +219,8 @@ func (s *Store) readMarks(ctx context.Context, g chainKeys, parts []*batchCopy) 
 // with its error; a Redis error fails the batch.
 func (s *Store) fillGaps(ctx context.Context, parts []*batchCopy) error {
 	for _, p := range parts {
-		p.err = nil
-		if p.mark >= p.upTo {
+		p.err = p.markErr
+		if p.err != nil || p.mark >= p.upTo {
 			p.entries = nil
 			continue
 		}

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -93,5 +94,41 @@ func TestAuditGlobalCopyBatched(t *testing.T) {
 		if inc.ID != incs[5].ID && len(chain) != appended[inc.ID] {
 			t.Errorf("%s: chain of %d entries, %d appended", inc.ID, len(chain), appended[inc.ID])
 		}
+	}
+}
+
+// TestAuditGlobalCopyBadMarkFailsAlone: an incident whose copy mark is not a number (a damaged
+// key) fails its own copy, not the copies of the incidents batched with it.
+func TestAuditGlobalCopyBadMarkFailsAlone(t *testing.T) {
+	s, rdb, _ := newStore(t)
+	ctx := ctxT(t)
+	bad, good := open(t, s, "3001"), open(t, s, "3002")
+	var es []session.AuditEntry
+	for _, inc := range []session.Incident{bad, good} {
+		e, err := s.AppendIncidentOnly(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "event"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, e)
+	}
+	if err := rdb.Client.HSet(ctx, rdb.Key("{audit}:mirrored"), bad.ID, "garbage").Err(); err != nil {
+		t.Fatal(err)
+	}
+	errs, err := s.CopyToGlobal(ctx, es...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(errs[bad.ID], session.ErrConflict) {
+		t.Errorf("copy of the incident with the damaged mark = %v, want ErrConflict", errs[bad.ID])
+	}
+	if errs[good.ID] != nil {
+		t.Errorf("copy of the other incident = %v, want done", errs[good.ID])
+	}
+	g, err := s.GlobalAudit(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(g, func(ge session.AuditEntry) bool { return ge.IncidentID == good.ID && ge.IncidentSeq == es[1].Seq }) {
+		t.Errorf("the other incident's entry is not in the global chain: %v", g)
 	}
 }

@@ -23,3 +23,17 @@ func (s *Store) WaitReplicas(ctx context.Context, rawID string) error {
 	}
 	return s.waitReplicas(ctx, s.k.inc(user, domain, id))
 }
+
+// CopyToGlobal copies, in one batch, the incidents' chains up to the given entries (as Appends
+// queued together would) and returns each incident's outcome.
+func (s *Store) CopyToGlobal(ctx context.Context, es ...AuditEntry) (map[string]error, error) {
+	var batch []*copyReq
+	for _, e := range es {
+		id, user, domain, err := s.locate(ctx, e.IncidentID)
+		if err != nil {
+			return nil, err
+		}
+		batch = append(batch, &copyReq{user: user, domain: domain, id: id, seq: e.Seq, entry: e, done: make(chan error, 1)})
+	}
+	return s.flush(ctx, batch), nil
+}
