@@ -14,8 +14,12 @@ import (
 // `/compromised status LCK-…` answers in Slack (there capped; here every member).
 
 // lockdownRef reports whether ref names a lockdown (LCK-…): its canonical ID, or a usage error
-// for a malformed one.
+// for a malformed one. A user@domain never does, even one whose user starts with "lck" (as
+// /compromised status reads it).
 func lockdownRef(ref string) (string, bool, error) {
+	if strings.Contains(ref, "@") {
+		return "", false, nil
+	}
 	if id, ok := session.NormalizeLockdownID(ref); ok {
 		return id, true, nil
 	}
