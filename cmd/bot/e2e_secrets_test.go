@@ -13,14 +13,15 @@ import (
 )
 
 // TestServeSecretScan (issue 11 item 8) runs a whole incident that makes every kind of secret
-// (deny; recreate with new SIP passwords; reset with a new PIN and the reset e-mail; re-sent
-// credentials; restore with approval) with debug logging, OAuth to the PBX and both keys set, then
-// scans everything the run left behind for every old and new SIP password, the old and new PINs,
-// the OAuth and Slack tokens and the keys: channel messages and thread replies, ephemeral
-// messages to others, every Web API call, every log line, the Redis AOF (the test's own
-// redis-server), /metrics and the simulator's request log (bodies, queries, X-NetSapiens-Log
-// tags). Only the requester's ephemeral messages (or a DM to her) may hold a credential, and
-// they must: the scan first checks that it has something to look for.
+// (deny; recreate with new SIP passwords; reset with a new PIN, a portal password set through v1
+// and the reset e-mail; re-sent credentials; restore with approval) with debug logging, OAuth to
+// the PBX and both keys set, then scans everything the run left behind for every old and new SIP
+// password, the old and new PINs, the portal password, the OAuth and Slack tokens and the keys:
+// channel messages and thread replies, ephemeral messages to others, every Web API call, every
+// log line, the Redis AOF (the test's own redis-server), /metrics and the simulator's request log
+// (bodies, queries, X-NetSapiens-Log tags). Only the requester's ephemeral messages (or a DM to
+// her) may hold a credential, and they must: the scan first checks that it has something to look
+// for.
 func TestServeSecretScan(t *testing.T) {
 	w := newWorld(t)
 	rs := testenv.StartRedis(t)
@@ -36,7 +37,7 @@ func TestServeSecretScan(t *testing.T) {
 	for k, v := range map[string]string{"REDIS_URL": rdb.URL, "REDIS_KEY_PREFIX": rdb.Prefix, "LOG_LEVEL": "debug",
 		"AUDIT_KEY": auditKey, "SNAPSHOT_KEY": snapKey, "NS_RESET_EMAIL_TEMPLATE": "password_reset.php",
 		"NS_CLIENT_ID": "demo-client", "NS_CLIENT_SECRET": "demo-client-secret-NOT-REAL",
-		"NS_USERNAME": "ops@acme.example", "NS_PASSWORD": "demo-password-NOT-REAL"} {
+		"NS_USERNAME": "ops@acme.example", "NS_PASSWORD": "demo-password-NOT-REAL", "NS_V1_PORTAL_PASSWORD": "true"} {
 		w.env[k] = v
 	}
 	w.slack.AddIM("D0ALICE", alice)
@@ -80,6 +81,11 @@ func TestServeSecretScan(t *testing.T) {
 	w.click(alice, ts, "step:reset")
 	w.waitFor("reset finished", func() bool { return w.step(inc.ID, session.StepReset).Status.Finished() })
 	collect("new")
+	if pwd, ok := w.pbx.PortalPassword("acme.example", "1001"); ok {
+		add(pwd, "new portal password")
+	} else {
+		t.Error("reset set no portal password through v1")
+	}
 	if len(w.pbx.Emails()) != 1 {
 		t.Errorf("%d reset e-mails, want 1", len(w.pbx.Emails()))
 	}
@@ -131,8 +137,8 @@ func TestServeSecretScan(t *testing.T) {
 		}
 	}
 	for s, what := range seen {
-		if strings.HasPrefix(what, "new") && strings.Contains(what, "device-sip-registration-password of 1001a") &&
-			!strings.Contains(delivered, s) {
+		if strings.HasPrefix(what, "new") && (strings.Contains(what, "device-sip-registration-password of 1001a") ||
+			what == "new portal password") && !strings.Contains(delivered, s) {
 			t.Errorf("%s was not delivered to the requester", what)
 		}
 	}
