@@ -79,7 +79,7 @@ func (c *policyCache) get(ctx context.Context, pbx PBX, domain, name string) (po
 		}
 	}
 	if ent == nil {
-		ent = c.start(ctx, pbx, domain, name, false)
+		ent = c.start(ctx, pbx, domain, name)
 	}
 	c.mu.Unlock()
 	select {
@@ -105,18 +105,15 @@ func (c *policyCache) warm(ctx context.Context, pbx PBX, domain, name string) {
 			return
 		}
 	}
-	c.start(ctx, pbx, domain, name, true)
+	c.start(netsapiens.WithPriority(ctx, netsapiens.High), pbx, domain, name) // nobody waits for it yet
 }
 
 // start begins a read whose entry replaces the domain's, at ctx's priority (deny's, which
-// waits for it) or at High for a warm-up that nobody waits for yet; c.mu is held.
-func (c *policyCache) start(ctx context.Context, pbx PBX, domain, name string, warm bool) *policyEntry {
+// waits for it, or warm's High); c.mu is held.
+func (c *policyCache) start(ctx context.Context, pbx PBX, domain, name string) *policyEntry {
 	ent := &policyEntry{done: make(chan struct{})}
 	c.entries[policyCacheKey(domain, name)] = ent
 	rctx := context.WithoutCancel(ctx)
-	if warm {
-		rctx = netsapiens.WithPriority(rctx, netsapiens.High)
-	}
 	go func() {
 		ent.info, ent.err = readPolicy(rctx, pbx, domain, name, true)
 		ent.readAt = c.now()
