@@ -458,6 +458,12 @@ func (c config) warnings() []string {
 	if len(c.SnapshotKey) == 0 {
 		w = append(w, "SNAPSHOT_KEY is not set: device provisioning credentials cannot be kept and must be entered again after a re-create")
 	}
+	if c.NSV1PortalPassword && c.NSV1APIURL == "" && netsapiens.V1BaseFor(c.NSAPIURL) == strings.TrimRight(c.NSAPIURL, "/")+"/" {
+		// The v1 endpoint is derived by dropping NS_API_URL's /v2; without one it is the v2 base
+		// itself, and the mistake would show only as a PBX error at the first reset.
+		w = append(w, "NS_V1_PORTAL_PASSWORD is on but NS_API_URL does not end in /v2 and NS_V1_API_URL is not set: "+
+			"the v1 API is assumed at "+session.RedactURL(netsapiens.V1BaseFor(c.NSAPIURL))+"; set NS_V1_API_URL if it is elsewhere")
+	}
 	return w
 }
 

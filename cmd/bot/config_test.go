@@ -139,4 +139,23 @@ func TestWarnings(t *testing.T) {
 			t.Errorf("warnings lack %q: %s", want, w)
 		}
 	}
+	// The v1 endpoint can be derived only from a NS_API_URL ending in /v2.
+	for _, tc := range []struct {
+		api, v1 string
+		warn    bool
+	}{
+		{"https://pbx.example.com/ns-api/v2", "", false},
+		{"https://pbx.example.com/api", "", true},
+		{"https://pbx.example.com/api", "https://pbx.example.com/ns-api/", false},
+	} {
+		env := goodEnv()
+		env["NS_V1_PORTAL_PASSWORD"], env["NS_API_URL"], env["NS_V1_API_URL"] = "true", tc.api, tc.v1
+		c, err := loadConfig("serve", nil, envMap(env), noFiles, needs{slack: true, pbx: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(strings.Join(c.warnings(), "\n"), "NS_V1_PORTAL_PASSWORD is on but NS_API_URL does not end in /v2"); got != tc.warn {
+			t.Errorf("NS_API_URL %s, NS_V1_API_URL %q: v1 warning %v, want %v", tc.api, tc.v1, got, tc.warn)
+		}
+	}
 }
