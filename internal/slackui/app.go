@@ -189,14 +189,17 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 		now = time.Now
 	}
 	logAdapter := slackLog{l: cfg.Logger.With().Str("component", "slack-go").Logger()}
-	opts := []slack.Option{
-		slack.OptionAppLevelToken(cfg.AppToken),
-		slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second, Transport: slackTransport()}),
-		slack.OptionLog(logAdapter),
-	}
 	apiURL := slack.APIURL
 	if cfg.APIURL != "" {
 		apiURL = cfg.APIURL
+	}
+	// echoless drops the echoed message from chat.postMessage/chat.update replies (echoless.go).
+	opts := []slack.Option{
+		slack.OptionAppLevelToken(cfg.AppToken),
+		slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second, Transport: echoless{next: slackTransport(), apiURL: apiURL}}),
+		slack.OptionLog(logAdapter),
+	}
+	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
 	// The Web API client waits out 429s (retryOption; after OptionHTTPClient, which it wraps).

@@ -56,10 +56,14 @@ func (h countedRetry) ShouldRetry(state *slack.RetryState, req *http.Request, re
 }
 
 // method names a request as the app's metrics do: the Web API method, or "response_url".
-func (h countedRetry) method(req *http.Request) string {
+func (h countedRetry) method(req *http.Request) string { return apiMethod(h.apiURL, req) }
+
+// apiMethod names a request to the Web API at apiURL by its method (chat.update), and any other
+// request (a response_url post) "response_url".
+func apiMethod(apiURL string, req *http.Request) string {
 	u := *req.URL
 	u.RawQuery, u.Fragment = "", ""
-	if m, ok := strings.CutPrefix(u.String(), h.apiURL); ok && m != "" && !strings.Contains(m, "/") {
+	if m, ok := strings.CutPrefix(u.String(), apiURL); ok && m != "" && !strings.Contains(m, "/") {
 		return m
 	}
 	return "response_url"
