@@ -12,10 +12,10 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/slacksocket"
 )
 
 // Config configures the App. The tokens are secrets: they go to slack-go and nowhere else.
@@ -42,7 +42,7 @@ type Config struct {
 	// QueueSize is how many acknowledged commands and clicks may wait for a worker; 0 = 1000.
 	// Past it they are answered "busy, try again in N s", never dropped.
 	QueueSize int
-	// PingInterval is slack-go's watchdog: the most time allowed between Slack's pings; 0 = 30 s.
+	// PingInterval is the link's watchdog: the most time allowed between Slack's pings; 0 = 30 s.
 	PingInterval time.Duration
 	// ReconcileEvery is the period of Reconcile, the sync backstop and reminders; 0 = 5 s.
 	ReconcileEvery time.Duration
@@ -127,7 +127,7 @@ type App struct {
 	cfg       Config
 	log       zerolog.Logger
 	api       slackAPI
-	sm        *socketmode.Client
+	sm        *slacksocket.Client
 	eng       Engine
 	store     Store
 	changes   *Changes
@@ -208,14 +208,12 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	p := newPacer()
 	client := slack.New(cfg.BotToken, append(slices.Clone(opts), retryOption(apiURL, m, p))...)
 	smClient := slack.New(cfg.BotToken, opts...)
-	smOpts := []socketmode.Option{socketmode.OptionLog(logAdapter)}
-	if cfg.PingInterval > 0 {
-		smOpts = append(smOpts, socketmode.OptionPingInterval(cfg.PingInterval))
-	}
+	smOpts := slacksocket.Options{PingInterval: cfg.PingInterval,
+		Logger: cfg.Logger.With().Str("component", "socketmode").Logger()}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
 		api:       slackAPI{c: client, m: m, p: p},
-		sm:        socketmode.New(smClient, smOpts...),
+		sm:        slacksocket.New(smClient, smOpts),
 		queue:     newQueue(cfg.QueueSize, m),
 		cards:     newCardPosts(),
 		threads:   newThreadHolds(),
@@ -311,9 +309,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	bg.Go(func() { a.maintain(ctx) })
 
-	runErr := make(chan error, 1)
-	go func() { runErr <- a.sm.RunContext(ctx) }()
-	err = a.dispatch(ctx, runErr)
+	// The link's reading goroutine acks each envelope itself (socketHandler); Run returns when
+	// ctx ends, or when Slack refuses the app-level token.
+	if err = a.sm.Run(ctx, socketHandler{a}); err != nil {
+		err = fmt.Errorf("socket mode: %w: check SLACK_APP_TOKEN: %w", ErrInvalidAuth, err)
+	}
 	a.setLink(false, "shutting down")
 	a.viewWG.Wait() // each is bounded by submissionTimeout and its ack's timeout
 

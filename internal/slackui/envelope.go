@@ -2,89 +2,53 @@ package slackui
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/slacksocket"
 )
 
-// This file is the dispatcher: the one event loop over Socket Mode, the ack (with the answers
-// that need no work), and the queue hand-off with its "busy" answers.
+// This file is the dispatcher: what the Socket Mode client (slacksocket) hands over, on the
+// goroutine that read it: the ack (with the answers that need no work), and the queue hand-off
+// with its "busy" answers.
 
-// dispatch is the single event loop. It acks every envelope at once (answering in the ack what
-// needs no work), then hands the work to the queue. It does not use socketmode.SocketmodeHandler, which runs every handler in an
-// unbounded goroutine with no context and can fire two handlers (two acks) for one envelope.
-func (a *App) dispatch(ctx context.Context, runErr <-chan error) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-runErr:
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("socket mode: %w", err)
-			}
-			return errors.New("socket mode stopped")
-		case evt := <-a.sm.Events:
-			if err := a.handleEvent(ctx, evt); err != nil {
-				return err
-			}
-		}
-	}
-}
+// socketHandler is the App as slacksocket's Handler (kept off App's own methods).
+type socketHandler struct{ a *App }
 
-func (a *App) handleEvent(ctx context.Context, evt socketmode.Event) error {
-	switch evt.Type {
-	case socketmode.EventTypeConnecting:
-		a.setLink(false, "socket mode connecting")
-	case socketmode.EventTypeConnectionError:
-		a.setLink(false, "socket mode connection error")
-	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
-		a.setLink(true, "")
-	case socketmode.EventTypeIncomingError:
-		a.setLink(false, "socket mode link closed")
-	case socketmode.EventTypeDisconnect:
-		a.setLink(false, "slack asked to reconnect")
-	case socketmode.EventTypeInvalidAuth:
-		return fmt.Errorf("socket mode: %w: check SLACK_APP_TOKEN", ErrInvalidAuth)
-	case socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
-		a.log.Warn().Str("event", string(evt.Type)).Msg("socket mode")
-	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
-		a.envelope(ctx, evt)
-	}
-	return nil
-}
+func (h socketHandler) Link(up bool, why string) { h.a.setLink(up, why) }
+
+func (h socketHandler) Envelope(ctx context.Context, e *slacksocket.Envelope) { h.a.envelope(ctx, e) }
 
 // envelope acks one request envelope and queues its work. A slash command whose answer needs no
 // work (help, usage, a refusal: ackAnswer) is answered in the ack's payload, and so is one that
 // finds the queue full ("busy, try again in N s": nothing was queued, so nothing is lost or half
 // done). A click's ack carries no message, so a click that finds the queue full hears "busy"
 // through its response_url (replier). Every envelope is thus acked and then either queued or
-// answered.
-func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
-	if evt.Request == nil {
-		return
-	}
+// answered. It runs on the reading goroutine of the link, so it never waits on Redis or Slack.
+func (a *App) envelope(ctx context.Context, e *slacksocket.Envelope) {
 	received := a.now()
-	typ := string(evt.Type)
+	typ := e.Type
 	a.m.EnvelopesReceived.WithLabelValues(typ).Inc()
 	a.setLink(true, "") // an envelope arrived, so the link works
-	j := job{envelopeID: evt.Request.EnvelopeID, received: received}
+	if e.RetryAttempt > 0 {
+		a.log.Debug().Str("type", typ).Int("retry_attempt", e.RetryAttempt).Str("retry_reason", e.RetryReason).
+			Msg("envelope delivered again") // its work is deduplicated by envelope (workers.go)
+	}
+	j := job{envelopeID: e.ID, received: received}
 	var answer string // the ack's message; "" = a bare ack
-	switch d := evt.Data.(type) {
-	case slack.SlashCommand:
-		text, refusal, ok := a.ackAnswer(&d)
+	switch {
+	case e.Command != nil:
+		d := e.Command
+		text, refusal, ok := a.ackAnswer(d)
 		switch {
 		case !ok:
-			j.command = &d
+			j.command = d
 		case refusal != nil:
 			j.audit = refusal // a worker records it (Redis, AUDIT_CHANNEL)
 		}
@@ -93,19 +57,20 @@ func (a *App) envelope(ctx context.Context, evt socketmode.Event) {
 			a.m.QueueBusy.Inc()
 			answer = BusyText(a.queue.retryAfter())
 		}
-	case slack.InteractionCallback:
+	case e.Callback != nil:
+		d := e.Callback
 		switch d.Type {
 		case slack.InteractionTypeBlockActions, slack.InteractionTypeMessageAction:
-			j.callback = &d
+			j.callback = d
 		case slack.InteractionTypeViewSubmission:
-			a.viewSubmission(ctx, j, typ, &d)
+			a.viewSubmission(ctx, e, j, d)
 			return
 		}
 	}
-	a.ack(ctx, evt.Request.EnvelopeID, typ, received, answer)
+	a.ack(ctx, e, received, answer)
 	if j.callback != nil && !a.queue.submit(j.lane(), j) {
 		a.m.QueueBusy.Inc()
-		a.busy(ctx, reply{j: j, text: BusyText(a.queue.retryAfter())})
+		a.busy(ctx, e, reply{j: j, text: BusyText(a.queue.retryAfter())})
 	}
 	// events_api: nothing subscribed; acked so Slack does not retry.
 }
@@ -117,13 +82,29 @@ type ackMessage struct {
 	Text         string `json:"text"`
 }
 
+// helpAck is the help answer's ack payload, encoded once: a burst of `/compromised help` is
+// answered from the reading goroutine, and encoding its ~1 KiB of text was a tenth of its CPU.
+var helpAck = mustJSON(ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: HelpText()})
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // a constant that does not encode: a bug
+	}
+	return b
+}
+
 // ack acknowledges an envelope, with answer as an ephemeral message when set.
-func (a *App) ack(ctx context.Context, envelopeID, typ string, received time.Time, answer string) {
+func (a *App) ack(ctx context.Context, e *slacksocket.Envelope, received time.Time, answer string) {
 	var payload any
-	if answer != "" {
+	switch answer {
+	case "":
+	case HelpText():
+		payload = helpAck
+	default:
 		payload = ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: answer}
 	}
-	a.ackPayload(ctx, envelopeID, typ, received, payload)
+	a.ackPayload(ctx, e, received, payload)
 }
 
 // viewChecks is how many view submissions may be checked at once, off the dispatcher.
@@ -134,17 +115,17 @@ const viewChecks = 8
 // closes) once the accepted submission is queued. The check reads Redis and may ask Slack for a
 // user group's members, so it runs off the dispatcher, at most viewChecks at once; past that, and
 // when the queue is full, the answer is "busy, try again", and again nothing is lost.
-func (a *App) viewSubmission(ctx context.Context, j job, typ string, cb *slack.InteractionCallback) {
+func (a *App) viewSubmission(ctx context.Context, e *slacksocket.Envelope, j job, cb *slack.InteractionCallback) {
 	route, ok := viewRoutes[cb.View.CallbackID]
 	if !ok {
-		a.ackPayload(ctx, j.envelopeID, typ, j.received, nil) // not ours: close it
+		a.ackPayload(ctx, e, j.received, nil) // not ours: close it
 		return
 	}
 	select {
 	case a.viewSlots <- struct{}{}:
 	default:
 		a.m.QueueBusy.Inc()
-		a.ackPayload(ctx, j.envelopeID, typ, j.received, fieldErrors(cb.View, BusyText(a.queue.retryAfter())))
+		a.ackPayload(ctx, e, j.received, fieldErrors(cb.View, BusyText(a.queue.retryAfter())))
 		return
 	}
 	a.viewWG.Add(1)
@@ -170,7 +151,7 @@ func (a *App) viewSubmission(ctx context.Context, j job, typ string, cb *slack.I
 		if errs != nil {
 			payload = slack.NewErrorsViewSubmissionResponse(errs)
 		}
-		a.ackPayload(ctx, j.envelopeID, typ, j.received, payload)
+		a.ackPayload(ctx, e, j.received, payload)
 		if refusal != nil {
 			a.auditIncident(context.WithoutCancel(ctx), *refusal)
 			if a.cfg.Observer != nil {
@@ -190,11 +171,12 @@ func fieldErrors(v slack.View, msg string) map[string]string {
 	return map[string]string{"": msg}
 }
 
-// ackPayload acknowledges an envelope with payload (nil: a bare ack), by AckCtx with a short
-// timeout: a plain Ack blocks forever when the link is down and the send queue is full.
-func (a *App) ackPayload(ctx context.Context, envelopeID, typ string, received time.Time, payload any) {
+// ackPayload acknowledges an envelope with payload (nil: a bare ack), waiting at most 2 s for a
+// live connection when the envelope's own has closed (past 3 s Slack delivers it again anyway).
+func (a *App) ackPayload(ctx context.Context, e *slacksocket.Envelope, received time.Time, payload any) {
+	typ := e.Type
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := a.sm.AckCtx(actx, envelopeID, payload)
+	err := e.Ack(actx, payload)
 	cancel()
 	a.m.AckLatency.Observe(time.Since(received).Seconds())
 	if err != nil {
@@ -219,14 +201,16 @@ const (
 )
 
 // busy hands an answer to the repliers, so the dispatcher does not wait on Slack. When even their
-// buffer is full it waits for room: the envelopes behind it wait unacked in slack-go's buffer
-// (and are redelivered by Slack if that takes too long), which is slower but loses nothing.
-func (a *App) busy(ctx context.Context, r reply) {
+// buffer is full it waits for room (after sending the acks held back for one write): the
+// envelopes behind it wait unread on the socket (and are redelivered by Slack if that takes too
+// long), which is slower but loses nothing.
+func (a *App) busy(ctx context.Context, e *slacksocket.Envelope, r reply) {
 	select {
 	case a.replies <- r:
 		return
 	default:
 	}
+	e.Flush()
 	select {
 	case a.replies <- r:
 	case <-ctx.Done():

@@ -1,0 +1,152 @@
+package slacksocket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// conn is one Socket Mode WebSocket.
+type conn struct {
+	id   int // for the logs: 1, 2, … in the order dialled
+	ws   *websocket.Conn
+	tcp  *corkConn
+	wmu  sync.Mutex // gorilla allows one writer of data frames at a time
+	done chan struct{}
+	once sync.Once
+}
+
+const (
+	// readBufferSize is gorilla's read buffer: one Read takes in up to this much of a burst,
+	// which is then handled, and acked in one write, before the next Read.
+	readBufferSize = 64 << 10
+	// writeBufferSize holds a whole ack in one frame (Slack does not reassemble fragments).
+	writeBufferSize = 32 << 10
+	// readLimit bounds one incoming frame (an interactive payload carries the whole message;
+	// Slack keeps them far below this).
+	readLimit = 16 << 20
+	// handshakeTimeout bounds the WebSocket upgrade (slack-go's 45 s is longer than Slack's
+	// ack deadline; a link that slow is better retried).
+	handshakeTimeout = 15 * time.Second
+)
+
+// dial opens a WebSocket to url (from apps.connections.open).
+func dial(ctx context.Context, url string, id int) (*conn, error) {
+	var tcp *corkConn
+	d := websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: handshakeTimeout,
+		ReadBufferSize:   readBufferSize,
+		WriteBufferSize:  writeBufferSize,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var nd net.Dialer
+			c, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			tcp = &corkConn{Conn: c}
+			return tcp, nil
+		},
+	}
+	h := http.Header{}
+	h.Set("Origin", "https://api.slack.com")
+	ws, resp, err := d.DialContext(ctx, url, h)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial socket mode URL: %w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("dial socket mode URL: %w", err)
+	}
+	if tcp == nil { // a proxy dialled: no corking, every ack is its own write
+		tcp = &corkConn{}
+	} else {
+		tcp.arm()
+	}
+	ws.SetReadLimit(readLimit)
+	return &conn{id: id, ws: ws, tcp: tcp, done: make(chan struct{})}, nil
+}
+
+// write sends one text frame (or holds it, corked, for the reader's next Read).
+func (c *conn) write(data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.done:
+		return errConnClosed
+	default:
+	}
+	if err := c.ws.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// flush sends what the reader holds back (see corkConn).
+func (c *conn) flush() error {
+	if c.tcp.Conn == nil {
+		return nil
+	}
+	return c.tcp.Flush()
+}
+
+var errConnClosed = errors.New("socket mode connection closed")
+
+// close says goodbye with a normal close frame (sent after the acks held back) and closes.
+func (c *conn) close() {
+	c.once.Do(func() {
+		c.wmu.Lock()
+		close(c.done)
+		c.wmu.Unlock()
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		_ = c.ws.Close()
+	})
+}
+
+// isOpen: the connection may still take writes.
+func (c *conn) isOpen() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// frames reads frames until the connection fails or fn says stop, handing each text frame's
+// bytes to fn (valid until fn returns: the buffer is reused).
+func (c *conn) frames(fn func([]byte) (stop bool)) error {
+	var buf bytes.Buffer
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err != nil {
+			return err
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return fmt.Errorf("read frame: %w", err)
+		}
+		if typ != websocket.TextMessage {
+			continue // Slack sends JSON text frames only
+		}
+		if fn(buf.Bytes()) {
+			return nil
+		}
+		if buf.Cap() > 1<<20 {
+			buf = bytes.Buffer{} // one huge frame's buffer is not kept
+		}
+	}
+}
