@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -245,6 +246,26 @@ func (s *Store) Audit(ctx context.Context, id string) ([]AuditEntry, error) {
 		return nil, err
 	}
 	return s.readChain(ctx, c, 0, -1)
+}
+
+// AuditAfter returns an incident's audit entries after sequence number seq (0 = all), oldest first:
+// what its thread has not shown yet, without reading and decoding what it has. The incident's
+// user@domain may be the one this store remembers (its sync has just read the incident). Errors:
+// ErrNotFound.
+func (s *Store) AuditAfter(ctx context.Context, id string, seq int64) ([]AuditEntry, error) {
+	id, user, domain, _, err := s.locateCached(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c := s.incidentChain(user, domain, id)
+	seq = max(seq, 0)
+	out, err := s.readChain(ctx, c, seq, -1) // entry n is at index n-1 (appends only push)
+	if err != nil || len(out) == 0 || out[0].Seq == seq+1 {
+		return out, err
+	}
+	// Not where the chain's shape puts it (never seen): the whole chain, filtered.
+	all, err := s.readChain(ctx, c, 0, -1)
+	return slices.DeleteFunc(all, func(e AuditEntry) bool { return e.Seq <= seq }), err
 }
 
 // GlobalAudit returns up to limit entries of the global chain after sequence number since

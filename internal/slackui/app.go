@@ -103,6 +103,7 @@ type Store interface {
 	ListOpen(ctx context.Context) ([]session.Incident, error)
 	Update(ctx context.Context, id string, fn func(*session.Incident) error) (session.Incident, error)
 	Audit(ctx context.Context, id string) ([]session.AuditEntry, error)
+	AuditAfter(ctx context.Context, id string, seq int64) ([]session.AuditEntry, error)
 	Append(ctx context.Context, e session.AuditEntry) (session.AuditEntry, error)
 	ClaimReminder(ctx context.Context, id string, after, every time.Duration) (bool, session.Incident, error)
 	AuditHead(ctx context.Context, id string) (int64, string, error)

@@ -43,6 +43,7 @@ type harness struct {
 	fake  *slackfake.Server
 	pbx   *nstest.Server
 	store *session.Store
+	rdb   session.Client // the store's
 	eng   *remediate.Engine
 	lk    *lockdown.Engine // the apps' Lockdowns (no reconciler runs)
 	pbxc  *netsapiens.Client
@@ -75,7 +76,7 @@ func newHarnessCfg(t testing.TB, mod func(*Config)) *harness {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, fake: fake, pbx: pbx, store: store, clock: clk, pbxc: client}
+	h := &harness{t: t, ctx: ctx, fake: fake, pbx: pbx, store: store, rdb: rdb.Client, clock: clk, pbxc: client}
 	// Each app has its own Changes; the engine notifies all of them through fanout.
 	fan := &fanout{}
 	h.eng, err = remediate.New(client, store, remediate.Config{ApprovalSteps: []session.Step{session.StepRestore},

@@ -25,3 +25,22 @@ func BenchmarkCard(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSyncUnchanged measures one card and thread sync of an incident whose card and thread
+// are up to date (what most syncs of a burst find once the change they were woken for is shown),
+// with the Redis commands it sends per sync.
+func BenchmarkSyncUnchanged(b *testing.B) {
+	h := newHarness(b)
+	inc := h.open()
+	h.waitFor("the syncs to settle", func() bool { return h.apps[0].changes.idle() && h.apps[1].changes.idle() })
+	rec := &redisRecord{}
+	h.rdb.AddHook(rec)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if retry, err := h.apps[0].syncIncident(h.ctx, inc.ID); retry || err != nil {
+			b.Fatalf("sync = %v, %v", retry, err)
+		}
+	}
+	b.ReportMetric(float64(len(rec.commands()))/float64(b.N), "redis-cmds/op")
+}

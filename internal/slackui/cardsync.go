@@ -177,10 +177,10 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 	}
 	defer l.Release(context.WithoutCancel(ctx))
 
-	inc, err = a.store.Get(ctx, id) // as stored now that the lock is ours
-	if retry, done, err := noCard(inc, err); done {
-		return retry, err
-	}
+	// inc, read just before the lock, is not read again under it: a change stored since marked
+	// the incident changed again (in this process through the Notifier; another replica's sync
+	// found the lock taken and retries), so it is synced after this one, and the card's render
+	// reads the newest version anyway. A second read was a round trip and a decode per sync.
 	if err := a.syncCard(ctx, l, inc); err != nil {
 		if errors.Is(err, session.ErrSyncLockLost) {
 			return false, nil

@@ -31,7 +31,7 @@ func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.I
 	if err != nil {
 		return err
 	}
-	entries, err := a.store.Audit(ctx, inc.ID)
+	entries, err := a.store.AuditAfter(ctx, inc.ID, posted)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
 	}
