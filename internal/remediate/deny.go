@@ -54,24 +54,26 @@ func (r *runner) deny() (stepResult, error) {
 	r.pctx = netsapiens.WithPriority(pctx, crit)
 	deny := e.denyPolicy(&r.inc)
 	policy := r.lookupPolicy(deny)
-	u, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
+	u, err := r.readUser()
 	if err != nil {
 		return stepResult{}, fmt.Errorf("read user: %w", err)
 	}
 	if r.inc.Original == nil {
 		// Write-ahead: the original is durable before the PUT that overwrites it. The store keeps
-		// the first record and never records the deny policy as an original.
+		// the first record and never records the deny policy as an original. Its audit line is
+		// written with it: one fsync before the PUT, not two.
 		o := session.Original{Policy: u.DialPolicy, Known: u.DialPolicy != "" && !samePolicy(u.DialPolicy, deny)}
-		inc, err := r.lease.SaveOriginal(r.ctx, o, deny)
+		inc, err := r.lease.SaveOriginal(r.ctx, o, deny, func(inc *session.Incident) []session.AuditEntry {
+			orig := "unknown (already in " + deny + ")"
+			if inc.Original.Known {
+				orig = inc.Original.Policy
+			}
+			return []session.AuditEntry{r.stepLine("original", "", orig, "original dial permission recorded before any change")}
+		})
 		if err != nil && !errors.Is(err, session.ErrNotReplicated) {
 			return stepResult{}, fmt.Errorf("record original dial policy: %w", err)
 		}
 		r.inc = inc
-		orig := "unknown (already in " + deny + ")"
-		if inc.Original.Known {
-			orig = inc.Original.Policy
-		}
-		r.auditStep("original", "", orig, "original dial permission recorded before any change")
 		e.notify(r.ctx, inc.ID)
 		if err != nil {
 			return stepResult{}, fmt.Errorf("record original dial policy: %w", err)
@@ -173,6 +175,64 @@ func (r *runner) deny() (stepResult, error) {
 	}
 	return stepResult{status: status, summary: summary, subs: subs, before: before, after: deny,
 		known: knownReads{calls: last, callsRead: true}}, nil
+}
+
+// userRead is deny's read of the user, sent while the step starts (readUserEarly): one Redis
+// write (the start and its audit lines) fewer before the PBX's first answer.
+type userRead struct {
+	cancel context.CancelFunc
+	answer chan userAnswer // buffered: the read never blocks on a run that dropped it
+}
+
+type userAnswer struct {
+	u   netsapiens.User
+	err error
+}
+
+// readUserEarly sends deny's read of the user of inc while the step's start is being written
+// (session.BeginOptions.Starting). It is a read, and only the run that wins the start takes its
+// answer (a start that fails drops it): that run's Begin found no deny running, so the user's
+// dial policy read now is the one it would read after the start (a PUT of an earlier attempt came
+// before its Fail, and so before this start; and with no original recorded yet no attempt has
+// reached a PUT). It goes at the priority the run would read at: deny's critical path, or High
+// for a Retry of a containment verified already.
+func (e *Engine) readUserEarly(ctx context.Context, inc *session.Incident) *userRead {
+	prio := netsapiens.Critical
+	if inc.Step(session.StepDeny).Progress[progDenyPolicy] == string(PolicyVerified) {
+		prio = netsapiens.High
+	}
+	// Detached from the caller like the step's own calls (execute); dropped with the run.
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	pctx := netsapiens.WithPriority(netsapiens.WithLogTag(rctx, inc.ID), prio)
+	rd := &userRead{cancel: cancel, answer: make(chan userAnswer, 1)}
+	domain, user := inc.Domain, inc.User
+	go func() {
+		u, err := e.pbx.GetUser(pctx, domain, user)
+		rd.answer <- userAnswer{u, err}
+	}()
+	return rd
+}
+
+// drop gives up the read (its run did not start, or has ended).
+func (rd *userRead) drop() {
+	if rd != nil {
+		rd.cancel()
+	}
+}
+
+// readUser is deny's read of the user: the early one when the run has it, else one now.
+func (r *runner) readUser() (netsapiens.User, error) {
+	rd := r.early
+	if rd == nil {
+		return r.e.pbx.GetUser(r.pctx, r.domain(), r.user())
+	}
+	r.early = nil // a run reads the user early once
+	select {
+	case a := <-rd.answer:
+		return a.u, a.err
+	case <-r.ctx.Done():
+		return netsapiens.User{}, context.Cause(r.ctx)
+	}
 }
 
 // lookupPolicy starts the lookup of the deny policy in the incident's domain and returns its

@@ -287,7 +287,8 @@ func (l *dryLease) Fail(_ context.Context, kind Kind, msg string) (session.Incid
 	return l.inc, nil
 }
 
-func (l *dryLease) SaveOriginal(ctx context.Context, o session.Original, denyPolicy string) (session.Incident, error) {
+// SaveOriginal: a dry run writes no audit line.
+func (l *dryLease) SaveOriginal(ctx context.Context, o session.Original, denyPolicy string, _ session.Lines) (session.Incident, error) {
 	if l.inc.Original != nil {
 		return l.inc, nil
 	}

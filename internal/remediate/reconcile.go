@@ -136,7 +136,7 @@ func (e *Engine) resume(ctx context.Context, stale session.Lease, run Lease) Res
 		why+"; resuming from the recorded progress")
 	e.log.Info().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", st.RequestedBy).Str("from", stale.Owner).Msg("resuming step")
 	e.notify(ctx, inc.ID)
-	res, err := e.execute(ctx, run, inc, RunOptions{})
+	res, err := e.execute(ctx, run, inc, RunOptions{}, nil)
 	rs.Incident, rs.Secrets, rs.Err = res.Incident, res.Secrets, err
 	return rs
 }

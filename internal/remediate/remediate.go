@@ -79,7 +79,8 @@ type Lease interface {
 	Progress(ctx context.Context, key, value string) (session.Incident, error)
 	Finish(ctx context.Context, status session.Status, summary string, subs []session.SubResult) (session.Incident, error)
 	Fail(ctx context.Context, kind Kind, msg string) (session.Incident, error)
-	SaveOriginal(ctx context.Context, o session.Original, denyPolicy string) (session.Incident, error)
+	// SaveOriginal records the original (write-ahead) with its audit lines, in one write.
+	SaveOriginal(ctx context.Context, o session.Original, denyPolicy string, lines session.Lines) (session.Incident, error)
 	SaveDevices(ctx context.Context, devs []session.DeviceSnapshot) (session.Incident, error)
 	// Replicated waits until the replicas hold the incident's writes so far: before the PBX write
 	// a write-ahead record protects, when a retry finds the record stored already.

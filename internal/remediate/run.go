@@ -202,6 +202,7 @@ func (e *Engine) begin(ctx context.Context, id string, step session.Step, actor 
 		}
 	}
 	var confirmed string
+	var early *userRead
 	l, inc, err := e.store.Begin(ctx, id, step, session.BeginOptions{
 		Actor: actor, Owner: e.cfg.Owner, LeaseTTL: e.cfg.LeaseTTL, AllowFrom: allow, Force: o.Force,
 		ClearProgress: []string{progResumes}, // a Retry is a new run: its runners may die again
@@ -213,19 +214,30 @@ func (e *Engine) begin(ctx context.Context, id string, step session.Step, actor 
 			confirmed, err = checkMissing(inc, o.ConfirmMissing)
 			return err
 		},
+		Starting: func(inc *session.Incident) {
+			if step == session.StepDeny && early == nil {
+				early = e.readUserEarly(ctx, inc) // deny reads the user while its start is written (deny.go)
+			}
+		},
+		// The start's audit lines are written with it: a run is never running without them.
+		Lines: func(inc *session.Incident) []session.AuditEntry {
+			st := inc.Step(step)
+			var lines []session.AuditEntry
+			if confirmed != "" {
+				lines = append(lines, session.AuditEntry{Actor: actor, Action: "confirmed.devices_missing", Step: step,
+					Detail: "restore confirmed: " + confirmed})
+			}
+			return append(lines, session.AuditEntry{Actor: st.RequestedBy, Action: "step." + string(step) + ".started",
+				Step: step, After: string(session.StatusRunning), Detail: "attempt " + strconv.Itoa(st.Attempts)})
+		},
 	})
 	if err != nil {
+		early.drop()
 		e.observe(ctx, inc, step, false, "", err)
 		return Result{Incident: inc}, err
 	}
-	st := inc.Step(step)
-	if confirmed != "" {
-		e.audit(ctx, inc.ID, actor, "confirmed.devices_missing", step, "", "", "restore confirmed: "+confirmed)
-	}
-	e.audit(ctx, inc.ID, st.RequestedBy, "step."+string(step)+".started", step, "", string(session.StatusRunning),
-		"attempt "+strconv.Itoa(st.Attempts))
 	e.notify(ctx, inc.ID)
-	return e.execute(ctx, l, inc, o)
+	return e.execute(ctx, l, inc, o, early)
 }
 
 // runner is one execution of one step under one lease.
@@ -244,6 +256,7 @@ type runner struct {
 	caller context.Context
 	pctx   context.Context // ctx tagged with the incident ID, for PBX calls
 	opts   RunOptions
+	early  *userRead // deny: the user read sent while the step started (nil: read it now)
 }
 
 // stepFunc runs one step's body and returns its result for Finish.
@@ -264,7 +277,8 @@ type stepResult struct {
 
 // execute runs the step body under l: renews the lease while it runs, records the result
 // (Finish or Fail) unless the runner was stopped, and closes the incident after a restore.
-func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident, o RunOptions) (Result, error) {
+func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident, o RunOptions, early *userRead) (Result, error) {
+	defer early.drop()
 	l := lease.Lease()
 	def, ok := Def(l.Step)
 	if !ok {
@@ -291,7 +305,7 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 	defer cancel(nil)
 	stopRenew := e.renew(rctx, lease, cancel)
 	r := &runner{e: e, lease: lease, step: l.Step, fence: lease.CheckFence, inc: inc, actor: inc.Step(l.Step).RequestedBy, ctx: rctx,
-		pctx: netsapiens.WithLogTag(rctx, inc.ID), opts: o, caller: ctx}
+		pctx: netsapiens.WithLogTag(rctx, inc.ID), opts: o, caller: ctx, early: early}
 	// Every line of this run names its incident, step and actor of record.
 	log := e.log.With().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", r.actor).Logger()
 
@@ -463,6 +477,12 @@ func (r *runner) user() string   { return r.inc.User }
 // auditStep appends an audit line about this step.
 func (r *runner) auditStep(action, before, after, detail string) {
 	r.e.audit(r.ctx, r.inc.ID, r.actor, "step."+string(r.step)+"."+action, r.step, before, after, detail)
+}
+
+// stepLine is auditStep's line, for a write that stores it with its record (session.Lines).
+func (r *runner) stepLine(action, before, after, detail string) session.AuditEntry {
+	return session.AuditEntry{IncidentID: r.inc.ID, Actor: r.actor, Action: "step." + string(r.step) + "." + action,
+		Step: r.step, Before: before, After: after, Detail: detail}
 }
 
 func joinComma(s []string) string {

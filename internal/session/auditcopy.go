@@ -52,6 +52,17 @@ type globalCopier struct {
 // copyGlobal copies incident id's entries up to e (just appended to its chain) into the global
 // chain, batched with the other copies queued meanwhile, and returns once they are there.
 func (s *Store) copyGlobal(ctx context.Context, user, domain, id string, e AuditEntry) error {
+	req := s.queueCopy(user, domain, id, e)
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("copy audit of %s into the global chain: %w", id, ctx.Err())
+	}
+}
+
+// queueCopy queues the copy of incident id's entries up to e; its outcome arrives on req.done.
+func (s *Store) queueCopy(user, domain, id string, e AuditEntry) *copyReq {
 	req := &copyReq{user: user, domain: domain, id: id, seq: e.Seq, entry: e, done: make(chan error, 1)}
 	c := &s.copier
 	c.mu.Lock()
@@ -61,12 +72,7 @@ func (s *Store) copyGlobal(ctx context.Context, user, domain, id string, e Audit
 		go s.flushLoop()
 	}
 	c.mu.Unlock()
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("copy audit of %s into the global chain: %w", id, ctx.Err())
-	}
+	return req
 }
 
 // flushLoop flushes batches until the queue is empty.

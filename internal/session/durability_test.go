@@ -31,7 +31,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	}
 	inc := open(t, s, "1001")
 	l := begin(t, s, inc.ID, session.StepDeny)
-	if _, err := l.SaveOriginal(ctx, session.Original{Policy: "International", Known: true}, "Deny All"); err != nil {
+	if _, err := l.SaveOriginal(ctx, session.Original{Policy: "International", Known: true}, "Deny All", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Progress(ctx, "dial-policy", "set"); err != nil {
@@ -158,7 +158,7 @@ func TestCluster(t *testing.T) {
 		if wins.Load() != 1 {
 			t.Fatalf("%s: %d Begins won", inc.ID, wins.Load())
 		}
-		if _, err := lease.SaveOriginal(ctx, session.Original{Policy: "US", Known: true}, "Deny All"); err != nil {
+		if _, err := lease.SaveOriginal(ctx, session.Original{Policy: "US", Known: true}, "Deny All", nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Append(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "step.deny.done"}); err != nil {

@@ -7,16 +7,35 @@ import "github.com/redis/go-redis/v9"
 
 // The incident record (store.go).
 
-// updateScript is the compare-and-set of an incident.
+// updateScript is the compare-and-set of an incident, with what the same change writes beside
+// the record: the user's original, kept devices and deny policies, and the audit lines that
+// record the change (Lines), so the record and its lines are stored together or not at all.
 // KEYS: 1 incident hash, 2 the user's open pointer, 3 the user's original, 4 the user's kept
-// devices, 5.. the incident's other keys.
+// devices, 5 the user's deny policies, 6 the incident's audit list, 7 its audit head, 8.. the
+// incident's other keys.
 // ARGV: 1 expected version, 2 new version, 3 data, 4 original op, 5 original JSON, 6 TTL ms on close (0 = not closing), 7 ID,
-// 8 kept devices op, 9 kept devices JSON (ops: "" leave, "set", "del").
-// Returns 1 written, 0 version changed, -1 no such incident.
+// 8 kept devices op, 9 kept devices JSON (ops: "" leave, "set", "del"), 10 a deny policy to add ("" = none),
+// 11 the audit head's expected seq, 12 its expected MAC, 13 the new head seq, 14 its MAC, 15.. the
+// audit lines' JSON (none: no audit write).
+// Returns 1 written, 0 version changed, 2 audit head moved, -1 no such incident, -2 a key of the
+// user or of the audit holds another type. Every check comes before the first write: a script
+// that fails writes nothing (Redis does not undo a script's writes before an error).
 var updateScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
 if v ~= ARGV[1] then return 0 end
+local lines = #ARGV >= 15
+if lines then
+  local seq = redis.call('HGET', KEYS[7], 'seq') or '0'
+  local mac = redis.call('HGET', KEYS[7], 'mac') or ''
+  if seq ~= ARGV[11] or mac ~= ARGV[12] then return 2 end
+  local t = redis.call('TYPE', KEYS[6]).ok
+  if t ~= 'none' and t ~= 'list' then return -2 end
+end
+if ARGV[10] ~= '' then
+  local t = redis.call('TYPE', KEYS[5]).ok
+  if t ~= 'none' and t ~= 'set' then return -2 end
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
 if ARGV[4] == 'set' then
   redis.call('SET', KEYS[3], ARGV[5])
@@ -28,11 +47,21 @@ if ARGV[8] == 'set' then
 elseif ARGV[8] == 'del' then
   redis.call('DEL', KEYS[4])
 end
+if ARGV[10] ~= '' then redis.call('SADD', KEYS[5], ARGV[10]) end
+if lines then
+  redis.call('RPUSH', KEYS[6], unpack(ARGV, 15, #ARGV))
+  redis.call('HSET', KEYS[7], 'seq', ARGV[13], 'mac', ARGV[14])
+  local t = redis.call('PTTL', KEYS[1])
+  if t > 0 then
+    redis.call('PEXPIRE', KEYS[6], t)
+    redis.call('PEXPIRE', KEYS[7], t)
+  end
+end
 local ttl = tonumber(ARGV[6])
 if ttl > 0 then
   if redis.call('GET', KEYS[2]) == ARGV[7] then redis.call('DEL', KEYS[2]) end
   redis.call('PEXPIRE', KEYS[1], ttl)
-  for i = 5, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+  for i = 6, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 return 1
 `)

@@ -21,62 +21,48 @@ import (
 // (from an earlier, aborted incident), else an Original with Known = false ("original unknown").
 // A known original also becomes the user's last known original (overwriting an older one: it is
 // the newer truth), atomically with the incident, and outlives it until a restore closes it.
-// It returns once the replicas hold the record (see Replicated). Errors: ErrFenced, ErrNotFound,
-// ErrConflict, *ReplicationError (ErrNotReplicated, with the stored incident).
-func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (Incident, error) {
+// lines (may be nil) are the record's audit lines, made from the incident as recorded: the
+// record, the deny policy joining the user's set of them, the user's original and the lines are
+// one script, one fsync. It returns once the replicas hold the record (see Replicated).
+// Errors: ErrFenced, ErrNotFound, ErrConflict, *ReplicationError (ErrNotReplicated, with the
+// stored incident).
+func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string, lines Lines) (Incident, error) {
 	s, l := r.s, r.Lease()
 	id, user, domain, cached, err := s.locateCached(ctx, l.IncidentID)
 	if err != nil {
 		return Incident{}, err
 	}
-	// One round trip for what the record is decided from: the incident, the user's last known
-	// original and every deny policy the bot set for the user, the one about to be PUT among
-	// them. Recorded before the deny PUT this record protects, so a policy the bot set is never
-	// taken for an original later, even after NS_DENY_POLICY names another policy. (On a retry
-	// whose original is recorded already the policy is in the set already.)
+	// One round trip, with no write, for what the record is decided from: the incident, the
+	// user's last known original and every deny policy the bot set for the user. The one about to
+	// be PUT joins them in the record's script, before the PUT, so a policy the bot set is never
+	// taken for an original later, even after NS_DENY_POLICY names another policy.
 	pipe := s.rdb.Pipeline()
 	rawCmd := pipe.HGet(ctx, s.k.inc(user, domain, id), "data")
 	origCmd := pipe.Get(ctx, s.k.original(user, domain))
-	var addCmd *redis.IntCmd
-	if denyPolicy != "" {
-		addCmd = pipe.SAdd(ctx, s.k.denied(user, domain), denyPolicy)
-	}
 	setCmd := pipe.SMembers(ctx, s.k.denied(user, domain))
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	raw, err := rawCmd.Result()
 	if errors.Is(err, redis.Nil) {
 		if cached {
 			s.locs.forget(id) // gone meanwhile (or never where remembered): ask the index
-			return r.SaveOriginal(ctx, o, denyPolicy)
+			return r.SaveOriginal(ctx, o, denyPolicy, lines)
 		}
 		return Incident{}, fmt.Errorf("incident %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Incident{}, fmt.Errorf("read incident %s: %w", id, err)
 	}
-	inc, err := decodeIncident(id, raw)
-	if err != nil {
-		return Incident{}, err
-	}
 	prev, havePrev, err := decodeOriginal(origCmd, user, domain)
 	if err != nil {
 		return Incident{}, err
 	}
-	if addCmd != nil && addCmd.Err() != nil {
-		return Incident{}, fmt.Errorf("record deny policy of %s: %w", inc.Key(), addCmd.Err())
-	}
-	if denyPolicy == "" && inc.DenyPolicy != "" && inc.Original == nil {
-		if err := s.rdb.SAdd(ctx, s.k.denied(user, domain), inc.DenyPolicy).Err(); err != nil {
-			return Incident{}, fmt.Errorf("record deny policy of %s: %w", inc.Key(), err)
-		}
-	}
 	set, err := setCmd.Result()
 	if err != nil {
-		return Incident{}, fmt.Errorf("read deny policies of %s: %w", inc.Key(), err)
+		return Incident{}, fmt.Errorf("read deny policies of %s@%s: %w", user, domain, err)
 	}
 	// The user's original cannot change under us: only the holder of a lease of the user's single
 	// open incident writes it, and the compare-and-set below fences that.
-	inc, err = s.mutateFrom(ctx, l.IncidentID, raw, func(inc *Incident, m *mutation) error {
+	inc, err := s.mutateFrom(ctx, l.IncidentID, raw, func(inc *Incident, m *mutation) error {
 		if err := s.leaseValid(inc, l); err != nil {
 			return err
 		}
@@ -86,6 +72,7 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (
 		if denyPolicy != "" {
 			inc.DenyPolicy = denyPolicy
 		}
+		m.deniedAdd = inc.DenyPolicy
 		rec, fresh := PickOriginal(o, prev, havePrev, append(set, inc.DenyPolicy), inc.ID, s.nowUTC())
 		if fresh {
 			data, err := json.Marshal(rec)
@@ -95,6 +82,9 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string) (
 			m.origOp, m.origJSON = "set", string(data)
 		}
 		inc.Original = &rec
+		if lines != nil {
+			m.lines = lines(inc)
+		}
 		return nil
 	})
 	return r.writeAhead(ctx, inc, err)

@@ -21,7 +21,7 @@ func TestUserOriginal(t *testing.T) {
 	// Incident 1 records the original, then is aborted after deny: the user stays denied.
 	inc1 := open(t, s, "1001")
 	l := begin(t, s, inc1.ID, session.StepDeny)
-	got, err := l.SaveOriginal(ctx, session.Original{Policy: "US and Canada", Known: true}, "Deny All")
+	got, err := l.SaveOriginal(ctx, session.Original{Policy: "US and Canada", Known: true}, "Deny All", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestUserOriginal(t *testing.T) {
 		t.Errorf("incident original (-got +want):\n%s", diff)
 	}
 	// A retried deny reads the deny policy now: the first record stays.
-	got, err = l.SaveOriginal(ctx, session.Original{Policy: "Deny All", Known: true}, "Deny All")
+	got, err = l.SaveOriginal(ctx, session.Original{Policy: "Deny All", Known: true}, "Deny All", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestUserOriginal(t *testing.T) {
 	// original carries over.
 	inc2 := open(t, s, "1001")
 	l2 := begin(t, s, inc2.ID, session.StepDeny)
-	got, err = l2.SaveOriginal(ctx, session.Original{Policy: "deny all", Known: true}, "Deny All")
+	got, err = l2.SaveOriginal(ctx, session.Original{Policy: "deny all", Known: true}, "Deny All", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestUserOriginal(t *testing.T) {
 	// A user already denied with nothing on record: "original unknown".
 	inc3 := open(t, s, "1002")
 	l3 := begin(t, s, inc3.ID, session.StepDeny)
-	got, err = l3.SaveOriginal(ctx, session.Original{Policy: "Deny All", Known: true}, "Deny All")
+	got, err = l3.SaveOriginal(ctx, session.Original{Policy: "Deny All", Known: true}, "Deny All", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,10 +144,16 @@ type BeginOptions struct {
 	// Check, when set, is the engine's precondition (step order …), run on the fresh incident inside
 	// the compare-and-set; its error aborts Begin and is returned as is.
 	Check func(*Incident) error
+	// Starting, when set, is called with the fresh incident once the step may start (after Check),
+	// before the start is written: for what the runner sends alongside the write (deny's read of
+	// the user). It is called again when a concurrent writer makes the write retry.
+	Starting func(*Incident)
+	// Lines, when set, are the audit lines of the start ("started"), written with it (Lines).
+	Lines Lines
 }
 
 // Begin moves a step to running for exactly one caller: Attempts+1, a lease for opt.Owner with a new
-// fence, handed out as the Run that makes the runner's fenced writes. Everyone else gets a *StepError: ErrAlreadyRunning, ErrAlreadyDone (done, warnings, skipped),
+// fence, handed out as the Run that makes the runner's fenced writes; opt.Lines are written with it. Everyone else gets a *StepError: ErrAlreadyRunning, ErrAlreadyDone (done, warnings, skipped),
 // ErrAwaitingApproval or ErrBadTransition, with who and when. Other errors: ErrClosed, ErrNotFound,
 // ErrInvalid (unknown step, no lease TTL), ErrConflict, and Check's error.
 func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOptions) (*Run, Incident, error) {
@@ -160,7 +166,7 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 		allow = []Status{StatusReady, StatusFailed}
 	}
 	var l Lease
-	inc, err := s.mutate(ctx, id, func(inc *Incident, _ *mutation) error {
+	inc, err := s.mutate(ctx, id, func(inc *Incident, m *mutation) error {
 		if !inc.Open() {
 			return fmt.Errorf("begin %s on %s: %w", step, inc.ID, ErrClosed)
 		}
@@ -172,6 +178,9 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 			if err := opt.Check(inc); err != nil {
 				return err
 			}
+		}
+		if opt.Starting != nil {
+			opt.Starting(inc)
 		}
 		now := s.nowUTC()
 		if st.Status != StatusAwaiting {
@@ -188,6 +197,9 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 			delete(st.Progress, k)
 		}
 		l = Lease{IncidentID: inc.ID, Step: step, Owner: opt.Owner, Fence: st.Fence, Until: st.LeaseUntil}
+		if opt.Lines != nil {
+			m.lines = opt.Lines(inc)
+		}
 		return nil
 	})
 	if err != nil {

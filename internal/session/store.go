@@ -128,6 +128,11 @@ type mutation struct {
 	keptOp   string // "" | "set" | "del": the user's kept devices (Incident.Kept)
 	keptJSON string
 	close    bool // the incident closes: retention TTL on its keys, open pointer removed
+	// deniedAdd is a deny policy to add to the user's set of them (SaveOriginal); "" = none.
+	deniedAdd string
+	// lines are audit entries that record the change, appended to the incident's chain in the
+	// same script (Lines).
+	lines []AuditEntry
 }
 
 // Open stores a new open incident for inc.User@inc.Domain, or returns the user's open incident
@@ -360,16 +365,35 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 		if m.close {
 			ttl = s.retention.Milliseconds()
 		}
+		la, err := s.lineArgs(ctx, user, domain, id, m.lines) // lines.go
+		if err != nil {
+			return Incident{}, err
+		}
 		res, err := updateScript.Run(ctx, s.rdb,
 			[]string{s.k.inc(user, domain, id), s.k.openPtr(user, domain), s.k.original(user, domain),
-				s.k.keptDevices(user, domain), s.k.audit(user, domain, id), s.k.auditHead(user, domain, id)},
-			old, inc.Version, data, m.origOp, m.origJSON, ttl, id, m.keptOp, m.keptJSON).Int()
+				s.k.keptDevices(user, domain), s.k.denied(user, domain), s.k.audit(user, domain, id),
+				s.k.auditHead(user, domain, id)},
+			append([]any{old, inc.Version, data, m.origOp, m.origJSON, ttl, id, m.keptOp, m.keptJSON, m.deniedAdd},
+				la.args...)...).Int()
 		if err != nil {
+			if len(m.lines) > 0 {
+				s.heads.forget(id) // the script may have run: read the head next time
+			}
 			return Incident{}, fmt.Errorf("update incident %s: %w", id, err)
 		}
 		switch res {
 		case 1:
+			s.linesWritten(user, domain, id, la)
 			return inc, nil
+		case 2: // the audit head moved (another writer): read it
+			s.heads.forget(id)
+			if la.remembered {
+				continue
+			}
+		case -2:
+			// Edited outside the bot: a Redis error as far as the caller is concerned.
+			return Incident{}, fmt.Errorf("update incident %s: its audit chain or %s@%s's deny policies hold another type of key",
+				id, user, domain)
 		case -1:
 			if stale() {
 				return s.mutate(ctx, rawID, fn)

@@ -164,7 +164,7 @@ func TestCloseRetention(t *testing.T) {
 	ctx := ctxT(t)
 	closed := open(t, s, "1001")
 	l := begin(t, s, closed.ID, session.StepDeny)
-	if _, err := l.SaveOriginal(ctx, session.Original{Policy: "US and Canada", Known: true}, "Deny All"); err != nil {
+	if _, err := l.SaveOriginal(ctx, session.Original{Policy: "US and Canada", Known: true}, "Deny All", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Finish(ctx, session.StatusDone, "denied", nil); err != nil {
