@@ -27,11 +27,30 @@ const DeliveryTTL = 24 * time.Hour
 // transitions are the real guarantee; this keeps the edge quiet (no second "already done" for one
 // click). Errors: the Redis error (the caller decides whether to go on).
 func (s *Store) FirstDelivery(ctx context.Context, key string) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.k.seen(key), 1, DeliveryTTL).Result()
+	firsts, err := s.FirstDeliveries(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("dedupe %s: %w", key, err)
+		return false, err
 	}
-	return ok, nil
+	return firsts[0], nil
+}
+
+// FirstDeliveries is FirstDelivery for several keys in one round trip, so one fsync (a click's
+// envelope and the click itself, before its step starts): firsts[i] answers keys[i].
+// Errors: the Redis error.
+func (s *Store) FirstDeliveries(ctx context.Context, keys ...string) ([]bool, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.BoolCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.SetNX(ctx, s.k.seen(k), 1, DeliveryTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("dedupe %q: %w", keys, err)
+	}
+	firsts := make([]bool, len(keys))
+	for i, c := range cmds {
+		firsts[i] = c.Val()
+	}
+	return firsts, nil
 }
 
 // SyncLockTTL bounds how long a replica that died mid-sync blocks the others' card updates. The

@@ -114,6 +114,7 @@ type Store interface {
 	// The app's own bookkeeping (session/slacksync.go): delivery dedupe, the per-incident sync
 	// lock with the card stamp and thread cursor, the audit head throttle.
 	FirstDelivery(ctx context.Context, key string) (bool, error)
+	FirstDeliveries(ctx context.Context, keys ...string) ([]bool, error)
 	TrySyncLock(ctx context.Context, incidentID string) (*session.SyncLock, bool, error)
 	ClaimHeadPost(ctx context.Context, seq int64, every time.Duration) (bool, error)
 	HeadPosted(ctx context.Context, seq int64) error

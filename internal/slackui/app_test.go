@@ -153,7 +153,7 @@ func (h *harness) click(i int, user, actionID, id string) {
 		Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: hChan}}},
 		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: actionID, Value: id,
 			BlockID: "b", ActionTs: strconv.FormatInt(time.Now().UnixNano(), 10)}}}}
-	h.apps[i].action(h.ctx, cb)
+	h.apps[i].action(h.ctx, cb, false)
 }
 
 func (h *harness) waitFor(what string, cond func() bool) {

@@ -21,7 +21,31 @@ type click struct {
 	inc  session.Incident
 }
 
-func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
+// clickKey is a button click's delivery key (FirstDelivery): the same click delivered twice
+// (a redelivered envelope, or the same press sent again) has the same one. "" for what is not a
+// button click with an action of ours (a shortcut, an unknown button).
+func clickKey(cb *slack.InteractionCallback) string {
+	if cb == nil || cb.Type == slack.InteractionTypeMessageAction {
+		return ""
+	}
+	acts := ActionsFrom(*cb)
+	if len(acts) == 0 {
+		return ""
+	}
+	act := acts[0]
+	var actionTS string
+	for _, ba := range cb.ActionCallback.BlockActions {
+		if ba != nil && ba.ActionID == act.ActionID() {
+			actionTS = ba.ActionTs
+			break
+		}
+	}
+	return "act:" + actionTS + ":" + cb.User.ID + ":" + act.ActionID() + ":" + act.IncidentID + act.Lockdown
+}
+
+// action runs a button click; again says the click was delivered before (clickKey), so it is
+// counted and dropped.
+func (a *App) action(ctx context.Context, cb *slack.InteractionCallback, again bool) {
 	if cb.Type == slack.InteractionTypeMessageAction {
 		a.messageShortcut(ctx, cb) // shortcut.go
 		return
@@ -32,17 +56,7 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback) {
 		return
 	}
 	act := acts[0]
-	var actionTS string
-	for _, ba := range cb.ActionCallback.BlockActions {
-		if ba != nil && ba.ActionID == act.ActionID() {
-			actionTS = ba.ActionTs
-			break
-		}
-	}
-	key := "act:" + actionTS + ":" + cb.User.ID + ":" + act.ActionID() + ":" + act.IncidentID + act.Lockdown
-	if first, err := a.store.FirstDelivery(ctx, key); err != nil {
-		a.logger(ctx).Warn().Err(err).Msg("dedupe action")
-	} else if !first {
+	if again {
 		a.m.Duplicates.WithLabelValues("action").Inc()
 		return
 	}

@@ -59,12 +59,22 @@ func (a *App) work(ctx context.Context, j job) {
 			a.logger(ctx).Error().Str("panic", fmt.Sprintf("%T", r)).Str("stack", string(debug.Stack())).Msg("job panicked")
 		}
 	}()
-	if first, err := a.store.FirstDelivery(ctx, "env:"+j.envelopeID); err != nil {
+	// A click's own delivery key goes with its envelope's: one round trip, one fsync, before its
+	// step starts.
+	keys := []string{"env:" + j.envelopeID}
+	click := clickKey(j.callback)
+	if click != "" {
+		keys = append(keys, click)
+	}
+	clickAgain := false
+	if firsts, err := a.store.FirstDeliveries(ctx, keys...); err != nil {
 		a.logger(ctx).Warn().Err(err).Msg("dedupe envelope")
-	} else if !first {
+	} else if !firsts[0] {
 		a.m.Duplicates.WithLabelValues("envelope").Inc()
 		a.logger(ctx).Info().Msg("duplicate envelope ignored")
 		return
+	} else if click != "" {
+		clickAgain = !firsts[1]
 	}
 	switch {
 	case j.command != nil:
@@ -72,7 +82,7 @@ func (a *App) work(ctx context.Context, j job) {
 	case j.view != nil:
 		viewRoutes[j.view.cb.View.CallbackID].handle(a, ctx, *j.view)
 	case j.callback != nil:
-		a.action(ctx, j.callback)
+		a.action(ctx, j.callback, clickAgain)
 	case j.audit != nil:
 		a.auditGlobal(ctx, *j.audit)
 	}
