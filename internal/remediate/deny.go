@@ -126,9 +126,8 @@ func (r *runner) deny() (stepResult, error) {
 	domain, user := r.domain(), r.user() // r.inc changes under the record
 	r.alongside(func() { got, err = e.pbx.GetUser(r.pctx, domain, user) }, func() {
 		if put {
-			if recErr = r.progress(progDenyPolicy, string(PolicySet)); recErr == nil {
-				r.auditStep("policy", u.DialPolicy, deny, "dial permission set (PUT accepted)")
-			}
+			recErr = r.record(progDenyPolicy, string(PolicySet),
+				auditLine(r.stepLine("policy", u.DialPolicy, deny, "dial permission set (PUT accepted)")))
 		}
 	})
 	if recErr != nil {
@@ -299,10 +298,10 @@ func (r *runner) endCalls() (ended, remain int, last []netsapiens.ActiveCall, er
 			return 0, 0, nil, fmt.Errorf("end live call: %w", err)
 		}
 		ended++
-		if err := r.progress(progCallsEnded, strconv.Itoa(ended)); err != nil {
+		if err := r.record(progCallsEnded, strconv.Itoa(ended),
+			auditLine(r.stepLine("call", "live call to "+c.DialedNumber, "ended", ""))); err != nil {
 			return 0, 0, nil, err
 		}
-		r.auditStep("call", "live call to "+c.DialedNumber, "ended", "")
 	}
 	if tried == 0 {
 		return ended, 0, calls, nil

@@ -266,6 +266,11 @@ func (l *dryLease) Lease() session.Lease {
 func (l *dryLease) CheckFence(context.Context) error { return nil }
 func (l *dryLease) Renew(context.Context) error      { return nil }
 
+// Record: a dry run writes no audit line.
+func (l *dryLease) Record(ctx context.Context, key, value string, _ session.Lines) (session.Incident, error) {
+	return l.Progress(ctx, key, value)
+}
+
 func (l *dryLease) Progress(_ context.Context, key, value string) (session.Incident, error) {
 	st := l.inc.Steps[l.step]
 	if st.Progress == nil {
@@ -275,13 +280,13 @@ func (l *dryLease) Progress(_ context.Context, key, value string) (session.Incid
 	return l.inc, nil
 }
 
-func (l *dryLease) Finish(_ context.Context, status session.Status, summary string, subs []session.SubResult) (session.Incident, error) {
+func (l *dryLease) Finish(_ context.Context, status session.Status, summary string, subs []session.SubResult, _ session.Lines) (session.Incident, error) {
 	st := l.inc.Steps[l.step]
 	st.Status, st.Summary, st.SubResults = status, summary, subs
 	return l.inc, nil
 }
 
-func (l *dryLease) Fail(_ context.Context, kind Kind, msg string) (session.Incident, error) {
+func (l *dryLease) Fail(_ context.Context, kind Kind, msg string, _ session.Lines) (session.Incident, error) {
 	st := l.inc.Steps[l.step]
 	st.Status, st.ErrKind, st.ErrMessage = session.StatusFailed, kind, msg
 	return l.inc, nil

@@ -112,28 +112,31 @@ func (e *Engine) resume(ctx context.Context, stale session.Lease, run Lease) Res
 	rs.RequestedBy, rs.Incident = st.RequestedBy, inc
 	n, _ := strconv.Atoi(st.Progress[progResumes])
 	n++
-	inc, err = run.Progress(ctx, progResumes, strconv.Itoa(n))
+	why := fmt.Sprintf("runner %s stopped (lease expired at %s)", stale.Owner, fmtTime(stale.Until))
+	var resumed session.Lines // the resume's audit line, written with its count
+	if n <= maxResumes {
+		resumed = auditLine(session.AuditEntry{Actor: "bot", Action: "step." + string(l.Step) + ".resumed", Step: l.Step,
+			Before: stale.Owner, After: e.cfg.Owner, Detail: why + "; resuming from the recorded progress"})
+	}
+	inc, err = run.Record(ctx, progResumes, strconv.Itoa(n), resumed)
 	if err != nil {
 		rs.Err = err
 		return rs
 	}
 	rs.Incident = inc
-	why := fmt.Sprintf("runner %s stopped (lease expired at %s)", stale.Owner, fmtTime(stale.Until))
 	if n > maxResumes {
 		msg := fmt.Sprintf("%s; its runners died %d times, so it is not resumed again: check the bot's log, then Retry", why, n)
-		stored, err := run.Fail(ctx, KindRunnerDied, msg)
+		stored, err := run.Fail(ctx, KindRunnerDied, msg, auditLine(session.AuditEntry{Actor: "bot",
+			Action: "step." + string(l.Step) + ".failed", Step: l.Step, Before: string(session.StatusRunning),
+			After: string(session.StatusFailed), Detail: msg}))
 		rs.Failed, rs.Err = true, err
 		if err == nil {
 			rs.Incident = stored
-			e.audit(ctx, inc.ID, "bot", "step."+string(l.Step)+".failed", l.Step, string(session.StatusRunning),
-				string(session.StatusFailed), msg)
 			e.notify(ctx, inc.ID)
 			e.report(ctx, stored, l.Step, ResultFailed, KindRunnerDied)
 		}
 		return rs
 	}
-	e.audit(ctx, inc.ID, "bot", "step."+string(l.Step)+".resumed", l.Step, stale.Owner, e.cfg.Owner,
-		why+"; resuming from the recorded progress")
 	e.log.Info().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", st.RequestedBy).Str("from", stale.Owner).Msg("resuming step")
 	e.notify(ctx, inc.ID)
 	res, err := e.execute(ctx, run, inc, RunOptions{}, nil)

@@ -77,9 +77,11 @@ type Lease interface {
 	CheckFence(ctx context.Context) error
 	Renew(ctx context.Context) error
 	Progress(ctx context.Context, key, value string) (session.Incident, error)
-	Finish(ctx context.Context, status session.Status, summary string, subs []session.SubResult) (session.Incident, error)
-	Fail(ctx context.Context, kind Kind, msg string) (session.Incident, error)
-	// SaveOriginal records the original (write-ahead) with its audit lines, in one write.
+	// Record, Finish, Fail and SaveOriginal write the audit lines they are given with the record
+	// they describe, in one write (session.Lines).
+	Record(ctx context.Context, key, value string, lines session.Lines) (session.Incident, error)
+	Finish(ctx context.Context, status session.Status, summary string, subs []session.SubResult, lines session.Lines) (session.Incident, error)
+	Fail(ctx context.Context, kind Kind, msg string, lines session.Lines) (session.Incident, error)
 	SaveOriginal(ctx context.Context, o session.Original, denyPolicy string, lines session.Lines) (session.Incident, error)
 	SaveDevices(ctx context.Context, devs []session.DeviceSnapshot) (session.Incident, error)
 	// Replicated waits until the replicas hold the incident's writes so far: before the PBX write

@@ -329,26 +329,27 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 			return Result{Incident: r.inc, Secrets: res.secrets}, err
 		}
 		// Fail under the caller's context: the step must not stay running because rctx ended.
-		stored, ferr := lease.Fail(ctx, KindOf(err), UserMessage(err))
+		stored, ferr := lease.Fail(ctx, KindOf(err), UserMessage(err), auditLine(session.AuditEntry{Actor: r.actor,
+			Action: "step." + string(l.Step) + ".failed", Step: l.Step, Before: string(session.StatusRunning),
+			After: string(session.StatusFailed), Detail: UserMessage(err)}))
 		if ferr != nil {
 			log.Warn().Err(ferr).Msg("record step failure")
 			return Result{Incident: r.inc}, errors.Join(err, ferr)
 		}
-		e.audit(ctx, inc.ID, r.actor, "step."+string(l.Step)+".failed", l.Step, string(session.StatusRunning),
-			string(session.StatusFailed), UserMessage(err))
 		// Errors are wrapped from scrubbed PBX messages and the engine's own words: no secret.
 		log.Warn().Err(err).Str("kind", string(KindOf(err))).Msg("step failed")
 		e.notify(ctx, inc.ID)
 		e.observe(ctx, stored, l.Step, true, session.StatusFailed, err)
 		return Result{Incident: stored, Secrets: res.secrets}, err
 	}
-	stored, err := lease.Finish(ctx, res.status, res.summary, res.subs)
+	stored, err := lease.Finish(ctx, res.status, res.summary, res.subs, auditLine(session.AuditEntry{Actor: r.actor,
+		Action: "step." + string(l.Step) + "." + string(res.status), Step: l.Step, Before: res.before, After: res.after,
+		Detail: res.summary}))
 	if err != nil {
 		// The PBX work is done but the lease was lost (or Redis failed): whoever holds the step
 		// now verifies again. The secrets of this run are still the requester's.
 		return Result{Incident: r.inc, Secrets: res.secrets}, fmt.Errorf("record result of %s: %w", l.Step, err)
 	}
-	e.audit(ctx, inc.ID, r.actor, "step."+string(l.Step)+"."+string(res.status), l.Step, res.before, res.after, res.summary)
 	log.Info().Str("status", string(res.status)).Msg("step finished")
 	e.notify(ctx, inc.ID)
 	e.observe(ctx, stored, l.Step, true, res.status, nil)
@@ -444,7 +445,12 @@ func (r *runner) write(op string, fn func(ctx context.Context) error) error {
 
 // progress records key → value fenced and keeps the stored incident.
 func (r *runner) progress(key, value string) error {
-	inc, err := r.lease.Progress(r.ctx, key, value)
+	return r.record(key, value, nil)
+}
+
+// record is progress with the audit lines that say what was done (nil: none), in one write.
+func (r *runner) record(key, value string, lines session.Lines) error {
+	inc, err := r.lease.Record(r.ctx, key, value, lines)
 	if err != nil {
 		return fmt.Errorf("record progress %s: %w", key, err)
 	}
@@ -483,6 +489,11 @@ func (r *runner) auditStep(action, before, after, detail string) {
 func (r *runner) stepLine(action, before, after, detail string) session.AuditEntry {
 	return session.AuditEntry{IncidentID: r.inc.ID, Actor: r.actor, Action: "step." + string(r.step) + "." + action,
 		Step: r.step, Before: before, After: after, Detail: detail}
+}
+
+// auditLine is the one audit line e, written with the record it describes (session.Lines).
+func auditLine(e session.AuditEntry) session.Lines {
+	return func(*session.Incident) []session.AuditEntry { return []session.AuditEntry{e} }
 }
 
 func joinComma(s []string) string {

@@ -81,7 +81,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	if _, _, err := s2.Begin(ctx, inc.ID, session.StepDeny, session.BeginOptions{Actor: "U2", LeaseTTL: time.Minute}); !errors.Is(err, session.ErrAlreadyRunning) {
 		t.Error("Begin after restart started a running step again")
 	}
-	if _, err := l.Finish(ctx, session.StatusDone, "verified", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "verified", nil, nil); err != nil {
 		t.Errorf("Finish with the pre-crash lease: %v", err)
 	}
 }
@@ -164,7 +164,7 @@ func TestCluster(t *testing.T) {
 		if _, err := s.Append(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "step.deny.done"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := lease.Finish(ctx, session.StatusDone, "", nil); err != nil {
+		if _, err := lease.Finish(ctx, session.StatusDone, "", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Verify(ctx, inc.ID); err != nil {

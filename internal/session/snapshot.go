@@ -205,7 +205,7 @@ func (r *Run) SaveDevices(ctx context.Context, devs []DeviceSnapshot) (Incident,
 	if err := checkSnapshots(devs); err != nil {
 		return Incident{}, err
 	}
-	inc, err := r.with(ctx, func(inc *Incident, _ Lease) error {
+	inc, err := r.with(ctx, func(inc *Incident, _ Lease, _ *mutation) error {
 		if !inc.DevicesAt.IsZero() {
 			return errNoChange
 		}

@@ -37,7 +37,7 @@ func TestUserOriginal(t *testing.T) {
 	if diff := cmp.Diff(*got.Original, want, ignoreTime); diff != "" {
 		t.Errorf("original after a second deny (-got +want):\n%s", diff)
 	}
-	if _, err := l.Finish(ctx, session.StatusDone, "", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Close(ctx, inc1.ID, session.StateAborted, "U1", "left in deny"); err != nil {
@@ -66,7 +66,7 @@ func TestUserOriginal(t *testing.T) {
 	if diff := cmp.Diff(uo, want, ignoreTime); diff != "" {
 		t.Errorf("user original after the second deny (-got +want):\n%s", diff)
 	}
-	if _, err := l2.Finish(ctx, session.StatusDone, "", nil); err != nil {
+	if _, err := l2.Finish(ctx, session.StatusDone, "", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A verified restore closes it and forgets the original.
@@ -146,7 +146,7 @@ func TestNoSecretInRedis(t *testing.T) {
 	if _, err := l.SaveDevices(ctx, []session.DeviceSnapshot{dev}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Finish(ctx, session.StatusDone, "re-created", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "re-created", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	lr := begin(t, s, inc.ID, session.StepReset)

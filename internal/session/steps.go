@@ -55,7 +55,7 @@ func (r *Run) CheckFence(ctx context.Context) error {
 // Errors: ErrFenced (the lease was lost: stop), ErrNotFound, ErrConflict.
 func (r *Run) Renew(ctx context.Context) error {
 	var until time.Time
-	_, err := r.with(ctx, func(inc *Incident, l Lease) error {
+	_, err := r.with(ctx, func(inc *Incident, l Lease, _ *mutation) error {
 		until = r.s.nowUTC().Add(r.ttl)
 		inc.Steps[l.Step].LeaseUntil = until
 		return nil
@@ -71,13 +71,13 @@ func (r *Run) Renew(ctx context.Context) error {
 
 // with is a fenced update: fn runs only while the run's lease is valid. Errors: ErrFenced,
 // ErrNotFound, ErrConflict, ErrInvalid (fn changed the incident's identity or state), fn's error.
-func (r *Run) with(ctx context.Context, fn func(*Incident, Lease) error) (Incident, error) {
+func (r *Run) with(ctx context.Context, fn func(*Incident, Lease, *mutation) error) (Incident, error) {
 	l := r.Lease()
-	return r.s.Update(ctx, l.IncidentID, func(inc *Incident) error {
+	return r.s.update(ctx, l.IncidentID, func(inc *Incident, m *mutation) error {
 		if err := r.s.leaseValid(inc, l); err != nil {
 			return err
 		}
-		return fn(inc, l)
+		return fn(inc, l, m)
 	})
 }
 
@@ -85,39 +85,52 @@ func (r *Run) with(ctx context.Context, fn func(*Incident, Lease) error) (Incide
 // "device/1001a" → "deleted"), so a runner resuming after a takeover continues instead of repeating.
 // Errors: ErrFenced, ErrNotFound, ErrConflict.
 func (r *Run) Progress(ctx context.Context, key, value string) (Incident, error) {
-	return r.with(ctx, func(inc *Incident, l Lease) error {
+	return r.Record(ctx, key, value, nil)
+}
+
+// Record is Progress with the audit lines that say what was done (may be nil), written with it
+// in one script (Lines). Errors: as Progress.
+func (r *Run) Record(ctx context.Context, key, value string, lines Lines) (Incident, error) {
+	return r.with(ctx, func(inc *Incident, l Lease, m *mutation) error {
 		st := inc.Steps[l.Step]
 		if st.Progress == nil {
 			st.Progress = map[string]string{}
 		}
 		st.Progress[key] = value
+		if lines != nil {
+			m.lines = lines(inc)
+		}
 		return nil
 	})
 }
 
-// Finish ends the running step as done or warnings (fenced) with its summary and sub-results; the
-// lease ends. Errors: ErrInvalid (another status), and as Progress.
-func (r *Run) Finish(ctx context.Context, status Status, summary string, subs []SubResult) (Incident, error) {
+// Finish ends the running step as done or warnings (fenced) with its summary and sub-results, and
+// its audit lines (may be nil: Lines); the lease ends. Errors: ErrInvalid (another status), and as
+// Progress.
+func (r *Run) Finish(ctx context.Context, status Status, summary string, subs []SubResult, lines Lines) (Incident, error) {
 	if !status.Finished() {
 		return Incident{}, fmt.Errorf("finish step with status %q: %w", status, ErrInvalid)
 	}
-	return r.end(ctx, func(st *StepState) { st.Status, st.Summary, st.SubResults = status, summary, subs })
+	return r.end(ctx, func(st *StepState) { st.Status, st.Summary, st.SubResults = status, summary, subs }, lines)
 }
 
 // Fail ends the running step as failed (fenced) with an error kind (netsapiens kind or engine
-// reason) and a plain message that must not hold a secret; the lease ends, Progress stays for the
-// retry. Errors: as Progress.
-func (r *Run) Fail(ctx context.Context, kind ErrKind, msg string) (Incident, error) {
-	return r.end(ctx, func(st *StepState) { st.Status, st.ErrKind, st.ErrMessage = StatusFailed, kind, msg })
+// reason) and a plain message that must not hold a secret, and its audit lines (may be nil); the
+// lease ends, Progress stays for the retry. Errors: as Progress.
+func (r *Run) Fail(ctx context.Context, kind ErrKind, msg string, lines Lines) (Incident, error) {
+	return r.end(ctx, func(st *StepState) { st.Status, st.ErrKind, st.ErrMessage = StatusFailed, kind, msg }, lines)
 }
 
 // end records how the running step ended (fenced) and ends its lease.
-func (r *Run) end(ctx context.Context, set func(*StepState)) (Incident, error) {
-	return r.with(ctx, func(inc *Incident, l Lease) error {
+func (r *Run) end(ctx context.Context, set func(*StepState), lines Lines) (Incident, error) {
+	return r.with(ctx, func(inc *Incident, l Lease, m *mutation) error {
 		st := inc.Steps[l.Step]
 		set(st)
 		st.FinishedAt = r.s.nowUTC()
 		st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+		if lines != nil {
+			m.lines = lines(inc)
+		}
 		return nil
 	})
 }

@@ -53,7 +53,7 @@ func TestBeginExactlyOnce(t *testing.T) {
 	if st.Status != session.StatusRunning || st.Attempts != 1 || st.Fence != winner.Lease().Fence || st.LeaseOwner != "worker" {
 		t.Errorf("deny after the race: %+v (winner fence %d)", st, winner.Lease().Fence)
 	}
-	if _, err := winner.Finish(ctx, session.StatusDone, "verified", nil); err != nil {
+	if _, err := winner.Finish(ctx, session.StatusDone, "verified", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = s.Begin(ctx, inc.ID, session.StepDeny, session.BeginOptions{Actor: "U2", LeaseTTL: time.Minute})
@@ -74,7 +74,7 @@ func TestBeginTransitions(t *testing.T) {
 		{name: "ready", want: nil},
 		{name: "failed is a retry", setup: func(t *testing.T, s *session.Store, id string) {
 			l := begin(t, s, id, session.StepRecreate)
-			if _, err := l.Fail(ctxT(t), "conflict", "create refused"); err != nil {
+			if _, err := l.Fail(ctxT(t), "conflict", "create refused", nil); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -197,8 +197,8 @@ func TestFencing(t *testing.T) {
 		"CheckFence": func() error { return old.CheckFence(ctx) },
 		"Renew":      func() error { return old.Renew(ctx) },
 		"Progress":   func() error { _, err := old.Progress(ctx, "device/1001a", "created"); return err },
-		"Finish":     func() error { _, err := old.Finish(ctx, session.StatusDone, "done", nil); return err },
-		"Fail":       func() error { _, err := old.Fail(ctx, "x", "y"); return err },
+		"Finish":     func() error { _, err := old.Finish(ctx, session.StatusDone, "done", nil, nil); return err },
+		"Fail":       func() error { _, err := old.Fail(ctx, "x", "y", nil); return err },
 		"SaveDevices": func() error {
 			_, err := old.SaveDevices(ctx, []session.DeviceSnapshot{{Device: "1001a"}})
 			return err
@@ -213,7 +213,7 @@ func TestFencing(t *testing.T) {
 	if err := nl.CheckFence(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := nl.Finish(ctx, session.StatusWarnings, "re-created", []session.SubResult{{Name: "line link", Outcome: session.OutcomeRequested}})
+	got, err := nl.Finish(ctx, session.StatusWarnings, "re-created", []session.SubResult{{Name: "line link", Outcome: session.OutcomeRequested}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestApprovals(t *testing.T) {
 		s, _, _ := newStore(t)
 		inc := open(t, s, "1001")
 		l := begin(t, s, inc.ID, session.StepRestore)
-		if _, err := l.Fail(ctxT(t), "drift", "policy changed"); err != nil {
+		if _, err := l.Fail(ctxT(t), "drift", "policy changed", nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.RequestApproval(ctxT(t), inc.ID, session.StepRestore, "U1", time.Hour, false); err != nil {
@@ -350,7 +350,7 @@ func TestClaimReminder(t *testing.T) {
 		t.Error("reminder before deny finished")
 	}
 	l := begin(t, s, inc.ID, session.StepDeny)
-	if _, err := l.Finish(ctx, session.StatusDone, "", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	var got []bool

@@ -295,9 +295,14 @@ func (s *Store) ListOpen(ctx context.Context) ([]Incident, error) {
 // writers race; fn returning an error aborts with that error. fn must not change the ID, user,
 // domain or state (use Close). Errors: ErrNotFound, ErrInvalid, ErrConflict, fn's error.
 func (s *Store) Update(ctx context.Context, id string, fn func(*Incident) error) (Incident, error) {
-	return s.mutate(ctx, id, func(inc *Incident, _ *mutation) error {
+	return s.update(ctx, id, func(inc *Incident, _ *mutation) error { return fn(inc) })
+}
+
+// update is Update whose fn may also say what the write makes beside the record (its audit lines).
+func (s *Store) update(ctx context.Context, id string, fn func(*Incident, *mutation) error) (Incident, error) {
+	return s.mutate(ctx, id, func(inc *Incident, m *mutation) error {
 		id, user, domain, state, v := inc.ID, inc.User, inc.Domain, inc.State, inc.Version
-		if err := fn(inc); err != nil {
+		if err := fn(inc, m); err != nil {
 			return err
 		}
 		if inc.ID != id || inc.User != user || inc.Domain != domain || inc.State != state {

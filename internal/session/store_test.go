@@ -167,7 +167,7 @@ func TestCloseRetention(t *testing.T) {
 	if _, err := l.SaveOriginal(ctx, session.Original{Policy: "US and Canada", Known: true}, "Deny All", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Finish(ctx, session.StatusDone, "denied", nil); err != nil {
+	if _, err := l.Finish(ctx, session.StatusDone, "denied", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Append(ctx, session.AuditEntry{IncidentID: closed.ID, Actor: "U1", Action: "step.deny.done"}); err != nil {
