@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +21,14 @@ import (
 const maxAckFrame = 20480
 
 const writeWait = 5 * time.Second
+
+// socketReadBuffer is the kernel receive buffer of an accepted socket. Slack's edge reads acks
+// as fast as they come; this fake reads them in the test process, JSON-decoding each, and under
+// a burst of 200 it falls behind: with the default (auto-tuned from 128 KiB) its TCP window
+// closed, the bot's next write waited for the window to reopen, and on loopback (64 KiB MSS)
+// that wait was at times a ~200 ms probe timer (BenchmarkBurstHelp's ack max of 216 ms with
+// -benchtime 30x; BENCHMARKS.md, "Socket Mode ack path"). 2 MiB holds a burst's acks.
+const socketReadBuffer = 2 << 20
 
 // socket is one accepted Socket Mode WebSocket.
 type socket struct {
@@ -95,6 +104,9 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(1 << 20) // the 20 KiB rule is applied below, with Slack's close reason
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(socketReadBuffer)
+	}
 	so := &socket{ws: ws, done: make(chan struct{})}
 
 	s.mu.Lock()
