@@ -78,14 +78,14 @@ func (r *recorder) sawLink(s string) bool {
 }
 
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	fake *slackfake.Server
 	rec  *recorder
 	done chan error
 	stop context.CancelFunc
 }
 
-func newFake(t *testing.T) *slackfake.Server {
+func newFake(t testing.TB) *slackfake.Server {
 	t.Helper()
 	fake := slackfake.Start(t, slackfake.Options{PingInterval: fakePing,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
@@ -95,7 +95,7 @@ func newFake(t *testing.T) *slackfake.Server {
 }
 
 // start runs a client (app token appToken) against fake until the test ends.
-func start(t *testing.T, fake *slackfake.Server, appToken string) *rig {
+func start(t testing.TB, fake *slackfake.Server, appToken string) *rig {
 	t.Helper()
 	api := slack.New("xoxb-test", slack.OptionAPIURL(fake.APIURL()), slack.OptionAppLevelToken(appToken))
 	c := slacksocket.New(api, slacksocket.Options{PingInterval: clientPing, Logger: zerolog.New(zerolog.NewTestWriter(t))})

@@ -75,6 +75,14 @@ var errBadFrame = errors.New("bad socket mode frame")
 // could not is returned with the error too, so it can still be acked (Slack would otherwise
 // deliver the same bad payload three more times).
 func parseFrame(data []byte) (frame, error) {
+	if f, ok := fastSlashFrame(data); ok {
+		return f, nil
+	}
+	return decodeFrame(data)
+}
+
+// decodeFrame is parseFrame by encoding/json, for every frame.
+func decodeFrame(data []byte) (frame, error) {
 	var f frame
 	if err := json.Unmarshal(data, &f); err != nil {
 		return frame{}, fmt.Errorf("%w: %w", errBadFrame, err)

@@ -17,6 +17,15 @@ import (
 // is in testdata/fuzz/FuzzParseFrame.
 func FuzzParseFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if fast, ok := fastSlashFrame(data); ok {
+			slow, err := decodeFrame(data)
+			if err != nil {
+				t.Fatalf("the fast path accepted a frame encoding/json refuses: %v", err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("fast path %+v %+v, encoding/json %+v %+v", fast, fast.command, slow, slow.command)
+			}
+		}
 		fr, err := parseFrame(data)
 		if err != nil {
 			if !errors.Is(err, errBadFrame) {

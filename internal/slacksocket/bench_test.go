@@ -1,0 +1,49 @@
+package slacksocket_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compromised-responder/bot/internal/slackfake"
+	"github.com/compromised-responder/bot/internal/slacksocket"
+)
+
+// BenchmarkBurstAck is the floor under cmd/bot's BenchmarkBurstHelp: 200 slash commands sent at
+// once by slackfake to this client, in one process, each acked at once with a ~1 KiB ephemeral
+// payload (the size of the help answer) by a handler that does nothing else. One op = one burst.
+// ack-p99-ms is slackfake's figure (its frame written → its ack read), as in BurstHelp.
+func BenchmarkBurstAck(b *testing.B) {
+	const n = 200
+	fake := slackfake.Start(b, slackfake.Options{PingInterval: fakePing})
+	fake.AddUser("U1", "alice")
+	fake.AddChannel("C1", "incident", true)
+	payload, _ := json.Marshal(map[string]string{"response_type": "ephemeral", "text": strings.Repeat("help • text ", 90)})
+	r := start(b, fake, "xapp-1-test")
+	r.rec.ack = func(*slacksocket.Envelope) any { return json.RawMessage(payload) }
+	r.live()
+	var lat []time.Duration
+	for b.Loop() {
+		before := len(fake.Acks())
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() { r.command("help") })
+		}
+		wg.Wait()
+		r.waitFor("the burst's acks", func(s *slackfake.Server) bool { return len(s.Acks()) >= before+n })
+		for _, a := range fake.Acks()[before:] {
+			lat = append(lat, a.Latency)
+		}
+		for range n {
+			<-r.rec.got
+		}
+	}
+	slices.Sort(lat)
+	ms := func(p int) float64 { return float64(lat[(len(lat)-1)*p/100].Microseconds()) / 1000 }
+	b.ReportMetric(ms(50), "ack-p50-ms")
+	b.ReportMetric(ms(99), "ack-p99-ms")
+	b.ReportMetric(ms(100), "ack-max-ms")
+}
