@@ -8,8 +8,9 @@
 // and its payload decoded again (slack.SlashCommand decodes itself twice), a hand-off to the
 // app's loop, then the ack marshalled, handed to a writer goroutine and written with one
 // syscall each (JSON ~40 % of that CPU, the write syscalls 17 %). Here a frame is read, decoded
-// once and answered by the goroutine that read it, and the acks of frames read together leave
-// in one write (corkConn). What slack-go's client does for the protocol is kept: the URL from
+// once (a slash command by a one-pass scanner, fastSlashFrame; the rest by encoding/json into
+// slack-go's types) and answered by the goroutine that read it, and the acks of frames read
+// together leave in one write (corkConn): 82–94 → 29–33 µs of the bot's CPU per command. What slack-go's client does for the protocol is kept: the URL from
 // apps.connections.open (through slack-go's Web API client), hello, disconnect (reconnect at
 // once), server pings answered and watched (no ping for PingInterval: the link is dead),
 // reconnect with backoff (Retry-After of a 429 honoured; a refused token ends Run), the 20 KiB
