@@ -12,7 +12,7 @@
 // slack-go's types) and answered by the goroutine that read it, and the acks of frames read
 // together leave in one write (corkConn): 82–94 → 29–33 µs of the bot's CPU per command. What slack-go's client does for the protocol is kept: the URL from
 // apps.connections.open (through slack-go's Web API client), hello, disconnect (reconnect at
-// once), server pings answered and watched (no ping for PingInterval: the link is dead),
+// once), server pings answered and watched (no ping nor frame for PingInterval: the link is dead),
 // reconnect with backoff (Retry-After of a 429 honoured; a refused token ends Run), the 20 KiB
 // ack limit, and the link state for /readyz.
 package slacksocket
@@ -49,8 +49,8 @@ type Handler interface {
 
 // Options configures a Client.
 type Options struct {
-	// PingInterval is the most time allowed between Slack's pings before the connection is
-	// taken for dead and replaced; 0 = 30 s.
+	// PingInterval is the most time allowed between Slack's pings (or any frame) before the
+	// connection is taken for dead and replaced; 0 = 30 s.
 	PingInterval time.Duration
 	Logger       zerolog.Logger
 }
@@ -168,10 +168,18 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (hello bool, wh
 	defer cn.close()
 	log := c.log.With().Int("socket", cn.id).Logger()
 
-	deadline := func() { _ = cn.ws.SetReadDeadline(time.Now().Add(c.opts.PingInterval)) }
-	deadline()
+	// The watchdog is a read deadline, pushed back by every ping and every frame: a frame read
+	// late because a burst queued ahead of it proves the link alive as well as a ping does.
+	var pushed time.Time
+	deadline := func(now time.Time) {
+		if now.Sub(pushed) > c.opts.PingInterval/8 {
+			pushed = now
+			_ = cn.ws.SetReadDeadline(now.Add(c.opts.PingInterval))
+		}
+	}
+	deadline(time.Now())
 	cn.ws.SetPingHandler(func(data string) error {
-		deadline()
+		deadline(time.Now())
 		// WriteControl may run beside the data writer; a failure shows on the next read.
 		_ = cn.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
 		return nil
@@ -179,6 +187,7 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (hello bool, wh
 	why = "socket mode link closed"
 	err := cn.frames(func(data []byte) bool {
 		now := time.Now()
+		deadline(now)
 		f, err := parseFrame(data)
 		if err != nil && f.EnvelopeID == "" {
 			log.Warn().Err(err).Int("bytes", len(data)).Msg("socket mode: frame ignored")

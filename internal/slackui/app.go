@@ -42,7 +42,7 @@ type Config struct {
 	// QueueSize is how many acknowledged commands and clicks may wait for a worker; 0 = 1000.
 	// Past it they are answered "busy, try again in N s", never dropped.
 	QueueSize int
-	// PingInterval is the link's watchdog: the most time allowed between Slack's pings; 0 = 30 s.
+	// PingInterval is the link's watchdog: the most time allowed without a ping (or any frame) from Slack; 0 = 30 s.
 	PingInterval time.Duration
 	// ReconcileEvery is the period of Reconcile, the sync backstop and reminders; 0 = 5 s.
 	ReconcileEvery time.Duration
