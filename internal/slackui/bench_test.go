@@ -2,6 +2,7 @@ package slackui
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 )
 
@@ -43,4 +44,21 @@ func BenchmarkSyncUnchanged(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(rec.commands()))/float64(b.N), "redis-cmds/op")
+}
+
+// BenchmarkWithoutMember measures dropping the echoed message from a chat.update reply that
+// echoes a golden card (what echoless does to each card update's reply).
+func BenchmarkWithoutMember(b *testing.B) {
+	f := fixtures()[0]
+	text, blocks := Card(f.inc, f.opts)
+	msg, err := json.Marshal(map[string]any{"type": "message", "text": text, "blocks": blocks, "ts": "1.2", "bot_id": "B1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"ok":true,"channel":"C0INC","ts":"1.2","text":` + strconv.Quote(text) + `,"message":` + string(msg) + `}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		withoutMember(body, "message")
+	}
 }
