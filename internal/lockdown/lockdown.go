@@ -256,7 +256,7 @@ func (e *Engine) each(ctx context.Context, n int, fn func(i int)) {
 // eachReleased is each where fn(i, release) may give its place back before it returns
 // (release is idempotent and called anyway when fn returns): the next index starts while fn
 // finishes what no longer needs to hold a place. A deny fan-out releases a member at
-// "contained", so its live-call work (netsapiens.High) overlaps the next members' critical
+// "contained", so its live-call work (netsapiens.FollowUp) overlaps the next members' critical
 // path (netsapiens.Critical) instead of holding their place: with the members' places held
 // until the live calls were dealt with, every member's calls list but the last few went to
 // the PBX before the last members' PUTs (≈ 1.5 × the floor in BenchmarkLockdown). At most n

@@ -267,7 +267,7 @@ func (e *Engine) member(ctx context.Context, lockdownID string, m session.Member
 		if st.Busy(e.now()) {
 			return busyOutcome(st), string(st.Status)
 		}
-		// Deny sets its own PBX priorities inside the engine (netsapiens.Critical, then High).
+		// Deny sets its own PBX priorities inside the engine (netsapiens.Critical, then FollowUp).
 		res, err = e.inc.Request(ctx, inc.ID, step, a.Actor, remediate.RunOptions{ConfirmMissing: token, Contained: contained})
 	case KindApprove:
 		st := inc.Step(step)

@@ -10,29 +10,46 @@ import (
 // the ceiling whatever the priority; a request that finds a slot free never waits.
 //
 // The one ordering, highest first (issue 9 items 4 and 5: containment is never queued behind
-// anything else, and never behind its own follow-up):
+// anything else; under a burst the PBX's slots go to the calls that lead to "contained": each
+// incident's user read, which its card needs before anyone can click Deny, and deny's three):
 //
 //	Critical  deny's critical path: read the user, the deny policy when the cache has no answer,
 //	          PUT the deny policy, read it back. In a lockdown of 200 users every user's PUT
 //	          and verify go before any user's live-call work.
-//	High      deny's work after the verified PUT (list, end and re-list the live calls; a
-//	          resumed deny that re-checks a containment already verified), and the deny policy
-//	          cache's warm-up and refresh, which keep the policy read off the critical path.
-//	Normal    the default: opening an incident, the steps after containment, the lockdown's reads.
-//	Low       reads that only refresh what a person looks at (the card's live state, evidence,
-//	          the restore gate).
+//	High      the deny policy cache's warm-up and refresh, which keep the policy read off the
+//	          critical path (one or two reads per domain and minute).
+//	Normal    the default: the open's user read (the card waits for it, and the Deny button
+//	          with it), the steps after containment, the lockdown's reads.
+//	FollowUp  deny's work after the verified PUT (list, end and re-list the live calls; a
+//	          resumed deny that re-checks a containment already verified).
+//	Low       reads that only fill in or refresh what a person looks at: the open's devices and
+//	          live calls (the card shows "reading…" until they come), evidence, the card's live
+//	          state, the restore gate.
+//
+// Why deny's live-call work goes after other incidents' opens: once the PUT is verified the
+// user can place no new call, and what is left is ending the calls already up, one user's
+// follow-up; an open still waiting is another user who can place any number of new calls
+// until their card is up and Deny clicked. Ahead of the opens, every contained user's calls
+// list (one to three calls each) would be served before the next user's card could be posted:
+// in a burst of 100 that is 100 to 300 round trips of the PBX's slots before the last user is
+// contained (BenchmarkBurstIncidents). Behind them the wait is bounded: an open takes one slot
+// for one round trip, and the opens of a burst end once every card is up, so a fraudulent call
+// is ended at most that much later (in the burst of 100 at 8 slots, about 250 ms). It still
+// goes before every Low read, so a card's cosmetics never delay ending a call.
 type Priority int
 
 // The priorities, lowest first. A context without WithPriority is Normal.
 const (
-	// Low is for reads that only refresh what a person looks at (the card's live state,
-	// evidence, the restore gate): under a burst they wait for containment and for opening
-	// incidents.
+	// Low is for reads that only fill in or refresh what a person looks at (the open's devices
+	// and live calls, evidence, the card's live state, the restore gate): under a burst they
+	// wait for containment, its follow-up and opening incidents.
 	Low Priority = iota
-	// Normal is the default: opening an incident, the steps after containment.
+	// FollowUp is for containment's follow-up: deny's live calls once its PUT is verified (and
+	// a resumed deny re-checking a verified containment). After the opens, before cosmetics.
+	FollowUp
+	// Normal is the default: the open's user read, the steps after containment.
 	Normal
-	// High is for containment's follow-up: deny's live calls once its PUT is verified, and the
-	// deny policy cache's reads (warm-up, refresh).
+	// High is for the deny policy cache's reads (warm-up, refresh).
 	High
 	// Critical is deny's critical path: user read, PUT, verify read (and the deny policy read
 	// when deny has to wait for it). Nothing goes before it.

@@ -15,7 +15,7 @@ import (
 
 // TestPriorityServedFirst: with the one slot taken, requests of every priority wait, two of
 // each, arriving lowest first; when the slot frees they go highest first (Critical, High,
-// Normal, Low: the one ordering of priority.go) and in the order they came within a priority.
+// Normal, FollowUp, Low: the one ordering of priority.go) and in the order they came within a priority.
 // The order is the PBX's order of arrival (one slot: one at a time).
 func TestPriorityServedFirst(t *testing.T) {
 	gate := make(chan struct{})
@@ -30,7 +30,7 @@ func TestPriorityServedFirst(t *testing.T) {
 	ctx := context.Background()
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 9)
+	errs := make(chan error, 11)
 	get := func(ctx context.Context, user string) {
 		wg.Go(func() {
 			if _, err := c.GetUser(ctx, "acme.example", user); err != nil {
@@ -44,7 +44,7 @@ func TestPriorityServedFirst(t *testing.T) {
 	for _, w := range []struct {
 		p    netsapiens.Priority
 		name string
-	}{{netsapiens.Low, "low"}, {netsapiens.Normal, "normal"}, {netsapiens.High, "high"}, {netsapiens.Critical, "critical"}} {
+	}{{netsapiens.Low, "low"}, {netsapiens.FollowUp, "followup"}, {netsapiens.Normal, "normal"}, {netsapiens.High, "high"}, {netsapiens.Critical, "critical"}} {
 		for i := 1; i <= 2; i++ {
 			user := fmt.Sprintf("%s%d", w.name, i)
 			get(netsapiens.WithPriority(ctx, w.p), user)
@@ -62,7 +62,7 @@ func TestPriorityServedFirst(t *testing.T) {
 	for _, r := range pbx.requests() {
 		order = append(order, r.Path[strings.LastIndex(r.Path, "/")+1:])
 	}
-	if got, want := strings.Join(order, " "), "hold critical1 critical2 high1 high2 normal1 normal2 low1 low2"; got != want {
+	if got, want := strings.Join(order, " "), "hold critical1 critical2 high1 high2 normal1 normal2 followup1 followup2 low1 low2"; got != want {
 		t.Errorf("PBX saw %q, want %q", got, want)
 	}
 	if n := c.Waiting(); n != 0 {
@@ -120,6 +120,7 @@ func TestPriorityOf(t *testing.T) {
 		{netsapiens.WithPriority(ctx, netsapiens.High), netsapiens.High},
 		{netsapiens.WithPriority(ctx, netsapiens.Critical), netsapiens.Critical},
 		{netsapiens.WithPriority(ctx, netsapiens.Low), netsapiens.Low},
+		{netsapiens.WithPriority(ctx, netsapiens.FollowUp), netsapiens.FollowUp},
 		{netsapiens.WithPriority(ctx, netsapiens.Priority(42)), netsapiens.Normal},
 	} {
 		if got := netsapiens.PriorityOf(tc.ctx); got != tc.want {

@@ -41,15 +41,16 @@ func (e *Engine) denyPolicy(inc *session.Incident) string {
 //
 // The critical path (user read, policy lookup, PUT, verify) goes before every other waiting
 // PBX request (netsapiens.Critical); the live-call work after it goes after every user's
-// critical path but before opens, cards and evidence (netsapiens.High), so in a lockdown one
-// user's calls list never delays another user's PUT. A resumed run whose containment was
-// already verified only re-checks it: High as well.
+// critical path and every open's user read, before cards' fill-ins and evidence
+// (netsapiens.FollowUp: priority.go says why), so in a burst or a lockdown one user's calls
+// list never delays another user's containment. A resumed run whose containment was already
+// verified only re-checks it: FollowUp as well.
 func (r *runner) deny() (stepResult, error) {
 	e := r.e
 	pctx := r.pctx
 	crit := netsapiens.Critical
 	if r.prog(progDenyPolicy) == string(PolicyVerified) {
-		crit = netsapiens.High
+		crit = netsapiens.FollowUp
 	}
 	r.pctx = netsapiens.WithPriority(pctx, crit)
 	deny := e.denyPolicy(&r.inc)
@@ -152,7 +153,7 @@ func (r *runner) deny() (stepResult, error) {
 	subs = append([]session.SubResult{{Name: "dial permission", Outcome: session.OutcomeVerified,
 		Detail: fmt.Sprintf("%s (read back)", deny)}}, subs...)
 
-	r.pctx = netsapiens.WithPriority(pctx, netsapiens.High) // contained: the live calls come after every user's PUT
+	r.pctx = netsapiens.WithPriority(pctx, netsapiens.FollowUp) // contained: the live calls come after every user's PUT and open
 	ended, remain, last, err := r.endCalls()
 	if err != nil {
 		return stepResult{}, err

@@ -58,6 +58,11 @@ func (p *priorityPBX) GetDialPolicy(ctx context.Context, domain, name string) (n
 	return p.Client.GetDialPolicy(ctx, domain, name)
 }
 
+func (p *priorityPBX) ListDevices(ctx context.Context, domain, user string) ([]netsapiens.Device, error) {
+	p.record(ctx, "list-devices")
+	return p.Client.ListDevices(ctx, domain, user)
+}
+
 func (p *priorityPBX) ListCalls(ctx context.Context, domain, user string) ([]netsapiens.ActiveCall, error) {
 	p.record(ctx, "list-calls")
 	return p.Client.ListCalls(ctx, domain, user)
@@ -75,8 +80,8 @@ func (p *priorityPBX) ListCDRs(ctx context.Context, domain, user string, from, t
 
 // TestDenyPriorities: the open's reads are Normal and its warm-up of the deny policy High; deny's
 // critical path (user read, PUT, verify read) is Critical and its live-call work after the
-// verified PUT High; the evidence reads are Low. A deny whose containment a previous run already
-// verified (a resume, a Retry) re-checks it at High.
+// verified PUT FollowUp (after other incidents' opens); the evidence reads are Low. A deny whose
+// containment a previous run already verified (a resume, a Retry) re-checks it at FollowUp.
 func TestDenyPriorities(t *testing.T) {
 	v := newEnv(t)
 	pbx := &priorityPBX{Client: v.client()}
@@ -87,6 +92,7 @@ func TestDenyPriorities(t *testing.T) {
 	}
 	const (
 		low      = netsapiens.Low
+		followUp = netsapiens.FollowUp
 		normal   = netsapiens.Normal
 		high     = netsapiens.High
 		critical = netsapiens.Critical
@@ -123,12 +129,12 @@ func TestDenyPriorities(t *testing.T) {
 	deny := pbx.calls()
 	// The first four calls are deny's own, in order; the evidence at containment starts after the step.
 	want := []string{line("get-user", critical), line("put-user", critical), line("get-user", critical),
-		line("list-calls", high), line("end-call", high), line("list-calls", high)}
+		line("list-calls", followUp), line("end-call", followUp), line("list-calls", followUp)}
 	if len(deny) < len(want) || !slices.Equal(deny[:len(want)], want) {
 		t.Errorf("deny's PBX calls = %q\nwant them to start %q", deny, want)
 	}
 	for _, l := range deny[len(want):] {
-		if l != line("list-cdrs", low) && l != line("get-user", low) && l != line("list-calls", low) {
+		if l != line("list-cdrs", low) && l != line("get-user", low) && l != line("list-calls", low) && l != line("list-devices", low) {
 			t.Errorf("after deny: %q, want only Low evidence reads", l)
 		}
 	}
@@ -145,7 +151,7 @@ func TestDenyPriorities(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := pbx.calls()
-	if len(again) < 3 || !slices.Equal(again[:3], []string{line("get-user", high), line("get-user", high), line("list-calls", high)}) {
+	if len(again) < 3 || !slices.Equal(again[:3], []string{line("get-user", followUp), line("get-user", followUp), line("list-calls", followUp)}) {
 		t.Errorf("deny re-checking a verified containment: %q", again)
 	}
 }
@@ -182,7 +188,7 @@ func TestDenyContainedHook(t *testing.T) {
 	if !slices.Equal(atHook, want) {
 		t.Errorf("PBX calls when Contained was called = %q, want %q (verified, no live call listed yet)", atHook, want)
 	}
-	if !slices.Contains(pbx.calls(), "end-call "+fmt.Sprint(netsapiens.High)) {
+	if !slices.Contains(pbx.calls(), "end-call "+fmt.Sprint(netsapiens.FollowUp)) {
 		t.Errorf("Run returned before the live call was ended: %q", pbx.calls())
 	}
 	if got := res.Incident.Step(session.StepDeny).Status; got != session.StatusDone {

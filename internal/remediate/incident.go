@@ -19,13 +19,19 @@ type OpenRequest struct {
 	Channel      string // where the card will be posted
 	// Lockdown, when set, opens the incident as a member of that lockdown: no card of its own.
 	Lockdown string
+	// CardFirst opens with the user read alone (identity and dial permission, what the card
+	// needs to be clicked) and reads the devices and live calls in the background, at
+	// netsapiens.Low (openfill.go): the incident's Live is Pending until they are stored. Slack
+	// sets it, so a burst of opens costs the PBX one call each before the cards can be clicked.
+	CardFirst bool
 }
 
 // Open validates user and domain, reads the user from the PBX (canonical identity: domain
-// lower-cased, user as the PBX returns it) and its live state, and stores a new open incident,
-// or returns the user's open one with created = false. The incident is stored before the card
-// is posted; call Discard if the card cannot be posted. Errors: ErrInvalid (bad user or domain,
-// no PBX call made), ErrUserNotFound, netsapiens kinds, store errors.
+// lower-cased, user as the PBX returns it) and its live state (with r.CardFirst, the user alone:
+// the devices and live calls follow in the background), and stores a new open incident, or
+// returns the user's open one with created = false. The incident is stored before the card is
+// posted; call Discard if the card cannot be posted. Errors: ErrInvalid (bad user or domain, no
+// PBX call made), ErrUserNotFound, netsapiens kinds, store errors.
 func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident, created bool, err error) {
 	if err := netsapiens.ValidateUser(r.User); err != nil {
 		return session.Incident{}, false, errorf(ErrInvalid, "%s", UserMessage(err))
@@ -36,7 +42,14 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	}
 	// The deny policy is read while the user is (in the background, for the first deny).
 	e.policies.warm(ctx, e.pbx, domain, e.cfg.DenyPolicy)
-	u, live, reads, err := e.readLive(ctx, domain, r.User)
+	var u netsapiens.User
+	var live session.Live
+	var reads knownReads
+	if r.CardFirst {
+		u, live, err = e.readUser(ctx, domain, r.User)
+	} else {
+		u, live, reads, err = e.readLive(ctx, domain, r.User)
+	}
 	if errors.Is(err, errReadUser) && errors.Is(err, netsapiens.ErrNotFound) {
 		return session.Incident{}, false, errorf(ErrUserNotFound, "user %s does not exist in domain %s on the PBX", r.User, domain)
 	}
@@ -61,16 +74,31 @@ func (e *Engine) Open(ctx context.Context, r OpenRequest) (inc session.Incident,
 	if !created {
 		return inc, false, nil
 	}
-	detail := fmt.Sprintf("%s@%s · dial permission %s · %d device(s) · %d live call(s)", user, domain, live.DialPolicy,
-		len(live.Devices), live.ActiveCalls)
-	if len(inc.Kept) > 0 {
-		detail += " · " + deviceList(deviceIDs(inc.Kept)) + " deleted by an earlier incident and never re-created"
+	detail := fmt.Sprintf("%s@%s · dial permission %s · ", user, domain, live.DialPolicy)
+	if live.Pending {
+		detail += "devices and live calls being read"
+	} else {
+		detail += liveCounts(live, inc.Kept)
 	}
 	e.audit(ctx, inc.ID, r.Actor, "incident.opened", "", "", string(session.StateOpen), detail)
 	e.log.Info().Str("incident", inc.ID).Str("step", "").Str("actor", r.Actor).Str("user", user).Str("domain", domain).Msg("incident opened")
 	e.notify(ctx, inc.ID)
-	e.startEvidence(ctx, inc.ID, session.PhaseOpen, reads) // the live calls and devices just read
+	if live.Pending {
+		e.fillLive(ctx, inc) // then the evidence of the open, with the devices and calls it read
+	} else {
+		e.startEvidence(ctx, inc.ID, session.PhaseOpen, reads) // the live calls and devices just read
+	}
 	return inc, true, nil
+}
+
+// liveCounts is the audit's account of the devices and live calls read, and of the kept devices
+// still missing.
+func liveCounts(live session.Live, kept []session.DeviceSnapshot) string {
+	s := fmt.Sprintf("%d device(s) · %d live call(s)", len(live.Devices), live.ActiveCalls)
+	if len(kept) > 0 {
+		s += " · " + deviceList(deviceIDs(kept)) + " deleted by an earlier incident and never re-created"
+	}
+	return s
 }
 
 // errReadUser marks readLive's error as the user read's (a 404 there means no such user).
@@ -84,27 +112,59 @@ var errReadUser = errors.New("read user")
 func (e *Engine) readLive(ctx context.Context, domain, user string) (netsapiens.User, session.Live, knownReads, error) {
 	var devs []netsapiens.Device
 	var calls []netsapiens.ActiveCall
-	var devErr, callErr error
+	var devErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { devs, devErr = e.pbx.ListDevices(ctx, domain, user) })
-	wg.Go(func() { calls, callErr = e.pbx.ListCalls(ctx, domain, user) })
-	u, err := e.pbx.GetUser(ctx, domain, user)
+	wg.Go(func() { devs, calls, devErr = e.readDevicesCalls(ctx, domain, user) })
+	u, live, err := e.readUser(ctx, domain, user)
 	wg.Wait()
-	switch {
-	case err != nil:
-		return u, session.Live{}, knownReads{}, fmt.Errorf("%w: %w", errReadUser, err)
-	case devErr != nil:
-		return u, session.Live{}, knownReads{}, fmt.Errorf("read devices: %w", devErr)
-	case callErr != nil:
-		return u, session.Live{}, knownReads{}, fmt.Errorf("read live calls: %w", callErr)
+	if err != nil {
+		return u, session.Live{}, knownReads{}, err
 	}
-	live := session.Live{
+	if devErr != nil {
+		return u, session.Live{}, knownReads{}, devErr
+	}
+	live.Pending = false
+	setDevicesCalls(&live, devs, calls)
+	return u, live, knownReads{calls: calls, callsRead: true, devices: devs, devicesRead: true}, nil
+}
+
+// readUser reads the user alone: its Live has the identity and dial permission and is Pending
+// (no devices or calls read). Errors: wrapped in errReadUser (ErrNotFound: no such user).
+func (e *Engine) readUser(ctx context.Context, domain, user string) (netsapiens.User, session.Live, error) {
+	u, err := e.pbx.GetUser(ctx, domain, user)
+	if err != nil {
+		return u, session.Live{}, fmt.Errorf("%w: %w", errReadUser, err)
+	}
+	return u, session.Live{
 		ReadAt:      e.now().UTC(),
 		DisplayName: strings.TrimSpace(u.FirstName + " " + u.LastName),
 		DialPolicy:  u.DialPolicy,
 		EmailMasked: maskEmail(u.EmailAddress),
-		ActiveCalls: len(calls),
+		Pending:     true,
+	}, nil
+}
+
+// readDevicesCalls reads the user's devices and live calls at once. Errors: the devices' first.
+func (e *Engine) readDevicesCalls(ctx context.Context, domain, user string) ([]netsapiens.Device, []netsapiens.ActiveCall, error) {
+	var calls []netsapiens.ActiveCall
+	var callErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { calls, callErr = e.pbx.ListCalls(ctx, domain, user) })
+	devs, devErr := e.pbx.ListDevices(ctx, domain, user)
+	wg.Wait()
+	switch {
+	case devErr != nil:
+		return nil, nil, fmt.Errorf("read devices: %w", devErr)
+	case callErr != nil:
+		return nil, nil, fmt.Errorf("read live calls: %w", callErr)
 	}
+	return devs, calls, nil
+}
+
+// setDevicesCalls puts the devices and live calls read into live.
+func setDevicesCalls(live *session.Live, devs []netsapiens.Device, calls []netsapiens.ActiveCall) {
+	live.ActiveCalls = len(calls)
+	live.Devices = nil
 	for _, d := range devs {
 		ld := session.LiveDevice{Device: d.ID()}
 		if d.Model != nil {
@@ -121,7 +181,6 @@ func (e *Engine) readLive(ctx context.Context, domain, user string) (netsapiens.
 		}
 		live.Devices = append(live.Devices, ld)
 	}
-	return u, live, knownReads{calls: calls, callsRead: true, devices: devs, devicesRead: true}, nil
 }
 
 // Refresh re-reads the live state from the PBX and stores it. Errors: ErrNotFound, netsapiens

@@ -190,6 +190,13 @@ type Live struct {
 	Devices     []LiveDevice `json:"devices,omitempty"`
 	EmailMasked string       `json:"email_masked,omitempty"` // j•••@acme.example, never the full address
 	ActiveCalls int          `json:"active_calls"`
+	// Pending says Devices and ActiveCalls are not read yet: the open stored the user read alone
+	// so that the card could be posted, and reads them in the background (remediate's
+	// OpenRequest.CardFirst); the card shows "reading…" meanwhile.
+	Pending bool `json:"pending,omitempty"`
+	// ReadErr is why Devices and ActiveCalls could not be read ("" = they were, or are pending):
+	// the card says so instead of showing none.
+	ReadErr string `json:"read_error,omitempty"`
 }
 
 // Incident is one response to one compromised user, as stored.

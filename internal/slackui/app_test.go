@@ -143,7 +143,9 @@ func (h *harness) open() session.Incident {
 	if inc.MessageTS == "" {
 		h.t.Fatal("the card's ts was not recorded")
 	}
-	return inc
+	// The card is posted after the user read; the devices and live calls follow (openfill.go).
+	h.waitFor("the open's devices and live calls", func() bool { l := h.get(inc.ID).Live; return l != nil && !l.Pending })
+	return h.get(inc.ID)
 }
 
 // click delivers a button press to app i.
@@ -410,7 +412,8 @@ func TestPeriodicPassSyncsClosedIncidents(t *testing.T) {
 	h := newHarness(t)
 	inc := h.open()
 	h.waitFor("the open to be synced", func() bool {
-		return len(threadLines(h.fake.Thread(hChan, inc.MessageTS))) == 1 && h.apps[0].changes.idle() && h.apps[1].changes.idle()
+		// The open's two lines: incident.opened, live.read (its devices and calls, read after the card).
+		return len(threadLines(h.fake.Thread(hChan, inc.MessageTS))) == 2 && h.apps[0].changes.idle() && h.apps[1].changes.idle()
 	})
 	silent, err := remediate.New(h.pbxc, h.store, remediate.Config{Now: h.clock.Now}) // no Notifier
 	if err != nil {

@@ -136,7 +136,12 @@ func (r *renderer) live() []slack.Block {
 		return []slack.Block{slack.NewSectionBlock(mrkdwn("*Dial permission and devices*  not read from the PBX yet"+r.wasNote("")), nil, nil)}
 	}
 	lines := []string{fmt.Sprintf("*Dial permission*  %s%s", esc(short(lv.DialPolicy, 100)), r.wasNote(lv.DialPolicy))}
-	lines = append(lines, fmt.Sprintf("*Active calls*  %d", lv.ActiveCalls))
+	unread := r.unread()
+	if unread != "" {
+		lines = append(lines, "*Active calls*  "+unread)
+	} else {
+		lines = append(lines, fmt.Sprintf("*Active calls*  %d", lv.ActiveCalls))
+	}
 	if lv.EmailMasked != "" {
 		l := "*Email*  " + esc(short(lv.EmailMasked, 100))
 		if inc.EmailAtOpen != "" && inc.EmailAtOpen != lv.EmailMasked {
@@ -145,6 +150,10 @@ func (r *renderer) live() []slack.Block {
 		lines = append(lines, l)
 	}
 	bs := []slack.Block{slack.NewSectionBlock(mrkdwn(strings.Join(lines, "\n")), nil, nil)}
+	if unread != "" {
+		bs = append(bs, slack.NewSectionBlock(mrkdwn("*Devices*  "+unread), nil, nil))
+		return append(bs, slack.NewContextBlock("", mrkdwn("as of "+r.clock(lv.ReadAt)+" · read from the PBX")))
+	}
 	dev := fmt.Sprintf("*Devices* (%d)", len(lv.Devices))
 	if len(lv.Devices) == 0 {
 		dev = "*Devices*  none"
@@ -156,6 +165,22 @@ func (r *renderer) live() []slack.Block {
 	dev = joinCapped(dev, items, maxDeviceLines, maxSectionText, "devices")
 	bs = append(bs, slack.NewSectionBlock(mrkdwn(dev), nil, nil))
 	return append(bs, slack.NewContextBlock("", mrkdwn("as of "+r.clock(lv.ReadAt)+" · read from the PBX")))
+}
+
+// unread is what the card shows for the devices and live calls when they are not read: still
+// being read after the open (its card is posted after the user read), or why not ("" = read).
+func (r *renderer) unread() string {
+	lv := r.inc.Live
+	again := " · `/compromised status " + esc(r.inc.Key()) + "` reads them again"
+	switch {
+	case remediate.LiveReading(lv, r.o.Now):
+		return "_reading…_"
+	case lv.Pending:
+		return "⚠️ not read (the read was interrupted)" + again
+	case lv.ReadErr != "":
+		return "⚠️ could not be read: " + esc(short(lv.ReadErr, maxErrText)) + again
+	}
+	return ""
 }
 
 // wasNote tells where the user's original dial permission stands next to the live one.

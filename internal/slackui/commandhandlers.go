@@ -123,7 +123,7 @@ func (a *App) cmdOpen(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 		return
 	}
 	inc, created, err := a.eng.Open(ctx, remediate.OpenRequest{User: cmd.User, Domain: cmd.Domain, Reason: cmd.Reason,
-		Actor: c.UserID, Channel: c.ChannelID})
+		Actor: c.UserID, Channel: c.ChannelID, CardFirst: true}) // the devices and calls fill the card in later
 	if err != nil {
 		a.logErr(ctx, err, "", "open incident")
 		a.replyCommand(ctx, c, "⚠️ "+esc(remediate.UserMessage(err))+". Nothing was opened.", nil)
