@@ -156,7 +156,10 @@ func (a *App) actStep(ctx context.Context, c click) {
 		a.askRestorePolicy(ctx, c)
 		return
 	}
-	res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, remediate.RunOptions{ConfirmMissing: c.act.ConfirmMissing})
+	// At deny's "contained" the worker goes back to the queue (releaseWorker): the live-call work
+	// that follows must not hold up the next incident's click.
+	res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, remediate.RunOptions{ConfirmMissing: c.act.ConfirmMissing,
+		Contained: func() { releaseWorker(ctx) }})
 	a.afterRun(ctx, c, c.act.Step, c.user, res, err)
 }
 

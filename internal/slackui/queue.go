@@ -47,19 +47,49 @@ func (q *queue) start(ctx context.Context, n int, fn func(context.Context, job))
 	q.workers += n
 	q.mu.Unlock()
 	for range n {
-		q.wg.Go(func() {
-			for {
-				name, ln, j, ok := q.take()
-				if !ok {
-					return
-				}
-				began := time.Now()
-				q.m.WorkersBusy.Inc()
-				fn(ctx, j)
+		q.wg.Go(func() { q.worker(ctx, fn) })
+	}
+}
+
+// worker runs jobs until the queue is closed and empty, or until the job it runs releases it
+// (releaseWorker): a new worker then takes its place, and this goroutine ends with its job.
+func (q *queue) worker(ctx context.Context, fn func(context.Context, job)) {
+	for {
+		name, ln, j, ok := q.take()
+		if !ok {
+			return
+		}
+		began := time.Now()
+		q.m.WorkersBusy.Inc()
+		var once sync.Once
+		released := false
+		release := func() {
+			once.Do(func() {
+				released = true
 				q.m.WorkersBusy.Dec()
-				q.finish(name, ln, time.Since(began))
-			}
-		})
+				q.wg.Go(func() { q.worker(ctx, fn) })
+			})
+		}
+		fn(context.WithValue(ctx, releaseKey{}, release), j)
+		once.Do(func() { q.m.WorkersBusy.Dec() }) // not released: the worker goes on
+		q.finish(name, ln, time.Since(began))
+		if released {
+			return
+		}
+	}
+}
+
+type releaseKey struct{}
+
+// releaseWorker gives the worker that runs ctx's job back to the queue while the job goes on:
+// the job's lane stays busy until it returns (one job per incident at a time), but other lanes'
+// jobs need not wait for it. Deny calls it at "contained": its live-call work then waits for
+// other incidents' PBX requests (netsapiens.FollowUp), and under a burst the worker it held would
+// keep the next incident's Deny click waiting behind it. The extra goroutines are bounded by the
+// jobs running, one per lane. Idempotent; a no-op outside a queue job.
+func releaseWorker(ctx context.Context) {
+	if f, ok := ctx.Value(releaseKey{}).(func()); ok {
+		f()
 	}
 }
 
