@@ -83,11 +83,7 @@ func (e *Engine) collectEvidence(ctx context.Context, id, phase string, known kn
 	ev := e.readEvidence(ctx, inc, phase, known)
 	stored := false
 	inc, err = e.store.Update(ctx, id, func(i *session.Incident) error {
-		if cur := i.Evidence; cur != nil && (cur.ReadAt.After(ev.ReadAt) ||
-			cur.Phase == session.PhaseContainment && ev.Phase == session.PhaseOpen) {
-			return nil // a newer read, or the containment's, is stored already
-		}
-		i.Evidence, stored = &ev, true
+		stored = setEvidence(i, ev)
 		return nil
 	})
 	if err != nil {
@@ -100,16 +96,29 @@ func (e *Engine) collectEvidence(ctx context.Context, id, phase string, known kn
 	return inc, nil
 }
 
+// setEvidence stores ev as i's evidence unless a newer read, or the containment's, is stored
+// already; it reports whether it did.
+func setEvidence(i *session.Incident, ev session.Evidence) bool {
+	if cur := i.Evidence; cur != nil && (cur.ReadAt.After(ev.ReadAt) ||
+		cur.Phase == session.PhaseContainment && ev.Phase == session.PhaseOpen) {
+		return false
+	}
+	i.Evidence = &ev
+	return true
+}
+
+// evidenceCtx is ctx for evidence reads: the lowest priority, tagged with the incident.
+func evidenceCtx(ctx context.Context, id string) context.Context {
+	return netsapiens.WithPriority(netsapiens.WithLogTag(ctx, id), netsapiens.Low)
+}
+
 // readEvidence makes the three reads at once, at the lowest priority, but for those known holds.
 func (e *Engine) readEvidence(ctx context.Context, inc session.Incident, phase string, known knownReads) session.Evidence {
-	rctx := netsapiens.WithPriority(netsapiens.WithLogTag(ctx, inc.ID), netsapiens.Low)
-	now := e.now().UTC()
-	in := evidence.Input{Phase: phase, Now: now}
+	rctx := evidenceCtx(ctx, inc.ID)
+	in := evidence.Input{Phase: phase, Now: e.now().UTC()}
 	var cdrErr, callErr, devErr error
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		in.CDRs, cdrErr = e.pbx.ListCDRs(rctx, inc.Domain, inc.User, now.Add(-evidence.Window), now, maxEvidenceCDRs)
-	})
+	wg.Go(func() { in.CDRs, cdrErr = e.readCDRs(rctx, inc, in.Now) })
 	in.Calls, in.Devices = known.calls, known.devices
 	if !known.callsRead {
 		wg.Go(func() { in.Calls, callErr = e.pbx.ListCalls(rctx, inc.Domain, inc.User) })
@@ -118,10 +127,20 @@ func (e *Engine) readEvidence(ctx context.Context, inc session.Incident, phase s
 		wg.Go(func() { in.Devices, devErr = e.pbx.ListDevices(rctx, inc.Domain, inc.User) })
 	}
 	wg.Wait()
+	return e.summarize(inc.ID, in, cdrErr, callErr, devErr)
+}
+
+// readCDRs reads the user's call records of the evidence window that ends at now.
+func (e *Engine) readCDRs(rctx context.Context, inc session.Incident, now time.Time) ([]netsapiens.CDR, error) {
+	return e.pbx.ListCDRs(rctx, inc.Domain, inc.User, now.Add(-evidence.Window), now, maxEvidenceCDRs)
+}
+
+// summarize is the evidence of in, whose reads failed with the errors given (logged).
+func (e *Engine) summarize(id string, in evidence.Input, cdrErr, callErr, devErr error) session.Evidence {
 	in.CDRsFailed, in.CallsFailed, in.DevicesFailed = failure(cdrErr), failure(callErr), failure(devErr)
 	for _, err := range []error{cdrErr, callErr, devErr} {
 		if err != nil {
-			e.log.Warn().Err(err).Str("incident", inc.ID).Str("phase", phase).Msg("evidence read failed")
+			e.log.Warn().Err(err).Str("incident", id).Str("phase", in.Phase).Msg("evidence read failed")
 		}
 	}
 	return e.cfg.Evidence.Summarize(in)

@@ -114,7 +114,7 @@ func (e *Engine) readLive(ctx context.Context, domain, user string) (netsapiens.
 	var calls []netsapiens.ActiveCall
 	var devErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { devs, calls, devErr = e.readDevicesCalls(ctx, domain, user) })
+	wg.Go(func() { devs, calls, _, _, devErr = e.readDevicesCalls(ctx, domain, user) })
 	u, live, err := e.readUser(ctx, domain, user)
 	wg.Wait()
 	if err != nil {
@@ -144,21 +144,21 @@ func (e *Engine) readUser(ctx context.Context, domain, user string) (netsapiens.
 	}, nil
 }
 
-// readDevicesCalls reads the user's devices and live calls at once. Errors: the devices' first.
-func (e *Engine) readDevicesCalls(ctx context.Context, domain, user string) ([]netsapiens.Device, []netsapiens.ActiveCall, error) {
-	var calls []netsapiens.ActiveCall
-	var callErr error
+// readDevicesCalls reads the user's devices and live calls at once; err is the devices' error
+// first, then the calls' (wrapped: what failed), and devErr, callErr each read's own.
+func (e *Engine) readDevicesCalls(ctx context.Context, domain, user string) (devs []netsapiens.Device,
+	calls []netsapiens.ActiveCall, devErr, callErr, err error) {
 	var wg sync.WaitGroup
 	wg.Go(func() { calls, callErr = e.pbx.ListCalls(ctx, domain, user) })
-	devs, devErr := e.pbx.ListDevices(ctx, domain, user)
+	devs, devErr = e.pbx.ListDevices(ctx, domain, user)
 	wg.Wait()
 	switch {
 	case devErr != nil:
-		return nil, nil, fmt.Errorf("read devices: %w", devErr)
+		err = fmt.Errorf("read devices: %w", devErr)
 	case callErr != nil:
-		return nil, nil, fmt.Errorf("read live calls: %w", callErr)
+		err = fmt.Errorf("read live calls: %w", callErr)
 	}
-	return devs, calls, nil
+	return devs, calls, devErr, callErr, err
 }
 
 // setDevicesCalls puts the devices and live calls read into live.
