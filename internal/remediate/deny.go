@@ -194,12 +194,12 @@ type userAnswer struct {
 // answer (a start that fails drops it): that run's Begin found no deny running, so the user's
 // dial policy read now is the one it would read after the start (a PUT of an earlier attempt came
 // before its Fail, and so before this start; and with no original recorded yet no attempt has
-// reached a PUT). It goes at the priority the run would read at: deny's critical path, or High
-// for a Retry of a containment verified already.
+// reached a PUT). It goes at the priority the run would read at: deny's critical path, or
+// FollowUp for a Retry of a containment verified already.
 func (e *Engine) readUserEarly(ctx context.Context, inc *session.Incident) *userRead {
 	prio := netsapiens.Critical
 	if inc.Step(session.StepDeny).Progress[progDenyPolicy] == string(PolicyVerified) {
-		prio = netsapiens.High
+		prio = netsapiens.FollowUp
 	}
 	// Detached from the caller like the step's own calls (execute); dropped with the run.
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
