@@ -40,7 +40,14 @@ func (r *responder) printIncident(inc session.Incident) {
 		r.say("  reason: %s", inc.Reason)
 	}
 	if l := inc.Live; l != nil {
-		r.say("  live (as of %s): dial permission %s · %d device(s) · %d live call(s)", ts(l.ReadAt), l.DialPolicy, len(l.Devices), l.ActiveCalls)
+		switch {
+		case l.Pending: // opened from Slack: its card came first, the devices and calls follow
+			r.say("  live (as of %s): dial permission %s · devices and live calls not read yet", ts(l.ReadAt), l.DialPolicy)
+		case l.ReadErr != "":
+			r.say("  live (as of %s): dial permission %s · devices and live calls could not be read: %s", ts(l.ReadAt), l.DialPolicy, l.ReadErr)
+		default:
+			r.say("  live (as of %s): dial permission %s · %d device(s) · %d live call(s)", ts(l.ReadAt), l.DialPolicy, len(l.Devices), l.ActiveCalls)
+		}
 	}
 	if o := inc.Original; o != nil {
 		if o.Known {
