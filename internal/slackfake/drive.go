@@ -74,7 +74,11 @@ func (s *Server) issueLocked(t *responseTarget) (responseURL, triggerID string) 
 func (s *Server) sendEnvelopeOf(ctx context.Context, envID, typ string, acceptsResponse bool, payload map[string]any) (string, error) {
 	env := map[string]any{"envelope_id": envID, "type": typ, "accepts_response_payload": acceptsResponse,
 		"payload": payload}
-	if err := s.SendEnvelope(ctx, env); err != nil {
+	data, err := json.Marshal(env)
+	if err != nil {
+		return "", fmt.Errorf("slackfake: marshal envelope: %w", err)
+	}
+	if err := s.send(ctx, envID, data); err != nil {
 		return "", err
 	}
 	return envID, nil

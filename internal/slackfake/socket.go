@@ -213,12 +213,14 @@ func (s *Server) readAcks(so *socket) {
 
 func (s *Server) recordAck(id string, payload json.RawMessage) {
 	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	a := Ack{EnvelopeID: id, At: now}
 	if len(payload) > 0 && string(payload) != "null" {
 		a.Payload = append(json.RawMessage(nil), payload...)
 	}
+	// The ack's message is decoded before the lock: under a burst the 200 senders wait on it.
+	msg, hasMsg := decodeAckMessage(a.Payload)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if t, ok := s.sentAt[id]; ok {
 		a.Latency = now.Sub(t)
 	}
@@ -228,8 +230,8 @@ func (s *Server) recordAck(id string, payload json.RawMessage) {
 	if first {
 		s.firstAck[id] = a
 	}
-	if info, ok := s.envelopes[id]; ok && info.kind == "slash_commands" && a.Payload != nil {
-		s.ackMessageLocked(info, a.Payload)
+	if info, ok := s.envelopes[id]; ok && info.kind == "slash_commands" && hasMsg {
+		s.ackMessageLocked(info, msg)
 	}
 	if info, ok := s.envelopes[id]; ok && info.view != nil && first {
 		info.view.closed = closesView(a.Payload)
@@ -237,17 +239,25 @@ func (s *Server) recordAck(id string, payload json.RawMessage) {
 	s.notifyLocked()
 }
 
+// ackMessage is the message a slash command's ack payload carries.
+type ackMessage struct {
+	Text         string          `json:"text"`
+	Blocks       json.RawMessage `json:"blocks"`
+	ResponseType string          `json:"response_type"`
+}
+
+// decodeAckMessage reads the message in an ack's payload; false when it carries none.
+func decodeAckMessage(payload json.RawMessage) (ackMessage, bool) {
+	var p ackMessage
+	if payload == nil || json.Unmarshal(payload, &p) != nil || (p.Text == "" && len(p.Blocks) == 0) {
+		return ackMessage{}, false
+	}
+	return p, true
+}
+
 // ackMessageLocked shows a slash command ack's message like Slack does: ephemeral to
 // the user unless response_type is in_channel.
-func (s *Server) ackMessageLocked(info envelopeInfo, payload json.RawMessage) {
-	var p struct {
-		Text         string          `json:"text"`
-		Blocks       json.RawMessage `json:"blocks"`
-		ResponseType string          `json:"response_type"`
-	}
-	if json.Unmarshal(payload, &p) != nil || (p.Text == "" && len(p.Blocks) == 0) {
-		return
-	}
+func (s *Server) ackMessageLocked(info envelopeInfo, p ackMessage) {
 	m := Message{Method: "ack", Channel: info.channel, TS: s.nextTSLocked(), Text: p.Text,
 		Blocks: compactBlocks(p.Blocks), ResponseType: p.ResponseType}
 	ephemeral := p.ResponseType != "in_channel"
@@ -281,21 +291,26 @@ func (s *Server) SendEnvelope(ctx context.Context, env any) error {
 		EnvelopeID string `json:"envelope_id"`
 	}
 	_ = json.Unmarshal(data, &head)
+	return s.send(ctx, head.EnvelopeID, data)
+}
+
+// send is SendEnvelope of an envelope already encoded, whose envelope_id is id ("" = none).
+func (s *Server) send(ctx context.Context, id string, data []byte) error {
 	for {
 		so, err := s.pickSocket(ctx)
 		if err != nil {
-			return fmt.Errorf("slackfake: send envelope %q: %w", head.EnvelopeID, err)
+			return fmt.Errorf("slackfake: send envelope %q: %w", id, err)
 		}
 		var sending func()
-		if head.EnvelopeID != "" {
+		if id != "" {
 			s.mu.Lock()
-			s.sent[head.EnvelopeID] = append([]byte(nil), data...)
+			s.sent[id] = append([]byte(nil), data...)
 			s.mu.Unlock()
 			// The ack latency counts from the write, not from the wait for the socket: 200
 			// envelopes sent at once queue behind one another here, in the fake, not in the bot.
 			sending = func() {
 				s.mu.Lock()
-				s.sentAt[head.EnvelopeID] = time.Now()
+				s.sentAt[id] = time.Now()
 				s.mu.Unlock()
 			}
 		}
@@ -308,7 +323,7 @@ func (s *Server) SendEnvelope(ctx context.Context, env any) error {
 			s.mu.Unlock()
 			continue
 		}
-		s.log.Debug().Int("socket", so.id).Str("envelope", head.EnvelopeID).Msg("envelope sent")
+		s.log.Debug().Int("socket", so.id).Str("envelope", id).Msg("envelope sent")
 		s.mu.Lock()
 		s.notifyLocked()
 		s.mu.Unlock()

@@ -19,6 +19,7 @@ package slacksocket
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -53,6 +54,8 @@ type Options struct {
 	// connection is taken for dead and replaced; 0 = 30 s.
 	PingInterval time.Duration
 	Logger       zerolog.Logger
+	// TLSConfig is for the wss:// dial; nil = the system's roots (tests give their own CA).
+	TLSConfig *tls.Config
 }
 
 // Client keeps one Socket Mode connection up while Run runs.
@@ -136,7 +139,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	c.dialled++
 	id := c.dialled
 	c.mu.Unlock()
-	cn, err := dial(ctx, url, id)
+	cn, err := dial(ctx, url, id, c.opts.TLSConfig)
 	if err != nil {
 		return nil, err
 	}

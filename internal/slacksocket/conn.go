@@ -3,6 +3,7 @@ package slacksocket
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -37,11 +38,12 @@ const (
 	handshakeTimeout = 15 * time.Second
 )
 
-// dial opens a WebSocket to url (from apps.connections.open).
-func dial(ctx context.Context, url string, id int) (*conn, error) {
+// dial opens a WebSocket to url (from apps.connections.open); tlsConfig nil = the system's roots.
+func dial(ctx context.Context, url string, id int, tlsConfig *tls.Config) (*conn, error) {
 	var tcp *corkConn
 	d := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
+		TLSClientConfig:  tlsConfig,
 		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  writeBufferSize,
