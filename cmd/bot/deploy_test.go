@@ -333,8 +333,15 @@ func TestDockerImage(t *testing.T) {
 			t.Errorf("production image copies the simulator: %s", c)
 		}
 	}
-	if !regexp.MustCompile(`go build [^\n]*-tags nosim[^\n]*-o /out/bot \./cmd/bot`).Match(readRepo(t, "deploy/Dockerfile")) {
+	prodLine := regexp.MustCompile(`(CGO_ENABLED=0 )?go build [^\n]*-o /out/bot \./cmd/bot`).Find(readRepo(t, "deploy/Dockerfile"))
+	if !strings.Contains(string(prodLine), "-tags nosim") {
 		t.Error("the production bot is not built with -tags nosim")
+	}
+	// The process tests and benchmarks build the bot as the image does (buildBot).
+	for _, flag := range []string{"-trimpath", "-tags nosim", `-ldflags "-s -w`, "CGO_ENABLED=0"} {
+		if !strings.Contains(string(prodLine), flag) {
+			t.Errorf("the production bot's build (%q) has no %s, which buildBot's productionBuild passes: make them agree", prodLine, flag)
+		}
 	}
 	// The nosim build compiles, and has no simulator in it.
 	deps, err := exec.Command("go", "list", "-tags", "nosim", "-deps", ".").CombinedOutput()

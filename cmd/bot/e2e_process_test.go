@@ -24,8 +24,24 @@ var (
 	buildErr  error
 )
 
-// buildBot compiles cmd/bot once per test binary, for tests that must kill a real process and
-// for the benchmarks that measure one.
+// TestMain removes the bot binary buildBot made (its temporary directory) after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// productionBuild is how deploy/Dockerfile builds the production bot (TestDockerImage checks
+// that it still does): no PBX simulator (-tags nosim), no symbol tables. The process tests and
+// the burst benchmarks run that binary, so what they kill and measure (peak RSS: the binary's
+// mapped pages count too) is what ships, not a bigger build with the simulator linked in.
+var productionBuild = []string{"-trimpath", "-tags", "nosim", "-ldflags", "-s -w"}
+
+// buildBot compiles cmd/bot once per test binary, as the production image does
+// (productionBuild), for tests that must kill a real process and for the benchmarks that
+// measure one.
 func buildBot(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
@@ -38,7 +54,10 @@ func buildBot(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "bot")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		args := append(append([]string{"build"}, productionBuild...), "-o", binPath, ".")
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Dockerfile builds it
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}
