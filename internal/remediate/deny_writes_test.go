@@ -68,12 +68,16 @@ func (w *writeLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // cmd logs a write that touches the user's keys and was carried out (a script refused with
 // NOSCRIPT, then sent again by go-redis, counts once).
 func (w *writeLog) cmd(cmd redis.Cmder, err error) {
-	if readOnly[cmd.Name()] || err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return
 	}
 	for _, a := range cmd.Args()[1:] {
 		if s, ok := a.(string); ok && strings.Contains(s, w.tag) {
-			w.add("redis " + cmd.Name())
+			if readOnly[cmd.Name()] {
+				w.add("read " + cmd.Name())
+			} else {
+				w.add("redis " + cmd.Name())
+			}
 			return
 		}
 	}
@@ -98,8 +102,9 @@ func (p *writesPBX) UpdateUser(ctx context.Context, domain, user string, u netsa
 
 // TestDenyWritesBeforePUT: from the click to the deny PUT, deny writes to Redis twice: the start
 // with its "started" line, and the original (write-ahead) with the deny policy joining the user's
-// set and its "original" line. Each is one script, so one fsync; no audit line, deny policy or
-// fence is a write of its own. The audit chain has the lines in order and verifies.
+// set and its "original" line. Each is one script, so one fsync; no audit line or deny policy is a
+// write of its own, and the PUT follows the record with no fence read between (the record's
+// script checked the lease). The audit chain has the lines in order and verifies.
 func TestDenyWritesBeforePUT(t *testing.T) {
 	v := newEnv(t)
 	rdb, err := session.NewClient(v.redis.URL)
@@ -137,6 +142,11 @@ func TestDenyWritesBeforePUT(t *testing.T) {
 	}
 	if !slices.Contains(log[:put], "pbx get-user") {
 		t.Errorf("the user was not read before the PUT: %q", log)
+	}
+	// The write-ahead record's script found the lease valid just before: the PUT follows it with
+	// no Redis round trip (no fence read) in between.
+	if last := log[:put]; len(last) == 0 || last[len(last)-1] != "redis evalsha" {
+		t.Errorf("the PUT does not follow the write-ahead record at once: %q", log[:put])
 	}
 
 	ctx := context.Background()

@@ -28,6 +28,7 @@ import (
 // stored incident).
 func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string, lines Lines) (Incident, error) {
 	s, l := r.s, r.Lease()
+	sent := s.nowUTC() // the lease is valid at least from here to the write (CheckFence)
 	id, user, domain, cached, err := s.locateCached(ctx, l.IncidentID)
 	if err != nil {
 		return Incident{}, err
@@ -87,6 +88,9 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string, l
 		}
 		return nil
 	})
+	if err == nil {
+		r.confirm(sent)
+	}
 	return r.writeAhead(ctx, inc, err)
 }
 

@@ -29,9 +29,33 @@ type Run struct {
 
 	mu sync.Mutex
 	l  Lease // Until moves with Renew
+	// confirmed is when (the store's clock, as the write was sent) a fenced write last found
+	// the lease valid: Begin or TakeOver handing it out, or any write through the Run.
+	confirmed time.Time
+	ended     bool // Finish or Fail ended the lease: nothing confirms it again
 }
 
-func (s *Store) newRun(l Lease, ttl time.Duration) *Run { return &Run{s: s, ttl: ttl, l: l} }
+// fenceFresh is how recent a fenced write's confirmation of the lease must be for CheckFence to
+// answer from it instead of reading the incident: a write that found the lease valid proves what
+// the read would (the step running under this fence, the lease unexpired), and a lease, unexpired,
+// is only ever superseded after it expires (TakeOver) or by its own end. Far under the lease TTL;
+// about the age a read's answer already has when a PBX write goes out after it under load. So
+// deny's PUT follows its write-ahead record with no Redis round trip between them (one that, on a
+// busy Redis, waits behind other clients' fsyncs).
+const fenceFresh = 25 * time.Millisecond
+
+func (s *Store) newRun(l Lease, ttl time.Duration, confirmed time.Time) *Run {
+	return &Run{s: s, ttl: ttl, l: l, confirmed: confirmed}
+}
+
+// confirm records that a fenced write sent at at found the lease valid.
+func (r *Run) confirm(at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.ended && at.After(r.confirmed) {
+		r.confirmed = at
+	}
+}
 
 // Lease returns the run's lease as it stands (Until as last renewed).
 func (r *Run) Lease() Lease {
@@ -43,7 +67,12 @@ func (r *Run) Lease() Lease {
 // CheckFence returns nil while the run holds the current, unexpired lease of its step; call it
 // before every PBX call. Errors: ErrFenced, ErrNotFound.
 func (r *Run) CheckFence(ctx context.Context) error {
-	l := r.Lease()
+	r.mu.Lock()
+	l, at := r.l, r.confirmed
+	r.mu.Unlock()
+	if now := r.s.nowUTC(); !at.After(now) && now.Sub(at) < fenceFresh && now.Before(l.Until) {
+		return nil // a fenced write just found the lease valid (fenceFresh)
+	}
 	inc, err := r.s.Get(ctx, l.IncidentID)
 	if err != nil {
 		return err
@@ -73,12 +102,17 @@ func (r *Run) Renew(ctx context.Context) error {
 // ErrNotFound, ErrConflict, ErrInvalid (fn changed the incident's identity or state), fn's error.
 func (r *Run) with(ctx context.Context, fn func(*Incident, Lease, *mutation) error) (Incident, error) {
 	l := r.Lease()
-	return r.s.update(ctx, l.IncidentID, func(inc *Incident, m *mutation) error {
+	sent := r.s.nowUTC() // the lease is valid at least from here to the write (CheckFence)
+	inc, err := r.s.update(ctx, l.IncidentID, func(inc *Incident, m *mutation) error {
 		if err := r.s.leaseValid(inc, l); err != nil {
 			return err
 		}
 		return fn(inc, l, m)
 	})
+	if err == nil {
+		r.confirm(sent)
+	}
+	return inc, err
 }
 
 // Progress records, fenced, that the running step did something on the PBX (key → value, e.g.
@@ -123,7 +157,7 @@ func (r *Run) Fail(ctx context.Context, kind ErrKind, msg string, lines Lines) (
 
 // end records how the running step ended (fenced) and ends its lease.
 func (r *Run) end(ctx context.Context, set func(*StepState), lines Lines) (Incident, error) {
-	return r.with(ctx, func(inc *Incident, l Lease, m *mutation) error {
+	inc, err := r.with(ctx, func(inc *Incident, l Lease, m *mutation) error {
 		st := inc.Steps[l.Step]
 		set(st)
 		st.FinishedAt = r.s.nowUTC()
@@ -133,6 +167,12 @@ func (r *Run) end(ctx context.Context, set func(*StepState), lines Lines) (Incid
 		}
 		return nil
 	})
+	if err == nil {
+		r.mu.Lock()
+		r.ended, r.confirmed = true, time.Time{}
+		r.mu.Unlock()
+	}
+	return inc, err
 }
 
 // BeginOptions says who starts a step and under which conditions.
@@ -179,6 +219,7 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 		allow = []Status{StatusReady, StatusFailed}
 	}
 	var l Lease
+	var now time.Time
 	inc, err := s.mutate(ctx, id, func(inc *Incident, m *mutation) error {
 		if !inc.Open() {
 			return fmt.Errorf("begin %s on %s: %w", step, inc.ID, ErrClosed)
@@ -195,7 +236,7 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 		if opt.Starting != nil {
 			opt.Starting(inc)
 		}
-		now := s.nowUTC()
+		now = s.nowUTC()
 		if st.Status != StatusAwaiting {
 			st.RequestedBy, st.RequestedAt = opt.Actor, now
 			st.ApprovedBy, st.ApprovedAt, st.ApprovalExpires = "", time.Time{}, time.Time{}
@@ -218,7 +259,7 @@ func (s *Store) Begin(ctx context.Context, id string, step Step, opt BeginOption
 	if err != nil {
 		return nil, inc, err
 	}
-	return s.newRun(l, ttl), inc, nil
+	return s.newRun(l, ttl, now), inc, nil
 }
 
 // stepBlocked says why a step with status st.Status may not start, or nil.
@@ -295,12 +336,13 @@ func (s *Store) TakeOver(ctx context.Context, stale Lease, owner string, ttl tim
 		return nil, fmt.Errorf("take over step %q with lease %s: %w", stale.Step, ttl, ErrInvalid)
 	}
 	var l Lease
+	var now time.Time
 	_, err := s.mutate(ctx, stale.IncidentID, func(inc *Incident, _ *mutation) error {
 		if !inc.Open() {
 			return fmt.Errorf("take over %s on %s: %w", stale.Step, inc.ID, ErrClosed)
 		}
 		st := inc.Steps[stale.Step]
-		now := s.nowUTC()
+		now = s.nowUTC()
 		if st.Status != StatusRunning || st.Fence != stale.Fence {
 			return fmt.Errorf("take over lease %d on %s/%s: step is %s with fence %d: %w",
 				stale.Fence, inc.ID, stale.Step, st.Status, st.Fence, ErrFenced)
@@ -315,7 +357,7 @@ func (s *Store) TakeOver(ctx context.Context, stale Lease, owner string, ttl tim
 	if err != nil {
 		return nil, err
 	}
-	return s.newRun(l, ttl), nil
+	return s.newRun(l, ttl, now), nil
 }
 
 // RequestApproval puts a ready or failed step (or one whose earlier request expired or was

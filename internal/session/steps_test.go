@@ -362,3 +362,44 @@ func TestClaimReminder(t *testing.T) {
 		t.Errorf("reminders at 29m, 31m, 1h31m, 2h31m, 2h32m after deny (-got +want):\n%s", diff)
 	}
 }
+
+// TestCheckFenceAfterAFencedWrite: right after a fenced write found the lease valid, CheckFence
+// answers from it, with no read (here the incident is deleted behind the run's back, which a read
+// would see); once the confirmation is older than fenceFresh, or the lease has expired and
+// another runner took it over, CheckFence reads again and sees it.
+func TestCheckFenceAfterAFencedWrite(t *testing.T) {
+	s, r, clk := newStore(t)
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+	l := begin(t, s, inc.ID, session.StepDeny)
+	if err := l.CheckFence(ctx); err != nil {
+		t.Fatalf("CheckFence right after Begin: %v", err)
+	}
+	clk.Advance(time.Second)
+	if _, err := l.Progress(ctx, "policy", "set"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Client.Del(ctx, r.Prefix+":{1001@acme.example}:inc:"+inc.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CheckFence(ctx); err != nil {
+		t.Errorf("CheckFence right after a fenced write = %v, want nil (answered from the write)", err)
+	}
+	clk.Advance(25 * time.Millisecond)
+	if err := l.CheckFence(ctx); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("CheckFence once the write is 25 ms old = %v, want the read's ErrNotFound", err)
+	}
+
+	// A lease that expired and was taken over: the old runner's last write is recent by its own
+	// count, but the lease is past its end, so CheckFence reads and is fenced.
+	inc2 := open(t, s, "1002")
+	old := begin(t, s, inc2.ID, session.StepDeny)
+	clk.Advance(31 * time.Second)
+	other, _ := storeOn(t, r.Client, withPrefix(r), func(c *session.Config) { c.Now = clk.Now })
+	if _, err := other.TakeOver(ctx, old.Lease(), "w2", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.CheckFence(ctx); !errors.Is(err, session.ErrFenced) {
+		t.Errorf("CheckFence of a taken-over lease = %v, want ErrFenced", err)
+	}
+}
