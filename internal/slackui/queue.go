@@ -10,6 +10,10 @@ import (
 // queue holds acknowledged work until a worker runs it: at most size jobs wait, the workers drain
 // them oldest first, and the jobs of one lane (one incident) run one at a time and in order while
 // other lanes run in parallel, so two clicks on one card never race each other for a worker.
+// A lane whose next job is a Deny click (job.urgent) is taken before the other ready lanes: under
+// a wave the opens of new incidents would otherwise hold every worker while someone's Deny
+// waits, and a Deny is a user someone asked to contain, an open only a card still to post
+// (issue 9 item 5, "containment is never queued behind cosmetics", on the worker side).
 //
 // Hand-written, because neither the standard library nor a well-kept package has a bounded queue
 // with per-key serialization (a semaphore or errgroup bounds concurrency, not order per key): a
@@ -22,7 +26,7 @@ type queue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	lanes   map[string]*lane // every lane with a job waiting or running
-	ready   []string         // lanes with a job waiting and none running, oldest first
+	ready   [2][]string      // lanes with a job waiting and none running, oldest first: [0] urgent
 	waiting int
 	workers int
 	closed  bool
@@ -114,26 +118,39 @@ func (q *queue) submit(key string, j job) bool {
 	q.waiting++
 	q.m.QueueDepth.Set(float64(q.waiting))
 	if !ln.running && len(ln.jobs) == 1 {
-		q.ready = append(q.ready, key)
-		q.cond.Signal()
+		q.markReady(key, j)
 	}
 	return true
 }
 
-// take waits for a ready lane and starts its oldest job; false when the queue is closed and
+// markReady puts lane key, whose next job is next, on its ready list and wakes a worker.
+func (q *queue) markReady(key string, next job) {
+	if next.urgent() {
+		q.ready[0] = append(q.ready[0], key)
+	} else {
+		q.ready[1] = append(q.ready[1], key)
+	}
+	q.cond.Signal()
+}
+
+// take waits for a ready lane (an urgent one first) and starts its oldest job; false when the queue is closed and
 // nothing waits any more.
 func (q *queue) take() (string, *lane, job, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.ready) == 0 {
+	for len(q.ready[0])+len(q.ready[1]) == 0 {
 		if q.closed && q.waiting == 0 {
 			return "", nil, job{}, false
 		}
 		q.cond.Wait()
 	}
-	name := q.ready[0]
-	q.ready[0] = ""
-	q.ready = q.ready[1:]
+	r := &q.ready[0]
+	if len(*r) == 0 {
+		r = &q.ready[1]
+	}
+	name := (*r)[0]
+	(*r)[0] = ""
+	*r = (*r)[1:]
 	ln := q.lanes[name]
 	j := ln.jobs[0]
 	ln.jobs[0] = job{}
@@ -153,8 +170,7 @@ func (q *queue) finish(name string, ln *lane, took time.Duration) {
 	defer q.mu.Unlock()
 	ln.running = false
 	if len(ln.jobs) > 0 {
-		q.ready = append(q.ready, name)
-		q.cond.Signal()
+		q.markReady(name, ln.jobs[0])
 	} else {
 		delete(q.lanes, name)
 	}
@@ -192,7 +208,7 @@ func (q *queue) abandon() []job {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out []job
-	for _, name := range q.ready {
+	for _, name := range append(q.ready[0], q.ready[1]...) {
 		out = append(out, q.lanes[name].jobs...)
 		delete(q.lanes, name)
 	}
@@ -202,7 +218,7 @@ func (q *queue) abandon() []job {
 			ln.jobs = nil
 		}
 	}
-	q.ready = nil
+	q.ready = [2][]string{}
 	q.waiting = 0
 	q.m.QueueDepth.Set(0)
 	q.cond.Broadcast()

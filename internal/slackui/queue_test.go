@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/testenv"
 )
 
 // tagged is a job the queue tests can tell apart (by its envelope ID).
@@ -212,5 +213,78 @@ func TestDrainAnswersWhatWaits(t *testing.T) {
 	case id := <-started:
 		t.Errorf("%s ran after the drain answered it", id)
 	default:
+	}
+}
+
+// clickJob is a block_actions job clicking actionID on incident id's card.
+func clickJob(env, actionID, id string) job {
+	return job{envelopeID: env, callback: &slack.InteractionCallback{Type: slack.InteractionTypeBlockActions,
+		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: actionID, Value: id, BlockID: "b"}}}}}
+}
+
+// TestQueueDenyFirst: with every worker busy, a Deny click (and a Deny's approval) queued
+// after opens and other clicks is taken before them; the rest keep their order, and a lane's
+// jobs stay in order (its Deny waits for the job ahead of it in the same lane, then goes first).
+func TestQueueDenyFirst(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q := newQueue(100, NewMetrics(nil))
+	hold := make(chan struct{})
+	var mu sync.Mutex
+	var ran []string
+	q.start(ctx, 1, func(ctx context.Context, j job) {
+		if j.envelopeID == "busy" {
+			select { // the one worker is busy while the rest is queued
+			case <-hold:
+			case <-ctx.Done():
+			}
+		}
+		mu.Lock()
+		ran = append(ran, j.envelopeID)
+		mu.Unlock()
+	})
+	open := func(env, user string) job {
+		return job{envelopeID: env, command: &slack.SlashCommand{Text: user + "@acme.example"}}
+	}
+	jobs := []job{
+		tagged("busy"),
+		open("open1", "1001"),
+		clickJob("restoreA", "step:restore", "INC-AAAAAA"),
+		open("open2", "1002"),
+		clickJob("denyB", "step:deny", "INC-BBBBBB"),
+		clickJob("denyA", "step:deny", "INC-AAAAAA"), // behind restoreA in lane A
+		clickJob("approveC", "approve:deny", "INC-CCCCCC"),
+	}
+	for i, j := range jobs {
+		if !q.submit(j.lane(), j) {
+			t.Fatalf("job %s refused", j.envelopeID)
+		}
+		if i == 0 { // the worker takes "busy" before the rest is queued
+			testenv.WaitFor(t, 5*time.Second, "the worker took the first job", func() bool { q.mu.Lock(); defer q.mu.Unlock(); return q.waiting == 0 })
+		}
+	}
+	close(hold)
+	q.close()
+	if !q.wait(ctx) {
+		t.Fatal("the queue did not drain")
+	}
+	want := []string{"busy", "denyB", "approveC", "open1", "restoreA", "denyA", "open2"} // denyA after restoreA, its lane's job ahead of it, then first
+	if diff := cmp.Diff(want, ran); diff != "" {
+		t.Errorf("order run (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct {
+		j    job
+		want bool
+	}{
+		{clickJob("", "step:deny", "INC-AAAAAA"), true},
+		{clickJob("", "approve:deny", "INC-AAAAAA"), true},
+		{clickJob("", "reject:deny", "INC-AAAAAA"), false},
+		{clickJob("", "step:recreate", "INC-AAAAAA"), false},
+		{open("", "1001"), false},
+		{tagged("x"), false},
+	} {
+		if got := tc.j.urgent(); got != tc.want {
+			t.Errorf("urgent(%+v) = %v, want %v", tc.j.callback, got, tc.want)
+		}
 	}
 }

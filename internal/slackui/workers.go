@@ -23,6 +23,16 @@ type job struct {
 	audit      *session.AuditEntry // a refusal answered in the ack, still to be recorded
 }
 
+// urgent reports whether j is a click of a card's Deny (or of its Approve, for a Deny waiting
+// for approval): the queue takes it before other work (queue.go).
+func (j job) urgent() bool {
+	if j.callback == nil {
+		return false
+	}
+	acts := ActionsFrom(*j.callback)
+	return len(acts) > 0 && acts[0].Step == session.StepDeny && (acts[0].Kind == ActionStep || acts[0].Kind == ActionApprove)
+}
+
 // lane is the queue lane of a job: the incident a click acts on, or the user an open names, so
 // one incident's work runs one job at a time and in order; "" (a lane of its own) for the rest.
 func (j job) lane() string {
