@@ -188,11 +188,18 @@ func newRig(tb testing.TB, inflight int, limits map[string]slackfake.Limit) *rig
 
 // serve starts the bot as a `bot serve` process (the binary built once per test binary); it is
 // killed at the end of the test unless stopped before. With BOT_PROFILE_DIR set in the test's
-// environment the process writes its CPU and heap profiles there when stopped.
+// environment the process writes its CPU and heap profiles there when stopped; GOGC,
+// GOMEMLIMIT, GODEBUG and GOMAXPROCS are passed on.
 func (r *rig) serve() *proc {
 	r.t.Helper()
 	if dir := os.Getenv(profileDirEnv); dir != "" { // profile the bot process (profile.go)
 		r.env[profileDirEnv] = dir
+	}
+	// The Go runtime's own settings reach the bot too, to measure it under them.
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS"} {
+		if v := os.Getenv(k); v != "" {
+			r.env[k] = v
+		}
 	}
 	return r.startProcess(buildBot(r.t))
 }
