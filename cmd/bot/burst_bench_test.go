@@ -130,7 +130,9 @@ func reportBurst(b *testing.B, res burstResult) {
 
 // BenchmarkBurstSingleDeny: one incident at a time with 20 ms of PBX RTT. One op = open → card →
 // click Deny → card shows the user contained; the restore that closes it between ops is untimed.
-// click-to-deny/3RTT is the click → verified Deny All time over the critical path's 3 round trips;
+// click-to-verify/3RTT is the click → verified Deny All time (the PBX's answer to the read-back
+// after the PUT: the target) over the critical path's 3 round trips; click-to-deny/3RTT
+// is the click → the card showing the user contained, over the same;
 // open-to-card/calls-RTT is the open → card time over the PBX calls the open made, one RTT each.
 func BenchmarkBurstSingleDeny(b *testing.B) {
 	r := newRig(b, 8, nil)

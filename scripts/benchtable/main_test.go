@@ -13,7 +13,7 @@ BenchmarkBurstHelp-2         	       1	  30828099 ns/op	        15.71 ack-max-ms
 BenchmarkBurstIncidents
 BenchmarkBurstIncidents/inflight=8-2         	       1	5231601791 ns/op	       100.0 contained/100	        28.25 peak-RSS-MiB	         3.210 slack-calls/incident	         4.990 total/floor
     burst_bench_test.go:40: a log line
-BenchmarkBurstSingleDeny-2                   	       1	 221369087 ns/op	         1.1 click-to-deny/3RTT
+BenchmarkBurstSingleDeny-2                   	       1	 221369087 ns/op	         1.1 click-to-verify/3RTT
 BenchmarkLockdown-2                          	       1	8274448854 ns/op	         1.000 all-denied/op	      2281 deny-ms	         1.521 deny/floor	         8.000 slack-calls/lockdown
 PASS
 ok  	github.com/compromised-responder/bot/cmd/bot	40.1s
@@ -58,7 +58,7 @@ func TestTable(t *testing.T) {
 	for _, line := range strings.Split(out, "\n") {
 		for fig, verdict := range map[string]string{
 			"answered/200": "met", "ack-p99-ms": "MISSED", "contained/100": "met", "total/floor": "MISSED",
-			"slack-calls/incident": "met", "peak-RSS-MiB": "met", "click-to-deny/3RTT": "met", "calls-RTT": "MISSED",
+			"slack-calls/incident": "met", "peak-RSS-MiB": "met", "click-to-verify/3RTT": "met", "calls-RTT": "MISSED",
 			"all-denied/op": "met", "deny/floor": "MISSED", "slack-calls/lockdown": "met",
 		} {
 			if strings.Contains(line, " "+fig) && !strings.HasSuffix(strings.TrimSpace(line), verdict) {
