@@ -34,14 +34,65 @@ func LiveReading(l *session.Live, now time.Time) bool {
 }
 
 // fillLive reads inc's devices and live calls, and the open's evidence, in the background
-// (detached from ctx's end, bounded by evidenceTimeout; Wait waits for it), and stores them.
+// (detached from ctx's end, bounded by evidenceTimeout from now; Wait waits for it), and stores
+// them. The reads wait in fillQueue, not in a goroutine each.
 func (e *Engine) fillLive(ctx context.Context, inc session.Incident) {
 	if e.dry {
 		return
 	}
-	e.background(ctx, inc.ID, "read the devices and live calls of the open", func(ctx context.Context) error {
-		return e.fillLiveNow(ctx, inc)
+	deadline := time.Now().Add(evidenceTimeout) // from the open, as LiveReading counts
+	e.fills.add(e, func() {
+		ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		defer cancel()
+		if err := e.fillLiveNow(ctx, inc); err != nil {
+			e.log.Warn().Err(err).Str("incident", inc.ID).Msg("read the devices and live calls of the open")
+		}
 	})
+}
+
+// fillWorkers is how many opens' follow-up reads run at once. They go at netsapiens.Low, so
+// under a burst they wait for every other PBX request anyway; more would only park more
+// goroutines (each 3–4 parallel reads, each with its stack) in the PBX client's queue. A burst
+// of 100 opens parked ≈ 400 of them, ≈ 9 MB of stacks, the largest part of the bot's peak RSS
+// above its heap (BENCHMARKS.md). Eight keep the PBX's slots fed when it is idle.
+const fillWorkers = 8
+
+// fillQueue runs the opens' follow-up reads, oldest first, on at most fillWorkers goroutines
+// started as work arrives (counted in Engine.bg, so Wait waits for the queue to empty). A
+// waiting read is a closure, not a parked goroutine. Hand-written: a worker pool that starts
+// its goroutines on demand and stops them when idle is a dozen lines; x/sync's errgroup.SetLimit
+// blocks the caller instead, and the open must not wait.
+type fillQueue struct {
+	mu      sync.Mutex
+	jobs    []func()
+	running int
+}
+
+func (q *fillQueue) add(e *Engine, job func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.jobs = append(q.jobs, job)
+	if q.running < fillWorkers {
+		q.running++
+		e.bg.Go(q.work)
+	}
+}
+
+// work runs queued jobs until none is left.
+func (q *fillQueue) work() {
+	for {
+		q.mu.Lock()
+		if len(q.jobs) == 0 {
+			q.running--
+			q.mu.Unlock()
+			return
+		}
+		job := q.jobs[0]
+		q.jobs[0] = nil
+		q.jobs = q.jobs[1:]
+		q.mu.Unlock()
+		job()
+	}
 }
 
 // fillLiveNow reads and stores the devices and live calls of inc, the incident just opened, and

@@ -179,6 +179,9 @@ type Engine struct {
 	// bg counts the background evidence reads (evidence.go), for Wait; a pointer, so that the
 	// dry run's copy of the Engine shares it.
 	bg *sync.WaitGroup
+	// fills holds the opens' devices/live-call reads waiting for one of a few goroutines
+	// (openfill.go); a pointer, shared like bg.
+	fills *fillQueue
 }
 
 // New returns an Engine. Errors: ErrInvalid (wrapped) for a nil PBX or store, a PIN length
@@ -233,7 +236,7 @@ func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
 		cfg.Keys = none
 	}
 	return &Engine{pbx: pbx, store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		policies: newPolicyCache(cfg.PolicyTTL, cfg.Now), bg: &sync.WaitGroup{}}, nil
+		policies: newPolicyCache(cfg.PolicyTTL, cfg.Now), bg: &sync.WaitGroup{}, fills: &fillQueue{}}, nil
 }
 
 // needsApproval reports whether step is in Config.ApprovalSteps.
