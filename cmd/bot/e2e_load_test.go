@@ -91,6 +91,17 @@ func TestBurstOpensOneCardEach(t *testing.T) {
 	}
 	wg.Wait()
 	r.waitFor("100 cards", func() bool { return len(topLevel(r.slack.Channel(incChan))) >= len(r.targets) })
+	// A card shows in Slack just before its ts is recorded on the incident (SetCard): wait for
+	// the records too, or the check below races the last ones.
+	r.waitFor("every card's ts recorded", func() bool {
+		for _, target := range r.targets {
+			user, domain, _ := strings.Cut(target, "@")
+			if inc, err := r.store.FindOpen(context.Background(), user, domain); err != nil || inc.MessageTS == "" {
+				return false
+			}
+		}
+		return true
+	})
 	cards := map[string]int{}
 	for _, m := range topLevel(r.slack.Channel(incChan)) {
 		if title := cardTitleRE.FindStringSubmatch(m.Text); title != nil {
