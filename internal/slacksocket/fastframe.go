@@ -171,20 +171,27 @@ func (s *scanner) object(field func(key []byte) bool) bool {
 		if !field(key) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next('}'); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows a member: ',' (more to come) or closer (ok, no more); anything else fails.
+func (s *scanner) next(closer byte) (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return true, true
+	case closer:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 // plainString reads a string without escapes or control characters, in valid UTF-8 (so its
@@ -326,18 +333,8 @@ func (s *scanner) skip(depth int) bool {
 			if !s.skip(depth + 1) {
 				return false
 			}
-			s.ws()
-			if s.i >= len(s.b) {
-				return false
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
-				return true
-			default:
-				return false
+			if more, ok := s.next(']'); !more {
+				return ok
 			}
 		}
 	case c == 't':
