@@ -235,8 +235,7 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (hello bool, wh
 func (c *Client) setLive(cn *conn) {
 	c.mu.Lock()
 	c.live = cn
-	close(c.changed)
-	c.changed = make(chan struct{})
+	c.changedLocked()
 	c.mu.Unlock()
 }
 
@@ -245,10 +244,15 @@ func (c *Client) retire(cn *conn) {
 	c.mu.Lock()
 	if c.live == cn {
 		c.live = nil
-		close(c.changed)
-		c.changed = make(chan struct{})
+		c.changedLocked()
 	}
 	c.mu.Unlock()
+}
+
+// changedLocked wakes the acks waiting for the live connection (waitLive) to change.
+func (c *Client) changedLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
 }
 
 // Ack acknowledges the envelope with payload (nil: a bare ack; a json.RawMessage is sent as
