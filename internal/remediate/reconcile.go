@@ -126,9 +126,7 @@ func (e *Engine) resume(ctx context.Context, stale session.Lease, run Lease) Res
 	rs.Incident = inc
 	if n > maxResumes {
 		msg := fmt.Sprintf("%s; its runners died %d times, so it is not resumed again: check the bot's log, then Retry", why, n)
-		stored, err := run.Fail(ctx, KindRunnerDied, msg, auditLine(session.AuditEntry{Actor: "bot",
-			Action: "step." + string(l.Step) + ".failed", Step: l.Step, Before: string(session.StatusRunning),
-			After: string(session.StatusFailed), Detail: msg}))
+		stored, err := run.Fail(ctx, KindRunnerDied, msg, failedLine("bot", l.Step, msg))
 		rs.Failed, rs.Err = true, err
 		if err == nil {
 			rs.Incident = stored

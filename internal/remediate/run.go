@@ -329,9 +329,7 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 			return Result{Incident: r.inc, Secrets: res.secrets}, err
 		}
 		// Fail under the caller's context: the step must not stay running because rctx ended.
-		stored, ferr := lease.Fail(ctx, KindOf(err), UserMessage(err), auditLine(session.AuditEntry{Actor: r.actor,
-			Action: "step." + string(l.Step) + ".failed", Step: l.Step, Before: string(session.StatusRunning),
-			After: string(session.StatusFailed), Detail: UserMessage(err)}))
+		stored, ferr := lease.Fail(ctx, KindOf(err), UserMessage(err), failedLine(r.actor, l.Step, UserMessage(err)))
 		if ferr != nil {
 			log.Warn().Err(ferr).Msg("record step failure")
 			return Result{Incident: r.inc}, errors.Join(err, ferr)
@@ -489,6 +487,12 @@ func (r *runner) auditStep(action, before, after, detail string) {
 func (r *runner) stepLine(action, before, after, detail string) session.AuditEntry {
 	return session.AuditEntry{IncidentID: r.inc.ID, Actor: r.actor, Action: "step." + string(r.step) + "." + action,
 		Step: r.step, Before: before, After: after, Detail: detail}
+}
+
+// failedLine is the audit line of step's failure with msg, written with the Fail it describes.
+func failedLine(actor string, step session.Step, msg string) session.Lines {
+	return auditLine(session.AuditEntry{Actor: actor, Action: "step." + string(step) + ".failed", Step: step,
+		Before: string(session.StatusRunning), After: string(session.StatusFailed), Detail: msg})
 }
 
 // auditLine is the one audit line e, written with the record it describes (session.Lines).
