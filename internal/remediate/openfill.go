@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/compromised-responder/bot/internal/evidence"
-
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/session"
 )
