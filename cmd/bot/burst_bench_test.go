@@ -86,6 +86,11 @@ func BenchmarkBurstIncidents(b *testing.B) {
 		if free.contained > 0 && limited.contained > 0 {
 			b.ReportMetric(limited.total.Seconds()/free.total.Seconds(), "card-deny-time-vs-unlimited")
 		}
+		// What the bot controls under the limits: from each delivered click to the PBX holding the
+		// deny policy. The clicks come as the paced cards show, so this is the PBX work's own delay.
+		if len(free.clickToPBX) > 0 && len(limited.clickToPBX) > 0 {
+			b.ReportMetric(pct(limited.clickToPBX, 99).Seconds()/pct(free.clickToPBX, 99).Seconds(), "click-to-pbx-p99-vs-unlimited")
+		}
 	})
 }
 
@@ -126,6 +131,7 @@ func reportBurst(b *testing.B, res burstResult) {
 	}
 	b.ReportMetric(ms(pct(res.openToCard, 99)), "open-to-card-p99-ms")
 	b.ReportMetric(ms(pct(res.clickToDeny, 99)), "click-to-deny-p99-ms")
+	b.ReportMetric(ms(pct(res.clickToPBX, 99)), "click-to-pbx-p99-ms")
 }
 
 // BenchmarkBurstSingleDeny: one incident at a time with 20 ms of PBX RTT. One op = open → card →
