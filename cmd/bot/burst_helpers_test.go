@@ -249,43 +249,42 @@ func (r *rig) helpBurst(users []string) helpResult {
 	defer cancel()
 	f := newFollower(r.slack)
 	n := len(users)
-	sent := make([]time.Time, n)
-	ids := make([]string, n)
 	idx := make(map[string]int, n)
+	cmds := make([]slackfake.SlashCommand, n)
 	for i, u := range users {
 		idx[u] = i
+		cmds[i] = slackfake.SlashCommand{UserID: u, ChannelID: incChan, Text: "help"}
 	}
-	var wg sync.WaitGroup
-	for i, u := range users {
-		wg.Go(func() {
-			sent[i] = time.Now()
-			id, err := r.slack.SlashCommand(ctx, slackfake.SlashCommand{UserID: u, ChannelID: incChan, Text: "help"})
-			if err == nil {
-				ids[i] = id
-			}
-		})
+	ids, err := r.slack.SlashCommands(ctx, cmds)
+	if err != nil {
+		r.t.Errorf("help burst: %d of %d sent: %v", len(ids), n, err)
 	}
-	wg.Wait()
 	res := helpResult{sent: n}
-	answered := make([]bool, n)
+	answeredAt := make([]time.Time, n)
 	_ = f.until(ctx, func(m slackfake.Message) bool {
 		i, ok := idx[m.User]
-		if ok && !answered[i] && strings.Contains(m.Text, "/compromised help") {
-			answered[i] = true
+		if ok && answeredAt[i].IsZero() && strings.Contains(m.Text, "/compromised help") {
+			answeredAt[i] = m.At
 			res.answered++
-			res.answers = append(res.answers, m.At.Sub(sent[i]))
 		}
 		return res.answered == n
 	})
-	want := map[string]bool{}
+	// Both latencies count from the envelope's write on the socket (slackfake times it).
+	sentAt := make(map[string]time.Time, n)
+	ours := make(map[string]bool, n)
 	for _, id := range ids {
-		want[id] = true
+		ours[id] = true
 	}
 	for _, a := range r.slack.Acks() {
-		if want[a.EnvelopeID] {
-			delete(want, a.EnvelopeID)
+		if _, dup := sentAt[a.EnvelopeID]; !dup && ours[a.EnvelopeID] {
+			sentAt[a.EnvelopeID] = a.At.Add(-a.Latency)
 			res.acked++
 			res.acks = append(res.acks, a.Latency)
+		}
+	}
+	for i, id := range ids {
+		if t, ok := sentAt[id]; ok && !answeredAt[i].IsZero() {
+			res.answers = append(res.answers, answeredAt[i].Sub(t))
 		}
 	}
 	return res

@@ -185,13 +185,33 @@ func (s *Server) pinger(so *socket) {
 	}
 }
 
-// readAcks records every ack until the socket fails or closes.
+// readAcks records every ack until the socket fails or closes. Reading and recording are two
+// goroutines: an ack is timed when its frame comes off the socket, as Slack's edge would time it,
+// while decoding and recording it (JSON, the server's mutex shared with every sender) happen in
+// order behind. One goroutine doing both made each ack wait for the fake's work on the acks
+// before it: under a 200-command burst that was most of the measured ack latency.
 func (s *Server) readAcks(so *socket) {
+	type read struct {
+		data []byte
+		at   time.Time
+	}
+	// Full (1024 acks unrecorded), the reader waits: the acks behind are then timed late, never lost.
+	reads := make(chan read, 1024)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for r := range reads {
+			s.recordFrame(so, r.data, r.at)
+		}
+	}()
+	// Every ack read is recorded before the socket counts as gone.
+	defer func() { close(reads); <-recorded }()
 	for {
 		_, data, err := so.ws.ReadMessage()
 		if err != nil {
 			return
 		}
+		at := time.Now()
 		if len(data) > maxAckFrame {
 			msg := websocket.FormatCloseMessage(websocket.CloseMessageTooBig,
 				fmt.Sprintf("Max frame length of %d has been exceeded", maxAckFrame))
@@ -199,20 +219,25 @@ func (s *Server) readAcks(so *socket) {
 			s.log.Debug().Int("socket", so.id).Int("bytes", len(data)).Msg("ack frame too big")
 			return
 		}
-		var frame struct {
-			EnvelopeID string          `json:"envelope_id"`
-			Payload    json.RawMessage `json:"payload"`
-		}
-		if err := json.Unmarshal(data, &frame); err != nil || frame.EnvelopeID == "" {
-			s.log.Debug().Int("socket", so.id).Msg("ignored a frame that is not an ack")
-			continue
-		}
-		s.recordAck(frame.EnvelopeID, frame.Payload)
+		reads <- read{data, at}
 	}
 }
 
-func (s *Server) recordAck(id string, payload json.RawMessage) {
-	now := time.Now()
+// recordFrame records one frame read from so at at, if it is an ack.
+func (s *Server) recordFrame(so *socket, data []byte, at time.Time) {
+	var frame struct {
+		EnvelopeID string          `json:"envelope_id"`
+		Payload    json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(data, &frame); err != nil || frame.EnvelopeID == "" {
+		s.log.Debug().Int("socket", so.id).Msg("ignored a frame that is not an ack")
+		return
+	}
+	s.recordAck(frame.EnvelopeID, frame.Payload, at)
+}
+
+// recordAck records the ack of envelope id read at now.
+func (s *Server) recordAck(id string, payload json.RawMessage, now time.Time) {
 	a := Ack{EnvelopeID: id, At: now}
 	if len(payload) > 0 && string(payload) != "null" {
 		a.Payload = append(json.RawMessage(nil), payload...)
