@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,6 +64,56 @@ func TestHelloAndSlashCommand(t *testing.T) {
 	eph := fake.Ephemerals("U1")
 	if len(eph) != 1 || eph[0].Method != "ack" || eph[0].Text != "working on it" || eph[0].Channel != "C1" {
 		t.Errorf("ephemerals after ack = %+v", eph)
+	}
+}
+
+// TestSlashCommandsBurst: a burst sent back to back reaches the client whole, each
+// envelope its own id, each acked once, each ack's latency measured and its message shown.
+func TestSlashCommandsBurst(t *testing.T) {
+	fake := newFake(t)
+	const n = 20
+	cmds := make(chan slack.SlashCommand, n)
+	runSocket(t, fake, func(h *socketmode.SocketmodeHandler) {
+		h.HandleSlashCommand("/compromised", func(evt *socketmode.Event, c *socketmode.Client) {
+			cmd := evt.Data.(slack.SlashCommand)
+			cmds <- cmd
+			_ = c.AckCtx(context.Background(), evt.Request.EnvelopeID, map[string]any{"text": "answer " + cmd.Text})
+		})
+	})
+	burst := make([]slackfake.SlashCommand, n)
+	for i := range burst {
+		burst[i] = slackfake.SlashCommand{UserID: "U1", ChannelID: "C1", Text: fmt.Sprint(i)}
+	}
+	ids, err := fake.SlashCommands(ctx5s(t), burst)
+	if err != nil || len(ids) != n {
+		t.Fatalf("SlashCommands = %d ids, %v; want %d", len(ids), err, n)
+	}
+	seen := map[string]bool{}
+	for i, id := range ids {
+		if id == "" || seen[id] {
+			t.Fatalf("envelope %d: id %q empty or repeated", i, id)
+		}
+		seen[id] = true
+		ack, err := fake.WaitAck(ctx5s(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Latency <= 0 || ack.Latency > 5*time.Second || string(ack.Payload) != fmt.Sprintf(`{"text":"answer %d"}`, i) {
+			t.Errorf("ack %d: latency %v, payload %s", i, ack.Latency, ack.Payload)
+		}
+	}
+	// slack-go's handler runs commands concurrently, so they are checked as a set.
+	texts := map[string]bool{}
+	for range n {
+		texts[recv(t, cmds, "slash command").Text] = true
+	}
+	for i := range n {
+		if !texts[fmt.Sprint(i)] {
+			t.Errorf("command %d never reached the client", i)
+		}
+	}
+	if eph := fake.Ephemerals("U1"); len(eph) != n {
+		t.Errorf("%d ack messages shown, want %d", len(eph), n)
 	}
 }
 
