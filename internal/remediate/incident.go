@@ -183,8 +183,16 @@ func setDevicesCalls(live *session.Live, devs []netsapiens.Device, calls []netsa
 	}
 }
 
-// Refresh re-reads the live state from the PBX and stores it. Errors: ErrNotFound, netsapiens
-// kinds, store errors.
+// setLive stores a complete read of the live state (devices included) in i, and drops from
+// i.Kept the kept devices it shows back on the PBX. Every complete read goes through here: a
+// refresh that overtakes a card-first open's fill-in is the read that open keeps.
+func setLive(i *session.Incident, l session.Live) {
+	i.Live = &l
+	i.Kept = stillMissing(i.Kept, l)
+}
+
+// Refresh re-reads the live state from the PBX and stores it (setLive). Errors: ErrNotFound,
+// netsapiens kinds, store errors.
 func (e *Engine) Refresh(ctx context.Context, id string) (session.Incident, error) {
 	inc, err := e.store.Get(ctx, id)
 	if err != nil {
@@ -200,7 +208,7 @@ func (e *Engine) Refresh(ctx context.Context, id string) (session.Incident, erro
 		if i.Live != nil && i.Live.ReadAt.After(live.ReadAt) {
 			return nil // a newer read was stored meanwhile
 		}
-		i.Live = &live
+		setLive(i, live)
 		return nil
 	})
 	if err != nil {

@@ -127,13 +127,13 @@ func (e *Engine) fillLiveNow(ctx context.Context, inc session.Incident) error {
 		if readErr != nil {
 			l.ReadErr = UserMessage(readErr)
 			detail = "devices and live calls could not be read: " + l.ReadErr
-		} else {
-			l.ReadAt, l.ReadErr = now, ""
-			setDevicesCalls(&l, devs, calls)
-			i.Kept = stillMissing(i.Kept, l)
-			detail = liveCounts(l, i.Kept)
+			i.Live = &l
+			return nil
 		}
-		i.Live = &l
+		l.ReadAt, l.ReadErr = now, ""
+		setDevicesCalls(&l, devs, calls)
+		setLive(i, l)
+		detail = liveCounts(l, i.Kept)
 		return nil
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,9 +158,26 @@ func TestOpenCardFirstReadFails(t *testing.T) {
 // TestOpenCardFirstKept: the open's device list, read after the card, still drops from Kept a
 // device an earlier incident kept that is back on the PBX (re-created by hand).
 func TestOpenCardFirstKept(t *testing.T) {
-	const devices = "/domains/acme.example/users/1001/devices"
 	v := newEnv(t)
 	e := v.engine("A", nil)
+	keptButBack(t, v, e)
+
+	inc2 := openCardFirst(t, e)
+	if len(inc2.Kept) != 1 {
+		t.Fatalf("kept devices at the open (devices not read yet) = %+v, want the kept 1001", inc2.Kept)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the devices of the open", func() bool { return !v.get(inc2.ID).Live.Pending })
+	if got := v.get(inc2.ID); len(got.Kept) != 0 {
+		t.Errorf("kept devices after the device list = %+v, want none (1001 is back)", got.Kept)
+	}
+	e.Wait()
+}
+
+// keptButBack leaves 1001@acme.example with device 1001 kept by an aborted incident (deleted,
+// its re-create refused) and then re-created by hand: the kept snapshot is stale.
+func keptButBack(t *testing.T, v *env, e *remediate.Engine) {
+	t.Helper()
+	const devices = "/domains/acme.example/users/1001/devices"
 	ctx := context.Background()
 	inc := v.openDenied(e, "1001", "acme.example")
 	v.sim.FailNext("POST", devices, 400, "device-models-model: unsupported value")
@@ -176,14 +194,51 @@ func TestOpenCardFirstKept(t *testing.T) {
 	if _, err := v.client().CreateDevice(ctx, "acme.example", "1001", netsapiens.Device{Device: &id}); err != nil {
 		t.Fatal(err) // re-created by hand: the kept snapshot is stale
 	}
+}
 
-	inc2 := openCardFirst(t, e)
-	if len(inc2.Kept) != 1 {
-		t.Fatalf("kept devices at the open (devices not read yet) = %+v, want the kept 1001", inc2.Kept)
+// heldPBX holds the first devices read at the PBX's door (entered is closed when it arrives)
+// until release is closed; every later read goes through.
+type heldPBX struct {
+	*priorityPBX
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (h *heldPBX) ListDevices(ctx context.Context, domain, user string) ([]netsapiens.Device, error) {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.entered)
+		<-h.release
 	}
-	testenv.WaitFor(t, 10*time.Second, "the devices of the open", func() bool { return !v.get(inc2.ID).Live.Pending })
-	if got := v.get(inc2.ID); len(got.Kept) != 0 {
-		t.Errorf("kept devices after the device list = %+v, want none (1001 is back)", got.Kept)
+	return h.priorityPBX.ListDevices(ctx, domain, user)
+}
+
+// TestRefreshDuringOpenFillKept: `/compromised status` (Refresh) runs while a card-first open's
+// devices read is still held at the PBX: the refresh's read, complete, is the one stored (the
+// open's fill-in then leaves it alone), so it must drop from Kept a kept device that is back on
+// the PBX, as the fill-in would have.
+func TestRefreshDuringOpenFillKept(t *testing.T) {
+	v := newEnv(t)
+	keptButBack(t, v, v.engine("A", nil))
+	pbx := &heldPBX{priorityPBX: &priorityPBX{Client: v.client()}, entered: make(chan struct{}), release: make(chan struct{})}
+	e := cardFirstEngine(t, v, pbx)
+	inc := openCardFirst(t, e)
+	if len(inc.Kept) != 1 {
+		t.Fatalf("kept devices at the open = %+v, want the kept 1001", inc.Kept)
 	}
+	<-pbx.entered // the open's fill-in is reading the devices
+	got, err := e.Refresh(context.Background(), inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Live.Pending || len(got.Kept) != 0 {
+		t.Errorf("after the refresh: pending %v, kept %+v, want a complete read and no kept device (1001 is back)",
+			got.Live.Pending, got.Kept)
+	}
+	close(pbx.release)
 	e.Wait()
+	if got := v.get(inc.ID); got.Live.Pending || len(got.Kept) != 0 {
+		t.Errorf("after the open's fill-in: pending %v, kept %+v, want none", got.Live.Pending, got.Kept)
+	}
 }
