@@ -29,7 +29,16 @@ import (
 // and the background read (bounded by evidenceTimeout) may still store them. A Pending read older
 // than that was interrupted (the process died): the card says so.
 func LiveReading(l *session.Live, now time.Time) bool {
-	return l != nil && l.Pending && now.Sub(l.ReadAt) < evidenceTimeout
+	return l != nil && l.Pending && now.Sub(lastRead(l)) < evidenceTimeout
+}
+
+// lastRead is when l's latest devices and live calls read began: the open's, or a retry's
+// (liveretry.go).
+func lastRead(l *session.Live) time.Time {
+	if l.TriedAt.After(l.ReadAt) {
+		return l.TriedAt
+	}
+	return l.ReadAt
 }
 
 // fillLive reads inc's devices and live calls, and the open's evidence, in the background

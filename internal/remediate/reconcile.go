@@ -42,7 +42,9 @@ type repairer interface {
 // across replicas, when the store can), then finds running steps whose lease expired (their
 // runner died or hung), takes each over with a new fence and resumes it from its recorded
 // progress, several at once, or marks it failed with a clear reason when its runners died too
-// often. It also closes incidents whose restore finished but whose close was interrupted.
+// often. It also closes incidents whose restore finished but whose close was interrupted, and
+// reads again the devices and live calls of opens whose read failed or was interrupted
+// (liveretry.go).
 // Takeovers lost to another replica are skipped. Errors: store errors while repairing or
 // listing (per-step failures are in Resumed.Err).
 func (e *Engine) Reconcile(ctx context.Context) ([]Resumed, error) {
@@ -93,8 +95,11 @@ func (e *Engine) Reconcile(ctx context.Context) ([]Resumed, error) {
 			done = append(done, *r)
 		}
 	}
-	if err := e.closeFinished(ctx); err != nil {
-		errs = append(errs, err)
+	open, err := e.store.ListOpen(ctx)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list open incidents: %w", err))
+	} else {
+		errs = append(errs, e.closeFinished(ctx, open), e.retryLiveReads(ctx, open))
 	}
 	return done, errors.Join(errs...)
 }
@@ -144,11 +149,7 @@ func (e *Engine) resume(ctx context.Context, stale session.Lease, run Lease) Res
 
 // closeFinished closes open incidents whose restore is finished (a close interrupted by a
 // crash, or kept open by a step that was still running then).
-func (e *Engine) closeFinished(ctx context.Context) error {
-	open, err := e.store.ListOpen(ctx)
-	if err != nil {
-		return fmt.Errorf("list open incidents: %w", err)
-	}
+func (e *Engine) closeFinished(ctx context.Context, open []session.Incident) error {
 	var errs []error
 	for _, inc := range open {
 		if !inc.Step(session.StepRestore).Status.Finished() {

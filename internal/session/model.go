@@ -197,6 +197,11 @@ type Live struct {
 	// ReadErr is why Devices and ActiveCalls could not be read ("" = they were, or are pending):
 	// the card says so instead of showing none.
 	ReadErr string `json:"read_error,omitempty"`
+	// Tries counts the background re-reads of Devices and ActiveCalls since the open's (the
+	// engine's maintenance pass retries a read that failed or was interrupted, a few times), and
+	// TriedAt is when the last one began (zero = none).
+	Tries   int       `json:"tries,omitempty"`
+	TriedAt time.Time `json:"tried_at,omitzero"`
 }
 
 // Incident is one response to one compromised user, as stored.
