@@ -25,6 +25,7 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 		return nil, err
 	}
 	o.ReadBufferSize, o.WriteBufferSize = connBuffer, connBuffer
+	o.PipelineReadBufferSize, o.PipelineWriteBufferSize = connBuffer, connBuffer
 	return o, nil
 }
 
@@ -33,7 +34,11 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 // the pool: 20 connections held 1.25 MiB of buffers, most of the bot's live heap besides the
 // incidents. The bot's commands and replies are a few KiB (an incident's JSON, a page of audit
 // entries); a larger reply is still read whole, in more reads. Measured on the 100-incident burst
-// (BENCHMARKS.md): peak heap in use 8.8–9.7 MiB with 32 KiB, 7.0–7.8 MiB with 8 KiB.
+// (BENCHMARKS.md): peak heap in use 8.8–9.7 MiB with 32 KiB, 7.0–7.8 MiB with 8 KiB. The same
+// goes for go-redis's own pool of pipeline connections (the bot's pipelines and MULTI/EXEC
+// blocks are a few commands each), whose buffers default to 128 KiB each way: its 10
+// connections held 2.5 MiB, a third of the live heap at the burst's peak (BENCHMARKS.md, "Peak
+// RSS at inflight=8").
 const connBuffer = 8 << 10
 
 func parseRedisURL(raw string) (*redis.UniversalOptions, error) {

@@ -30,8 +30,9 @@ func TestParseRedisURL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.url, err)
 		}
-		if d := cmp.Diff([]any{o.Addrs, o.MasterName, o.IsClusterMode, o.DB, o.ReadBufferSize, o.WriteBufferSize},
-			[]any{tc.addrs, tc.master, tc.cluster, tc.db, 8 << 10, 8 << 10}); d != "" {
+		if d := cmp.Diff([]any{o.Addrs, o.MasterName, o.IsClusterMode, o.DB, o.ReadBufferSize, o.WriteBufferSize,
+			o.PipelineReadBufferSize, o.PipelineWriteBufferSize},
+			[]any{tc.addrs, tc.master, tc.cluster, tc.db, 8 << 10, 8 << 10, 8 << 10, 8 << 10}); d != "" {
 			t.Errorf("%s (-got +want):\n%s", tc.url, d)
 		}
 	}
