@@ -47,12 +47,16 @@ func (e *Engine) startEvidence(ctx context.Context, id, phase string, known know
 }
 
 // background runs fn detached from ctx's end (the Slack job that opened the incident or ran
-// the step returns at once) but bounded by evidenceTimeout; Wait waits for it. Its error is
-// logged: nothing waits on evidence.
+// the step returns at once) but bounded by evidenceTimeout from now; Wait waits for it. Its
+// error is logged: nothing waits on evidence. fn waits for its turn in the fill queue
+// (openfill.go) as a closure, not as a parked goroutine: its reads are netsapiens.Low, below
+// every other PBX request, and a burst's containments started ≈ 80 of them at once, each with
+// its stack and its two or three reads' (BENCHMARKS.md, "Peak RSS at inflight=8").
 func (e *Engine) background(ctx context.Context, id, what string, fn func(context.Context) error) {
 	ctx = context.WithoutCancel(ctx)
-	e.bg.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, evidenceTimeout)
+	deadline := time.Now().Add(evidenceTimeout) // from now, as LiveReading counts an open's
+	e.fills.add(e, func() {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
 		if err := fn(ctx); err != nil {
 			e.log.Warn().Err(err).Str("incident", id).Msg(what)

@@ -42,19 +42,14 @@ func lastRead(l *session.Live) time.Time {
 }
 
 // fillLive reads inc's devices and live calls, and the open's evidence, in the background
-// (detached from ctx's end, bounded by evidenceTimeout from now; Wait waits for it), and stores
-// them. The reads wait in fillQueue, not in a goroutine each.
+// (evidence.go's background: bounded by evidenceTimeout from the open, as LiveReading counts),
+// and stores them.
 func (e *Engine) fillLive(ctx context.Context, inc session.Incident) {
 	if e.dry {
 		return
 	}
-	deadline := time.Now().Add(evidenceTimeout) // from the open, as LiveReading counts
-	e.fills.add(e, func() {
-		ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-		defer cancel()
-		if err := e.fillLiveNow(ctx, inc); err != nil {
-			e.log.Warn().Err(err).Str("incident", inc.ID).Msg("read the devices and live calls of the open")
-		}
+	e.background(ctx, inc.ID, "read the devices and live calls of the open", func(ctx context.Context) error {
+		return e.fillLiveNow(ctx, inc)
 	})
 }
 
@@ -65,9 +60,10 @@ func (e *Engine) fillLive(ctx context.Context, inc session.Incident) {
 // above its heap (BENCHMARKS.md). Eight keep the PBX's slots fed when it is idle.
 const fillWorkers = 8
 
-// fillQueue runs the opens' follow-up reads, oldest first, on at most fillWorkers goroutines
-// started as work arrives (counted in Engine.bg, so Wait waits for the queue to empty). A
-// waiting read is a closure, not a parked goroutine. Hand-written: a worker pool that starts
+// fillQueue runs the background reads at netsapiens.Low (the opens' follow-up reads, the
+// evidence at containment, the restore gate: Engine.background), oldest first, on at most
+// fillWorkers goroutines started as work arrives (counted in Engine.bg, so Wait waits for the
+// queue to empty). A waiting read is a closure, not a parked goroutine. Hand-written: a worker pool that starts
 // its goroutines on demand and stops them when idle is a dozen lines; x/sync's errgroup.SetLimit
 // blocks the caller instead, and the open must not wait.
 type fillQueue struct {

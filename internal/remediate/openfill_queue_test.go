@@ -1,9 +1,12 @@
 package remediate
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/compromised-responder/bot/internal/testenv"
 )
@@ -64,4 +67,52 @@ func TestFillQueueBounded(t *testing.T) {
 		t.Fatal("a job added after the queue emptied never ran")
 	}
 	e.Wait()
+}
+
+// TestBackgroundQueued: the background work (the containment's evidence, the restore gate, the
+// opens' follow-up reads) waits in the fill queue: 30 started at once run on at most fillWorkers
+// goroutines, each once, each bounded by evidenceTimeout from when it was started, not from
+// its turn.
+func TestBackgroundQueued(t *testing.T) {
+	e := &Engine{bg: &sync.WaitGroup{}, fills: &fillQueue{}, log: zerolog.Nop()}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	running, most := 0, 0
+	ran := map[int]int{}
+	const n = 30
+	var deadlines, latest [n]time.Time
+	for i := range n {
+		e.background(context.Background(), "INC-1", "test", func(ctx context.Context) error {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			ran[i]++
+			deadlines[i], _ = ctx.Deadline()
+			mu.Unlock()
+			<-release
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return nil
+		})
+		latest[i] = time.Now().Add(evidenceTimeout) // its deadline is counted from before this
+	}
+	testenv.WaitFor(t, 10*time.Second, "fillWorkers jobs running", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return running == fillWorkers
+	})
+	close(release)
+	e.Wait()
+	if most != fillWorkers {
+		t.Errorf("%d background jobs ran at once, want %d", most, fillWorkers)
+	}
+	for i := range n {
+		if ran[i] != 1 {
+			t.Errorf("job %d ran %d times, want once", i, ran[i])
+		}
+		if deadlines[i].IsZero() || deadlines[i].After(latest[i]) {
+			t.Errorf("job %d: deadline %v, want by %v (evidenceTimeout from its start)", i, deadlines[i], latest[i])
+		}
+	}
 }

@@ -179,8 +179,8 @@ type Engine struct {
 	// bg counts the background evidence reads (evidence.go), for Wait; a pointer, so that the
 	// dry run's copy of the Engine shares it.
 	bg *sync.WaitGroup
-	// fills holds the opens' devices/live-call reads waiting for one of a few goroutines
-	// (openfill.go); a pointer, shared like bg.
+	// fills holds the background reads (the opens' devices and live calls, the evidence, the
+	// restore gate) waiting for one of a few goroutines (openfill.go); a pointer, shared like bg.
 	fills *fillQueue
 }
 
