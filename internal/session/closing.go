@@ -111,6 +111,7 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 		}
 		if ok == 1 {
 			s.locs.forget(id)
+			s.recs.forget(id)
 			if err := s.rdb.SRem(ctx, s.k.openSet(), id).Err(); err != nil {
 				s.log.Warn().Err(err).Str("incident", id).Msg("remove discarded incident from the open index; Repair will")
 			}

@@ -20,11 +20,12 @@ const maxMemo = 1 << 14
 
 type location struct{ user, domain string }
 
-// memo is a bounded map the store remembers Redis answers in (locations, audit heads). Safe for
-// concurrent use; the zero value is empty.
+// memo is a bounded map the store remembers Redis answers in (locations, audit heads, incident
+// records). Safe for concurrent use; the zero value is empty and holds up to maxMemo entries.
 type memo[V any] struct {
-	mu sync.Mutex
-	m  map[string]V
+	mu    sync.Mutex
+	m     map[string]V
+	limit int // 0 = maxMemo
 }
 
 func (l *memo[V]) get(k string) (V, bool) {
@@ -37,7 +38,11 @@ func (l *memo[V]) get(k string) (V, bool) {
 func (l *memo[V]) put(k string, v V) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.m == nil || len(l.m) >= maxMemo {
+	limit := l.limit
+	if limit == 0 {
+		limit = maxMemo
+	}
+	if l.m == nil || len(l.m) >= limit {
 		l.m = make(map[string]V)
 	}
 	l.m[k] = v

@@ -70,7 +70,12 @@ type Store struct {
 	copier globalCopier    // batches the copies into the global audit chain (auditcopy.go)
 	locs   memo[location]  // ID → user@domain, as the ID index says (locations.go)
 	heads  memo[auditHead] // incident ID → its audit chain's head as this store last wrote it (audit.go)
+	recs   memo[string]    // incident ID → its JSON as this store last read or wrote it (mutateFrom)
 }
+
+// maxRecs bounds the incident records a store remembers (≈ 1–2 KB each): more than the incidents
+// one burst keeps open at once.
+const maxRecs = 1024
 
 // New returns a Store. It returns ErrInvalid (wrapped) for a missing client or a short AuditKey; it
 // does not talk to Redis (see Ping and CheckDurability). The snapshot key is the Keyring's.
@@ -107,6 +112,7 @@ func New(cfg Config) (*Store, error) {
 		retention:      cfg.Retention,
 		log:            cfg.Logger,
 		now:            cfg.Now,
+		recs:           memo[string]{limit: maxRecs},
 	}
 	if cfg.AuditKey != nil {
 		s.auditKey = append([]byte(nil), cfg.AuditKey...)
@@ -191,6 +197,8 @@ func (s *Store) Open(ctx context.Context, inc Incident) (Incident, bool, error) 
 		code, _ := res[0].(int64)
 		other, _ := res[1].(string)
 		if code == 1 {
+			s.locs.put(inc.ID, location{user, domain}) // as the index just written says
+			s.recs.put(inc.ID, string(data))
 			if err := s.rdb.SAdd(ctx, s.k.openSet(), inc.ID).Err(); err != nil {
 				// The incident is stored and indexed by ID; Repair re-adds it to the open index.
 				s.log.Warn().Err(err).Str("incident", inc.ID).Msg("add incident to the open index; Repair will")
@@ -321,6 +329,13 @@ func (s *Store) mutate(ctx context.Context, rawID string, fn func(*Incident, *mu
 
 // mutateFrom is mutate whose first attempt starts from first, the incident's JSON as the caller
 // has just read it ("" = read it), one round trip less.
+//
+// Without first, the first attempt starts from the JSON this store last read or wrote for the
+// incident (recs), when it remembers one: the compare-and-set on the version makes a stale one
+// harmless (the script refuses it, and the next attempt reads the incident), and fn's refusal of
+// a remembered state is not trusted either (fn is asked again about the stored one). Most changes
+// of an incident follow a read or a write of it by this process: one round trip less each, ≈ 7
+// per incident of a burst.
 func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*Incident, *mutation) error) (Incident, error) {
 	id, user, domain, cached, err := s.locateCached(ctx, rawID)
 	if err != nil {
@@ -333,10 +348,15 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 		s.locs.forget(id)
 		return true
 	}
+	remembered := false // first is from recs, not read by the caller: maybe stale
+	if first == "" {
+		first, remembered = s.recs.get(id)
+	}
 	for attempt := 0; attempt < maxCAS; attempt++ {
 		raw, err := first, error(nil)
 		if first == "" {
 			raw, err = s.loadRaw(ctx, user, domain, id)
+			remembered = false
 		}
 		first = ""
 		if errors.Is(err, ErrNotFound) && stale() {
@@ -347,12 +367,18 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 		}
 		inc, err := decodeIncident(id, raw)
 		if err != nil {
+			if remembered {
+				continue
+			}
 			return Incident{}, err
 		}
 		old := inc.Version
 		inc.Version = old + 1
 		var m mutation
 		if err := fn(&inc, &m); err != nil {
+			if remembered {
+				continue // decided from memory: decide from the stored incident
+			}
 			cur, derr := decodeIncident(id, raw) // fn may have changed inc in place
 			if derr != nil {
 				return Incident{}, derr
@@ -362,10 +388,11 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 			}
 			return cur, err
 		}
-		data, err := json.Marshal(inc)
+		b, err := json.Marshal(inc)
 		if err != nil {
 			return Incident{}, fmt.Errorf("encode incident %s: %w", id, err)
 		}
+		data := string(b)
 		var ttl int64
 		if m.close {
 			ttl = s.retention.Milliseconds()
@@ -381,6 +408,7 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 			append([]any{old, inc.Version, data, m.origOp, m.origJSON, ttl, id, m.keptOp, m.keptJSON, m.deniedAdd},
 				la.args...)...).Int()
 		if err != nil {
+			s.recs.forget(id) // the script may have run
 			if len(m.lines) > 0 {
 				s.heads.forget(id) // the script may have run: read the head next time
 			}
@@ -388,8 +416,18 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 		}
 		switch res {
 		case 1:
+			if m.close {
+				s.recs.forget(id) // closed: no more changes to speed up
+			} else {
+				s.recs.put(id, data)
+			}
 			s.linesWritten(user, domain, id, la)
 			return inc, nil
+		case 0:
+			s.recs.forget(id)
+			if remembered {
+				continue // our memory was behind: read the incident, no writer to wait for
+			}
 		case 2: // the audit head moved (another writer): read it
 			s.heads.forget(id)
 			if la.remembered {
@@ -400,6 +438,7 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 			return Incident{}, fmt.Errorf("update incident %s: its audit chain or %s@%s's deny policies hold another type of key",
 				id, user, domain)
 		case -1:
+			s.recs.forget(id)
 			if stale() {
 				return s.mutate(ctx, rawID, fn)
 			}
@@ -456,13 +495,20 @@ func (s *Store) load(ctx context.Context, user, domain, id string) (Incident, er
 
 // loadRaw reads one incident's JSON.
 func (s *Store) loadRaw(ctx context.Context, user, domain, id string) (string, error) {
-	data, err := s.rdb.HGet(ctx, s.k.inc(user, domain, id), "data").Result()
+	return s.rawOf(id, s.rdb.HGet(ctx, s.k.inc(user, domain, id), "data"))
+}
+
+// rawOf is an incident's JSON as cmd (its HGET) read it, remembered for its next change.
+func (s *Store) rawOf(id string, cmd *redis.StringCmd) (string, error) {
+	data, err := cmd.Result()
 	if errors.Is(err, redis.Nil) {
+		s.recs.forget(id)
 		return "", fmt.Errorf("incident %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read incident %s: %w", id, err)
 	}
+	s.recs.put(id, data)
 	return data, nil
 }
 

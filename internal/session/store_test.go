@@ -1,13 +1,16 @@
 package session_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/compromised-responder/bot/internal/session"
 	"github.com/compromised-responder/bot/internal/testenv"
@@ -302,5 +305,55 @@ func TestNewConfig(t *testing.T) {
 	}
 	if _, err := session.NewKeyring(nil, []byte("short")); !errors.Is(err, session.ErrInvalid) {
 		t.Errorf("NewKeyring with a short audit key = %v, want ErrInvalid", err)
+	}
+}
+
+// roundTrips counts what a Redis client sends: one per command, one per pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
+}
+
+// TestUpdateFromMemory: a change of an incident this store just read or wrote sends only its
+// compare-and-set (no read first); when another replica changed the incident meanwhile, the
+// change still applies to the stored version, and fn's refusal of the remembered one is not
+// the answer (fn is asked again about the stored incident).
+func TestUpdateFromMemory(t *testing.T) {
+	s, rdb, _ := newStore(t)
+	other, _ := storeOn(t, rdb.Client, withPrefix(rdb)) // another replica
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+	rt := &roundTrips{}
+	rdb.Client.AddHook(rt)
+	for i := range 3 {
+		before := rt.n.Load()
+		if _, err := s.Update(ctx, inc.ID, func(inc *session.Incident) error { inc.Reason = "again"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n := rt.n.Load() - before; n != 1 {
+			t.Errorf("update %d after this store's own write: %d round trips, want 1 (the compare-and-set)", i, n)
+		}
+	}
+
+	if _, err := other.Update(ctx, inc.ID, func(inc *session.Incident) error { inc.Reason = "by the other"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Update(ctx, inc.ID, func(inc *session.Incident) error {
+		if inc.Reason != "by the other" {
+			return errors.New("refused: not the stored incident")
+		}
+		inc.CloseNote = "seen"
+		return nil
+	})
+	if err != nil || got.Reason != "by the other" || got.CloseNote != "seen" {
+		t.Fatalf("Update over a stale memory = %q/%q, %v; want the other's change kept and this one applied", got.Reason, got.CloseNote, err)
+	}
+	if stored, err := other.Get(ctx, inc.ID); err != nil || stored.Version != got.Version || stored.CloseNote != "seen" {
+		t.Errorf("stored %+v, %v; want version %d with the change", stored, err, got.Version)
 	}
 }
