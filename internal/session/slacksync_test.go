@@ -58,20 +58,20 @@ func TestSyncLock(t *testing.T) {
 		t.Fatalf("Extend: %v", err)
 	}
 
-	if n, err := l.CardStamp(ctx); err != nil || n != 0 {
-		t.Fatalf("CardStamp of a new incident = %d, %v", n, err)
+	if n := l.CardStamp(); n != 0 {
+		t.Fatalf("CardStamp of a new incident = %d", n)
 	}
 	for _, raise := range []int64{16, 8} {
 		if err := l.RaiseCardStamp(ctx, raise); err != nil {
 			t.Fatalf("RaiseCardStamp(%d): %v", raise, err)
 		}
 	}
-	if n, err := l.CardStamp(ctx); err != nil || n != 16 {
-		t.Fatalf("CardStamp = %d, %v; want 16 (it never goes down)", n, err)
+	if n := l.CardStamp(); n != 16 {
+		t.Fatalf("CardStamp = %d; want 16 (it never goes down)", n)
 	}
 
-	if n, err := l.ThreadPosted(ctx); err != nil || n != 0 {
-		t.Fatalf("ThreadPosted = %d, %v", n, err)
+	if n := l.ThreadPosted(); n != 0 {
+		t.Fatalf("ThreadPosted = %d", n)
 	}
 	if err := l.AdvanceThread(ctx, 0, 2); err != nil {
 		t.Fatalf("AdvanceThread(0, 2): %v", err)
@@ -79,8 +79,8 @@ func TestSyncLock(t *testing.T) {
 	if err := l.AdvanceThread(ctx, 0, 3); err == nil || errors.Is(err, session.ErrSyncLockLost) {
 		t.Fatalf("AdvanceThread from a stale cursor = %v; want a cursor error", err)
 	}
-	if n, err := l.ThreadPosted(ctx); err != nil || n != 2 {
-		t.Fatalf("ThreadPosted = %d, %v; want 2", n, err)
+	if n := l.ThreadPosted(); n != 2 {
+		t.Fatalf("ThreadPosted = %d; want 2", n)
 	}
 	for _, suffix := range []string{"slackui:{" + id + "}:card", "slackui:{" + id + "}:posted"} {
 		key := keyNamed(t, ctx, rdb, suffix)
@@ -107,7 +107,7 @@ func TestSyncLock(t *testing.T) {
 	if err := l2.Extend(ctx); err != nil {
 		t.Fatalf("the new holder lost its lock to the old one's Release: %v", err)
 	}
-	if n, _ := l2.CardStamp(ctx); n != 16 {
+	if n := l2.CardStamp(); n != 16 {
 		t.Fatalf("CardStamp after a lost-lock raise = %d; want 16", n)
 	}
 }
@@ -143,4 +143,67 @@ func TestClaimHeadPost(t *testing.T) {
 	if !claim(6) {
 		t.Fatal("a head that moved was refused after the period")
 	}
+}
+
+// TestSyncRoundTrips: GetForSync reads the incident with both cursors and its audit head in one
+// round trip; taking the lock reads the cursors with it; an Extend right after taking the lock
+// asks Redis nothing (the lock is ours for a Slack call's timeout anyway).
+func TestSyncRoundTrips(t *testing.T) {
+	s, rdb, _ := newStore(t)
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+	if _, err := s.Append(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "note.added"}); err != nil {
+		t.Fatal(err)
+	}
+	head, _, err := s.AuditHead(ctx, inc.ID)
+	if err != nil || head == 0 {
+		t.Fatalf("AuditHead = %d, %v", head, err)
+	}
+	rt := &roundTrips{}
+	rdb.Client.AddHook(rt)
+	step := func(what string, want int64, f func()) {
+		t.Helper()
+		before := rt.n.Load()
+		f()
+		if n := rt.n.Load() - before; n != want {
+			t.Errorf("%s: %d round trips, want %d", what, n, want)
+		}
+	}
+
+	step("GetForSync", 1, func() {
+		got, v, err := s.GetForSync(ctx, inc.ID)
+		if err != nil || got.ID != inc.ID || v != (session.SyncView{AuditSeq: head}) {
+			t.Errorf("GetForSync = %s, %+v, %v; want %s, audit seq %d", got.ID, v, err, inc.ID, head)
+		}
+	})
+	var l *session.SyncLock
+	step("TrySyncLock", 1, func() {
+		var ok bool
+		if l, ok, err = s.TrySyncLock(ctx, inc.ID); err != nil || !ok {
+			t.Fatalf("TrySyncLock = %v, %v", ok, err)
+		}
+	})
+	step("Extend just after", 0, func() {
+		if err := l.Extend(ctx); err != nil {
+			t.Errorf("Extend: %v", err)
+		}
+	})
+	step("RaiseCardStamp, AdvanceThread", 2, func() {
+		if err := l.RaiseCardStamp(ctx, 16); err != nil {
+			t.Error(err)
+		}
+		if err := l.AdvanceThread(ctx, 0, head); err != nil {
+			t.Error(err)
+		}
+	})
+	l.Release(ctx)
+	if _, v, err := s.GetForSync(ctx, inc.ID); err != nil || v != (session.SyncView{CardStamp: 16, ThreadPosted: head, AuditSeq: head}) {
+		t.Errorf("GetForSync after the sync = %+v, %v", v, err)
+	}
+	step("TrySyncLock again", 1, func() {
+		l2, ok, err := s.TrySyncLock(ctx, inc.ID)
+		if err != nil || !ok || l2.CardStamp() != 16 || l2.ThreadPosted() != head {
+			t.Fatalf("TrySyncLock = %v, %v; cursors %d, %d", ok, err, l2.CardStamp(), l2.ThreadPosted())
+		}
+	})
 }

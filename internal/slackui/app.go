@@ -112,9 +112,11 @@ type Store interface {
 	ListOpenLockdowns(ctx context.Context) ([]session.Lockdown, error)
 
 	// The app's own bookkeeping (session/slacksync.go): delivery dedupe, the per-incident sync
-	// lock with the card stamp and thread cursor, the audit head throttle.
+	// lock with the card stamp and thread cursor (and the incident read with them), the audit
+	// head throttle.
 	FirstDelivery(ctx context.Context, key string) (bool, error)
 	FirstDeliveries(ctx context.Context, keys ...string) ([]bool, error)
+	GetForSync(ctx context.Context, id string) (session.Incident, session.SyncView, error)
 	TrySyncLock(ctx context.Context, incidentID string) (*session.SyncLock, bool, error)
 	ClaimHeadPost(ctx context.Context, seq int64, every time.Duration) (bool, error)
 	HeadPosted(ctx context.Context, seq int64) error
@@ -198,7 +200,7 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	// echoless drops the echoed message from chat.postMessage/chat.update replies (echoless.go).
 	opts := []slack.Option{
 		slack.OptionAppLevelToken(cfg.AppToken),
-		slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second, Transport: echoless{next: slackTransport(), apiURL: apiURL}}),
+		slack.OptionHTTPClient(&http.Client{Timeout: session.SlackCallTimeout, Transport: echoless{next: slackTransport(), apiURL: apiURL}}),
 		slack.OptionLog(logAdapter),
 	}
 	if cfg.APIURL != "" {

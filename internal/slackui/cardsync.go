@@ -95,6 +95,13 @@ func (c *Changes) done(id string) {
 	}
 }
 
+// pendingFor reports whether id changed again since its sync began (a sync of it is pending).
+func (c *Changes) pendingFor(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending[id]
+}
+
 // idle reports whether nothing is pending or running.
 func (c *Changes) idle() bool {
 	c.mu.Lock()
@@ -155,11 +162,14 @@ func cardStamp(inc session.Incident, now time.Time) int64 {
 // replicas, and guards the two cursors: the newest rendered card stamp and the last audit seq
 // posted.
 //
-// An incident without a card of its own (not posted yet, or a lockdown member, whose card is the
-// lockdown's) is read before the lock and left at once: taking and releasing the lock are two
-// fsynced Redis writes, ≈ 11 per member of a lockdown, which competed with its deny's writes.
+// The incident is read before the lock with the two cursors and its audit head (one round trip,
+// no write), and the sync ends there when there is nothing to do: no card of its own (not posted
+// yet, or a lockdown member, whose card is the lockdown's), the card already shows this version
+// and the thread every entry, or a card update held back (holds.go). Taking and releasing the
+// lock are two fsynced Redis writes: ≈ 11 per member of a lockdown, which competed with its
+// deny's writes, and two per open incident at every maintenance pass.
 func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err error) {
-	inc, err := a.store.Get(ctx, id)
+	inc, view, err := a.store.GetForSync(ctx, id)
 	if err == nil && inc.Lockdown != "" {
 		// A member's card is its lockdown's: a change outside a fan-out (its evidence read, a
 		// gate check) shows there too, coalesced like every lockdown card update.
@@ -167,6 +177,17 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 	}
 	if retry, done, err := noCard(inc, err); done {
 		return retry, err
+	}
+	// The cursors only grow, and only under the lock: read before it, they can only be behind,
+	// so "nothing to do" is never wrong; what there is to do is decided again under the lock.
+	cardNew := cardStamp(inc, a.now()) > view.CardStamp
+	if !cardNew && view.ThreadPosted >= view.AuditSeq {
+		return false, nil
+	}
+	if cardNew {
+		if err := a.cardHeld(inc); err != nil {
+			return false, err
+		}
 	}
 	l, ok, err := a.store.TrySyncLock(ctx, id)
 	if err != nil {
@@ -180,7 +201,7 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 	// inc, read just before the lock, is not read again under it: a change stored since marked
 	// the incident changed again (in this process through the Notifier; another replica's sync
 	// found the lock taken and retries), so it is synced after this one, and the card's render
-	// reads the newest version anyway. A second read was a round trip and a decode per sync.
+	// reads the newest version if one arrived. A second read was a round trip and a decode per sync.
 	if err := a.syncCard(ctx, l, inc); err != nil {
 		if errors.Is(err, session.ErrSyncLockLost) {
 			return false, nil
@@ -209,32 +230,29 @@ func noCard(inc session.Incident, err error) (retry, done bool, _ error) {
 	return false, false, nil
 }
 
-// syncCard updates the card when the newest version is not on it yet. The update waits for the
-// pacer's chat.update slot first and renders after the wait from the incident as stored then, so
-// every change that arrived while it waited is in the one update (the newest version wins; the
+// syncCard updates the card when the newest version is not on it yet (a held update never gets
+// here: syncIncident asks cardHeld before the lock). The update waits for the
+// pacer's chat.update slot first and renders after the wait, from the incident as stored then
+// when a change of it arrived meanwhile (in this process: the Changes set marked it), so every
+// change that arrived while it waited is in the one update (the newest version wins; the
 // Changes set keeps one sync, so one update, in flight per card in this process, and the sync
-// lock across replicas).
+// lock across replicas). A change stored by another replica is synced by that replica's sync,
+// which finds this lock taken and retries.
 func (a *App) syncCard(ctx context.Context, l *session.SyncLock, inc session.Incident) error {
-	cur, err := l.CardStamp(ctx)
-	if err != nil {
-		return err
-	}
-	if cardStamp(inc, a.now()) <= cur {
+	if cardStamp(inc, a.now()) <= l.CardStamp() {
 		return nil
-	}
-	if run := runningBlank(inc); run != "" && !a.changes.flushing() {
-		if d := a.cardHolds.wait(inc.ID, run); d > 0 {
-			return heldError{d}
-		}
 	}
 	var stamp int64
 	render := func(ctx context.Context) (string, []slack.Block, error) {
 		if err := l.Extend(ctx); err != nil {
 			return "", nil, err
 		}
-		newest, err := a.store.Get(ctx, inc.ID)
-		if err != nil {
-			return "", nil, fmt.Errorf("read incident: %w", err)
+		newest := inc
+		if a.changes.pendingFor(inc.ID) {
+			var err error
+			if newest, err = a.store.Get(ctx, inc.ID); err != nil {
+				return "", nil, fmt.Errorf("read incident: %w", err)
+			}
 		}
 		now := a.now()
 		stamp = cardStamp(newest, now)
@@ -247,6 +265,17 @@ func (a *App) syncCard(ctx context.Context, l *session.SyncLock, inc session.Inc
 	a.m.CardUpdates.Inc()
 	a.cardHolds.shown(inc.ID)
 	return l.RaiseCardStamp(ctx, stamp)
+}
+
+// cardHeld is a heldError when inc's card update should wait for its running step to reach
+// something (holds.go), nil otherwise.
+func (a *App) cardHeld(inc session.Incident) error {
+	if run := runningBlank(inc); run != "" && !a.changes.flushing() {
+		if d := a.cardHolds.wait(inc.ID, run); d > 0 {
+			return heldError{d}
+		}
+	}
+	return nil
 }
 
 // cardOptions are the render options from the configuration.

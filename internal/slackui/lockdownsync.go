@@ -162,10 +162,7 @@ func (a *App) syncLockdown(ctx context.Context, id string) (retry bool, err erro
 // syncLockdownThread posts the lockdown's thread lines not posted yet, batched, moving the
 // thread cursor after each reply (every line once across replicas, as syncThread does).
 func (a *App) syncLockdownThread(ctx context.Context, lock *session.SyncLock, l session.Lockdown) error {
-	posted, err := lock.ThreadPosted(ctx)
-	if err != nil {
-		return err
-	}
+	posted := lock.ThreadPosted()
 	var lines []string
 	var seqs []int64
 	for _, ln := range l.Lines {

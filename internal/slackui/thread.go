@@ -27,10 +27,7 @@ const (
 // (at-least-once for those lines), which is the better failure than losing an audit line.
 // errPaced: the channel's rate goes to cards now; the lines stay for a later sync.
 func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.Incident) error {
-	posted, err := l.ThreadPosted(ctx)
-	if err != nil {
-		return err
-	}
+	posted := l.ThreadPosted()
 	entries, err := a.store.AuditAfter(ctx, inc.ID, posted)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
