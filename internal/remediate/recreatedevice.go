@@ -29,10 +29,10 @@ func (r *runner) recreateDevice(snap session.DeviceSnapshot) (*Secret, error) {
 			return nil, err
 		}
 		if unopened != "" && r.prog(credsPrefix+id) != unopened {
-			if err := r.progress(credsPrefix+id, unopened); err != nil {
+			if err := r.record(credsPrefix+id, unopened,
+				auditLine(r.stepLine("device", id, "re-created without its provisioning credentials", unopened))); err != nil {
 				return nil, err
 			}
-			r.auditStep("device", id, "re-created without its provisioning credentials", unopened)
 		}
 		body = b
 	}
@@ -43,10 +43,9 @@ func (r *runner) recreateDevice(snap session.DeviceSnapshot) (*Secret, error) {
 		if err != nil && !errors.Is(err, netsapiens.ErrNotFound) {
 			return nil, fmt.Errorf("delete device %s: %w", id, err)
 		}
-		if err := r.progress(devKey(id), string(DeviceDeleted)); err != nil {
+		if err := r.record(devKey(id), string(DeviceDeleted), auditLine(r.stepLine("device", id, "deleted", ""))); err != nil {
 			return nil, err
 		}
-		r.auditStep("device", id, "deleted", "")
 		state = DeviceDeleted
 	}
 	var pw *netsapiens.Secret
@@ -56,10 +55,9 @@ func (r *runner) recreateDevice(snap session.DeviceSnapshot) (*Secret, error) {
 			return nil, err
 		}
 		pw = p
-		if err := r.progress(devKey(id), string(DeviceCreated)); err != nil {
+		if err := r.record(devKey(id), string(DeviceCreated), auditLine(r.stepLine("device", "deleted", id+" created", note))); err != nil {
 			return nil, err
 		}
-		r.auditStep("device", "deleted", id+" created", note)
 		state = DeviceCreated
 	}
 	if state == DeviceCreated {

@@ -43,10 +43,10 @@ func (r *runner) reset() (stepResult, error) {
 		case err != nil:
 			return stepResult{}, fmt.Errorf("revoke sessions: %w", err)
 		}
-		if err := r.progress(r.runKey(progJWT), string(JWTRequested)); err != nil {
+		if err := r.record(r.runKey(progJWT), string(JWTRequested),
+			auditLine(r.stepLine("sessions", "", "revocation requested", ""))); err != nil {
 			return stepResult{}, err
 		}
-		r.auditStep("sessions", "", "revocation requested", "")
 	}
 	subs = append(subs, jwt)
 
@@ -82,10 +82,10 @@ func (r *runner) reset() (stepResult, error) {
 	if err != nil {
 		return stepResult{}, fmt.Errorf("set voicemail PIN: %w", err)
 	}
-	if err := r.progress(progPIN, string(PINSet)); err != nil {
+	if err := r.record(progPIN, string(PINSet),
+		auditLine(r.stepLine("pin", "••••••", "••••••", "new voicemail PIN set (PUT accepted)"))); err != nil {
 		return stepResult{}, err
 	}
-	r.auditStep("pin", "••••••", "••••••", "new voicemail PIN set (PUT accepted)")
 	got, err := e.pbx.GetUser(r.pctx, r.domain(), r.user())
 	if err != nil {
 		return stepResult{}, fmt.Errorf("verify voicemail PIN: %w", err)
@@ -124,10 +124,10 @@ func (r *runner) reset() (stepResult, error) {
 			if err != nil {
 				return partial, fmt.Errorf("send reset email: %w", err)
 			}
-			if err := r.progress(r.runKey(progEmail), string(EmailSent)); err != nil {
+			if err := r.record(r.runKey(progEmail), string(EmailSent),
+				auditLine(r.stepLine("email", "", "sent to "+masked, ""))); err != nil {
 				return partial, err
 			}
-			r.auditStep("email", "", "sent to "+masked, "")
 		}
 		email.Outcome, email.Detail = session.OutcomeRequested, "sent to "+masked
 		if r.inc.EmailAtOpen != "" && r.inc.EmailAtOpen != masked {

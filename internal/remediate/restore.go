@@ -82,10 +82,10 @@ func (r *runner) restore() (stepResult, error) {
 		if err != nil {
 			return stepResult{}, fmt.Errorf("restore dial policy %q: %w", target, err)
 		}
-		if err := r.progress(progRestore, string(PolicySet)); err != nil {
+		if err := r.record(progRestore, string(PolicySet),
+			auditLine(r.stepLine("policy", live, target, "dial permission set (PUT accepted)"))); err != nil {
 			return stepResult{}, err
 		}
-		r.auditStep("policy", live, target, "dial permission set (PUT accepted)")
 	default:
 		// The card's Force restore dialog names the live policy: store what was just read.
 		r.refreshLive()
