@@ -250,16 +250,28 @@ func (s *Store) Audit(ctx context.Context, id string) ([]AuditEntry, error) {
 
 // AuditAfter returns an incident's audit entries after sequence number seq (0 = all), oldest first:
 // what its thread has not shown yet, without reading and decoding what it has. The incident's
-// user@domain may be the one this store remembers (its sync has just read the incident). Errors:
+// user@domain may be the one this store remembers (its sync has just read the incident); the
+// incident's hash is then read with the chain, in the same round trip, so an incident gone since
+// (discarded, expired) is ErrNotFound as with a fresh lookup, not an empty chain. Errors:
 // ErrNotFound.
 func (s *Store) AuditAfter(ctx context.Context, id string, seq int64) ([]AuditEntry, error) {
-	id, user, domain, _, err := s.locateCached(ctx, id)
+	id, user, domain, cached, err := s.locateCached(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	c := s.incidentChain(user, domain, id)
 	seq = max(seq, 0)
-	out, err := s.readChain(ctx, c, seq, -1) // entry n is at index n-1 (appends only push)
+	var out []AuditEntry
+	if cached {
+		var gone bool
+		out, gone, err = s.readChainOf(ctx, c, seq)
+		if gone {
+			s.locs.forget(id) // gone meanwhile (or never where remembered): ask the index
+			return s.AuditAfter(ctx, id, seq)
+		}
+	} else {
+		out, err = s.readChain(ctx, c, seq, -1) // entry n is at index n-1 (appends only push)
+	}
 	if err != nil || len(out) == 0 || out[0].Seq == seq+1 {
 		return out, err
 	}
@@ -281,11 +293,35 @@ func (s *Store) GlobalAudit(ctx context.Context, since int64, limit int) ([]Audi
 	return s.readChain(ctx, s.globalChainKeys(), since, stop)
 }
 
+// readChainOf is readChain from start to the end of an incident's chain, with whether the
+// incident's hash is gone, both read in one round trip.
+func (s *Store) readChainOf(ctx context.Context, c chainKeys, start int64) (entries []AuditEntry, gone bool, err error) {
+	var lr *redis.StringSliceCmd
+	var ex *redis.IntCmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		lr, ex = p.LRange(ctx, c.list, start, -1), p.Exists(ctx, c.ttl)
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("read audit of %s: %w", c.name, err)
+	}
+	if ex.Val() == 0 {
+		return nil, true, nil
+	}
+	entries, err = decodeChain(c, start, lr.Val())
+	return entries, false, err
+}
+
 func (s *Store) readChain(ctx context.Context, c chainKeys, start, stop int64) ([]AuditEntry, error) {
 	raws, err := s.rdb.LRange(ctx, c.list, start, stop).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read audit of %s: %w", c.name, err)
 	}
+	return decodeChain(c, start, raws)
+}
+
+// decodeChain decodes the entries of c read from index start.
+func decodeChain(c chainKeys, start int64, raws []string) ([]AuditEntry, error) {
 	out := make([]AuditEntry, 0, len(raws))
 	for i, raw := range raws {
 		var e AuditEntry

@@ -42,3 +42,27 @@ func TestAuditAfter(t *testing.T) {
 		t.Errorf("unknown incident: %v, want ErrNotFound", err)
 	}
 }
+
+// TestAuditAfterGone: an incident gone since this store learnt where it is (another replica
+// discarded it; RETENTION expires it alike) is ErrNotFound, not an empty chain, from the
+// remembered location as from a fresh lookup; the incident's chain up to then read normally.
+func TestAuditAfterGone(t *testing.T) {
+	s, r, _ := newStore(t)
+	other, _ := storeOn(t, r.Client, withPrefix(r)) // another replica on the same Redis
+	inc := open(t, s, "1001")
+	if _, err := s.Append(ctxT(t), session.AuditEntry{IncidentID: inc.ID, Actor: "U1", Action: "incident.opened"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AuditAfter(ctxT(t), inc.ID, 0) // the store now remembers the incident's user@domain
+	if err != nil || len(got) != 1 {
+		t.Fatalf("AuditAfter before the discard = %d entries, %v; want 1", len(got), err)
+	}
+	if err := other.Discard(ctxT(t), inc.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []int64{0, 1} {
+		if got, err := s.AuditAfter(ctxT(t), inc.ID, after); !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("AuditAfter(%d) of a discarded incident = %d entries, %v; want ErrNotFound", after, len(got), err)
+		}
+	}
+}
