@@ -76,7 +76,11 @@ func (r *responder) lockdownStatus(ctx context.Context, lk *lockdown.Engine, id 
 			line += fmt.Sprintf(" %s %-8s %s", inc.ID, inc.State, strings.Join(steps, " · "))
 		}
 		if m.Note != "" {
-			line += "  (" + m.Note + ")"
+			note := m.Note
+			if m.AskedBy != "" {
+				note += "; asked by " + m.AskedBy
+			}
+			line += "  (" + note + ")"
 		}
 		r.say("%s", line)
 	}

@@ -191,3 +191,28 @@ func TestLockdownStatusLimits(t *testing.T) {
 		t.Errorf("unescaped note, or fallback %q", text)
 	}
 }
+
+// TestLockdownStatusAskedBy: a member awaiting approval names who asked as the card does, a
+// mention (or the CLI name), never a raw user ID.
+func TestLockdownStatusAskedBy(t *testing.T) {
+	now := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	l := session.Lockdown{ID: "LCK-7K2QXM", Scope: session.ScopeUsers, OpenedBy: "U1", CreatedAt: now, State: session.StateOpen}
+	s := lockdown.Summary{Total: 2, Opened: 2, Open: 2, Steps: map[session.Step]map[session.Status]int{}, Awaiting: map[session.Step]lockdown.Awaiting{}}
+	inc := &session.Incident{ID: "INC-7K2QXM", User: "1001", Domain: "acme.example", State: session.StateOpen,
+		Steps: map[session.Step]*session.StepState{session.StepRestore: {Status: session.StatusAwaiting, RequestedBy: "U0ALICE"}}}
+	members := []lockdown.MemberStatus{
+		{Member: session.Member{User: "1001", Domain: "acme.example"}, Incident: inc, Note: "restore awaits approval", AskedBy: "U0ALICE", Attention: 2},
+		{Member: session.Member{User: "1002", Domain: "acme.example"}, Incident: inc, Note: "restore awaits approval", AskedBy: "cli:ops", Attention: 2},
+	}
+	_, blocks := LockdownStatus(l, s, members, CardOptions{Now: now})
+	raw, err := json.Marshal(blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := string(raw)
+	for _, want := range []string{`— restore awaits approval (asked by \u003c@U0ALICE\u003e)`, "— restore awaits approval (asked by ops (CLI))"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("status answer lacks %q:\n%s", want, all)
+		}
+	}
+}

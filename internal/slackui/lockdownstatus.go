@@ -56,6 +56,9 @@ func memberLine(m lockdown.MemberStatus) string {
 	if m.Note != "" {
 		l += " — " + esc(short(m.Note, 160))
 	}
+	if m.AskedBy != "" {
+		l += " (asked by " + userRef(m.AskedBy) + ")" // a mention, as the card's approval line
+	}
 	return l
 }
 
