@@ -66,8 +66,11 @@ func (a *App) cmdLockdown(ctx context.Context, c *slack.SlashCommand, cmd Comman
 	}
 	_, _, err = a.postLockdownCard(ctx, l.ID, true)
 	if errors.Is(err, errCardBusy) {
-		// Another replica's maintenance pass holds the lock to post it (this open was slow).
+		// Another replica's maintenance pass holds the lock to post it (this open was slow): the
+		// lockdown is open and its card on the way, which the command's answer says.
 		a.logger(ctx).Warn().Str("lockdown", l.ID).Msg("the lockdown card is posted by another replica")
+		a.replyCommand(ctx, c, "⏳ Lockdown "+esc(l.ID)+" is open; its card is being posted in this channel by another "+
+			"replica of the bot. `/compromised status "+esc(l.ID)+"` shows its progress meanwhile.", nil)
 		return
 	}
 	if err != nil {

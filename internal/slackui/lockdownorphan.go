@@ -19,12 +19,10 @@ import (
 // errCardBusy: another holder of the lockdown's sync lock (a post, a sync) did not let go in time.
 var errCardBusy = errors.New("the lockdown's card is being posted or synced elsewhere")
 
-// lockWaits bounds how long the opener waits for the sync lock: a holder renews it while it
-// posts, and a dead one's lock expires after session.SyncLockTTL.
-const (
-	lockWaits   = 60
-	lockWaitFor = 250 * time.Millisecond
-)
+// lockWaits bounds how often the opener tries the sync lock again, Config.SyncRetry apart
+// (15 s by default): a holder renews it while it posts, and a dead one's lock expires after
+// session.SyncLockTTL.
+const lockWaits = 60
 
 // postLockdownCard posts lockdown id's card unless it has one, and records its ts. wait: retry
 // for the sync lock (the opener); else one try (the maintenance pass, which comes again).
@@ -32,7 +30,7 @@ const (
 func (a *App) postLockdownCard(ctx context.Context, id string, wait bool) (l session.Lockdown, posted bool, err error) {
 	lock, release := a.holdSyncLock(ctx, id)
 	for attempt := 0; lock == nil && wait && attempt < lockWaits; attempt++ {
-		t := time.NewTimer(lockWaitFor)
+		t := time.NewTimer(a.cfg.syncRetry())
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -1,12 +1,15 @@
 package slackui
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/compromised-responder/bot/internal/lockdown"
 	"github.com/compromised-responder/bot/internal/session"
 )
 
@@ -65,4 +68,60 @@ func remembered(c *lockdownCards) (last, scheduled int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.last), len(c.scheduled)
+}
+
+// heldOnOpen is the harness's Lockdowns, except that each Open hands the new lockdown's sync
+// lock to held, as another replica's maintenance pass posting its card would hold it.
+type heldOnOpen struct {
+	Lockdowns
+	store *session.Store
+	held  chan *session.SyncLock
+}
+
+func (w *heldOnOpen) Open(ctx context.Context, r lockdown.OpenRequest) (session.Lockdown, error) {
+	l, err := w.Lockdowns.Open(ctx, r)
+	if err != nil {
+		return l, err
+	}
+	// This app's own sync of the new lockdown may hold the lock for a moment: try again.
+	for range 500 {
+		lock, ok, err := w.store.TrySyncLock(ctx, l.ID)
+		if err != nil {
+			return l, fmt.Errorf("hold the sync lock of %s: %w", l.ID, err)
+		}
+		if ok {
+			w.held <- lock
+			return l, nil
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+	return l, fmt.Errorf("the sync lock of %s stayed taken", l.ID)
+}
+
+// TestLockdownCardPostedElsewhere: when another replica holds the new lockdown's card lock
+// for the opener's whole wait (its maintenance pass posts the card), the command still gets an
+// answer, saying the lockdown is open and its card on the way; the lockdown stays open.
+func TestLockdownCardPostedElsewhere(t *testing.T) {
+	w := &heldOnOpen{held: make(chan *session.SyncLock, 1)}
+	h := newHarnessCfg(t, func(c *Config) { w.Lockdowns = c.Lockdowns; c.Lockdowns = w })
+	w.store = h.store
+	h.apps[0].command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "users 1001@acme.example"})
+	var lock *session.SyncLock
+	select {
+	case lock = <-w.held:
+	default:
+		t.Fatalf("the sync lock was not held: alice's answers %+v", h.fake.Ephemerals(hAlice))
+	}
+	defer lock.Release(h.ctx)
+	open, err := h.store.ListOpenLockdowns(h.ctx)
+	if err != nil || len(open) != 1 || open[0].MessageTS != "" {
+		t.Fatalf("lockdowns after the command: %+v, %v; want one, open, its card not posted here", open, err)
+	}
+	var answer string
+	for _, m := range h.fake.Ephemerals(hAlice) {
+		answer += m.Text + "\n"
+	}
+	if !strings.Contains(answer, "Lockdown "+open[0].ID+" is open; its card is being posted in this channel") {
+		t.Errorf("alice's answers = %q, want the lockdown open and its card on its way", answer)
+	}
 }
