@@ -8,12 +8,14 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/compromised-responder/bot/internal/jsoncut"
 )
 
 // FuzzParseFrame: any frame is parsed without a panic, and what parseFrame accepts is what
 // slack-go's socketmode client would have decoded from it (the envelope fields, and the payload
-// as slack.SlashCommand or slack.InteractionCallback), so replacing that client changes nothing
-// the app sees. The ack built for an accepted envelope is valid JSON naming it. The seed corpus
+// as slack.SlashCommand or slack.InteractionCallback, less the blocks of a click's message, which
+// are not decoded), so replacing that client changes nothing the app sees. The ack built for an accepted envelope is valid JSON naming it. The seed corpus
 // is in testdata/fuzz/FuzzParseFrame.
 func FuzzParseFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -57,8 +59,13 @@ func FuzzParseFrame(f *testing.F) {
 		case TypeInteractive:
 			var want slack.InteractionCallback
 			if err := json.Unmarshal(req.Payload, &want); err != nil {
-				t.Fatalf("accepted a callback slack-go cannot decode: %v", err)
+				// The message's blocks are not decoded (frame.go): a payload whose blocks slack-go
+				// rejects is still read, and everything else must be as slack-go reads it.
+				if err := json.Unmarshal(jsoncut.Without(req.Payload, "message", "blocks"), &want); err != nil {
+					t.Fatalf("accepted a callback slack-go cannot decode: %v", err)
+				}
 			}
+			want.Message.Blocks = slack.Blocks{}
 			if fr.callback == nil {
 				t.Fatal("interactive envelope without its callback")
 			}

@@ -54,3 +54,32 @@ func BenchmarkParseFrame(b *testing.B) {
 		}
 	})
 }
+
+// TestClickBlocksNotDecoded: a click's payload is decoded without the blocks of the message it
+// was on (the whole card, which the app never reads), and with everything else: the action, the
+// message's ts and text, the view's blocks of a submission.
+func TestClickBlocksNotDecoded(t *testing.T) {
+	const click = `{"envelope_id":"e1","type":"interactive","payload":{"type":"block_actions","user":{"id":"U1"},` +
+		`"channel":{"id":"C1"},"container":{"type":"message","message_ts":"1.2"},` +
+		`"message":{"type":"message","ts":"1.2","text":"card","blocks":[{"type":"section","block_id":"s:deny:v3",` +
+		`"text":{"type":"mrkdwn","text":"1 ⬜ *Deny all calls* \"}\""}}]},` +
+		`"actions":[{"action_id":"step:deny","block_id":"s:deny:v3","value":"INC-7K2QXM","type":"button","action_ts":"1.3"}]}}`
+	f, err := parseFrame([]byte(click))
+	if err != nil || f.callback == nil {
+		t.Fatalf("parseFrame = %+v, %v", f, err)
+	}
+	cb := f.callback
+	if cb.Message.Timestamp != "1.2" || cb.Message.Text != "card" || len(cb.Message.Blocks.BlockSet) != 0 {
+		t.Errorf("message ts %q text %q, %d blocks; want 1.2, card, none decoded", cb.Message.Timestamp, cb.Message.Text, len(cb.Message.Blocks.BlockSet))
+	}
+	if a := cb.ActionCallback.BlockActions; len(a) != 1 || a[0].ActionID != "step:deny" || a[0].Value != "INC-7K2QXM" {
+		t.Errorf("actions %+v", a)
+	}
+
+	const submit = `{"envelope_id":"e2","type":"interactive","payload":{"type":"view_submission","user":{"id":"U1"},` +
+		`"view":{"id":"V1","type":"modal","callback_id":"restore","blocks":[{"type":"input","block_id":"b1",` +
+		`"label":{"type":"plain_text","text":"Policy"},"element":{"type":"plain_text_input","action_id":"a1"}}]}}}`
+	if f, err = parseFrame([]byte(submit)); err != nil || f.callback == nil || len(f.callback.View.Blocks.BlockSet) != 1 {
+		t.Errorf("view submission = %+v, %v; want its view's block", f.callback, err)
+	}
+}

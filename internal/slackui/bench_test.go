@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"testing"
+
+	"github.com/compromised-responder/bot/internal/jsoncut"
 )
 
 // BenchmarkParseCommand measures the slash-command grammar on a text with Slack markup.
@@ -59,6 +61,6 @@ func BenchmarkWithoutMember(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		withoutMember(body, "message")
+		jsoncut.Without(body, "message")
 	}
 }

@@ -168,27 +168,3 @@ func TestEcholess(t *testing.T) {
 		}
 	})
 }
-
-// TestWithoutMember: only the top-level member goes (its first occurrence), with its comma, and
-// every other byte stays; a body that is not a whole JSON object, or has no such member, is
-// returned as it is.
-func TestWithoutMember(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"ok":true,"ts":"1.2","message":{"blocks":[{"type":"section"}]},"warning":"w"}`: `{"ok":true,"ts":"1.2","warning":"w"}`,
-		`{"ok":false,"error":"x","response_metadata":{"messages":["m"]}}`:                `{"ok":false,"error":"x","response_metadata":{"messages":["m"]}}`,
-		`{"ok":true,"channel":{"message":1},"message":null}`:                             `{"ok":true,"channel":{"message":1}}`,
-		`{ "message" : [1, {"a":"}"}] , "ok" : true }`:                                   `{ "ok" : true }`,
-		`{"message":"only"}`:                   `{}`,
-		`{"ok":true, "message":1, "ts":"1.2"}`: `{"ok":true, "ts":"1.2"}`,
-		`{"message":1,"message":2}`:            `{"message":2}`,
-		`{"ok":true,"message":1`:               `{"ok":true,"message":1`,
-		`<html>bad gateway</html>`:             `<html>bad gateway</html>`,
-		`["message"]`:                          `["message"]`,
-		`null`:                                 `null`,
-		`{"ok":true,"message":{`:               `{"ok":true,"message":{`,
-	} {
-		if got := withoutMember([]byte(in), "message"); string(got) != want {
-			t.Errorf("withoutMember(%s) = %s, want %s", in, got, want)
-		}
-	}
-}
