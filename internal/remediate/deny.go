@@ -154,6 +154,22 @@ func (r *runner) deny() (stepResult, error) {
 		Detail: fmt.Sprintf("%s (read back)", deny)}}, subs...)
 
 	r.pctx = netsapiens.WithPriority(pctx, netsapiens.FollowUp) // contained: the live calls come after every user's PUT and open
+	if r.opts.Continue != nil && r.dry == nil {
+		return stepResult{rest: func() (stepResult, error) { return r.denyCalls(status, subs, deny) }}, nil
+	}
+	return r.denyCalls(status, subs, deny)
+}
+
+// followWorkers is how many deny runs continued after "contained" (RunOptions.Continue) do
+// their live-call work at once. It goes at netsapiens.FollowUp, after every other user's
+// containment and every open's user read, so under a burst most of it waits anyway: a
+// goroutine parked for each (a Slack job's whole stack) was ≈ 100 of them at the peak of a
+// 100-incident burst. Sixteen keep the PBX's slots fed when nothing else waits.
+const followWorkers = 16
+
+// denyCalls is deny's work after "contained": it ends the user's live calls and sums the step
+// up (status and subs so far, the deny policy set).
+func (r *runner) denyCalls(status session.Status, subs []session.SubResult, deny string) (stepResult, error) {
 	ended, remain, last, err := r.endCalls()
 	if err != nil {
 		return stepResult{}, err

@@ -66,7 +66,10 @@ const fillWorkers = 8
 // queue to empty). A waiting read is a closure, not a parked goroutine. Hand-written: a worker pool that starts
 // its goroutines on demand and stops them when idle is a dozen lines; x/sync's errgroup.SetLimit
 // blocks the caller instead, and the open must not wait.
+// The same queue with followWorkers holds the runs continued after deny's "contained"
+// (RunOptions.Continue).
 type fillQueue struct {
+	limit   int // goroutines at most; 0 = fillWorkers
 	mu      sync.Mutex
 	jobs    []func()
 	running int
@@ -76,7 +79,11 @@ func (q *fillQueue) add(e *Engine, job func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.jobs = append(q.jobs, job)
-	if q.running < fillWorkers {
+	limit := q.limit
+	if limit == 0 {
+		limit = fillWorkers
+	}
+	if q.running < limit {
 		q.running++
 		e.bg.Go(q.work)
 	}

@@ -182,6 +182,9 @@ type Engine struct {
 	// fills holds the background reads (the opens' devices and live calls, the evidence, the
 	// restore gate) waiting for one of a few goroutines (openfill.go); a pointer, shared like bg.
 	fills *fillQueue
+	// follows holds the deny runs continued after "contained" (RunOptions.Continue), shared
+	// like bg.
+	follows *fillQueue
 }
 
 // New returns an Engine. Errors: ErrInvalid (wrapped) for a nil PBX or store, a PIN length
@@ -236,7 +239,8 @@ func New(pbx PBX, store Store, cfg Config) (*Engine, error) {
 		cfg.Keys = none
 	}
 	return &Engine{pbx: pbx, store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		policies: newPolicyCache(cfg.PolicyTTL, cfg.Now), bg: &sync.WaitGroup{}, fills: &fillQueue{}}, nil
+		policies: newPolicyCache(cfg.PolicyTTL, cfg.Now), bg: &sync.WaitGroup{}, fills: &fillQueue{},
+		follows: &fillQueue{limit: followWorkers}}, nil
 }
 
 // needsApproval reports whether step is in Config.ApprovalSteps.

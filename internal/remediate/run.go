@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -31,6 +32,15 @@ type RunOptions struct {
 	// fan-out there (lockdown.eachReleased), so the next members' critical path does not wait
 	// for this one's live-call work. It may be called again by a resumed run.
 	Contained func()
+	// Continue, when set, takes deny's work after "contained" (the live calls, then the step's
+	// result) off the caller: Request returns at "contained" with Result.Continuing, the rest of
+	// the run waits in the engine's follow-up queue as a closure (followWorkers run at once,
+	// instead of a goroutine parked per step until its live-call list's turn at the PBX) and
+	// Continue is called once with what Request would have returned. The run keeps its lease,
+	// its renewal and its fencing meanwhile; ctx must not end when the caller returns (its
+	// deadline still bounds the run). A run that ends before "contained" returns as usual and
+	// never calls Continue.
+	Continue func(Result, error)
 }
 
 // Secret is one credential for the requester only (an ephemeral message), with what to do
@@ -49,6 +59,8 @@ type Result struct {
 	Incident session.Incident // as stored after the run
 	Secrets  []Secret         // for the requester only; never stored or logged
 	Awaiting bool             // an approval was requested instead of running the step
+	// Continuing: the run goes on in the background and RunOptions.Continue gets its result.
+	Continuing bool
 }
 
 // progress keys common to several steps.
@@ -273,15 +285,18 @@ type stepResult struct {
 	// known: what the step read last that the evidence read after it may take (deny: the live
 	// calls after containment).
 	known knownReads
+	// rest, when set (deny with RunOptions.Continue), is the step's work still to do: execute
+	// queues it, and its result is the step's.
+	rest func() (stepResult, error)
 }
 
 // execute runs the step body under l: renews the lease while it runs, records the result
 // (Finish or Fail) unless the runner was stopped, and closes the incident after a restore.
 func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident, o RunOptions, early *userRead) (Result, error) {
-	defer early.drop()
 	l := lease.Lease()
 	def, ok := Def(l.Step)
 	if !ok {
+		early.drop()
 		return Result{}, errorf(ErrInvalid, "unknown step %q", l.Step)
 	}
 	fn := def.run
@@ -290,7 +305,6 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 	// So the step's own calls run detached from it, and end on a lost lease, or stopGrace after
 	// the caller's end as a last resort (each PBX call is bounded by the client's timeout).
 	wctx, wcancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer wcancel(nil)
 	unwatch := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(stopGrace)
 		defer t.Stop()
@@ -300,16 +314,52 @@ func (e *Engine) execute(ctx context.Context, lease Lease, inc session.Incident,
 		case <-wctx.Done():
 		}
 	})
-	defer unwatch()
 	rctx, cancel := context.WithCancelCause(wctx)
-	defer cancel(nil)
 	stopRenew := e.renew(rctx, lease, cancel)
 	r := &runner{e: e, lease: lease, step: l.Step, fence: lease.CheckFence, inc: inc, actor: inc.Step(l.Step).RequestedBy, ctx: rctx,
 		pctx: netsapiens.WithLogTag(rctx, inc.ID), opts: o, caller: ctx, early: early}
-	// Every line of this run names its incident, step and actor of record.
-	log := e.log.With().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", r.actor).Logger()
+	done := func() { cancel(nil); unwatch(); wcancel(nil); early.drop() }
 
 	res, err := fn(r)
+	if err == nil && res.rest != nil {
+		// Deny is contained and its caller goes: the rest waits for its turn as a closure.
+		rest, at := res.rest, r.inc // r is the continuation's from here
+		e.follows.add(e, func() {
+			out, err := e.continueRun(ctx, r, stopRenew, rest)
+			done()
+			o.Continue(out, err)
+		})
+		return Result{Incident: at, Continuing: true}, nil
+	}
+	defer done()
+	return e.finishRun(ctx, r, stopRenew, res, err)
+}
+
+// continueRun runs the rest of r's step (stepResult.rest) on a follow-up worker and ends the
+// run. A panic is the run's error, as a Slack job's panic is the job's: the worker and the
+// process go on, and the caller still gets its answer (Continue) and its lane back; the step
+// stays running until its lease expires (done ends the renewal) and Reconcile resumes it.
+func (e *Engine) continueRun(ctx context.Context, r *runner, stopRenew func(), rest func() (stepResult, error)) (out Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			// The value may be anything; its type only, never its contents (could hold a secret).
+			e.log.Error().Str("panic", fmt.Sprintf("%T", p)).Str("stack", string(debug.Stack())).
+				Str("incident", r.inc.ID).Msg("step panicked")
+			out, err = Result{Incident: r.inc}, fmt.Errorf("%w: the step's run panicked", errStop)
+		}
+	}()
+	res, err := rest()
+	return e.finishRun(ctx, r, stopRenew, res, err)
+}
+
+// finishRun ends r's run with the step body's outcome: stops the renewal, records the result
+// (Finish or Fail) unless the runner was stopped, and closes the incident after a restore. ctx
+// is the caller's.
+func (e *Engine) finishRun(ctx context.Context, r *runner, stopRenew func(), res stepResult, err error) (Result, error) {
+	lease, inc, rctx := r.lease, r.inc, r.ctx
+	l := lease.Lease()
+	// Every line of this run names its incident, step and actor of record.
+	log := e.log.With().Str("incident", inc.ID).Str("step", string(l.Step)).Str("actor", r.actor).Logger()
 	stopRenew()
 	if err == nil && rctx.Err() != nil {
 		err = context.Cause(rctx)

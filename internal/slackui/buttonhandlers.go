@@ -3,6 +3,7 @@ package slackui
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -156,10 +157,40 @@ func (a *App) actStep(ctx context.Context, c click) {
 		a.askRestorePolicy(ctx, c)
 		return
 	}
-	// At deny's "contained" the worker goes back to the queue (releaseWorker): the live-call work
-	// that follows must not hold up the next incident's click.
-	res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, remediate.RunOptions{ConfirmMissing: c.act.ConfirmMissing,
-		Contained: func() { releaseWorker(ctx) }})
+	o := remediate.RunOptions{ConfirmMissing: c.act.ConfirmMissing}
+	if !inQueueJob(ctx) { // a caller that waits for the whole run
+		res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, o)
+		a.afterRun(ctx, c, c.act.Step, c.user, res, err)
+		return
+	}
+	// At deny's "contained" the job gives its worker back (detachJob): the live-call work that
+	// follows must not hold up the next incident's click, and waits in the engine's follow-up
+	// queue (RunOptions.Continue), which answers the click when it is done. The run goes on
+	// after this job returns: its context keeps the job's deadline but not its end.
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(jobTimeout)
+	}
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), dl)
+	var done func() // set at "contained", on this goroutine
+	o.Contained = func() {
+		if done == nil {
+			done = detachJob(ctx)
+		}
+	}
+	o.Continue = func(res remediate.Result, err error) {
+		defer done() // Contained came first: a run continues only from there
+		defer cancel()
+		a.afterRun(ctx, c, c.act.Step, c.user, res, err)
+	}
+	res, err := a.eng.Request(rctx, c.inc.ID, c.act.Step, c.user, o)
+	if res.Continuing {
+		return
+	}
+	cancel()
+	if done != nil {
+		defer done()
+	}
 	a.afterRun(ctx, c, c.act.Step, c.user, res, err)
 }
 

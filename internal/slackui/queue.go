@@ -55,46 +55,65 @@ func (q *queue) start(ctx context.Context, n int, fn func(context.Context, job))
 	}
 }
 
-// worker runs jobs until the queue is closed and empty, or until the job it runs releases it
-// (releaseWorker): a new worker then takes its place, and this goroutine ends with its job.
+// worker runs jobs until the queue is closed and empty. A job that detaches (detachJob) gives
+// the worker back when it returns, while its lane stays busy until the job's done.
 func (q *queue) worker(ctx context.Context, fn func(context.Context, job)) {
 	for {
 		name, ln, j, ok := q.take()
 		if !ok {
 			return
 		}
-		began := time.Now()
+		rj := &runningJob{q: q, name: name, ln: ln, began: time.Now()}
 		q.m.WorkersBusy.Inc()
-		var once sync.Once
-		released := false
-		release := func() {
-			once.Do(func() {
-				released = true
-				q.m.WorkersBusy.Dec()
-				q.wg.Go(func() { q.worker(ctx, fn) })
-			})
-		}
-		fn(context.WithValue(ctx, releaseKey{}, release), j)
-		once.Do(func() { q.m.WorkersBusy.Dec() }) // not released: the worker goes on
-		q.finish(name, ln, time.Since(began))
-		if released {
-			return
+		fn(context.WithValue(ctx, runningKey{}, rj), j)
+		q.m.WorkersBusy.Dec()
+		if rj.done == nil {
+			q.finish(name, ln, time.Since(rj.began))
 		}
 	}
 }
 
-type releaseKey struct{}
+// runningJob is the job a worker runs, for detachJob.
+type runningJob struct {
+	q     *queue
+	name  string
+	ln    *lane
+	began time.Time
+	done  func() // set by detach, on the job's goroutine
+}
 
-// releaseWorker gives the worker that runs ctx's job back to the queue while the job goes on:
-// the job's lane stays busy until it returns (one job per incident at a time), but other lanes'
-// jobs need not wait for it. Deny calls it at "contained": its live-call work then waits for
-// other incidents' PBX requests (netsapiens.FollowUp), and under a burst the worker it held would
-// keep the next incident's Deny click waiting behind it. The extra goroutines are bounded by the
-// jobs running, one per lane. Idempotent; a no-op outside a queue job.
-func releaseWorker(ctx context.Context) {
-	if f, ok := ctx.Value(releaseKey{}).(func()); ok {
-		f()
+type runningKey struct{}
+
+// inQueueJob reports whether ctx is a queue job's (detachJob may detach it).
+func inQueueJob(ctx context.Context) bool {
+	_, ok := ctx.Value(runningKey{}).(*runningJob)
+	return ok
+}
+
+// detachJob lets the job that runs ctx return to its worker while its work goes on elsewhere: the
+// job's lane stays busy until done is called (one job per incident at a time, in order, and
+// the queue's drain waits for it), but the worker takes other lanes' jobs at once. Deny calls it
+// at "contained": its live-call work then waits for other incidents' PBX requests
+// (netsapiens.FollowUp) as a closure in the engine's follow-up queue (RunOptions.Continue), not
+// on the worker, which under a burst would keep the next incident's Deny click waiting, nor in
+// a goroutine parked per deny. It must be called on the job's goroutine; done may be called
+// from any, once or more. Outside a queue job done does nothing.
+func detachJob(ctx context.Context) (done func()) {
+	rj, ok := ctx.Value(runningKey{}).(*runningJob)
+	if !ok {
+		return func() {}
 	}
+	if rj.done == nil {
+		rj.q.wg.Add(1) // while this worker counts in wg: the drain's Wait sees it
+		var once sync.Once
+		rj.done = func() {
+			once.Do(func() {
+				rj.q.finish(rj.name, rj.ln, time.Since(rj.began))
+				rj.q.wg.Done()
+			})
+		}
+	}
+	return rj.done
 }
 
 // submit queues j in lane key ("" = a lane of its own) and reports false, queuing nothing, when
