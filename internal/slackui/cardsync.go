@@ -208,7 +208,7 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 		}
 		return true, err
 	}
-	if err := a.syncThread(ctx, l, inc); err != nil {
+	if err := a.syncThread(ctx, l, inc, view.AuditSeq); err != nil {
 		if errors.Is(err, session.ErrSyncLockLost) {
 			return false, nil
 		}

@@ -88,8 +88,8 @@ func TestSyncUnchangedReadsLittle(t *testing.T) {
 
 // TestSyncShowsWhatChanged: after a sync with nothing to do, a change of the incident is still
 // shown (the card updated once, rendered from the incident as read before the lock: no second
-// read), and a new audit entry is still posted to the thread; a change stored while the sync
-// runs is rendered too when it was notified.
+// read), and a new audit entry is still posted to the thread; a change with no new entry does not
+// read the audit; a change stored while the sync runs is rendered too when it was notified.
 func TestSyncShowsWhatChanged(t *testing.T) {
 	h := newHarness(t)
 	inc := h.open()
@@ -136,6 +136,24 @@ func TestSyncShowsWhatChanged(t *testing.T) {
 	thread := h.fake.Thread(hChan, inc.MessageTS)
 	if len(thread) != replies+1 || !strings.Contains(thread[len(thread)-1].Text, "a line") {
 		t.Errorf("thread %d → %d replies, last %+v; want the new line posted", replies, len(thread), thread[len(thread)-1])
+	}
+
+	// A change with no audit line: the card is updated, the audit is not read.
+	if _, err := h.store.Update(h.ctx, inc.ID, func(i *session.Incident) error { i.Reason = "changed, no line"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	quiet := &redisRecord{}
+	h.rdb.AddHook(quiet)
+	if retry, err := syncAsLoop(h.ctx, app, inc.ID); retry || err != nil {
+		t.Fatalf("sync = %v, %v", retry, err)
+	}
+	for _, c := range quiet.commands() {
+		if c[0] == "lrange" {
+			t.Errorf("%v by a sync whose thread has every entry", c)
+		}
+	}
+	if !strings.Contains(card(), "changed, no line") {
+		t.Errorf("card does not show the change: %s", card())
 	}
 
 	// A change stored and notified after the sync read the incident: the render reads it again.

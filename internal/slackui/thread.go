@@ -26,8 +26,16 @@ const (
 // The one gap: a crash between a post and its cursor write posts that batch again
 // (at-least-once for those lines), which is the better failure than losing an audit line.
 // errPaced: the channel's rate goes to cards now; the lines stay for a later sync.
-func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.Incident) error {
+//
+// auditSeq is the incident's newest audit entry as read with it before the lock: when the thread
+// already has it, the audit is not read (an entry appended since marked the incident changed
+// again, so the next sync posts it).
+func (a *App) syncThread(ctx context.Context, l *session.SyncLock, inc session.Incident, auditSeq int64) error {
 	posted := l.ThreadPosted()
+	if auditSeq <= posted {
+		a.threads.posted(inc.ID)
+		return nil
+	}
 	entries, err := a.store.AuditAfter(ctx, inc.ID, posted)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
