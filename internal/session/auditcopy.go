@@ -40,6 +40,9 @@ type copyReq struct {
 	seq              int64
 	entry            AuditEntry // the incident's entry seq, as appended (saves reading it back)
 	done             chan error // buffered: the flush never blocks on a caller that gave up
+	// failed, when set, is called with the copy's error instead of anyone waiting on done
+	// (a change's lines, linesWritten): a callback, not a goroutine parked per line.
+	failed func(error)
 }
 
 // globalCopier is the store's one queue of copies into the global chain.
@@ -52,7 +55,7 @@ type globalCopier struct {
 // copyGlobal copies incident id's entries up to e (just appended to its chain) into the global
 // chain, batched with the other copies queued meanwhile, and returns once they are there.
 func (s *Store) copyGlobal(ctx context.Context, user, domain, id string, e AuditEntry) error {
-	req := s.queueCopy(user, domain, id, e)
+	req := s.queueCopy(user, domain, id, e, nil)
 	select {
 	case err := <-req.done:
 		return err
@@ -61,9 +64,10 @@ func (s *Store) copyGlobal(ctx context.Context, user, domain, id string, e Audit
 	}
 }
 
-// queueCopy queues the copy of incident id's entries up to e; its outcome arrives on req.done.
-func (s *Store) queueCopy(user, domain, id string, e AuditEntry) *copyReq {
-	req := &copyReq{user: user, domain: domain, id: id, seq: e.Seq, entry: e, done: make(chan error, 1)}
+// queueCopy queues the copy of incident id's entries up to e; its outcome arrives on req.done,
+// or, failed set, a failure is given to failed.
+func (s *Store) queueCopy(user, domain, id string, e AuditEntry, failed func(error)) *copyReq {
+	req := &copyReq{user: user, domain: domain, id: id, seq: e.Seq, entry: e, done: make(chan error, 1), failed: failed}
 	c := &s.copier
 	c.mu.Lock()
 	c.pending = append(c.pending, req)
@@ -92,6 +96,9 @@ func (s *Store) flushLoop() {
 		errs := s.flush(ctx, batch)
 		cancel()
 		for _, r := range batch {
+			if err := errs[r.id]; r.failed != nil && err != nil {
+				r.failed(err)
+			}
 			r.done <- errs[r.id]
 		}
 	}

@@ -62,7 +62,8 @@ func (s *Store) lineArgs(ctx context.Context, user, domain, id string, lines []A
 // the lines are queued for the global chain without waiting for the copy (the change's caller is
 // on its way to a PBX write). The copy is idempotent and fills gaps, so the next Append of the
 // incident (which waits for its own copy), Close or Repair completes one that fails; a failure
-// is logged.
+// is logged by the flush (copyReq.failed: a burst wrote lines faster than their copies went
+// out, and a goroutine waiting per line only to log was 8–15 parked at its peak).
 func (s *Store) linesWritten(user, domain, id string, la lineArgs) {
 	n := len(la.entries)
 	if n == 0 {
@@ -70,12 +71,10 @@ func (s *Store) linesWritten(user, domain, id string, la lineArgs) {
 	}
 	last := la.entries[n-1]
 	s.heads.put(id, auditHead{last.Seq, last.MAC})
+	failed := func(err error) {
+		s.log.Warn().Err(err).Str("incident", id).Msg("copy audit into the global chain; the next append or Repair will")
+	}
 	for _, e := range la.entries {
-		req := s.queueCopy(user, domain, id, e)
-		go func() {
-			if err := <-req.done; err != nil {
-				s.log.Warn().Err(err).Str("incident", id).Msg("copy audit into the global chain; the next append or Repair will")
-			}
-		}()
+		s.queueCopy(user, domain, id, e, failed)
 	}
 }
