@@ -196,6 +196,14 @@ func (s *Store) Open(ctx context.Context, inc Incident) (Incident, bool, error) 
 		}
 		code, _ := res[0].(int64)
 		other, _ := res[1].(string)
+		// {0, our own ID}: the script ran and go-redis sent it again (its reply was lost when
+		// Redis went down, see shouldRetry: an EOF is retried), so the second run found the
+		// pointer the first set. Only this call holds the ID's index (SETNX above), so no other
+		// Open made that incident: it is ours, created. Taken for another user's (code 0), its
+		// index would be deleted below and the incident never found by ID again.
+		if code == 0 && other == inc.ID {
+			code = 1
+		}
 		if code == 1 {
 			s.locs.put(inc.ID, location{user, domain}) // as the index just written says
 			s.recs.put(inc.ID, string(data))
