@@ -121,7 +121,7 @@ func (s *Store) appendChain(ctx context.Context, c chainKeys, e AuditEntry, src 
 			mustExist = "1"
 		}
 		code, err := appendScript.Run(ctx, s.rdb, []string{c.list, c.head, c.ttl, c.mirrord},
-			h.seq, h.mac, data, e.Seq, e.MAC, src, srcSeq, mustExist).Int()
+			h.seq, h.mac, data, e.Seq, e.MAC, src, srcSeq, mustExist, writeToken()).Int()
 		if err != nil {
 			s.heads.forget(c.name)
 			return AuditEntry{}, 0, fmt.Errorf("append audit entry to %s: %w", c.name, err)

@@ -146,7 +146,7 @@ func (s *Store) OpenLockdown(ctx context.Context, l Lockdown) (Lockdown, error) 
 		if err != nil {
 			return Lockdown{}, fmt.Errorf("encode lockdown: %w", err)
 		}
-		n, err := lockdownCASScript.Run(ctx, s.rdb, []string{s.k.lockdown(l.ID)}, 0, 1, data, 0).Int()
+		n, err := lockdownCASScript.Run(ctx, s.rdb, []string{s.k.lockdown(l.ID)}, 0, 1, data, 0, writeToken()).Int()
 		if err != nil {
 			return Lockdown{}, fmt.Errorf("store lockdown: %w", err)
 		}
@@ -230,7 +230,8 @@ func (s *Store) UpdateLockdown(ctx context.Context, rawID string, fn func(*Lockd
 		if !next.Open() {
 			ttl = s.retention.Milliseconds()
 		}
-		n, err := lockdownCASScript.Run(ctx, s.rdb, []string{s.k.lockdown(id)}, cur.Version, next.Version, out, ttl).Int()
+		n, err := lockdownCASScript.Run(ctx, s.rdb, []string{s.k.lockdown(id)}, cur.Version, next.Version, out, ttl,
+			writeToken()).Int()
 		if err != nil {
 			return cur, fmt.Errorf("update lockdown %s: %w", id, err)
 		}

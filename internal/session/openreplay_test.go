@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,29 +13,54 @@ import (
 	"github.com/compromised-responder/bot/internal/session"
 )
 
-// replayOpen runs the open script's first successful call twice, as go-redis does when Redis
-// dies after running it and before its reply reached the client: the reply's EOF is retried
-// (go-redis shouldRetry, MaxRetries 3) and the script runs again on the restarted server, which
-// kept the first run (AOF, appendfsync always). TestChaos's Redis restarts met exactly that.
-type replayOpen struct{ replayed atomic.Bool }
+// replayScript runs the first successful script call that match accepts twice, as go-redis does
+// when Redis dies after running it and before its reply reached the client: the reply's EOF is
+// retried (go-redis shouldRetry, MaxRetries 3) and the script runs again on the restarted server,
+// which kept the first run (AOF, appendfsync always). TestChaos's Redis restarts met exactly that.
+type replayScript struct {
+	match    func(keys []string) bool // the script's KEYS
+	replayed atomic.Bool
+}
 
-func (h *replayOpen) DialHook(next redis.DialHook) redis.DialHook { return next }
+// replayOpen replays the open script (KEYS[1]: the user's open pointer).
+func replayOpen() *replayScript {
+	return &replayScript{match: func(keys []string) bool { return strings.HasSuffix(keys[0], ":open") }}
+}
 
-func (h *replayOpen) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *replayScript) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *replayScript) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
 
-func (h *replayOpen) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *replayScript) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		args := cmd.Args()
-		isOpen := (cmd.Name() == "evalsha" || cmd.Name() == "eval") && len(args) > 3 &&
-			strings.HasSuffix(fmt.Sprint(args[3]), ":open") // KEYS[1]: the user's open pointer
-		if err != nil || !isOpen || !h.replayed.CompareAndSwap(false, true) {
+		if err != nil || !h.matches(cmd) || !h.replayed.CompareAndSwap(false, true) {
 			return err
 		}
 		return next(ctx, cmd) // the reply the caller sees is the second run's
 	}
+}
+
+// matches reports whether cmd is an EVAL/EVALSHA whose KEYS match.
+func (h *replayScript) matches(cmd redis.Cmder) bool {
+	if cmd.Name() != "evalsha" && cmd.Name() != "eval" {
+		return false
+	}
+	args := cmd.Args()
+	if len(args) < 3 {
+		return false
+	}
+	n, err := strconv.Atoi(fmt.Sprint(args[2]))
+	if err != nil || n < 1 || len(args) < 3+n {
+		return false
+	}
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprint(args[3+i])
+	}
+	return h.match(keys)
 }
 
 // TestOpenReplayed: an Open whose script runs twice (its first reply lost to a Redis restart)
@@ -45,7 +71,7 @@ func (h *replayOpen) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func TestOpenReplayed(t *testing.T) {
 	s, rdb, _ := newStore(t)
 	ctx := ctxT(t)
-	h := &replayOpen{}
+	h := replayOpen()
 	rdb.Client.AddHook(h)
 	inc, created, err := s.Open(ctx, session.Incident{User: "1001", Domain: "acme.example", OpenedBy: "U1", Reason: "toll fraud"})
 	if !h.replayed.Load() {

@@ -36,19 +36,24 @@ func (s *Store) FirstDelivery(ctx context.Context, key string) (bool, error) {
 
 // FirstDeliveries is FirstDelivery for several keys in one round trip, so one fsync (a click's
 // envelope and the click itself, before its step starts): firsts[i] answers keys[i].
-// Errors: the Redis error.
+// Each mark holds a token of this call, read back in the same pipeline: a pipeline go-redis sent
+// again (its reply lost to a Redis restart, scripts.go) finds the marks its first run set, which
+// are still this call's first arrival, not a duplicate to drop. Errors: the Redis error.
 func (s *Store) FirstDeliveries(ctx context.Context, keys ...string) ([]bool, error) {
+	token := writeToken()
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.BoolCmd, len(keys))
+	sets := make([]*redis.BoolCmd, len(keys))
+	gets := make([]*redis.StringCmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.SetNX(ctx, s.k.seen(k), 1, DeliveryTTL)
+		sets[i] = pipe.SetNX(ctx, s.k.seen(k), token, DeliveryTTL)
+		gets[i] = pipe.Get(ctx, s.k.seen(k))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("dedupe %q: %w", keys, err)
 	}
 	firsts := make([]bool, len(keys))
-	for i, c := range cmds {
-		firsts[i] = c.Val()
+	for i, c := range sets {
+		firsts[i] = c.Val() || gets[i].Val() == token
 	}
 	return firsts, nil
 }
@@ -140,6 +145,7 @@ func (s *Store) TrySyncLock(ctx context.Context, incidentID string) (*SyncLock, 
 	l := &SyncLock{s: s, id: incidentID, token: hex.EncodeToString(b), sure: time.Now()}
 	pipe := s.rdb.Pipeline()
 	lock := pipe.SetNX(ctx, s.k.syncLock(incidentID), l.token, SyncLockTTL)
+	holder := pipe.Get(ctx, s.k.syncLock(incidentID)) // ours after a replay of this pipeline (scripts.go)
 	card := pipe.Get(ctx, s.k.syncCard(incidentID))
 	posted := pipe.Get(ctx, s.k.syncPosted(incidentID))
 	_, _ = pipe.Exec(ctx) // each command's error is read below
@@ -147,7 +153,7 @@ func (s *Store) TrySyncLock(ctx context.Context, incidentID string) (*SyncLock, 
 	if err != nil {
 		return nil, false, fmt.Errorf("lock %s: %w", incidentID, err)
 	}
-	if !ok {
+	if !ok && holder.Val() != l.token {
 		return l, false, nil
 	}
 	if l.card, err = counterOf(card); err != nil {

@@ -413,8 +413,8 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 			[]string{s.k.inc(user, domain, id), s.k.openPtr(user, domain), s.k.original(user, domain),
 				s.k.keptDevices(user, domain), s.k.denied(user, domain), s.k.audit(user, domain, id),
 				s.k.auditHead(user, domain, id)},
-			append([]any{old, inc.Version, data, m.origOp, m.origJSON, ttl, id, m.keptOp, m.keptJSON, m.deniedAdd},
-				la.args...)...).Int()
+			append([]any{old, inc.Version, data, m.origOp, m.origJSON, ttl, id, m.keptOp, m.keptJSON, m.deniedAdd,
+				writeToken()}, la.args...)...).Int()
 		if err != nil {
 			s.recs.forget(id) // the script may have run
 			if len(m.lines) > 0 {
