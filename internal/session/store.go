@@ -70,12 +70,26 @@ type Store struct {
 	copier globalCopier    // batches the copies into the global audit chain (auditcopy.go)
 	locs   memo[location]  // ID → user@domain, as the ID index says (locations.go)
 	heads  memo[auditHead] // incident ID → its audit chain's head as this store last wrote it (audit.go)
-	recs   memo[string]    // incident ID → its JSON as this store last read or wrote it (mutateFrom)
+	recs   memo[rec]       // incident ID → its JSON as this store last read or wrote it (mutateFrom)
+}
+
+// rec is an incident's JSON as this store last read or wrote it, and when.
+type rec struct {
+	data string
+	at   time.Time
 }
 
 // maxRecs bounds the incident records a store remembers (≈ 1–2 KB each): more than the incidents
 // one burst keeps open at once.
 const maxRecs = 1024
+
+// maxRecAge bounds how long a remembered record is a change's starting point. The version's
+// compare-and-set catches a stale record, except after a failover that lost this store's last
+// write: the promoted replica is a version behind, another replica's change can then take the
+// same version number, and a change from the remembered record would pass the check and undo it.
+// A failover takes longer than this (Sentinel's down-after and a Cluster's node timeout are a
+// second or more), so a record this young cannot be older than another writer's change there.
+const maxRecAge = 500 * time.Millisecond
 
 // New returns a Store. It returns ErrInvalid (wrapped) for a missing client or a short AuditKey; it
 // does not talk to Redis (see Ping and CheckDurability). The snapshot key is the Keyring's.
@@ -112,7 +126,7 @@ func New(cfg Config) (*Store, error) {
 		retention:      cfg.Retention,
 		log:            cfg.Logger,
 		now:            cfg.Now,
-		recs:           memo[string]{limit: maxRecs},
+		recs:           memo[rec]{limit: maxRecs},
 	}
 	if cfg.AuditKey != nil {
 		s.auditKey = append([]byte(nil), cfg.AuditKey...)
@@ -206,7 +220,7 @@ func (s *Store) Open(ctx context.Context, inc Incident) (Incident, bool, error) 
 		}
 		if code == 1 {
 			s.locs.put(inc.ID, location{user, domain}) // as the index just written says
-			s.recs.put(inc.ID, string(data))
+			s.recs.put(inc.ID, rec{string(data), s.now()})
 			if err := s.rdb.SAdd(ctx, s.k.openSet(), inc.ID).Err(); err != nil {
 				// The incident is stored and indexed by ID; Repair re-adds it to the open index.
 				s.log.Warn().Err(err).Str("incident", inc.ID).Msg("add incident to the open index; Repair will")
@@ -357,8 +371,8 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 		return true
 	}
 	remembered := false // first is from recs, not read by the caller: maybe stale
-	if first == "" {
-		first, remembered = s.recs.get(id)
+	if r, ok := s.recs.get(id); first == "" && ok && s.now().Sub(r.at) < maxRecAge {
+		first, remembered = r.data, true
 	}
 	for attempt := 0; attempt < maxCAS; attempt++ {
 		raw, err := first, error(nil)
@@ -427,7 +441,7 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 			if m.close {
 				s.recs.forget(id) // closed: no more changes to speed up
 			} else {
-				s.recs.put(id, data)
+				s.recs.put(id, rec{data, s.now()})
 			}
 			s.linesWritten(user, domain, id, la)
 			return inc, nil
@@ -516,7 +530,7 @@ func (s *Store) rawOf(id string, cmd *redis.StringCmd) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read incident %s: %w", id, err)
 	}
-	s.recs.put(id, data)
+	s.recs.put(id, rec{data, s.now()})
 	return data, nil
 }
 

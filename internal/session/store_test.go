@@ -323,6 +323,44 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // compare-and-set (no read first); when another replica changed the incident meanwhile, the
 // change still applies to the stored version, and fn's refusal of the remembered one is not
 // the answer (fn is asked again about the stored incident).
+// TestUpdateAfterLostWrite: a failover that loses this store's last write puts the incident a
+// version back, and another replica's change then takes the version this store remembers: the
+// compare-and-set cannot tell them apart. A remembered record older than maxRecAge (a failover
+// takes longer) is not a change's starting point, so the other replica's change is kept.
+func TestUpdateAfterLostWrite(t *testing.T) {
+	s, rdb, clk := newStore(t)
+	other, _ := storeOn(t, rdb.Client, withPrefix(rdb)) // another replica
+	ctx := ctxT(t)
+	inc := open(t, s, "1001")
+	keys, err := rdb.Client.Keys(ctx, rdb.Prefix+"*:inc:"+inc.ID).Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("incident hash: %q, %v", keys, err)
+	}
+	before, err := rdb.Client.HGetAll(ctx, keys[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, inc.ID, func(inc *session.Incident) error { inc.Reason = "lost in the failover"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The promoted replica had the incident as it was before that write.
+	if err := rdb.Client.HSet(ctx, keys[0], before).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Update(ctx, inc.ID, func(inc *session.Incident) error { inc.CloseNote = "the other's"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second) // the failover's time: longer than maxRecAge
+	got, err := s.Update(ctx, inc.ID, func(inc *session.Incident) error { inc.Reason = "after"; return nil })
+	if err != nil || got.CloseNote != "the other's" || got.Reason != "after" {
+		t.Fatalf("Update after a lost write = note %q, reason %q, %v; want the other replica's change kept and this one applied",
+			got.CloseNote, got.Reason, err)
+	}
+	if stored, err := other.Get(ctx, inc.ID); err != nil || stored.CloseNote != "the other's" {
+		t.Errorf("stored note %q, %v: the other replica's change was undone", stored.CloseNote, err)
+	}
+}
+
 func TestUpdateFromMemory(t *testing.T) {
 	s, rdb, _ := newStore(t)
 	other, _ := storeOn(t, rdb.Client, withPrefix(rdb)) // another replica
