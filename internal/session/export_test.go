@@ -1,6 +1,10 @@
 package session
 
-import "context"
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // AppendIncidentOnly appends to an incident's chain without the copy into the global chain, as a
 // process that crashed between the two steps would leave it.
@@ -36,4 +40,17 @@ func (s *Store) CopyToGlobal(ctx context.Context, es ...AuditEntry) (map[string]
 		batch = append(batch, &copyReq{user: user, domain: domain, id: id, seq: e.Seq, entry: e, done: make(chan error, 1)})
 	}
 	return s.flush(ctx, batch), nil
+}
+
+// LoadSyncScripts loads the sync lock's scripts on every primary, as their first use there
+// would: a test that counts round trips would otherwise count the NOSCRIPT fallback of a script's
+// first run on a node (EVALSHA, then EVAL), which on a fresh Redis Cluster falls on whichever
+// test runs first.
+func LoadSyncScripts(ctx context.Context, c redis.Scripter) error {
+	for _, sc := range []*redis.Script{syncExtendScript, syncReleaseScript, syncRaiseScript, syncAdvanceScript} {
+		if err := sc.Load(ctx, c).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

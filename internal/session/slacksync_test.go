@@ -159,6 +159,9 @@ func TestSyncRoundTrips(t *testing.T) {
 	if err != nil || head == 0 {
 		t.Fatalf("AuditHead = %d, %v", head, err)
 	}
+	if err := session.LoadSyncScripts(ctx, rdb.Client); err != nil {
+		t.Fatal(err)
+	}
 	rt := &roundTrips{}
 	rdb.Client.AddHook(rt)
 	step := func(what string, want int64, f func()) {
