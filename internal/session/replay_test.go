@@ -149,7 +149,7 @@ func TestLockdownReplayed(t *testing.T) {
 	if !h.replayed.Load() || err != nil {
 		t.Fatalf("OpenLockdown replayed %v: %v", h.replayed.Load(), err)
 	}
-	keys, err := rdb.Client.Keys(ctx, rdb.Prefix+":{LCK-*}:lockdown").Result()
+	keys, err := session.ScanKeys(ctx, rdb.Client, rdb.Prefix+":{LCK-*}:lockdown")
 	if err != nil || len(keys) != 1 || keys[0] != rdb.Prefix+":{"+l.ID+"}:lockdown" {
 		t.Fatalf("lockdown keys %v, %v; want only %s's", keys, err, l.ID)
 	}

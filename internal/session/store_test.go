@@ -332,7 +332,7 @@ func TestUpdateAfterLostWrite(t *testing.T) {
 	other, _ := storeOn(t, rdb.Client, withPrefix(rdb)) // another replica
 	ctx := ctxT(t)
 	inc := open(t, s, "1001")
-	keys, err := rdb.Client.Keys(ctx, rdb.Prefix+"*:inc:"+inc.ID).Result()
+	keys, err := session.ScanKeys(ctx, rdb.Client, rdb.Prefix+"*:inc:"+inc.ID)
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("incident hash: %q, %v", keys, err)
 	}
