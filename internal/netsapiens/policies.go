@@ -35,40 +35,76 @@ func (c *Client) ListDialPolicies(ctx context.Context, domain string) ([]DialPol
 	return out, nil
 }
 
-// GetDialPolicy reads a dial policy by name: the domain's (GET /domains/{d}/dialpolicy/{p})
-// and, when that is 404, the system-level one (GET /dialpolicy/{p}, SystemLevel true).
-// Errors: KindInvalid (bad domain or name, no request made), KindNotFound (in neither place),
-// KindUnauthorized, KindForbidden, KindTransient, KindInternal, or the context's error.
+// GetDialPolicy reads a dial policy by name: the domain's (GetDomainDialPolicy) and, when that
+// is 404, the system-level one (GetSystemDialPolicy, SystemLevel true). Errors: KindInvalid (bad
+// domain or name, no request made), KindNotFound (in neither place), KindUnauthorized,
+// KindForbidden, KindTransient, KindInternal, or the context's error.
 func (c *Client) GetDialPolicy(ctx context.Context, domain, name string) (DialPolicy, error) {
-	dp, sp, err := policyPaths(domain, name)
+	pol, err := c.GetDomainDialPolicy(ctx, domain, name)
+	if errors.Is(err, ErrNotFound) {
+		return c.GetSystemDialPolicy(ctx, name)
+	}
+	return pol, err
+}
+
+// GetDomainDialPolicy reads the domain's own dial policy of that name (GET
+// /domains/{d}/dialpolicy/{p}), without looking system-wide. Errors: as GetDialPolicy
+// (KindNotFound: the domain has none of that name).
+func (c *Client) GetDomainDialPolicy(ctx context.Context, domain, name string) (DialPolicy, error) {
+	dp, _, err := policyPaths(domain, name)
 	if err != nil {
 		return DialPolicy{}, err
 	}
 	var pol DialPolicy
-	err = c.get(ctx, opGetDialPolicy, dp, nil, &pol)
-	if errors.Is(err, ErrNotFound) {
-		pol = DialPolicy{}
-		err = c.get(ctx, opGetDialPolicy, sp, nil, &pol)
-		pol.SystemLevel = true
+	if err := c.get(ctx, opGetDialPolicy, dp, nil, &pol); err != nil {
+		return DialPolicy{}, err
 	}
+	return pol, nil
+}
+
+// GetSystemDialPolicy reads the system-level dial policy of that name (GET /dialpolicy/{p}),
+// SystemLevel true: the same for every domain. Errors: as GetDialPolicy.
+func (c *Client) GetSystemDialPolicy(ctx context.Context, name string) (DialPolicy, error) {
+	sp, err := systemPolicyPath(name)
 	if err != nil {
 		return DialPolicy{}, err
 	}
+	var pol DialPolicy
+	if err := c.get(ctx, opGetDialPolicy, sp, nil, &pol); err != nil {
+		return DialPolicy{}, err
+	}
+	pol.SystemLevel = true
 	return pol, nil
 }
 
 // ListDialPolicyPermissions lists a dial policy's rules, domain-level first and system-level
 // on 404, so the caller can warn when a deny policy has a "permit" rule. Errors: as GetDialPolicy.
 func (c *Client) ListDialPolicyPermissions(ctx context.Context, domain, name string) ([]Permission, error) {
-	dp, sp, err := policyPaths(domain, name)
+	perms, err := c.ListDomainDialPolicyPermissions(ctx, domain, name)
+	if errors.Is(err, ErrNotFound) {
+		return c.ListSystemDialPolicyPermissions(ctx, name)
+	}
+	return perms, err
+}
+
+// ListDomainDialPolicyPermissions lists the rules of the domain's own dial policy of that name.
+// Errors: as GetDialPolicy.
+func (c *Client) ListDomainDialPolicyPermissions(ctx context.Context, domain, name string) ([]Permission, error) {
+	dp, _, err := policyPaths(domain, name)
 	if err != nil {
 		return nil, err
 	}
-	perms, err := getList[Permission](ctx, c, opListDialPolicyPermissions, dp+"/permission", nil)
-	if errors.Is(err, ErrNotFound) {
-		perms, err = getList[Permission](ctx, c, opListDialPolicyPermissions, sp+"/permission", nil)
+	return getList[Permission](ctx, c, opListDialPolicyPermissions, dp+"/permission", nil)
+}
+
+// ListSystemDialPolicyPermissions lists the rules of the system-level dial policy of that name.
+// Errors: as GetDialPolicy.
+func (c *Client) ListSystemDialPolicyPermissions(ctx context.Context, name string) ([]Permission, error) {
+	sp, err := systemPolicyPath(name)
+	if err != nil {
+		return nil, err
 	}
-	return perms, err
+	return getList[Permission](ctx, c, opListDialPolicyPermissions, sp+"/permission", nil)
 }
 
 func policyPaths(domain, name string) (domainPath, systemPath string, err error) {
@@ -80,4 +116,11 @@ func policyPaths(domain, name string) (domainPath, systemPath string, err error)
 	}
 	esc := url.PathEscape(name)
 	return "/domains/" + url.PathEscape(domain) + "/dialpolicy/" + esc, "/dialpolicy/" + esc, nil
+}
+
+func systemPolicyPath(name string) (string, error) {
+	if err := ValidatePolicyName(name); err != nil {
+		return "", err
+	}
+	return "/dialpolicy/" + url.PathEscape(name), nil
 }

@@ -255,7 +255,7 @@ func (r *runner) readUser() (netsapiens.User, error) {
 // answer's wait. A dry run reads the PBX itself, in order (its stand-in is one goroutine's).
 func (r *runner) lookupPolicy(name string) func() (policyInfo, error) {
 	if r.dry != nil {
-		return func() (policyInfo, error) { return readPolicy(r.pctx, r.e.pbx, r.domain(), name, false) }
+		return func() (policyInfo, error) { return readPolicy(r.pctx, r.e.pbx, r.domain(), name) }
 	}
 	type answer struct {
 		info policyInfo

@@ -58,6 +58,16 @@ func (p *priorityPBX) GetDialPolicy(ctx context.Context, domain, name string) (n
 	return p.Client.GetDialPolicy(ctx, domain, name)
 }
 
+func (p *priorityPBX) GetDomainDialPolicy(ctx context.Context, domain, name string) (netsapiens.DialPolicy, error) {
+	p.record(ctx, "get-policy")
+	return p.Client.GetDomainDialPolicy(ctx, domain, name)
+}
+
+func (p *priorityPBX) GetSystemDialPolicy(ctx context.Context, name string) (netsapiens.DialPolicy, error) {
+	p.record(ctx, "get-policy")
+	return p.Client.GetSystemDialPolicy(ctx, name)
+}
+
 func (p *priorityPBX) ListDevices(ctx context.Context, domain, user string) ([]netsapiens.Device, error) {
 	p.record(ctx, "list-devices")
 	return p.Client.ListDevices(ctx, domain, user)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -163,6 +164,58 @@ func TestDenyPolicyCacheTTL(t *testing.T) {
 	deny("1004")
 	if policyReads() == 0 {
 		t.Error("a deny past the TTL did not read the policy again")
+	}
+}
+
+// TestDenyPolicySystemReadOnce: the system-level deny policy is read once for every domain that
+// has none of its own (each such domain reads its own 404 once); a domain with its own policy of
+// that name uses it, rules included (its permit rule warns), not the system's.
+func TestDenyPolicySystemReadOnce(t *testing.T) {
+	seed := nstest.DemoSeed()
+	seed.Domains = append(seed.Domains, nstest.Domain{Domain: "initech.example", Reseller: seed.Domains[0].Reseller,
+		Description: "Initech"})
+	seed.Users = append(seed.Users, map[string]any{"user": "3001", "domain": "initech.example",
+		"name-first-name": "Peter", "name-last-name": "Gibbons", "dial-policy": "US and Canada"})
+	seed.DialPolicies = append(seed.DialPolicies, nstest.DialPolicy{DialPolicy: "Deny All", Domain: "globex.example",
+		Description: "Globex's own", Permissions: []map[string]any{{"dialpolicy": "Deny All", "domain": "globex.example",
+			"permission-match": "911", "permission-mode": "permit", "permission-reason": "Emergency",
+			"created-datetime": "2024-01-01T00:00:00+00:00", "permission-id": "OTEx"}}})
+	v := newEnvSeed(t, testenv.NewRedis(t), seed)
+	e := v.engine("A", nil)
+	ctx := context.Background()
+	v.sim.ResetCalls()
+	type target struct{ user, domain string }
+	var ids []string
+	for _, u := range []target{{"1001", "acme.example"}, {"3001", "initech.example"}, {"2001", "globex.example"},
+		{"1002", "acme.example"}} {
+		inc := v.open(e, u.user, u.domain)
+		if _, err := e.Run(ctx, inc.ID, session.StepDeny, "U1", remediate.RunOptions{}); err != nil {
+			t.Fatalf("deny %s@%s: %v", u.user, u.domain, err)
+		}
+		ids = append(ids, inc.ID)
+	}
+	reads := map[string]int{}
+	for _, c := range v.sim.Calls() {
+		if isPolicyRead(c) {
+			reads[c.Path]++
+		}
+	}
+	const sys = "/dialpolicy/Deny All"
+	want := map[string]int{
+		sys: 1, sys + "/permission": 1, // once, for acme and initech
+		"/domains/acme.example" + sys: 1, "/domains/initech.example" + sys: 1, // their own 404s, once each
+		"/domains/globex.example" + sys: 1, "/domains/globex.example" + sys + "/permission": 1, // its own policy
+	}
+	if !maps.Equal(reads, want) {
+		t.Errorf("policy reads = %v\nwant %v", reads, want)
+	}
+	for i, id := range ids {
+		cur := v.get(id)
+		st := cur.Step(session.StepDeny)
+		warned := st.Status == session.StatusWarnings
+		if wantWarn := i == 2; warned != wantWarn { // only globex's own policy has a permit rule
+			t.Errorf("deny %d: status %s (want a permit-rule warning: %v)", i, st.Status, wantWarn)
+		}
 	}
 }
 

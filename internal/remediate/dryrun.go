@@ -88,8 +88,20 @@ func (d *dryPBX) ListDialPolicies(ctx context.Context, domain string) ([]netsapi
 	return d.live.ListDialPolicies(ctx, domain)
 }
 
-func (d *dryPBX) ListDialPolicyPermissions(ctx context.Context, domain, name string) ([]netsapiens.Permission, error) {
-	return d.live.ListDialPolicyPermissions(ctx, domain, name)
+func (d *dryPBX) GetDomainDialPolicy(ctx context.Context, domain, name string) (netsapiens.DialPolicy, error) {
+	return d.live.GetDomainDialPolicy(ctx, domain, name)
+}
+
+func (d *dryPBX) GetSystemDialPolicy(ctx context.Context, name string) (netsapiens.DialPolicy, error) {
+	return d.live.GetSystemDialPolicy(ctx, name)
+}
+
+func (d *dryPBX) ListDomainDialPolicyPermissions(ctx context.Context, domain, name string) ([]netsapiens.Permission, error) {
+	return d.live.ListDomainDialPolicyPermissions(ctx, domain, name)
+}
+
+func (d *dryPBX) ListSystemDialPolicyPermissions(ctx context.Context, name string) ([]netsapiens.Permission, error) {
+	return d.live.ListSystemDialPolicyPermissions(ctx, name)
 }
 
 func (d *dryPBX) ListDevices(ctx context.Context, domain, user string) ([]netsapiens.Device, error) {

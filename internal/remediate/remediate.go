@@ -31,7 +31,12 @@ type PBX interface {
 	UpdateUser(ctx context.Context, domain, user string, u netsapiens.UserUpdate) error
 	GetDialPolicy(ctx context.Context, domain, name string) (netsapiens.DialPolicy, error)
 	ListDialPolicies(ctx context.Context, domain string) ([]netsapiens.DialPolicy, error)
-	ListDialPolicyPermissions(ctx context.Context, domain, name string) ([]netsapiens.Permission, error)
+	// The deny policy cache reads a domain's own policy and the system-level one apart
+	// (policycache.go): the system's is the same for every domain.
+	GetDomainDialPolicy(ctx context.Context, domain, name string) (netsapiens.DialPolicy, error)
+	GetSystemDialPolicy(ctx context.Context, name string) (netsapiens.DialPolicy, error)
+	ListDomainDialPolicyPermissions(ctx context.Context, domain, name string) ([]netsapiens.Permission, error)
+	ListSystemDialPolicyPermissions(ctx context.Context, name string) ([]netsapiens.Permission, error)
 	ListDevices(ctx context.Context, domain, user string) ([]netsapiens.Device, error)
 	GetDevice(ctx context.Context, domain, user, device string) (netsapiens.Device, error)
 	CreateDevice(ctx context.Context, domain, user string, d netsapiens.Device) (netsapiens.Device, error)
