@@ -295,8 +295,12 @@ type incident struct {
 	target, user, domain string
 	ts                   string
 	sent, card, contain  time.Time // command sent, card posted, card shows the user contained
+	noticeTS             string    // the opener's notice (ephemeral), when the card waited for Slack
+	notice               time.Time // the notice came
+	shown                time.Time // the opener first saw the user contained: on the card or the notice
 	pbxDenied            time.Time // the PBX answered the PUT of the deny policy
 	clickAt              time.Time // the click that was delivered
+	via                  string    // the Deny button that click pressed: "card" or "notice"
 	clicking             bool
 	clicks               int
 }
@@ -305,7 +309,10 @@ type incident struct {
 type burstResult struct {
 	n, opened, cards, contained int // opened: an open incident in Redis after the burst
 	pbxDenied                   int
+	notices, viaNotice, viaCard int           // notices seen; delivered Deny clicks by the button pressed
+	extraCards                  int           // cards posted for an incident that had one already
 	total, pbxTotal             time.Duration // start → last card showing contained / last PBX deny
+	shownTotal                  time.Duration // start → the last opener seeing the user contained (card or notice)
 	peak, pbxCalls              int64         // PBX: most in flight at once, requests
 	slackCalls, slack429        int           // Web API calls and 429s during the burst
 	rssPeak                     int64         // the bot process's VmHWM in bytes; 0 when unknown
@@ -315,11 +322,16 @@ type burstResult struct {
 	incidents                   []*incident
 }
 
-var cardTitleRE = regexp.MustCompile(`Compromised: (\S+@\S+) \(`)
+var (
+	cardTitleRE = regexp.MustCompile(`Compromised: (\S+@\S+) \(`)
+	// noticeRE reads the incident of an opener's notice from its fallback text (OpenerNotice).
+	noticeRE = regexp.MustCompile(`^⏳ INC-\S+ (\S+@\S+): deny `)
+)
 
-// incidentBurst opens one incident per target at once (alice, in incChan), clicks each card's
-// Deny as soon as the card shows, and waits until every card shows the user contained or deadline
-// passes.
+// incidentBurst opens one incident per target at once (alice, in incChan) and, as the engineer
+// who typed them would, clicks each incident's Deny as soon as a Deny button shows for it: the
+// card's, or the opener's notice's when Slack holds the card back (whichever shows first). It
+// waits until every card shows the user contained or deadline passes.
 func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResult {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -345,14 +357,13 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 			_, _ = r.slack.SlashCommand(ctx, slackfake.SlashCommand{UserID: alice, ChannelID: incChan, Text: inc.target})
 		})
 	}
-	click := func(inc *incident) {
+	click := func(inc *incident, ts, via string) {
 		mu.Lock()
 		if inc.clicking || !inc.clickAt.IsZero() || inc.clicks >= 5 {
 			mu.Unlock()
 			return
 		}
 		inc.clicking, inc.clicks = true, inc.clicks+1
-		ts := inc.ts
 		mu.Unlock()
 		wg.Go(func() {
 			at := time.Now()
@@ -361,21 +372,47 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 			defer mu.Unlock()
 			inc.clicking = false
 			if err == nil {
-				inc.clickAt = at
+				inc.clickAt, inc.via = at, via
 			} else if !errors.Is(err, slackfake.ErrNoSuchAction) {
 				inc.clicks = 5 // the fake is closing or the deadline passed: do not retry
 			}
 		})
 	}
-	contained := 0
+	contained, extra := 0, 0
+	seen := func(inc *incident, at time.Time) {
+		if inc.shown.IsZero() || at.Before(inc.shown) {
+			inc.shown = at
+		}
+	}
 	_ = f.until(ctx, func(m slackfake.Message) bool {
+		if m.Method == "response_url" && m.User == alice && m.Channel == incChan && m.ThreadTS == "" {
+			// The opener's notice (posted, or replaced with the deny's outcome).
+			t := noticeRE.FindStringSubmatch(m.Text)
+			if t == nil || incs[t[1]] == nil {
+				return false
+			}
+			inc := incs[t[1]]
+			if inc.noticeTS == "" {
+				inc.noticeTS, inc.notice = m.TS, m.At
+			}
+			if showsContained(m.Text) {
+				seen(inc, m.At)
+			} else if strings.Contains(string(m.Blocks), `"step:deny"`) {
+				click(inc, m.TS, "notice")
+			}
+			return false
+		}
 		if m.Channel != incChan || m.ThreadTS != "" || (m.Method != "chat.postMessage" && m.Method != "chat.update") {
 			return false
 		}
 		inc := byTS[m.TS]
 		if inc == nil {
 			t := cardTitleRE.FindStringSubmatch(m.Text)
-			if t == nil || incs[t[1]] == nil || incs[t[1]].ts != "" {
+			if t == nil || incs[t[1]] == nil {
+				return false
+			}
+			if incs[t[1]].ts != "" {
+				extra++ // a second card of the same incident
 				return false
 			}
 			inc = incs[t[1]]
@@ -389,12 +426,13 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 				inc.contain = m.At
 				contained++
 			}
+			seen(inc, m.At)
 		} else {
-			click(inc) // as soon as the card shows (again, if its first version had no Deny)
+			click(inc, m.TS, "card") // as soon as the card shows (again, if its first version had no Deny)
 		}
 		return contained == len(incs)
 	})
-	res := burstResult{n: len(incs), peak: r.gauge.peak.Load(), pbxCalls: r.gauge.total.Load()}
+	res := burstResult{n: len(incs), peak: r.gauge.peak.Load(), pbxCalls: r.gauge.total.Load(), extraCards: extra}
 	cancel() // stop the stragglers: clicks and commands end with ctx
 	wg.Wait()
 	for m, st := range r.slack.Stats() {
@@ -410,11 +448,24 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 			res.cards++
 			res.openToCard = append(res.openToCard, inc.card.Sub(inc.sent))
 		}
+		if inc.noticeTS != "" {
+			res.notices++
+		}
+		switch inc.via {
+		case "notice":
+			res.viaNotice++
+		case "card":
+			res.viaCard++
+		}
 		if !inc.contain.IsZero() {
 			res.contained++
 			res.total = max(res.total, inc.contain.Sub(start))
+		}
+		if !inc.shown.IsZero() {
+			res.shownTotal = max(res.shownTotal, inc.shown.Sub(start))
 			if !inc.clickAt.IsZero() {
-				res.clickToDeny = append(res.clickToDeny, inc.contain.Sub(inc.clickAt))
+				// What the clicker waits for: the user shown contained, where they clicked or on the card.
+				res.clickToDeny = append(res.clickToDeny, inc.shown.Sub(inc.clickAt))
 			}
 		}
 		if at, ok := r.gauge.deniedAt(inc.target); ok {

@@ -20,6 +20,8 @@ type click struct {
 	act  Action
 	user string
 	inc  session.Incident
+	// notice: the click came from the opener's notice (openernotice.go), not from the card.
+	notice bool
 }
 
 // clickKey is a button click's delivery key (FirstDelivery): the same click delivered twice
@@ -77,7 +79,7 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback, again b
 		a.replyAction(ctx, cb, "⚠️ "+esc(remediate.UserMessage(err)), nil)
 		return
 	}
-	c := click{cb: cb, act: act, user: cb.User.ID, inc: inc}
+	c := click{cb: cb, act: act, user: cb.User.ID, inc: inc, notice: fromNotice(cb, act, inc)}
 	if !a.mayClick(ctx, route.who, c) {
 		a.auditIncident(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: c.user, Action: "refused.unauthorized",
 			Step: act.Step, Detail: "button " + act.ActionID()})
@@ -87,7 +89,7 @@ func (a *App) action(ctx context.Context, cb *slack.InteractionCallback, again b
 		a.replyAction(ctx, cb, RefusalText(route.what), nil)
 		return
 	}
-	if !onCard(cb, inc) {
+	if !c.notice && !onCard(cb, inc) {
 		a.auditIncident(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: c.user, Action: "refused.forged", Step: act.Step,
 			Detail: "button " + act.ActionID() + " clicked on a message that is not this incident's card"})
 		a.replyAction(ctx, cb, "⚠️ That button does not belong to this incident's card: nothing was done.", nil)
@@ -161,6 +163,9 @@ func (a *App) actStep(ctx context.Context, c click) {
 	if !inQueueJob(ctx) { // a caller that waits for the whole run
 		res, err := a.eng.Request(ctx, c.inc.ID, c.act.Step, c.user, o)
 		a.afterRun(ctx, c, c.act.Step, c.user, res, err)
+		if err == nil {
+			a.noticeOutcome(ctx, c, res.Incident)
+		}
 		return
 	}
 	// At deny's "contained" the job gives its worker back (detachJob): the live-call work that
@@ -185,6 +190,7 @@ func (a *App) actStep(ctx context.Context, c click) {
 	}
 	res, err := a.eng.Request(rctx, c.inc.ID, c.act.Step, c.user, o)
 	if res.Continuing {
+		a.noticeOutcome(ctx, c, res.Incident) // contained
 		return
 	}
 	cancel()
@@ -192,6 +198,9 @@ func (a *App) actStep(ctx context.Context, c click) {
 		defer done()
 	}
 	a.afterRun(ctx, c, c.act.Step, c.user, res, err)
+	if err == nil {
+		a.noticeOutcome(ctx, c, res.Incident)
+	}
 }
 
 func (a *App) actForce(ctx context.Context, c click) {

@@ -54,6 +54,20 @@ func StatusBlocks(inc session.Incident, now time.Time) []slack.Block {
 	return r.blocks()
 }
 
+// StepBlocks renders one step's section (and its buttons, when buttons is set and inc is open)
+// exactly as the card shows it: the same action_id, value, block_id and confirm dialog. The
+// opener's notice (openernotice.go) carries the deny step this way, so a click on it is a
+// click on the card's button.
+func StepBlocks(inc session.Incident, o CardOptions, s session.Step, buttons bool) []slack.Block {
+	r := &renderer{inc: &inc, o: o, buttons: buttons && inc.Open()}
+	for i, d := range remediate.Runbook() {
+		if d.Step == s {
+			return r.step(i+1, d)
+		}
+	}
+	return nil
+}
+
 type renderer struct {
 	inc         *session.Incident
 	o           CardOptions

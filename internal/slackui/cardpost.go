@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -65,24 +67,9 @@ func (a *App) postCardLater(jobCtx context.Context, c *slack.SlashCommand, inc s
 func (a *App) postOpenCard(ctx context.Context, c *slack.SlashCommand, inc session.Incident) {
 	lock, release := a.holdSyncLock(ctx, inc.ID)
 	defer release()
-	text, blocks := Card(inc, a.cardOptions(a.now()))
-	ts, err := a.api.post(ctx, c.ChannelID, "", text, blocks)
-	// Still rate limited after the client's own retries (a 429 storm): Slack posted nothing, so
-	// post again rather than undo the open; the job's timeout bounds it.
-	for slackCode(err) == "ratelimited" && ctx.Err() == nil {
-		ts, err = a.api.post(ctx, c.ChannelID, "", text, blocks)
-	}
+	posted, text, blocks, ts, err := a.sendOpenCard(ctx, c, inc)
 	if err != nil {
-		if derr := a.eng.Discard(context.WithoutCancel(ctx), inc.ID); derr != nil {
-			a.logger(ctx).Warn().Err(derr).Str("incident", inc.ID).Msg("discard incident after a failed card post")
-		}
-		switch code := slackCode(err); code {
-		case "not_in_channel", "channel_not_found":
-			a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
-		default:
-			a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Msg("post card")
-			a.replyCommand(ctx, c, "⚠️ I could not post the incident card ("+esc(code)+"), so nothing was opened. Please try again.", nil)
-		}
+		a.cardRefused(ctx, c, inc, err)
 		return
 	}
 	var rec session.Incident
@@ -95,10 +82,77 @@ func (a *App) postOpenCard(ctx context.Context, c *slack.SlashCommand, inc sessi
 	if err != nil {
 		a.logger(ctx).Error().Err(err).Str("incident", inc.ID).Msg("record the card's ts: the maintenance pass posts it again")
 	} else {
-		a.cardShows(ctx, lock, inc, rec, text, blocks)
+		a.cardShows(ctx, lock, posted, rec, text, blocks)
 	}
 	release() // before the sync, which takes the lock
 	a.changes.Changed(ctx, inc.ID)
+}
+
+// sendOpenCard posts the card of inc, just opened by c, and returns the incident as posted, the
+// card as sent and its ts. When Slack limits the channel, so the card waits noticeably for its
+// slot (noticeAfter) or draws a 429, the opener gets the notice with the card's Deny button at
+// once (openernotice.go), and the card is rendered again after every wait from the incident as
+// stored then: it shows what a click on the notice did meanwhile (the deny, contained), and the
+// devices read since the open. A 429 is waited out (its Retry-After) and the post sent again;
+// Slack posted nothing, so this never makes a second card. The job's timeout bounds it.
+func (a *App) sendOpenCard(ctx context.Context, c *slack.SlashCommand, inc session.Incident) (posted session.Incident, text string, blocks []slack.Block, ts string, err error) {
+	var noticed, waited bool
+	watch := func(wait time.Duration, refused bool) {
+		waited = true
+		if !noticed && (refused || wait >= noticeAfter) {
+			noticed = true
+			a.noticeOpener(ctx, c, inc, max(wait, a.api.p.backlog(c.ChannelID)))
+		}
+	}
+	pctx := withPostWatch(ctx, watch) // the watch runs on this goroutine: the pacer's wait, the client's 429
+	done, err := a.api.p.post(pctx, c.ChannelID)
+	if err != nil {
+		return inc, "", nil, "", a.api.fail("chat.postMessage", err)
+	}
+	defer done()
+	posted = inc
+	for {
+		if waited {
+			if cur, gerr := a.store.Get(ctx, inc.ID); gerr == nil {
+				posted = cur
+			} else {
+				a.logger(ctx).Warn().Err(gerr).Str("incident", inc.ID).Msg("read the incident before its card post; posting it as opened")
+			}
+		}
+		text, blocks = Card(posted, a.cardOptions(a.now()))
+		ts, err = a.api.send(pctx, c.ChannelID, "", text, blocks)
+		var rl *slack.RateLimitedError
+		if !errors.As(err, &rl) || ctx.Err() != nil {
+			return posted, text, blocks, ts, err
+		}
+		if err := sleepCtx(ctx, max(rl.RetryAfter, time.Second)); err != nil {
+			return posted, text, blocks, "", a.api.fail("chat.postMessage", err)
+		}
+	}
+}
+
+// cardRefused ends an open whose card Slack did not take (err): the incident is discarded and
+// the opener told that nothing was opened. An incident a click on the opener's notice already
+// acted on is kept, not discarded (the store refuses: the deny's record must stay): the
+// maintenance pass posts its card (postOrphanCards), and the opener is told so.
+func (a *App) cardRefused(ctx context.Context, c *slack.SlashCommand, inc session.Incident, err error) {
+	code := slackCode(err)
+	derr := a.eng.Discard(context.WithoutCancel(ctx), inc.ID)
+	if errors.Is(derr, session.ErrStarted) {
+		a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Msg("post card of an incident already acted on: the maintenance pass posts it")
+		a.replyCommand(ctx, c, "⚠️ Slack has not taken the card of "+esc(inc.ID)+" yet ("+esc(code)+"). The incident stays open as it is, and its card follows in this channel.", nil)
+		return
+	}
+	if derr != nil {
+		a.logger(ctx).Warn().Err(derr).Str("incident", inc.ID).Msg("discard incident after a failed card post")
+	}
+	switch code {
+	case "not_in_channel", "channel_not_found":
+		a.replyCommand(ctx, c, NotInChannelText(a.botUserID), nil)
+	default:
+		a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Msg("post card")
+		a.replyCommand(ctx, c, "⚠️ I could not post the incident card ("+esc(code)+"), so nothing was opened. Please try again.", nil)
+	}
 }
 
 // holdSyncLock takes the incident's sync lock and renews it until release is called (idempotent).

@@ -116,11 +116,78 @@ func (p *pacer) post(ctx context.Context, ch string) (done func(), err error) {
 	if !paced {
 		return done, nil
 	}
-	if err := c.lim.Wait(ctx); err != nil {
+	if err := waitSlot(ctx, c.lim); err != nil {
 		done()
-		return nil, paceErr(ctx, err)
+		return nil, err
 	}
 	return done, nil
+}
+
+// waitSlot is lim.Wait(ctx), with the wait told to the post's watch (postWatch) first: a card
+// that waits here long can be answered for at once (openernotice.go).
+func waitSlot(ctx context.Context, lim *rate.Limiter) error {
+	r := lim.Reserve()
+	d := r.Delay()
+	if d <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		r.Cancel()
+		return fmt.Errorf("%w: the next chat.postMessage slot is in %s", context.DeadlineExceeded, d.Round(time.Millisecond))
+	}
+	watched(ctx, d, false)
+	if err := sleepCtx(ctx, d); err != nil {
+		r.Cancel()
+		return err
+	}
+	return nil
+}
+
+// sleepCtx waits d, or until ctx ends (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backlog is about how long a card post asked for now in ch waits for its slot: the card posts
+// waiting there, at the channel's rate once paced.
+func (p *pacer) backlog(ch string) time.Duration {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.pacedLocked("chat.postMessage") {
+		return 0
+	}
+	return time.Duration(float64(p.channel(ch).cards) / postPerSecond * float64(time.Second))
+}
+
+// postWatch is told, through a post's context (withPostWatch), how the post fares with
+// Slack's limits: each wait for a paced slot (refused false), and each 429 (refused true,
+// wait the Retry-After). A watched post is not retried by the client on a 429 (countedRetry):
+// its caller renders it again and sends it itself, so what is posted is what is newest then.
+type postWatch func(wait time.Duration, refused bool)
+
+type postWatchKey struct{}
+
+func withPostWatch(ctx context.Context, w postWatch) context.Context {
+	return context.WithValue(ctx, postWatchKey{}, w)
+}
+
+// watched tells ctx's postWatch, if any, of a wait; it reports whether there was one.
+func watched(ctx context.Context, wait time.Duration, refused bool) bool {
+	w, ok := ctx.Value(postWatchKey{}).(postWatch)
+	if ok && w != nil {
+		w(wait, refused)
+	}
+	return ok && w != nil
 }
 
 // tryReply takes a chat.postMessage slot in ch for a thread line only if no card waits for the

@@ -48,6 +48,9 @@ func (h countedRetry) ShouldRetry(state *slack.RetryState, req *http.Request, re
 	retry, wait := h.next.ShouldRetry(state, req, resp, err)
 	if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
 		h.p.saw429(h.method(req))
+		if watched(req.Context(), wait, true) {
+			retry = false // a watched post is sent again by its caller, rendered anew (postWatch)
+		}
 	}
 	if retry {
 		h.m.SlackAPIErrors.WithLabelValues(h.method(req), "ratelimited").Inc()
@@ -183,6 +186,14 @@ func (s slackAPI) openView(ctx context.Context, triggerID string, view slack.Mod
 // respond posts an ephemeral reply through a response_url (works where the bot is not a member).
 func (s slackAPI) respond(ctx context.Context, responseURL, text string, blocks []slack.Block) error {
 	opts := append(msgOptions(text, blocks), slack.MsgOptionResponseURL(responseURL, slack.ResponseTypeEphemeral))
+	_, _, err := s.c.PostMessageContext(ctx, "", opts...)
+	return s.fail("response_url", err)
+}
+
+// replaceEphemeral replaces the ephemeral message a click came from, through the click's
+// response_url.
+func (s slackAPI) replaceEphemeral(ctx context.Context, responseURL, text string, blocks []slack.Block) error {
+	opts := append(msgOptions(text, blocks), slack.MsgOptionReplaceOriginal(responseURL))
 	_, _, err := s.c.PostMessageContext(ctx, "", opts...)
 	return s.fail("response_url", err)
 }
