@@ -188,6 +188,13 @@ func (a *App) syncIncident(ctx context.Context, id string) (retry bool, err erro
 		if err := a.cardHeld(inc); err != nil {
 			return false, err
 		}
+	} else if a.api.p.cardsWaiting(inc.Channel) {
+		// Only thread lines to post, and cards wait for the channel: tryReply would refuse them
+		// after the lock and the audit read. Retried every pacedRetry, that was two fsynced
+		// writes and a decode of the incident and of every waiting line, each second, for each
+		// incident of a wave whose card had posted. They wait instead for about as long as the
+		// channel's cards take (a change of the incident meanwhile syncs it as usual).
+		return false, heldError{min(max(a.api.p.backlog(inc.Channel), pacedRetry), maxPacedHold)}
 	}
 	l, ok, err := a.store.TrySyncLock(ctx, id)
 	if err != nil {

@@ -205,6 +205,18 @@ func (p *pacer) tryReply(ch string) error {
 	return nil
 }
 
+// cardsWaiting reports whether card posts wait for ch (or are being sent): tryReply refuses a
+// thread line there now.
+func (p *pacer) cardsWaiting(ch string) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.channels[ch]
+	return c != nil && c.cards > 0
+}
+
 // waitUpdate waits for a chat.update slot.
 func (p *pacer) waitUpdate(ctx context.Context) error {
 	if p == nil {
@@ -227,8 +239,13 @@ func (p *pacer) waitEphemeral(ctx context.Context) error {
 	return paceErr(ctx, p.eph.Wait(ctx))
 }
 
-// pacedRetry is how soon a thread sync that yielded its channel to cards tries again.
-const pacedRetry = time.Second
+// pacedRetry is how soon a thread sync that yielded its channel to cards tries again, and
+// maxPacedHold the longest a sync waits for a channel's cards before looking again (backlog is
+// an estimate).
+const (
+	pacedRetry   = time.Second
+	maxPacedHold = 10 * time.Second
+)
 
 // paceErr classifies a failed wait as the context's: it ended, or waiting would pass its
 // deadline (rate.Limiter.Wait says so at once, in an error of its own).
