@@ -211,7 +211,7 @@ type follower struct {
 }
 
 func newFollower(fake *slackfake.Server) *follower {
-	return &follower{fake: fake, cursor: len(fake.Messages())}
+	return &follower{fake: fake, cursor: fake.MessageCount()}
 }
 
 // until feeds every new event to fn until fn reports done, or ctx ends (its error).
@@ -242,12 +242,15 @@ type helpResult struct {
 
 // helpBurst sends /compromised help from n distinct users at once and waits (until the deadline)
 // for every one to get an ephemeral answer, by whatever path (ack payload, response_url,
-// chat.postEphemeral).
+// chat.postEphemeral). While the burst is in flight the rig only waits: it is woken when as many
+// new messages as answers missing are recorded (WaitMessages), not by every event, and reads
+// only this burst's messages and acks, so its own work stays off the cores the bot and the
+// fake's socket reader need.
 func (r *rig) helpBurst(users []string) helpResult {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), burstDeadline)
 	defer cancel()
-	f := newFollower(r.slack)
+	cursor, ackCursor := r.slack.MessageCount(), r.slack.AckCount()
 	n := len(users)
 	idx := make(map[string]int, n)
 	cmds := make([]slackfake.SlashCommand, n)
@@ -261,21 +264,26 @@ func (r *rig) helpBurst(users []string) helpResult {
 	}
 	res := helpResult{sent: n}
 	answeredAt := make([]time.Time, n)
-	_ = f.until(ctx, func(m slackfake.Message) bool {
-		i, ok := idx[m.User]
-		if ok && answeredAt[i].IsZero() && strings.Contains(m.Text, "/compromised help") {
-			answeredAt[i] = m.At
-			res.answered++
+	// Each answer is one message event: wait for as many new events as answers are missing, then
+	// read them (other messages in between only mean another wait).
+	for res.answered < n && r.slack.WaitMessages(ctx, cursor+n-res.answered) == nil {
+		evs := r.slack.MessagesSince(cursor)
+		cursor += len(evs)
+		for _, m := range evs {
+			i, ok := idx[m.User]
+			if ok && answeredAt[i].IsZero() && strings.Contains(m.Text, "/compromised help") {
+				answeredAt[i] = m.At
+				res.answered++
+			}
 		}
-		return res.answered == n
-	})
+	}
 	// Both latencies count from the envelope's write on the socket (slackfake times it).
 	sentAt := make(map[string]time.Time, n)
 	ours := make(map[string]bool, n)
 	for _, id := range ids {
 		ours[id] = true
 	}
-	for _, a := range r.slack.Acks() {
+	for _, a := range r.slack.AcksSince(ackCursor) {
 		if _, dup := sentAt[a.EnvelopeID]; !dup && ours[a.EnvelopeID] {
 			sentAt[a.EnvelopeID] = a.At.Add(-a.Latency)
 			res.acked++

@@ -122,8 +122,15 @@ func (s *Server) SlashCommands(ctx context.Context, cs []SlashCommand) ([]string
 		}
 		ids[i], frames[i] = id, data
 	}
+	// Registered for Redeliver before the first write, so the writes are all that is left
+	// between the first envelope and the last (the frames are the fake's own: no copy).
+	s.mu.Lock()
+	for i, id := range ids {
+		s.sent[id] = frames[i]
+	}
+	s.mu.Unlock()
 	for i := range frames {
-		if err := s.send(ctx, ids[i], frames[i]); err != nil {
+		if err := s.sendSent(ctx, ids[i], frames[i]); err != nil {
 			return ids[:i], err
 		}
 	}
@@ -131,7 +138,7 @@ func (s *Server) SlashCommands(ctx context.Context, cs []SlashCommand) ([]string
 }
 
 // slashEnvelope builds one slash_commands envelope and registers it (its response_url,
-// trigger_id and where its ack's message shows).
+// trigger_id and where its ack's message shows), but not for Redeliver (send does that).
 func (s *Server) slashEnvelope(c SlashCommand) (id string, data []byte, err error) {
 	if c.Command == "" {
 		c.Command = "/compromised"

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -91,16 +92,126 @@ func (s *Server) Calls(method string) []APICall {
 	return out
 }
 
-// Acks returns every ack received, in order.
-func (s *Server) Acks() []Ack {
+// MessageCount is len(Messages()) without the copy.
+func (s *Server) MessageCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Ack, len(s.acks))
-	for i, a := range s.acks {
+	return len(s.events)
+}
+
+// Acks returns every ack received, in order.
+func (s *Server) Acks() []Ack { return s.AcksSince(0) }
+
+// AcksSince returns the acks received after the first n (Acks()[n:]), copying only those: a
+// benchmark that reads each burst's acks so pays for that burst, not for every ack before it
+// (Acks() after the 100th burst of 200 copied 20 000 acks and their payloads).
+func (s *Server) AcksSince(n int) []Ack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = max(n, 0)
+	if n >= len(s.acks) {
+		return nil
+	}
+	out := make([]Ack, len(s.acks)-n)
+	for i, a := range s.acks[n:] {
 		a.Payload = append(json.RawMessage(nil), a.Payload...)
 		out[i] = a
 	}
 	return out
+}
+
+// AckCount is len(Acks()) without the copy.
+func (s *Server) AckCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.acks)
+}
+
+// WaitMessages waits until at least n message events are recorded (MessageCount() >= n), and
+// WaitAcks until at least n acks are. Unlike a WaitFor, which runs its condition after every
+// event, such a waiter is woken once, when its count is reached: under a burst of 200 commands a
+// WaitFor on the same count woke the test's goroutine 600 times (every envelope sent, ack and
+// message), each time on the cores the bot and the fake's socket reader need. They return
+// ctx's error (wrapped) when it ends first, or ErrClosed.
+func (s *Server) WaitMessages(ctx context.Context, n int) error {
+	return s.waitCount(ctx, countMessages, n)
+}
+
+// WaitAcks: see WaitMessages.
+func (s *Server) WaitAcks(ctx context.Context, n int) error { return s.waitCount(ctx, countAcks, n) }
+
+// countOf is what a countWaiter counts.
+type countOf int
+
+const (
+	countMessages countOf = iota // s.events
+	countAcks                    // s.acks
+)
+
+func (c countOf) String() string {
+	if c == countAcks {
+		return "acks"
+	}
+	return "messages"
+}
+
+// countWaiter is a WaitMessages or WaitAcks: ch is closed once the count reaches n, or the
+// server closes.
+type countWaiter struct {
+	of countOf
+	n  int
+	ch chan struct{}
+}
+
+func (s *Server) sizeLocked(of countOf) int {
+	if of == countAcks {
+		return len(s.acks)
+	}
+	return len(s.events)
+}
+
+func (s *Server) waitCount(ctx context.Context, of countOf, n int) error {
+	s.mu.Lock()
+	if s.sizeLocked(of) >= n {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	w := &countWaiter{of: of, n: n, ch: make(chan struct{})}
+	s.counts = append(s.counts, w)
+	s.mu.Unlock()
+	select {
+	case <-w.ch:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.sizeLocked(of) < n { // woken by Close
+			return ErrClosed
+		}
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		s.counts = slices.DeleteFunc(s.counts, func(x *countWaiter) bool { return x == w })
+		s.mu.Unlock()
+		return fmt.Errorf("slackfake: wait for %d %s: %w", n, of, ctx.Err())
+	}
+}
+
+// wakeCountsLocked releases the count waiters whose count is reached, and all of them once the
+// server is closed; s.mu must be held.
+func (s *Server) wakeCountsLocked() {
+	if len(s.counts) == 0 {
+		return
+	}
+	s.counts = slices.DeleteFunc(s.counts, func(w *countWaiter) bool {
+		if s.closed || s.sizeLocked(w.of) >= w.n {
+			close(w.ch)
+			return true
+		}
+		return false
+	})
 }
 
 // Opens is the number of successful apps.connections.open calls.

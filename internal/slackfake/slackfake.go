@@ -151,7 +151,8 @@ type Server struct {
 	upgrader websocket.Upgrader
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every recorded event
+	changed chan struct{}  // closed and replaced on every recorded event
+	counts  []*countWaiter // WaitMessages and WaitAcks, woken only when their count is reached
 	closed  bool
 	wg      sync.WaitGroup // socket goroutines
 
@@ -267,10 +268,12 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// notifyLocked wakes every WaitFor; s.mu must be held.
+// notifyLocked wakes every WaitFor, and the count waiters whose count is reached; s.mu must be
+// held.
 func (s *Server) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
+	s.wakeCountsLocked()
 }
 
 // WaitFor returns nil as soon as cond reports true, re-evaluating it after every

@@ -321,6 +321,16 @@ func (s *Server) SendEnvelope(ctx context.Context, env any) error {
 
 // send is SendEnvelope of an envelope already encoded, whose envelope_id is id ("" = none).
 func (s *Server) send(ctx context.Context, id string, data []byte) error {
+	if id != "" {
+		s.mu.Lock()
+		s.sent[id] = append([]byte(nil), data...)
+		s.mu.Unlock()
+	}
+	return s.sendSent(ctx, id, data)
+}
+
+// sendSent is send of an envelope whose data is already s.sent[id] (for Redeliver).
+func (s *Server) sendSent(ctx context.Context, id string, data []byte) error {
 	for {
 		so, err := s.pickSocket(ctx)
 		if err != nil {
@@ -328,9 +338,6 @@ func (s *Server) send(ctx context.Context, id string, data []byte) error {
 		}
 		var sending func()
 		if id != "" {
-			s.mu.Lock()
-			s.sent[id] = append([]byte(nil), data...)
-			s.mu.Unlock()
 			// The ack latency counts from the write, not from the wait for the socket: 200
 			// envelopes sent at once queue behind one another here, in the fake, not in the bot.
 			sending = func() {

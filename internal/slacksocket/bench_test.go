@@ -1,6 +1,7 @@
 package slacksocket_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -27,14 +28,21 @@ func BenchmarkBurstAck(b *testing.B) {
 	r.live()
 	var lat []time.Duration
 	for b.Loop() {
-		before := len(fake.Acks())
+		before := fake.AckCount()
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() { r.command("help") })
 		}
 		wg.Wait()
-		r.waitFor("the burst's acks", func(s *slackfake.Server) bool { return len(s.Acks()) >= before+n })
-		for _, a := range fake.Acks()[before:] {
+		// Woken once, at the burst's last ack: a WaitFor here ran (and copied every ack so far)
+		// after each ack, in the same process as the client being measured.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := fake.WaitAcks(ctx, before+n)
+		cancel()
+		if err != nil {
+			b.Fatalf("waiting for the burst's acks: %v", err)
+		}
+		for _, a := range fake.AcksSince(before) {
 			lat = append(lat, a.Latency)
 		}
 		for range n {
