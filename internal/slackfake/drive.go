@@ -300,6 +300,7 @@ func fillAction(action map[string]any, blockID string, elem map[string]any, valu
 // handleResponseURL records a post to a response_url and applies it: replace or delete
 // the clicked message, or post a new ephemeral (default) or in_channel message.
 func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
+	s.recordAcks() // what the client did after an ack comes after it
 	id := strings.TrimPrefix(r.URL.Path, "/response/")
 	var p struct {
 		Text            string          `json:"text"`

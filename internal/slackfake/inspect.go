@@ -2,7 +2,8 @@ package slackfake
 
 // This file holds what a test reads from the fake (the recorded messages, calls, acks and
 // sockets) and the faults it sets (rate limits, failing methods, HTTP errors, latency,
-// redelivered envelopes, expired response_urls, silent pings).
+// redelivered envelopes, expired response_urls, silent pings). Every reader of messages, calls
+// and acks first records the acks read off the sockets so far (recordAcks, socket.go).
 
 import (
 	"context"
@@ -16,6 +17,7 @@ import (
 // chat.update (the full new version), chat.postEphemeral, chat.delete, response_url
 // posts and slash command acks that carried a message.
 func (s *Server) Messages() []Message {
+	s.recordAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return cloneMessages(s.events)
@@ -25,6 +27,7 @@ func (s *Server) Messages() []Message {
 // copying only those: a watcher that keeps its own cursor sees each event once, in order,
 // at a cost that does not grow with the history (benchmarks follow hundreds of cards so).
 func (s *Server) MessagesSince(n int) []Message {
+	s.recordAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n < 0 {
@@ -56,6 +59,7 @@ func (s *Server) Ephemerals(userID string) []Message {
 // Message returns the current version of one message (channel or ephemeral), and false
 // when there is none or it was deleted.
 func (s *Server) Message(channel, ts string) (Message, bool) {
+	s.recordAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.byKey[key(channel, ts)]
@@ -66,6 +70,7 @@ func (s *Server) Message(channel, ts string) (Message, bool) {
 }
 
 func (s *Server) filter(keep func(*stored) bool) []Message {
+	s.recordAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Message
@@ -79,6 +84,7 @@ func (s *Server) filter(keep func(*stored) bool) []Message {
 
 // Calls returns the raw Web API calls of one method ("" for all) in order.
 func (s *Server) Calls(method string) []APICall {
+	s.recordAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []APICall
@@ -94,6 +100,7 @@ func (s *Server) Calls(method string) []APICall {
 
 // MessageCount is len(Messages()) without the copy.
 func (s *Server) MessageCount() int {
+	s.recordAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.events)
@@ -106,6 +113,7 @@ func (s *Server) Acks() []Ack { return s.AcksSince(0) }
 // benchmark that reads each burst's acks so pays for that burst, not for every ack before it
 // (Acks() after the 100th burst of 200 copied 20 000 acks and their payloads).
 func (s *Server) AcksSince(n int) []Ack {
+	s.recordAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n = max(n, 0)
@@ -122,6 +130,7 @@ func (s *Server) AcksSince(n int) []Ack {
 
 // AckCount is len(Acks()) without the copy.
 func (s *Server) AckCount() int {
+	s.recordAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.acks)

@@ -153,8 +153,11 @@ type Server struct {
 	mu      sync.Mutex
 	changed chan struct{}  // closed and replaced on every recorded event
 	counts  []*countWaiter // WaitMessages and WaitAcks, woken only when their count is reached
-	closed  bool
-	wg      sync.WaitGroup // socket goroutines
+	// acksRead is the acks read off the sockets and not yet recorded (socket.go); its own
+	// locks, taken before s.mu.
+	acksRead ackQueue
+	closed   bool
+	wg       sync.WaitGroup // socket goroutines
 
 	users    map[string]user
 	groups   map[string][]string
@@ -359,8 +362,11 @@ func (s *Server) nextIDLocked(prefix string) string {
 }
 
 // record appends a message event and wakes waiters; s.mu must be held.
-func (s *Server) recordLocked(m Message) {
-	m.At = time.Now()
+func (s *Server) recordLocked(m Message) { s.recordAtLocked(m, time.Now()) }
+
+// recordAtLocked is recordLocked of a message that showed at at (an ack's, when it was read).
+func (s *Server) recordAtLocked(m Message, at time.Time) {
+	m.At = at
 	s.events = append(s.events, cloneMessage(m))
 	s.notifyLocked()
 }
@@ -368,7 +374,9 @@ func (s *Server) recordLocked(m Message) {
 // storeLocked adds a new message version to the workspace; s.mu must be held.
 func (s *Server) storeLocked(m Message, ephemeral bool) *stored {
 	st := &stored{Message: cloneMessage(m), ephemeral: ephemeral}
-	st.At = time.Now()
+	if st.At.IsZero() { // an ack's message comes with the time it was read
+		st.At = time.Now()
+	}
 	s.msgs = append(s.msgs, st)
 	s.byKey[key(m.Channel, m.TS)] = st
 	return st

@@ -185,27 +185,24 @@ func (s *Server) pinger(so *socket) {
 	}
 }
 
-// readAcks records every ack until the socket fails or closes. Reading and recording are two
-// goroutines: an ack is timed when its frame comes off the socket, as Slack's edge would time it,
-// while decoding and recording it (JSON, the server's mutex shared with every sender) happen in
-// order behind. One goroutine doing both made each ack wait for the fake's work on the acks
-// before it: under a 200-command burst that was most of the measured ack latency.
+// readAcks records every ack until the socket fails or closes. An ack is timed when its frame
+// comes off the socket, as Slack's edge would time it; decoding and recording it (JSON, the
+// server's mutex shared with every sender) happen behind, in the order read (recordAcks).
+// Doing both on the reading goroutine made each ack wait for the fake's work on the acks before
+// it: under a 200-command burst that was most of the measured ack latency.
+//
+// The recording also waits for the sockets to go quiet (no ack read for recordQuiet) unless
+// someone looks: decoding an ack cost the test process twice the bot's own CPU per command, and
+// Slack's edge does that work on machines of its own, while here it ran on the two cores the bot
+// it was timing needs. A test never sees the difference: every accessor, WaitFor, and every Web
+// API call and response_url post first records the acks read so far (so whatever the bot did
+// after an ack comes after it), and each ack read wakes the WaitFor conditions.
 func (s *Server) readAcks(so *socket) {
-	type read struct {
-		data []byte
-		at   time.Time
-	}
-	// Full (1024 acks unrecorded), the reader waits: the acks behind are then timed late, never lost.
-	reads := make(chan read, 1024)
-	recorded := make(chan struct{})
-	go func() {
-		defer close(recorded)
-		for r := range reads {
-			s.recordFrame(so, r.data, r.at)
-		}
-	}()
+	kick := make(chan struct{}, 1)
+	s.wg.Add(1)
+	go s.ackRecorder(kick)
 	// Every ack read is recorded before the socket counts as gone.
-	defer func() { close(reads); <-recorded }()
+	defer func() { close(kick); s.recordAcks() }()
 	for {
 		_, data, err := so.ws.ReadMessage()
 		if err != nil {
@@ -219,7 +216,91 @@ func (s *Server) readAcks(so *socket) {
 			s.log.Debug().Int("socket", so.id).Int("bytes", len(data)).Msg("ack frame too big")
 			return
 		}
-		reads <- read{data, at}
+		switch n := s.acksRead.add(ackRead{so: so, data: data, at: at}); {
+		case n >= recordBatch:
+			s.recordAcks() // the reader waits: the acks behind are timed late, never lost
+		case n == 1:
+			select { // the first ack waiting: the recorder starts watching for quiet
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+		s.mu.Lock()
+		s.notifyLocked() // WaitFor conditions run, and their accessors record it
+		s.mu.Unlock()
+	}
+}
+
+const (
+	// recordQuiet is how long no ack must be read before the recorder records the acks waiting:
+	// far longer than the gaps between the acks of a burst (tens of µs).
+	recordQuiet = 2 * time.Millisecond
+	// recordBatch bounds what waits for the sockets to go quiet: the reader that finds this many
+	// waiting records them itself.
+	recordBatch = 1024
+)
+
+// ackRead is one ack frame read off a socket and not yet recorded.
+type ackRead struct {
+	so   *socket
+	data []byte
+	at   time.Time
+}
+
+// ackQueue is the acks read and not yet recorded, of every socket, in the order read.
+type ackQueue struct {
+	recording sync.Mutex // held while recording: one batch at a time, so in order
+	mu        sync.Mutex // guards reads and n
+	reads     []ackRead
+	n         uint64 // acks ever added: the recorder's sign that the sockets are not quiet
+}
+
+// add queues r and returns how many wait.
+func (q *ackQueue) add(r ackRead) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reads = append(q.reads, r)
+	q.n++
+	return len(q.reads)
+}
+
+func (q *ackQueue) added() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// recordAcks records every ack read so far, in order (s.mu not held).
+func (s *Server) recordAcks() {
+	q := &s.acksRead
+	q.recording.Lock()
+	defer q.recording.Unlock()
+	q.mu.Lock()
+	batch := q.reads
+	q.reads = nil
+	q.mu.Unlock()
+	for _, r := range batch {
+		s.recordFrame(r.so, r.data, r.at)
+	}
+}
+
+// ackRecorder records the acks waiting once no ack was read for recordQuiet, each time kick
+// says one is waiting, until kick is closed.
+func (s *Server) ackRecorder(kick <-chan struct{}) {
+	defer s.wg.Done()
+	quiet := time.NewTimer(recordQuiet)
+	defer quiet.Stop()
+	for range kick {
+		for seen := s.acksRead.added(); ; {
+			quiet.Reset(recordQuiet)
+			<-quiet.C
+			now := s.acksRead.added()
+			if now == seen {
+				break
+			}
+			seen = now
+		}
+		s.recordAcks()
 	}
 }
 
@@ -256,7 +337,7 @@ func (s *Server) recordAck(id string, payload json.RawMessage, now time.Time) {
 		s.firstAck[id] = a
 	}
 	if info, ok := s.envelopes[id]; ok && info.kind == "slash_commands" && hasMsg {
-		s.ackMessageLocked(info, msg)
+		s.ackMessageLocked(info, msg, now)
 	}
 	if info, ok := s.envelopes[id]; ok && info.view != nil && first {
 		info.view.closed = closesView(a.Payload)
@@ -281,16 +362,17 @@ func decodeAckMessage(payload json.RawMessage) (ackMessage, bool) {
 }
 
 // ackMessageLocked shows a slash command ack's message like Slack does: ephemeral to
-// the user unless response_type is in_channel.
-func (s *Server) ackMessageLocked(info envelopeInfo, p ackMessage) {
+// the user unless response_type is in_channel. It shows at the time its ack was read (the
+// recorder may decode it later).
+func (s *Server) ackMessageLocked(info envelopeInfo, p ackMessage, at time.Time) {
 	m := Message{Method: "ack", Channel: info.channel, TS: s.nextTSLocked(), Text: p.Text,
-		Blocks: compactBlocks(p.Blocks), ResponseType: p.ResponseType}
+		Blocks: compactBlocks(p.Blocks), ResponseType: p.ResponseType, At: at}
 	ephemeral := p.ResponseType != "in_channel"
 	if ephemeral {
 		m.User = info.user
 	}
 	s.storeLocked(m, ephemeral)
-	s.recordLocked(m)
+	s.recordAtLocked(m, at)
 }
 
 // SendEnvelope delivers one raw envelope (a map, a struct, json.RawMessage or []byte)
@@ -388,6 +470,7 @@ func (s *Server) pickSocket(ctx context.Context) (*socket, error) {
 func (s *Server) WaitAck(ctx context.Context, envelopeID string) (Ack, error) {
 	var got Ack
 	err := s.WaitFor(ctx, func(s *Server) bool {
+		s.recordAcks()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		a, ok := s.firstAck[envelopeID]

@@ -136,6 +136,7 @@ type View struct {
 
 // Views returns the modals opened so far, oldest first.
 func (s *Server) Views() []View {
+	s.recordAcks() // a view's closing is in its submission's ack
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]View, 0, len(s.views))

@@ -108,6 +108,7 @@ func parseAPIRequest(r *http.Request) (*apiReq, error) {
 }
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
+	s.recordAcks() // what the client did after an ack comes after it
 	method := strings.TrimPrefix(r.URL.Path, "/api/")
 	req, perr := parseAPIRequest(r)
 
