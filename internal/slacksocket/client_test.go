@@ -383,3 +383,30 @@ func TestBadFrames(t *testing.T) {
 		t.Errorf("%d connects: bad frames cost the link", fake.Connects())
 	}
 }
+
+// TestAckWithinBound: an envelope whose connection died waits for a live one at most the bound
+// given, even under a context without a deadline, and says why it gave up; with a connection
+// open the bound is not used at all (the ack goes out, whatever the bound).
+func TestAckWithinBound(t *testing.T) {
+	fake := newFake(t)
+	r := start(t, fake, "xapp-1-test")
+	r.rec.hold = true
+	r.live()
+	id := r.command("first")
+	e := r.next()
+	if err := e.AckWithin(context.Background(), nil, time.Nanosecond); err != nil {
+		t.Fatalf("ack on an open connection with a 1 ns bound: %v", err)
+	}
+	r.waitAck(id)
+	r.command("second")
+	e = r.next()
+	// No new link: apps.connections.open is rate limited for a minute.
+	fake.RateLimit("apps.connections.open", 1000, 60)
+	fake.DropSockets()
+	// The client asks for a new link once it has closed the old connection.
+	r.waitFor("a refused reconnect", func(s *slackfake.Server) bool { return len(s.Calls("apps.connections.open")) >= 2 })
+	err := e.AckWithin(context.Background(), nil, 20*time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ack with no live connection = %v, want context.DeadlineExceeded", err)
+	}
+}

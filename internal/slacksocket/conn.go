@@ -78,7 +78,8 @@ func dial(ctx context.Context, url string, id int, tlsConfig *tls.Config) (*conn
 	return &conn{id: id, ws: ws, tcp: tcp, done: make(chan struct{})}, nil
 }
 
-// write sends one text frame (or holds it, corked, for the reader's next Read).
+// write sends one text frame (or holds it, corked, for the reader's next Read). data is copied
+// before write returns.
 func (c *conn) write(data []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

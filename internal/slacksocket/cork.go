@@ -31,6 +31,10 @@ type corkConn struct {
 	since  time.Time        // when the oldest frame in held was written
 	now    func() time.Time // the clock; nil is time.Now (a test's clock otherwise)
 	err    error            // the first write error: the connection is dead
+
+	// Write deadlines once armed (see SetWriteDeadline): asked is the latest asked for, set the
+	// socket's own.
+	asked, set time.Time
 }
 
 // maxHold bounds how long a held ack waits for the reader's next Read: well under a
@@ -40,7 +44,8 @@ const maxHold = 250 * time.Microsecond
 // writeWait bounds one write on the socket (as slack-go's 10 s, shorter: an ack is late after 3 s).
 const writeWait = 5 * time.Second
 
-// arm turns corking on; before it every write goes straight out (the HTTP upgrade).
+// arm turns corking on; before it every write goes straight out (the HTTP upgrade), and every
+// deadline is set as asked.
 func (c *corkConn) arm() {
 	c.mu.Lock()
 	c.armed = true
@@ -71,11 +76,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	if c.corked {
-		now := time.Now
-		if c.now != nil {
-			now = c.now
-		}
-		at := now()
+		at := c.clock()
 		if len(c.held) == 0 {
 			c.since = at
 		}
@@ -90,11 +91,66 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	if err := c.flushLocked(); err != nil {
 		return 0, err
 	}
+	if c.armed {
+		if err := c.deadlineLocked(c.asked); err != nil {
+			return 0, err
+		}
+	}
 	n, err := c.Conn.Write(p)
 	if err != nil {
 		c.err = err
 	}
 	return n, err
+}
+
+// SetWriteDeadline keeps t for the next write that reaches the socket. gorilla sets a deadline
+// before every frame it writes, and this client another before each flush: two runtime timer
+// changes per ack under a burst, for frames most of which are only held. Once armed, the socket's
+// deadline is moved only when the write needs it (deadlineLocked).
+func (c *corkConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.armed {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	c.asked = t
+	return nil
+}
+
+// SetDeadline sets both deadlines on the socket (the HTTP upgrade uses it), as asked.
+func (c *corkConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.asked, c.set = t, t
+	return c.Conn.SetDeadline(t)
+}
+
+// deadlineLocked gives the socket the write deadline t for a write about to be made. The one it
+// has is kept when it is no later than t and still at least writeWait/2 away: a write then
+// times out after 2.5 to 5 s instead of exactly 5 (Slack redelivers an envelope not acked
+// within 3 s anyway), and under a burst the deadline moves once every 2.5 s, not twice per ack.
+// A deadline asked earlier than the one set (a close frame's second), or none, is set as asked.
+func (c *corkConn) deadlineLocked(t time.Time) error {
+	if t.Equal(c.set) {
+		return nil
+	}
+	if !t.IsZero() && !c.set.IsZero() && !c.set.After(t) && time.Until(c.set) >= writeWait/2 {
+		return nil
+	}
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		c.err = err
+		return err
+	}
+	c.set = t
+	return nil
+}
+
+// clock is the hold's clock (deadlines are the socket's, on time.Now).
+func (c *corkConn) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 // Flush sends what is held now.
@@ -120,8 +176,7 @@ func (c *corkConn) flushLocked() error {
 	if len(c.held) == 0 {
 		return nil
 	}
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
-		c.err = err
+	if err := c.deadlineLocked(time.Now().Add(writeWait)); err != nil {
 		return err
 	}
 	_, err := c.Conn.Write(c.held)

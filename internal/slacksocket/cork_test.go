@@ -85,3 +85,66 @@ func recv(t *testing.T, got <-chan string) string {
 		return ""
 	}
 }
+
+// deadlineConn records the write deadlines set on a connection.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.set = append(d.set, t)
+	return d.Conn.SetWriteDeadline(t)
+}
+
+// TestCorkWriteDeadline: once armed, the deadline asked before each write reaches the socket
+// only when the write needs it: not while the socket's own is no later and at least
+// writeWait/2 away, but at once for an earlier one (a close frame's) or none. Before arm (the
+// HTTP upgrade) every deadline is set as asked.
+func TestCorkWriteDeadline(t *testing.T) {
+	bot, slack := net.Pipe()
+	defer bot.Close()
+	defer slack.Close()
+	go func() { // Slack reads everything
+		b := make([]byte, 64)
+		for {
+			if _, err := slack.Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	d := &deadlineConn{Conn: bot}
+	c := &corkConn{Conn: d}
+	write := func(deadline time.Time) {
+		t.Helper()
+		if err := c.SetWriteDeadline(deadline); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("ack")); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	upgrade := time.Now().Add(time.Minute)
+	if err := c.SetWriteDeadline(upgrade); err != nil || len(d.set) != 1 || !d.set[0].Equal(upgrade) {
+		t.Fatalf("before arm: deadlines set %v (%v), want the one asked", d.set, err)
+	}
+	c.arm()
+	d.set = nil
+	first := time.Now().Add(writeWait)
+	write(first)
+	for range 100 {
+		write(time.Now().Add(writeWait))
+	}
+	if len(d.set) != 1 || !d.set[0].Equal(first) {
+		t.Fatalf("101 writes set %d deadlines (%v), want the first one only", len(d.set), d.set)
+	}
+	closing := time.Now().Add(time.Second)
+	write(closing)
+	next := time.Now().Add(writeWait)
+	write(next) // the one set is a second away: moved
+	write(time.Time{})
+	if want := []time.Time{first, closing, next, {}}; len(d.set) != len(want) ||
+		!d.set[1].Equal(closing) || !d.set[2].Equal(next) || !d.set[3].IsZero() {
+		t.Fatalf("deadlines set %v, want %v", d.set, want)
+	}
+}

@@ -19,9 +19,13 @@ import (
 // a flat object of strings, so anything else (an escape in a string, a number that is not a
 // plain integer, a key that only matches case-insensitively, a payload that is not an object of
 // strings) is left to encoding/json rather than handled here.
+//
+// Every string it returns is a piece of one copy of the frame (scanner.text): 2 allocations per
+// frame instead of 15 (one per field).
 func fastSlashFrame(data []byte) (f frame, ok bool) {
-	p := scanner{b: data}
+	p := scanner{b: data, text: string(data)}
 	var payload []byte
+	var payloadAt int
 	if !p.object(func(key []byte) bool {
 		switch string(key) {
 		case "type":
@@ -39,11 +43,11 @@ func fastSlashFrame(data []byte) (f frame, ok bool) {
 		case "num_connections":
 			return p.integer(&f.NumConnections)
 		case "payload":
-			start := p.i
+			payloadAt = p.i
 			if !p.skip(0) {
 				return false
 			}
-			payload = p.b[start:p.i]
+			payload = p.b[payloadAt:p.i]
 			return true
 		}
 		return !foldsToAny(key, frameKeys) && p.skip(0)
@@ -51,7 +55,7 @@ func fastSlashFrame(data []byte) (f frame, ok bool) {
 		return frame{}, false
 	}
 	var c slack.SlashCommand
-	q := scanner{b: payload}
+	q := scanner{b: payload, text: p.text[payloadAt : payloadAt+len(payload)]}
 	if !q.object(func(key []byte) bool {
 		if dst := slashField(&c, key); dst != nil {
 			return q.str(dst)
@@ -121,10 +125,11 @@ func foldsToAny(key []byte, keys []string) bool {
 }
 
 // scanner reads JSON from b at i. Its methods report false on anything they do not handle,
-// valid JSON or not.
+// valid JSON or not. text is b as a string: the strings it reads are slices of it.
 type scanner struct {
-	b []byte
-	i int
+	b    []byte
+	text string
+	i    int
 }
 
 func (s *scanner) ws() {
@@ -227,9 +232,10 @@ func (s *scanner) str(dst *string) bool {
 	if s.literal("null") {
 		return true
 	}
+	start := s.i + 1 // after the quote
 	v, ok := s.plainString()
 	if ok {
-		*dst = string(v)
+		*dst = s.text[start : start+len(v)]
 	}
 	return ok
 }

@@ -131,11 +131,9 @@ const maxAckFrame = 20 * 1024
 // ErrAckTooBig is an ack whose frame would reach Slack's 20 KiB limit (wrapped, with its size).
 var ErrAckTooBig = errors.New("socket mode ack reaches Slack's 20 KiB frame limit")
 
-// ackFrame is the frame acknowledging envelope id with payload: nil for a bare ack, a
-// json.RawMessage as is, anything else marshalled. It is built by hand around the payload's
-// JSON: the ack of a burst is on the reading goroutine's path, and encoding/json's reflection
-// over the wrapper costs as much as the payload.
-func ackFrame(id string, payload any) ([]byte, error) {
+// ackBody is an ack's payload as JSON: nil for a bare ack (and for null), a json.RawMessage as
+// is, anything else marshalled.
+func ackBody(payload any) ([]byte, error) {
 	var body []byte
 	switch p := payload.(type) {
 	case nil:
@@ -151,7 +149,16 @@ func ackFrame(id string, payload any) ([]byte, error) {
 	if len(body) == 4 && string(body) == "null" {
 		body = nil
 	}
-	out := make([]byte, 0, len(`{"envelope_id":"","payload":}`)+len(id)+len(body))
+	return body, nil
+}
+
+// appendAck appends to out the frame acknowledging envelope id with body (ackBody's). It is
+// built by hand around the payload's JSON: the ack of a burst is on the reading goroutine's
+// path, and encoding/json's reflection over the wrapper costs as much as the payload; out is a
+// reused buffer (ackBufs), so an ack costs no allocation either. A frame that reaches Slack's
+// limit is ErrAckTooBig (wrapped, with its size), with out as it was.
+func appendAck(out []byte, id string, body []byte) ([]byte, error) {
+	start := len(out)
 	out = append(out, `{"envelope_id":`...)
 	out = appendJSONString(out, id)
 	if len(body) > 0 {
@@ -159,8 +166,8 @@ func ackFrame(id string, payload any) ([]byte, error) {
 		out = append(out, body...)
 	}
 	out = append(out, '}')
-	if len(out) >= maxAckFrame {
-		return nil, fmt.Errorf("%w: %d bytes", ErrAckTooBig, len(out))
+	if n := len(out) - start; n >= maxAckFrame {
+		return out[:start], fmt.Errorf("%w: %d bytes", ErrAckTooBig, n)
 	}
 	return out, nil
 }

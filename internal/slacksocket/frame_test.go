@@ -83,3 +83,22 @@ func TestClickBlocksNotDecoded(t *testing.T) {
 		t.Errorf("view submission = %+v, %v; want its view's block", f.callback, err)
 	}
 }
+
+// ackFrame is the frame acknowledging envelope id with payload (see ackBody), in a buffer of its
+// own.
+func ackFrame(id string, payload any) ([]byte, error) {
+	body, err := ackBody(payload)
+	if err != nil {
+		return nil, err
+	}
+	return appendAck(nil, id, body)
+}
+
+// TestFastSlashFrameAllocs: the fast path's strings are pieces of one copy of the frame, so a
+// slash command costs that copy and its slack.SlashCommand, not an allocation per field.
+func TestFastSlashFrameAllocs(t *testing.T) {
+	data := []byte(slackfakeFrame)
+	if n := testing.AllocsPerRun(100, func() { fastSlashFrame(data) }); n > 2 {
+		t.Errorf("fastSlashFrame: %.0f allocations per frame, want 2", n)
+	}
+}

@@ -175,9 +175,7 @@ func fieldErrors(v slack.View, msg string) map[string]string {
 // live connection when the envelope's own has closed (past 3 s Slack delivers it again anyway).
 func (a *App) ackPayload(ctx context.Context, e *slacksocket.Envelope, received time.Time, payload any) {
 	typ := e.Type
-	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := e.Ack(actx, payload)
-	cancel()
+	err := e.AckWithin(ctx, payload, 2*time.Second)
 	a.m.AckLatency.Observe(time.Since(received).Seconds())
 	if err != nil {
 		a.m.EnvelopesAcked.WithLabelValues(typ, "error").Inc()
