@@ -18,7 +18,7 @@ type Lines func(inc *Incident) []AuditEntry
 // lineArgs is updateScript's part for an update's audit lines: the chain's head expected and the
 // head after them, then the entries.
 type lineArgs struct {
-	args       []any        // updateScript's ARGV from 12 on; nil = no lines
+	args       []any        // updateScript's ARGV from 13 on; nil = no lines
 	entries    []AuditEntry // as stored
 	remembered bool         // the expected head came from the store's memory (a moved head is read next time)
 }

@@ -32,8 +32,13 @@ func writeToken() string { return rand.Text() }
 // incident's other keys.
 // ARGV: 1 expected version, 2 new version, 3 data, 4 original op, 5 original JSON, 6 TTL ms on close (0 = not closing), 7 ID,
 // 8 kept devices op, 9 kept devices JSON (ops: "" leave, "set", "del"), 10 a deny policy to add ("" = none),
-// 11 the attempt's write token (writeToken), 12 the audit head's expected seq, 13 its expected
-// MAC, 14 the new head seq, 15 its MAC, 16.. the audit lines' JSON (none: no audit write).
+// 11 the attempt's write token (writeToken), 12 the write token stored with the expected version
+// ("" = none: as Open stores it), 13 the audit head's expected seq, 14 its expected MAC, 15 the
+// new head seq, 16 its MAC, 17.. the audit lines' JSON (none: no audit write).
+// The expected record is the version and its token: a version alone can repeat after a failover
+// that lost a write (the promoted replica is a version behind, and the next writer takes the lost
+// write's number), and a change decided from the lost record would then pass; every write stores a
+// token of its own, so the pair names one write.
 // Returns 1 written (or already written by this attempt: a replay finds the new version with its
 // token, and the lines went with it), 0 version changed, 2 audit head moved, -1 no such incident,
 // -2 a key of the user or of the audit holds another type. Every check comes before the first
@@ -41,15 +46,17 @@ func writeToken() string { return rand.Text() }
 var updateScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
+local w = redis.call('HGET', KEYS[1], 'w') or ''
 if v ~= ARGV[1] then
-  if v == ARGV[2] and redis.call('HGET', KEYS[1], 'w') == ARGV[11] then return 1 end
+  if v == ARGV[2] and w == ARGV[11] then return 1 end
   return 0
 end
-local lines = #ARGV >= 16
+if w ~= ARGV[12] then return 0 end
+local lines = #ARGV >= 17
 if lines then
   local seq = redis.call('HGET', KEYS[7], 'seq') or '0'
   local mac = redis.call('HGET', KEYS[7], 'mac') or ''
-  if seq ~= ARGV[12] or mac ~= ARGV[13] then return 2 end
+  if seq ~= ARGV[13] or mac ~= ARGV[14] then return 2 end
   local t = redis.call('TYPE', KEYS[6]).ok
   if t ~= 'none' and t ~= 'list' then return -2 end
 end
@@ -70,8 +77,8 @@ elseif ARGV[8] == 'del' then
 end
 if ARGV[10] ~= '' then redis.call('SADD', KEYS[5], ARGV[10]) end
 if lines then
-  redis.call('RPUSH', KEYS[6], unpack(ARGV, 16, #ARGV))
-  redis.call('HSET', KEYS[7], 'seq', ARGV[14], 'mac', ARGV[15])
+  redis.call('RPUSH', KEYS[6], unpack(ARGV, 17, #ARGV))
+  redis.call('HSET', KEYS[7], 'seq', ARGV[15], 'mac', ARGV[16])
   local t = redis.call('PTTL', KEYS[1])
   if t > 0 then
     redis.call('PEXPIRE', KEYS[6], t)

@@ -75,12 +75,12 @@ func (s *Store) GetForSync(ctx context.Context, rawID string) (Incident, SyncVie
 		return Incident{}, SyncView{}, err
 	}
 	pipe := s.rdb.Pipeline()
-	rawCmd := pipe.HGet(ctx, s.k.inc(user, domain, id), "data")
+	rawCmd := s.readRec(ctx, pipe, user, domain, id)
 	headCmd := pipe.HGet(ctx, s.k.auditHead(user, domain, id), "seq")
 	cardCmd := pipe.Get(ctx, s.k.syncCard(id))
 	postedCmd := pipe.Get(ctx, s.k.syncPosted(id))
 	_, _ = pipe.Exec(ctx) // each command's error is read below
-	raw, err := s.rawOf(id, rawCmd)
+	r, err := s.rawOf(id, rawCmd)
 	if errors.Is(err, ErrNotFound) && cached {
 		s.locs.forget(id) // gone meanwhile (or never where remembered): ask the index
 		return s.GetForSync(ctx, rawID)
@@ -98,7 +98,7 @@ func (s *Store) GetForSync(ctx context.Context, rawID string) (Incident, SyncVie
 	if v.ThreadPosted, err = counterOf(postedCmd); err != nil {
 		return Incident{}, SyncView{}, fmt.Errorf("read thread cursor of %s: %w", id, err)
 	}
-	inc, err := decodeIncident(id, raw)
+	inc, err := decodeIncident(id, r.data)
 	return inc, v, err
 }
 

@@ -38,11 +38,11 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string, l
 	// be PUT joins them in the record's script, before the PUT, so a policy the bot set is never
 	// taken for an original later, even after NS_DENY_POLICY names another policy.
 	pipe := s.rdb.Pipeline()
-	rawCmd := pipe.HGet(ctx, s.k.inc(user, domain, id), "data")
+	rawCmd := s.readRec(ctx, pipe, user, domain, id)
 	origCmd := pipe.Get(ctx, s.k.original(user, domain))
 	setCmd := pipe.SMembers(ctx, s.k.denied(user, domain))
 	_, _ = pipe.Exec(ctx) // each command's error is read below
-	raw, err := rawCmd.Result()
+	raw, err := recOf(rawCmd)
 	if errors.Is(err, redis.Nil) {
 		if cached {
 			s.locs.forget(id) // gone meanwhile (or never where remembered): ask the index
@@ -63,7 +63,7 @@ func (r *Run) SaveOriginal(ctx context.Context, o Original, denyPolicy string, l
 	}
 	// The user's original cannot change under us: only the holder of a lease of the user's single
 	// open incident writes it, and the compare-and-set below fences that.
-	inc, err := s.mutateFrom(ctx, l.IncidentID, raw, func(inc *Incident, m *mutation) error {
+	inc, err := s.mutateFrom(ctx, l.IncidentID, &raw, func(inc *Incident, m *mutation) error {
 		if err := s.leaseValid(inc, l); err != nil {
 			return err
 		}

@@ -70,26 +70,20 @@ type Store struct {
 	copier globalCopier    // batches the copies into the global audit chain (auditcopy.go)
 	locs   memo[location]  // ID → user@domain, as the ID index says (locations.go)
 	heads  memo[auditHead] // incident ID → its audit chain's head as this store last wrote it (audit.go)
-	recs   memo[rec]       // incident ID → its JSON as this store last read or wrote it (mutateFrom)
+	recs   memo[rec]       // incident ID → its record as this store last read or wrote it (mutateFrom)
 }
 
-// rec is an incident's JSON as this store last read or wrote it, and when.
+// rec is an incident's record as stored: its JSON and the write token stored with it ("" = none,
+// as Open stores it). The two are the expected record of a compare-and-set (updateScript).
 type rec struct {
 	data string
-	at   time.Time
+	w    string
 }
 
 // maxRecs bounds the incident records a store remembers (≈ 1–2 KB each): more than the incidents
 // one burst keeps open at once.
 const maxRecs = 1024
 
-// maxRecAge bounds how long a remembered record is a change's starting point. The version's
-// compare-and-set catches a stale record, except after a failover that lost this store's last
-// write: the promoted replica is a version behind, another replica's change can then take the
-// same version number, and a change from the remembered record would pass the check and undo it.
-// A failover takes longer than this (Sentinel's down-after and a Cluster's node timeout are a
-// second or more), so a record this young cannot be older than another writer's change there.
-const maxRecAge = 500 * time.Millisecond
 
 // New returns a Store. It returns ErrInvalid (wrapped) for a missing client or a short AuditKey; it
 // does not talk to Redis (see Ping and CheckDurability). The snapshot key is the Keyring's.
@@ -220,7 +214,7 @@ func (s *Store) Open(ctx context.Context, inc Incident) (Incident, bool, error) 
 		}
 		if code == 1 {
 			s.locs.put(inc.ID, location{user, domain}) // as the index just written says
-			s.recs.put(inc.ID, rec{string(data), s.now()})
+			s.recs.put(inc.ID, rec{data: string(data)})
 			if err := s.rdb.SAdd(ctx, s.k.openSet(), inc.ID).Err(); err != nil {
 				// The incident is stored and indexed by ID; Repair re-adds it to the open index.
 				s.log.Warn().Err(err).Str("incident", inc.ID).Msg("add incident to the open index; Repair will")
@@ -346,19 +340,19 @@ func (s *Store) update(ctx context.Context, id string, fn func(*Incident, *mutat
 // mutate is the compare-and-set loop under every change. On an error from fn it returns the
 // incident as last read, so callers can show the current state with the refusal.
 func (s *Store) mutate(ctx context.Context, rawID string, fn func(*Incident, *mutation) error) (Incident, error) {
-	return s.mutateFrom(ctx, rawID, "", fn)
+	return s.mutateFrom(ctx, rawID, nil, fn)
 }
 
-// mutateFrom is mutate whose first attempt starts from first, the incident's JSON as the caller
-// has just read it ("" = read it), one round trip less.
+// mutateFrom is mutate whose first attempt starts from first, the incident's record as the caller
+// has just read it (nil = read it), one round trip less.
 //
-// Without first, the first attempt starts from the JSON this store last read or wrote for the
-// incident (recs), when it remembers one: the compare-and-set on the version makes a stale one
-// harmless (the script refuses it, and the next attempt reads the incident), and fn's refusal of
-// a remembered state is not trusted either (fn is asked again about the stored one). Most changes
-// of an incident follow a read or a write of it by this process: one round trip less each, ≈ 7
-// per incident of a burst.
-func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*Incident, *mutation) error) (Incident, error) {
+// Without first, the first attempt starts from the record this store last read or wrote for the
+// incident (recs), when it remembers one: the compare-and-set on the version and its write token
+// makes a stale one harmless (the script refuses it, and the next attempt reads the incident),
+// and fn's refusal of a remembered state is not trusted either (fn is asked again about the
+// stored one). Most changes of an incident follow a read or a write of it by this process: one
+// round trip less each, ≈ 7 per incident of a burst.
+func (s *Store) mutateFrom(ctx context.Context, rawID string, first *rec, fn func(*Incident, *mutation) error) (Incident, error) {
 	id, user, domain, cached, err := s.locateCached(ctx, rawID)
 	if err != nil {
 		return Incident{}, err
@@ -371,16 +365,20 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 		return true
 	}
 	remembered := false // first is from recs, not read by the caller: maybe stale
-	if r, ok := s.recs.get(id); first == "" && ok && s.now().Sub(r.at) < maxRecAge {
-		first, remembered = r.data, true
+	if r, ok := s.recs.get(id); first == nil && ok {
+		first, remembered = &r, true
 	}
 	for attempt := 0; attempt < maxCAS; attempt++ {
-		raw, err := first, error(nil)
-		if first == "" {
-			raw, err = s.loadRaw(ctx, user, domain, id)
+		var cur rec
+		var err error
+		if first != nil {
+			cur = *first
+		} else {
+			cur, err = s.loadRaw(ctx, user, domain, id)
 			remembered = false
 		}
-		first = ""
+		first = nil
+		raw := cur.data
 		if errors.Is(err, ErrNotFound) && stale() {
 			return s.mutate(ctx, rawID, fn)
 		}
@@ -401,14 +399,14 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 			if remembered {
 				continue // decided from memory: decide from the stored incident
 			}
-			cur, derr := decodeIncident(id, raw) // fn may have changed inc in place
+			stored, derr := decodeIncident(id, raw) // fn may have changed inc in place
 			if derr != nil {
 				return Incident{}, derr
 			}
 			if errors.Is(err, errNoChange) {
-				return cur, nil
+				return stored, nil
 			}
-			return cur, err
+			return stored, err
 		}
 		b, err := json.Marshal(inc)
 		if err != nil {
@@ -423,12 +421,13 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 		if err != nil {
 			return Incident{}, err
 		}
+		token := writeToken()
 		res, err := updateScript.Run(ctx, s.rdb,
 			[]string{s.k.inc(user, domain, id), s.k.openPtr(user, domain), s.k.original(user, domain),
 				s.k.keptDevices(user, domain), s.k.denied(user, domain), s.k.audit(user, domain, id),
 				s.k.auditHead(user, domain, id)},
 			append([]any{old, inc.Version, data, m.origOp, m.origJSON, ttl, id, m.keptOp, m.keptJSON, m.deniedAdd,
-				writeToken()}, la.args...)...).Int()
+				token, cur.w}, la.args...)...).Int()
 		if err != nil {
 			s.recs.forget(id) // the script may have run
 			if len(m.lines) > 0 {
@@ -441,7 +440,7 @@ func (s *Store) mutateFrom(ctx context.Context, rawID, first string, fn func(*In
 			if m.close {
 				s.recs.forget(id) // closed: no more changes to speed up
 			} else {
-				s.recs.put(id, rec{data, s.now()})
+				s.recs.put(id, rec{data, token})
 			}
 			s.linesWritten(user, domain, id, la)
 			return inc, nil
@@ -508,30 +507,49 @@ func (s *Store) locate(ctx context.Context, rawID string) (id, user, domain stri
 
 // load reads and decodes one incident.
 func (s *Store) load(ctx context.Context, user, domain, id string) (Incident, error) {
-	raw, err := s.loadRaw(ctx, user, domain, id)
+	r, err := s.loadRaw(ctx, user, domain, id)
 	if err != nil {
 		return Incident{}, err
 	}
-	return decodeIncident(id, raw)
+	return decodeIncident(id, r.data)
 }
 
-// loadRaw reads one incident's JSON.
-func (s *Store) loadRaw(ctx context.Context, user, domain, id string) (string, error) {
-	return s.rawOf(id, s.rdb.HGet(ctx, s.k.inc(user, domain, id), "data"))
+// loadRaw reads one incident's record.
+func (s *Store) loadRaw(ctx context.Context, user, domain, id string) (rec, error) {
+	return s.rawOf(id, s.rdb.HMGet(ctx, s.k.inc(user, domain, id), "data", "w"))
 }
 
-// rawOf is an incident's JSON as cmd (its HGET) read it, remembered for its next change.
-func (s *Store) rawOf(id string, cmd *redis.StringCmd) (string, error) {
-	data, err := cmd.Result()
+// readRec is the HMGET of an incident hash's record: its data and write token (recOf reads it).
+func (s *Store) readRec(ctx context.Context, pipe redis.Pipeliner, user, domain, id string) *redis.SliceCmd {
+	return pipe.HMGet(ctx, s.k.inc(user, domain, id), "data", "w")
+}
+
+// recOf is an incident's record as cmd (readRec) read it: redis.Nil when there is none.
+func recOf(cmd *redis.SliceCmd) (rec, error) {
+	vals, err := cmd.Result()
+	if err != nil {
+		return rec{}, err
+	}
+	data, ok := vals[0].(string)
+	if !ok {
+		return rec{}, redis.Nil
+	}
+	w, _ := vals[1].(string)
+	return rec{data, w}, nil
+}
+
+// rawOf is an incident's record as cmd (readRec) read it, remembered for its next change.
+func (s *Store) rawOf(id string, cmd *redis.SliceCmd) (rec, error) {
+	r, err := recOf(cmd)
 	if errors.Is(err, redis.Nil) {
 		s.recs.forget(id)
-		return "", fmt.Errorf("incident %s: %w", id, ErrNotFound)
+		return rec{}, fmt.Errorf("incident %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read incident %s: %w", id, err)
+		return rec{}, fmt.Errorf("read incident %s: %w", id, err)
 	}
-	s.recs.put(id, rec{data, s.now()})
-	return data, nil
+	s.recs.put(id, r)
+	return r, nil
 }
 
 // decodeIncident decodes a stored incident; every step is present afterwards.
