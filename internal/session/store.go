@@ -84,7 +84,6 @@ type rec struct {
 // one burst keeps open at once.
 const maxRecs = 1024
 
-
 // New returns a Store. It returns ErrInvalid (wrapped) for a missing client or a short AuditKey; it
 // does not talk to Redis (see Ping and CheckDurability). The snapshot key is the Keyring's.
 func New(cfg Config) (*Store, error) {
