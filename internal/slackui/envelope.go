@@ -34,7 +34,7 @@ func (h socketHandler) Envelope(ctx context.Context, e *slacksocket.Envelope) { 
 func (a *App) envelope(ctx context.Context, e *slacksocket.Envelope) {
 	received := a.now()
 	typ := e.Type
-	a.m.EnvelopesReceived.WithLabelValues(typ).Inc()
+	a.m.envelope(typ).received.Inc()
 	a.setLink(true, "") // an envelope arrived, so the link works
 	if e.RetryAttempt > 0 {
 		a.log.Debug().Str("type", typ).Int("retry_attempt", e.RetryAttempt).Str("retry_reason", e.RetryReason).
@@ -178,10 +178,10 @@ func (a *App) ackPayload(ctx context.Context, e *slacksocket.Envelope, received 
 	err := e.AckWithin(ctx, payload, 2*time.Second)
 	a.m.AckLatency.Observe(time.Since(received).Seconds())
 	if err != nil {
-		a.m.EnvelopesAcked.WithLabelValues(typ, "error").Inc()
+		a.m.envelope(typ).ackedError.Inc()
 		a.log.Warn().Err(err).Str("type", typ).Msg("ack envelope")
 	} else {
-		a.m.EnvelopesAcked.WithLabelValues(typ, "ok").Inc()
+		a.m.envelope(typ).ackedOK.Inc()
 	}
 }
 
