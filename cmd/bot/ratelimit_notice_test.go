@@ -91,6 +91,37 @@ func TestNoticeDeniesBeforeCard(t *testing.T) {
 	}
 }
 
+// TestNoticeClickAfterCard: the notice's Deny clicked after the card was posted (its ts
+// recorded, so the click's message is not the card) runs like the card's; the card then shows it.
+func TestNoticeClickAfterCard(t *testing.T) {
+	w := newWorld(t)
+	w.env["APPROVAL_STEPS"] = "none"
+	w.slack.SetRateLimits(stormLimits())
+	w.start()
+	w.slack.RateLimit("chat.postMessage", 1_000_000, 1)
+	w.command(alice, incChan, target)
+	notice := w.ephemeralWith(alice, `"step:deny"`)
+	w.slack.RateLimit("chat.postMessage", 0, 0)
+	ts, inc := w.card("1001", "acme.example")
+	w.click(alice, notice.TS, "step:deny")
+	w.cardShows(ts, "deny done")
+	if got := w.pbxUser("1001")["dial-policy"]; got != "Deny All" {
+		t.Errorf("dial-policy %v after the notice's Deny", got)
+	}
+	for _, e := range w.slack.Ephemerals(alice) {
+		if strings.Contains(e.Text, "does not belong") {
+			t.Errorf("the notice's click was refused as forged: %s", e.Text)
+		}
+	}
+	w.waitFor("the notice to point to the card", func() bool {
+		m, ok := w.slack.Message(incChan, notice.TS)
+		return ok && strings.Contains(m.Text, "its card is in") && showsContained(m.Text)
+	})
+	if n := cardPosts(w.slack, inc.Key()); n != 1 {
+		t.Errorf("%d card posts, want 1", n)
+	}
+}
+
 // TestNoNoticeWhenCardPrompt: a card Slack takes at once gets no notice, so an open makes no
 // extra call, under Slack's limits as without them.
 func TestNoNoticeWhenCardPrompt(t *testing.T) {
