@@ -54,6 +54,11 @@ type Command struct {
 // KindUsage with a Problem, and an empty text asks for help. Every accepted user and domain
 // passes netsapiens.ValidateUser / ValidateDomain, so nothing unvalidated can reach the PBX.
 func ParseCommand(text string) Command {
+	if strings.EqualFold(text, "help") {
+		// The burst's commonest text, answered from the ack on the reading goroutine: what the
+		// rest would make of it (no markup, one field), without its allocations.
+		return Command{Kind: KindHelp}
+	}
 	text = unslack(text)
 	fields := strings.FieldsFunc(text, isSpace)
 	if len(fields) == 0 {
