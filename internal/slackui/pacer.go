@@ -28,8 +28,11 @@ import (
 //
 // In a channel, card posts go first: a thread reply is sent only when no card waits for the
 // channel and, when paced, a token is free right now (tryReply); otherwise the thread sync
-// leaves its lines for later, when they are posted together (syncThread). So a burst of
-// incidents gets its cards at the channel's full rate and the audit lines follow, batched.
+// leaves its lines for later, when they are posted together (syncThread), and while cards wait a
+// sync with only lines to post holds them for about the channel's backlog (syncIncident). So a
+// burst of incidents gets its cards at the channel's full rate and the audit lines follow,
+// batched. A card whose slot is far off (or that draws a 429) tells its opener at once, with the
+// card's Deny button (postWatch, openernotice.go): containing the user does not wait for the card.
 type pacer struct {
 	mu       sync.Mutex
 	channels map[string]*channelPace
