@@ -309,6 +309,8 @@ type incident struct {
 	pbxDenied            time.Time // the PBX answered the PUT of the deny policy
 	clickAt              time.Time // the click that was delivered
 	via                  string    // the Deny button that click pressed: "card" or "notice"
+	lastClick            time.Time // the last click sent, and its button: still in Click when the burst
+	lastVia              string    // ended, it is the delivered one when the user shows contained
 	clicking             bool
 	clicks               int
 }
@@ -374,7 +376,10 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 		inc.clicking, inc.clicks = true, inc.clicks+1
 		mu.Unlock()
 		wg.Go(func() {
+			mu.Lock()
 			at := time.Now()
+			inc.lastClick, inc.lastVia = at, via
+			mu.Unlock()
 			_, err := r.slack.Click(ctx, slackfake.Click{UserID: alice, ChannelID: incChan, MessageTS: ts, ActionID: "step:deny"})
 			mu.Lock()
 			defer mu.Unlock()
@@ -458,6 +463,11 @@ func (r *rig) incidentBurst(targets []string, deadline time.Duration) burstResul
 		}
 		if inc.noticeTS != "" {
 			res.notices++
+		}
+		if _, denied := r.gauge.deniedAt(inc.target); inc.clickAt.IsZero() && !inc.lastClick.IsZero() && (!inc.shown.IsZero() || denied) {
+			// Only a click denies in a burst: this one was delivered, and the burst ended (every user
+			// shown contained) before its Click call returned, so it was never recorded as delivered.
+			inc.clickAt, inc.via = inc.lastClick, inc.lastVia
 		}
 		switch inc.via {
 		case "notice":
