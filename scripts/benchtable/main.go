@@ -41,7 +41,11 @@ var targets = []target{
 	{"BurstIncidents/inflight=32", "peak-RSS-MiB", true, 32},
 	{"BurstIncidents/rate-limited/inflight=8", "cards/100", false, 100},
 	{"BurstIncidents/rate-limited/inflight=8", "contained/100", false, 100},
-	{"BurstIncidents/rate-limited/inflight=8", "card-deny-time-vs-unlimited", true, 1.1},
+	// "Containment time within 10 % of the unlimited run": start → the last user shown contained to
+	// the engineer who clicked (on the opener's notice or the card), over the same unlimited. The
+	// last card's own time (card-deny-time-vs-unlimited, bound by Slack's one post per second per
+	// channel) is in the benchmark's line, not a target.
+	{"BurstIncidents/rate-limited/inflight=8", "contain-time-vs-unlimited", true, 1.1},
 	// The "click → verified Deny All": the PBX's answer to the read-back after the PUT.
 	// (click-to-deny/3RTT, the card showing it, comes one Redis write and one chat.update later.)
 	{"BurstSingleDeny", "click-to-verify/3RTT", true, 1.2},
