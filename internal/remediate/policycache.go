@@ -69,6 +69,15 @@ func policyCacheKey(domain, name string) string { return domain + "\x00" + name 
 // get returns the policy's info: the kept one while fresh, else the read in flight or a new
 // one (made with ctx's values, e.g. its priority, but not cut short by ctx: others may join it).
 func (c *policyCache) get(ctx context.Context, pbx PBX, domain, name string) (policyInfo, error) {
+	ent, err := c.entry(ctx, pbx, domain, name)
+	if err != nil {
+		return policyInfo{}, err
+	}
+	return ent.info, ent.err
+}
+
+// entry is get's entry, read (its done closed), or ctx's error.
+func (c *policyCache) entry(ctx context.Context, pbx PBX, domain, name string) (*policyEntry, error) {
 	k := policyCacheKey(domain, name)
 	c.mu.Lock()
 	ent := c.entries[k]
@@ -82,7 +91,7 @@ func (c *policyCache) get(ctx context.Context, pbx PBX, domain, name string) (po
 					c.refresh(ctx, pbx, domain, name, ent)
 				}
 				c.mu.Unlock()
-				return ent.info, nil
+				return ent, nil
 			}
 			ent = nil // expired, incomplete or failed: read again
 		default: // in flight: join it
@@ -94,9 +103,9 @@ func (c *policyCache) get(ctx context.Context, pbx PBX, domain, name string) (po
 	c.mu.Unlock()
 	select {
 	case <-ent.done:
-		return ent.info, ent.err
+		return ent, nil
 	case <-ctx.Done():
-		return policyInfo{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -125,7 +134,7 @@ func (c *policyCache) start(ctx context.Context, pbx PBX, domain, name string) *
 	c.entries[policyCacheKey(domain, name)] = ent
 	rctx := context.WithoutCancel(ctx)
 	go func() {
-		ent.info, ent.err, ent.readAt = c.read(rctx, pbx, domain, name)
+		ent.info, ent.readAt, ent.err = c.read(rctx, pbx, domain, name)
 		close(ent.done)
 	}()
 	return ent
@@ -136,7 +145,7 @@ func (c *policyCache) start(ctx context.Context, pbx PBX, domain, name string) *
 func (c *policyCache) refresh(ctx context.Context, pbx PBX, domain, name string, old *policyEntry) {
 	rctx := netsapiens.WithPriority(context.WithoutCancel(ctx), netsapiens.High)
 	go func() {
-		info, err, at := c.read(rctx, pbx, domain, name)
+		info, at, err := c.read(rctx, pbx, domain, name)
 		ent := &policyEntry{done: make(chan struct{}), info: info, err: err, readAt: at}
 		close(ent.done)
 		c.mu.Lock()
@@ -149,34 +158,26 @@ func (c *policyCache) refresh(ctx context.Context, pbx PBX, domain, name string,
 }
 
 // read reads the policy of scope (a domain, or systemScope) for an entry: a domain's own, and
-// the system-level one through its entry (get) when the domain has none. It returns when the
+// the system-level one through its entry when the domain has none. It returns when the
 // answer was read: the older of the domain's read and the system entry's.
-func (c *policyCache) read(ctx context.Context, pbx PBX, scope, name string) (policyInfo, error, time.Time) {
+func (c *policyCache) read(ctx context.Context, pbx PBX, scope, name string) (policyInfo, time.Time, error) {
 	if scope == systemScope {
 		info, err := readSystemPolicy(ctx, pbx, name, true)
-		return info, err, c.now()
+		return info, c.now(), err
 	}
 	at := c.now()
 	info, found, err := readDomainPolicy(ctx, pbx, scope, name)
 	if err != nil || found {
-		return info, err, at
+		return info, at, err
 	}
-	info, err = c.get(ctx, pbx, systemScope, name)
-	c.mu.Lock()
-	if ent := c.entries[policyCacheKey(systemScope, name)]; ent != nil && isDone(ent) && ent.readAt.Before(at) {
-		at = ent.readAt
+	sys, err := c.entry(ctx, pbx, systemScope, name)
+	if err != nil {
+		return policyInfo{}, at, err
 	}
-	c.mu.Unlock()
-	return info, err, at
-}
-
-func isDone(ent *policyEntry) bool {
-	select {
-	case <-ent.done:
-		return true
-	default:
-		return false
+	if sys.readAt.Before(at) {
+		at = sys.readAt
 	}
+	return sys.info, at, sys.err
 }
 
 // readPolicy reads whether the policy exists in domain (or else system-wide) and its permit
