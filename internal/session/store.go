@@ -515,12 +515,13 @@ func (s *Store) load(ctx context.Context, user, domain, id string) (Incident, er
 
 // loadRaw reads one incident's record.
 func (s *Store) loadRaw(ctx context.Context, user, domain, id string) (rec, error) {
-	return s.rawOf(id, s.rdb.HMGet(ctx, s.k.inc(user, domain, id), "data", "w"))
+	return s.rawOf(id, s.readRec(ctx, s.rdb, user, domain, id))
 }
 
-// readRec is the HMGET of an incident hash's record: its data and write token (recOf reads it).
-func (s *Store) readRec(ctx context.Context, pipe redis.Pipeliner, user, domain, id string) *redis.SliceCmd {
-	return pipe.HMGet(ctx, s.k.inc(user, domain, id), "data", "w")
+// readRec is the HMGET of an incident hash's record, on its own or in a pipeline: its data and
+// write token (recOf reads it).
+func (s *Store) readRec(ctx context.Context, c redis.Cmdable, user, domain, id string) *redis.SliceCmd {
+	return c.HMGet(ctx, s.k.inc(user, domain, id), "data", "w")
 }
 
 // recOf is an incident's record as cmd (readRec) read it: redis.Nil when there is none.
