@@ -69,6 +69,16 @@ func (s *Server) issueLocked(t *responseTarget) (responseURL, triggerID string) 
 	return s.srv.URL + "/response/" + id, tid
 }
 
+// CommandResponseURL hands out the response_url Slack puts in a slash command that user ran in
+// channel, without sending the command: for a test that calls the app's command handler itself
+// and checks how the command was answered (Ephemerals shows what came by it, as "response_url").
+func (s *Server) CommandResponseURL(channel, user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, _ := s.issueLocked(&responseTarget{kind: "command", channel: channel, user: user})
+	return u
+}
+
 // encodeEnvelope is the Socket Mode envelope around payload.
 func encodeEnvelope(envID, typ string, acceptsResponse bool, payload map[string]any) ([]byte, error) {
 	env := map[string]any{"envelope_id": envID, "type": typ, "accepts_response_payload": acceptsResponse,

@@ -30,6 +30,16 @@ const noticeAfter = 2 * time.Second
 // card's own builder (StepBlocks), with its button while deny can be run (ready, or failed: the
 // Retry); once it runs or ran, the notice only shows how it stands.
 func OpenerNotice(inc session.Incident, o CardOptions, wait time.Duration) (fallback string, blocks []slack.Block) {
+	return openerNotice(inc, o, wait, limitedWhy)
+}
+
+// limitedWhy is why a card waits, said in the notice, when Slack limits the channel.
+const limitedWhy = "Slack is limiting posts in this channel"
+
+// openerNotice is OpenerNotice saying why (a sentence without its full stop) the card is not
+// in the channel yet: Slack limits the channel, or the post failed and the maintenance pass
+// posts it (cardNotPosted).
+func openerNotice(inc session.Incident, o CardOptions, wait time.Duration, why string) (fallback string, blocks []slack.Block) {
 	st := inc.Step(session.StepDeny)
 	runnable := inc.Open() && (st.Status == session.StatusReady || st.Status == session.StatusFailed)
 	word := statusWord(st.Status)
@@ -38,32 +48,53 @@ func OpenerNotice(inc session.Incident, o CardOptions, wait time.Duration) (fall
 			word = w // "contained": the user is held, the live calls are still being ended
 		}
 	}
-	follows := func(where string) string {
-		if inc.MessageTS != "" {
-			return "its card is in " + where
-		}
-		s := "the incident card follows in " + where + " when Slack allows"
-		if wait > 0 {
-			s += fmt.Sprintf(" (in about %d s)", max(int((wait+time.Second-1)/time.Second), 1))
-		}
-		return s
-	}
-	where := "this channel"
-	if channelID.MatchString(inc.Channel) {
-		where = "<#" + inc.Channel + ">"
-	}
-	intro := fmt.Sprintf("*%s* · %s, opened by %s: %s.", esc(inc.ID), esc(inc.Key()), userRef(inc.OpenedBy), follows(where))
+	intro := fmt.Sprintf("*%s* · %s, opened by %s: %s.", esc(inc.ID), esc(inc.Key()), userRef(inc.OpenedBy), cardFollows(inc, noticeWhere(inc), wait))
 	if inc.MessageTS == "" {
-		intro = fmt.Sprintf("⏳ *%s* · %s, opened by %s. Slack is limiting posts in this channel, so %s.",
-			esc(inc.ID), esc(inc.Key()), userRef(inc.OpenedBy), follows(where))
+		intro = fmt.Sprintf("⏳ *%s* · %s, opened by %s, is open. %s, so %s.",
+			esc(inc.ID), esc(inc.Key()), userRef(inc.OpenedBy), why, cardFollows(inc, noticeWhere(inc), wait))
 	}
 	if runnable {
 		intro += " You can deny all calls now, with the card's own button:"
 	}
-	fallback = esc(fmt.Sprintf("⏳ %s %s: deny %s · %s", inc.ID, inc.Key(), word, follows("this channel")))
+	state := ""
+	if inc.MessageTS == "" && inc.Open() {
+		state = " is open"
+	}
+	fallback = esc(fmt.Sprintf("⏳ %s %s%s: deny %s · %s", inc.ID, inc.Key(), state, word, cardFollows(inc, "this channel", wait)))
 	blocks = append([]slack.Block{slack.NewSectionBlock(mrkdwn(intro), nil, nil)},
 		StepBlocks(inc, o, session.StepDeny, runnable)...)
 	return fallback, blocks
+}
+
+// CardDelayedText tells the opener, who has the notice already, that the card of inc (open)
+// is still not posted, why (as for openerNotice), and about how long it waits (wait).
+func CardDelayedText(inc session.Incident, wait time.Duration, why string) string {
+	s := fmt.Sprintf("⏳ *%s* · %s is open. %s, so %s.", esc(inc.ID), esc(inc.Key()), why, cardFollows(inc, noticeWhere(inc), wait))
+	if st := inc.Step(session.StepDeny); inc.Open() && (st.Status == session.StatusReady || st.Status == session.StatusFailed) {
+		s += " Meanwhile, the Deny all calls button I sent you works as the card's would."
+	}
+	return s
+}
+
+// cardFollows says where the card of inc is, or that it follows there when Slack allows, in
+// about wait (0: not said).
+func cardFollows(inc session.Incident, where string, wait time.Duration) string {
+	if inc.MessageTS != "" {
+		return "its card is in " + where
+	}
+	s := "the incident card follows in " + where + " when Slack allows"
+	if wait > 0 {
+		s += fmt.Sprintf(" (in about %d s)", max(int((wait+time.Second-1)/time.Second), 1))
+	}
+	return s
+}
+
+// noticeWhere names inc's channel in a message to its opener.
+func noticeWhere(inc session.Incident) string {
+	if channelID.MatchString(inc.Channel) {
+		return "<#" + inc.Channel + ">"
+	}
+	return "this channel"
 }
 
 // noticeOpener sends the opener of inc, who ran c, the notice (once per card post: postOpenCard).

@@ -136,7 +136,7 @@ func waitSlot(ctx context.Context, lim *rate.Limiter) error {
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		r.Cancel()
-		return fmt.Errorf("%w: the next chat.postMessage slot is in %s", context.DeadlineExceeded, d.Round(time.Millisecond))
+		return slotTooFar{d}
 	}
 	watched(ctx, d, false)
 	if err := sleepCtx(ctx, d); err != nil {
@@ -145,6 +145,17 @@ func waitSlot(ctx context.Context, lim *rate.Limiter) error {
 	}
 	return nil
 }
+
+// slotTooFar is waitSlot's error when the channel's next slot is beyond the post's deadline:
+// the post fails at once rather than wait for nothing. It is the context's deadline (Unwrap),
+// and says how far the slot was, which the card post tells the opener (cardpost.go).
+type slotTooFar struct{ wait time.Duration }
+
+func (e slotTooFar) Error() string {
+	return fmt.Sprintf("%v: the next chat.postMessage slot is in %s", context.DeadlineExceeded, e.wait.Round(time.Millisecond))
+}
+
+func (e slotTooFar) Unwrap() error { return context.DeadlineExceeded }
 
 // sleepCtx waits d, or until ctx ends (its error).
 func sleepCtx(ctx context.Context, d time.Duration) error {

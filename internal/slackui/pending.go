@@ -3,6 +3,7 @@ package slackui
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/compromised-responder/bot/internal/session"
 )
@@ -17,7 +18,8 @@ type PendingCards interface {
 // postPendingCards posts the card of every incident opened from the CLI with a channel, as
 // soon as this replica talks to Slack (the maintenance pass runs right after auth.test). The
 // card shows the incident as it stands, with the steps the CLI ran; recording its ts makes the
-// next sync post the whole audit chain, the CLI's events included, into its thread.
+// next sync post the whole audit chain, the CLI's events included, into its thread. The posts
+// run in the background (cardPosts.later): the pass does not wait for the channels' slots.
 func (a *App) postPendingCards(ctx context.Context) {
 	ids, err := a.store.PendingCards(ctx)
 	if err != nil {
@@ -27,52 +29,49 @@ func (a *App) postPendingCards(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		if ctx.Err() != nil {
-			return
-		}
-		a.postPendingCard(ctx, id)
+		a.cards.later(id, a.postPendingCard)
 	}
 }
 
-// postPendingCard posts one pending card under the incident's sync lock, so two replicas never
-// both post it. A crash between the post and recording its ts posts it again on the next pass
-// (a second card rather than none). A channel Slack refuses for good (the bot is not in it, it
-// does not exist or is archived) ends the attempt with an audit entry saying so.
-func (a *App) postPendingCard(ctx context.Context, id string) {
-	l, ok, err := a.store.TrySyncLock(ctx, id)
-	if err != nil || !ok {
-		return // Redis failed or another replica is at it: the next pass tries again
+// How long this replica leaves a card the maintenance pass could not post before it tries
+// again: after a failure it waits out (Slack failing, the network, the shutdown), and after
+// Slack refused the card for good (each refusal is audited; the channel may be fixed later).
+const (
+	cardRetry        = 30 * time.Second
+	cardRefusedRetry = 30 * time.Minute
+)
+
+// postPendingCard posts one pending card under the incident's sync lock, held (and renewed by
+// holdSyncLock) while the post waits for its channel's slot, so two replicas never both post it. The wait is
+// bounded by nothing but the shutdown: in a long wave of incidents in one channel the card
+// takes its turn and posts when the backlog drains, instead of failing at a deadline and
+// trying again on every pass. It is rendered after the wait, from the incident as stored then.
+// A crash between the post and recording its ts posts it again on the next pass (a second card
+// rather than none). A card Slack refuses for good (refusedForGood: the bot is not in the
+// channel, it does not exist or is archived…) ends the attempt with an audit entry saying so.
+// It returns how long to leave the incident alone (cardPosts.later).
+func (a *App) postPendingCard(ctx context.Context, id string) (retryIn time.Duration) {
+	l, release := a.holdSyncLock(ctx, id)
+	if l == nil {
+		return 0 // Redis failed or another replica is at it: the next pass tries again
 	}
-	defer l.Release(context.WithoutCancel(ctx))
-	inc, err := a.store.Get(ctx, id)
-	switch {
-	case errors.Is(err, session.ErrNotFound):
-		a.clearPending(ctx, id) // discarded or expired
-		return
-	case err != nil:
-		a.log.Warn().Err(err).Str("incident", id).Msg("read incident of a pending card")
-		return
-	case inc.MessageTS != "" || inc.Channel == "":
-		a.clearPending(ctx, id) // posted already (or nowhere to post)
-		return
+	defer release()
+	inc, ok := a.pendingIncident(ctx, id)
+	if !ok {
+		return 0
 	}
-	if err := l.Extend(ctx); err != nil {
-		return
+	done, err := a.api.p.post(ctx, inc.Channel)
+	if err != nil {
+		return a.pendingCardFailed(ctx, inc, a.api.fail("chat.postMessage", err))
+	}
+	defer done()
+	if inc, ok = a.pendingIncident(ctx, id); !ok { // as it is after the wait
+		return 0
 	}
 	text, blocks := Card(inc, a.cardOptions(a.now()))
-	ts, err := a.api.post(ctx, inc.Channel, "", text, blocks)
+	ts, err := a.api.send(ctx, inc.Channel, "", text, blocks)
 	if err != nil {
-		code := slackCode(err)
-		switch code {
-		case "not_in_channel", "channel_not_found", "is_archived", "restricted_action":
-			a.log.Warn().Str("incident", id).Str("channel", inc.Channel).Str("code", code).Msg("pending card refused by Slack; not retried")
-			a.auditIncident(ctx, session.AuditEntry{IncidentID: id, Actor: "bot", Action: "card.refused",
-				After: inc.Channel, Detail: "Slack refused the card (" + code + "); invite the bot to the channel and use bot respond status"})
-			a.clearPending(ctx, id)
-		default:
-			a.log.Warn().Err(err).Str("incident", id).Msg("post pending card; retried on the next pass")
-		}
-		return
+		return a.pendingCardFailed(ctx, inc, err)
 	}
 	a.m.CardUpdates.Inc()
 	for attempt := 0; ; attempt++ {
@@ -83,11 +82,51 @@ func (a *App) postPendingCard(ctx context.Context, id string) {
 	}
 	if err != nil {
 		a.log.Error().Err(err).Str("incident", id).Msg("record the ts of a pending card: it is posted again on the next pass")
-		return
+		return 0
 	}
 	a.clearPending(ctx, id)
 	a.log.Info().Str("incident", id).Str("channel", inc.Channel).Msg("posted the pending card of an incident")
+	release() // before the sync, which takes the lock
 	a.changes.Changed(ctx, id)
+	return 0
+}
+
+// pendingIncident reads the incident of a pending card; false when there is no card to post
+// (discarded, expired, posted already, nowhere to post: its pending mark is cleared) or Redis
+// failed.
+func (a *App) pendingIncident(ctx context.Context, id string) (session.Incident, bool) {
+	inc, err := a.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		a.clearPending(ctx, id) // discarded or expired
+		return inc, false
+	case err != nil:
+		a.log.Warn().Err(err).Str("incident", id).Msg("read incident of a pending card")
+		return inc, false
+	case inc.MessageTS != "" || inc.Channel == "":
+		a.clearPending(ctx, id) // posted already (or nowhere to post)
+		return inc, false
+	}
+	return inc, true
+}
+
+// pendingCardFailed handles a failed post of inc's pending card (err) and returns how long to
+// leave it alone.
+func (a *App) pendingCardFailed(ctx context.Context, inc session.Incident, err error) time.Duration {
+	code := slackCode(err)
+	switch {
+	case refusedForGood(err):
+		a.log.Warn().Str("incident", inc.ID).Str("channel", inc.Channel).Str("code", code).Msg("pending card refused by Slack")
+		a.auditIncident(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "bot", Action: "card.refused",
+			After: inc.Channel, Detail: "Slack refused the card (" + code + "); invite the bot to the channel and use bot respond status"})
+		a.clearPending(ctx, inc.ID)
+		return cardRefusedRetry
+	case ctx.Err() != nil:
+		a.log.Info().Str("incident", inc.ID).Str("code", code).Msg("pending card not posted before the shutdown: a replica's maintenance pass posts it")
+	default:
+		a.log.Warn().Err(err).Str("incident", inc.ID).Dur("retry_in", cardRetry).Msg("post pending card")
+	}
+	return cardRetry
 }
 
 // orphanCardAfter is how old an open incident without a card must be before the maintenance pass
@@ -95,19 +134,20 @@ func (a *App) postPendingCard(ctx context.Context, id string) {
 const orphanCardAfter = session.SyncLockTTL
 
 // postOrphanCards posts the card of every open incident opened in a channel that still has none:
-// the replica that opened it died (SIGKILL, a lost node) between storing the incident and
-// recording its card, or Redis failed when the ts was recorded. Without this, nothing in Slack
+// its opener's post did not get through in time and the incident was kept (cardNotPosted: the
+// channel's backlog in a wave, Slack failing, a shutdown), the replica that opened it died
+// (SIGKILL, a lost node) between storing the incident and recording its card, or Redis failed
+// when the ts was recorded. The posts run in the background (cardPosts.later), one per incident
+// at a time, each waiting its turn in the channel. Without this, nothing in Slack
 // shows the incident and a second /compromised only links to a card that does not exist. A live
 // opener holds the incident's sync lock while it posts, so postPendingCard leaves it alone; a
 // crash after the post and before its ts was recorded gives a second card rather than none.
-func (a *App) postOrphanCards(ctx context.Context, open []session.Incident) {
+func (a *App) postOrphanCards(_ context.Context, open []session.Incident) {
+	a.cards.sweep()
 	for _, inc := range open {
-		if ctx.Err() != nil {
-			return
-		}
 		// A lockdown's member has no card of its own by design: the lockdown's card shows it.
 		if inc.MessageTS == "" && inc.Channel != "" && inc.Lockdown == "" && a.now().Sub(inc.CreatedAt) > orphanCardAfter {
-			a.postPendingCard(ctx, inc.ID)
+			a.cards.later(inc.ID, a.postPendingCard)
 		}
 	}
 }

@@ -1,0 +1,235 @@
+package slackui
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+
+	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/slackfake"
+)
+
+// A card post that does not get through in time keeps its incident (issue 9, "queue, never
+// drop"): the opener is told once that it is open and its card follows, with the notice's Deny
+// button, and the maintenance pass posts the card once. Only Slack refusing the card for good
+// discards the incident.
+
+// holdSlots takes n of ch's chat.postMessage slots in a's pacer, as the cards of a wave queued
+// there before this one do, once Slack has answered a 429 (the pacer then paces the method at
+// Slack's rate: countedRetry). drain ends the wait as time would: the wave's backlog has drained
+// (a new bucket, full: giving each slot back with Reservation.Cancel restores only the last few).
+func holdSlots(a *App, ch string, n int) (drain func()) {
+	p := a.api.p
+	p.saw429("chat.postMessage")
+	p.mu.Lock()
+	lim := p.channel(ch).lim
+	p.mu.Unlock()
+	for range n {
+		lim.Reserve()
+	}
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.channel(ch).lim = rate.NewLimiter(rate.Limit(postPerSecond), postBurst)
+	}
+}
+
+// openAsAlice runs `/compromised 1001@acme.example` through app a, answered through its own
+// response_url, as Slack sends it.
+func (h *harness) openAsAlice(a *App) {
+	h.t.Helper()
+	a.command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "1001@acme.example",
+		ResponseURL: h.fake.CommandResponseURL(hChan, hAlice)})
+}
+
+// openIncident is the open incident of 1001@acme.example.
+func (h *harness) openIncident() session.Incident {
+	h.t.Helper()
+	inc, err := h.store.FindOpen(h.ctx, "1001", "acme.example")
+	if err != nil {
+		h.t.Fatalf("the incident is not open: %v", err)
+	}
+	return inc
+}
+
+// cardsPosted counts the cards of inc in its channel (as posted, or updated since).
+func (h *harness) cardsPosted(inc session.Incident) int {
+	n := 0
+	for _, m := range h.fake.Channel(hChan) {
+		if m.User == "" && m.ThreadTS == "" && m.Method != "response_url" && strings.Contains(m.Text, "Compromised: "+inc.Key()+" (") {
+			n++
+		}
+	}
+	return n
+}
+
+// maintainAll runs a maintenance pass on every app at once (the replicas), and waits for the
+// card posts they started.
+func (h *harness) maintainAll() {
+	var wg sync.WaitGroup
+	for _, a := range h.apps {
+		wg.Go(func() { a.maintainOnce(h.ctx) })
+	}
+	wg.Wait()
+	for _, a := range h.apps {
+		a.cards.wg.Wait()
+	}
+}
+
+// checkCardFollows checks that the maintenance pass posts the card of inc, kept without one,
+// exactly once, however many passes of how many replicas run.
+func (h *harness) checkCardFollows(inc session.Incident) {
+	h.t.Helper()
+	if inc.MessageTS != "" || h.cardsPosted(inc) != 0 {
+		h.t.Fatalf("the card was posted (ts %q): the test does not test a card that did not get through", inc.MessageTS)
+	}
+	h.clock.Advance(orphanCardAfter + time.Second)
+	for range 3 {
+		h.maintainAll()
+	}
+	if got := h.get(inc.ID); got.MessageTS == "" {
+		h.t.Fatal("the maintenance pass did not post the kept incident's card")
+	}
+	if n := h.cardsPosted(inc); n != 1 {
+		h.t.Errorf("%d cards posted for the kept incident, want 1", n)
+	}
+}
+
+// checkKeptAnswer checks that answer, the opener's one answer, came by the command's
+// response_url and says the incident is open and its card follows, with why and the Deny
+// button (deny true) or not.
+func checkKeptAnswer(t *testing.T, answer slackfake.Message, inc session.Incident, why string, deny bool) {
+	t.Helper()
+	all := answer.Text + string(answer.Blocks)
+	for _, s := range []string{inc.ID, "is open", why, "card follows in", "when Slack allows (in about "} {
+		if !strings.Contains(all, s) {
+			t.Errorf("the opener's answer lacks %q:\n%s\n%s", s, answer.Text, answer.Blocks)
+		}
+	}
+	if strings.Contains(all, "nothing was opened") || strings.Contains(all, "try again") {
+		t.Errorf("the opener of a kept incident was told to try again: %s", all)
+	}
+	if got := strings.Contains(all, `"step:deny"`) && strings.Contains(all, `"value":"`+inc.ID+`"`); got != deny {
+		t.Errorf("the answer has the Deny button: %v, want %v:\n%s", got, deny, answer.Blocks)
+	}
+	if answer.Method != "response_url" {
+		t.Errorf("the answer came by %s, want the command's response_url", answer.Method)
+	}
+}
+
+// TestCardSlotBeyondDeadlineKept: in a wave, a new card's slot in its channel is further away
+// than its post may wait; the pacer fails the post at once. The incident stays open, its opener
+// gets exactly one answer (the notice: open, the card follows, the Deny button), and once the
+// backlog drains the maintenance pass posts the card once.
+func TestCardSlotBeyondDeadlineKept(t *testing.T) {
+	h := newHarness(t)
+	h.fake.SetRateLimits(slackfake.SlackLimits())
+	a := h.apps[0]
+	a.cards.timeout = 5 * time.Second // jobTimeout, 5 min in production
+	drain := holdSlots(a, hChan, 30)  // ≈ 30 s of cards ahead of this one
+	h.openAsAlice(a)
+	a.cards.wg.Wait()
+
+	inc := h.openIncident()
+	answers := h.fake.Ephemerals(hAlice)
+	if len(answers) != 1 {
+		t.Fatalf("the opener got %d answers, want 1: %+v", len(answers), answers)
+	}
+	checkKeptAnswer(t, answers[0], inc, limitedWhy, true)
+	drain()
+	h.checkCardFollows(inc)
+	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {
+		t.Errorf("the opener got %d answers in all, want 1", n)
+	}
+}
+
+// TestCardDeadlinePassesIn429s: the card's post waits out 429 after 429 until its bound
+// passes. The opener got the notice at the first 429; now they are told once more that the
+// incident is still open and its card follows, and the maintenance pass posts the card once
+// Slack takes posts again.
+func TestCardDeadlinePassesIn429s(t *testing.T) {
+	h := newHarness(t)
+	a := h.apps[0]
+	a.cards.timeout = 2 * time.Second
+	h.fake.RateLimit("chat.postMessage", 1_000_000, 1)
+	h.openAsAlice(a)
+	a.cards.wg.Wait()
+
+	inc := h.openIncident()
+	answers := h.fake.Ephemerals(hAlice)
+	if len(answers) != 2 {
+		t.Fatalf("the opener got %d answers, want the notice and one more: %+v", len(answers), answers)
+	}
+	checkKeptAnswer(t, answers[0], inc, limitedWhy, true)
+	checkKeptAnswer(t, answers[1], inc, limitedWhy, false)
+	h.fake.RateLimit("chat.postMessage", 0, 0)
+	h.checkCardFollows(inc)
+}
+
+// TestCardPostCancelledByShutdownKept: a card post still waiting for its slot when the
+// shutdown's grace ends is cancelled; the incident stays open, its opener (who has the notice)
+// is told the card follows, and the next replica's maintenance pass posts it once.
+func TestCardPostCancelledByShutdownKept(t *testing.T) {
+	h := newHarness(t)
+	a := h.apps[0]
+	drain := holdSlots(a, hChan, 30) // its post waits ≈ 30 s, well within its bound
+	defer drain()
+	h.openAsAlice(a)
+	h.waitFor("the notice", func() bool { return len(h.fake.Ephemerals(hAlice)) == 1 })
+	a.cards.stop() // the grace is over
+
+	inc := h.openIncident()
+	answers := h.fake.Ephemerals(hAlice)
+	if len(answers) != 2 {
+		t.Fatalf("the opener got %d answers, want the notice and one more: %+v", len(answers), answers)
+	}
+	checkKeptAnswer(t, answers[0], inc, limitedWhy, true)
+	checkKeptAnswer(t, answers[1], inc, "The bot is restarting", false)
+	h.apps = h.apps[1:] // the next replica
+	h.checkCardFollows(inc)
+}
+
+// TestCardFailureKeptOrDiscarded: how Slack's answer to a card post decides the incident's
+// fate. Refused for good (the bot is not in the channel, a card Slack will never take): the
+// incident is discarded and the opener told so, as before. Slack failing (a 5xx): the
+// incident stays open, and the card follows once.
+func TestCardFailureKeptOrDiscarded(t *testing.T) {
+	cases := []struct {
+		name string
+		fail func(*slackfake.Server)
+		kept bool
+		want string // in the one answer
+	}{
+		{"not_in_channel", func(f *slackfake.Server) { f.FailMethod("chat.postMessage", "not_in_channel", 1) }, false, NotInChannelText("U0BOT")},
+		{"msg_too_long", func(f *slackfake.Server) { f.FailMethod("chat.postMessage", "msg_too_long", 1) }, false,
+			"I could not post the incident card (msg_too_long), so nothing was opened"},
+		{"HTTP 503", func(f *slackfake.Server) { f.FailHTTP("chat.postMessage", 503, 1) }, true,
+			"Slack did not take its card just now (http_503)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			c.fail(h.fake)
+			h.openAsAlice(h.apps[0])
+			h.apps[0].cards.wg.Wait()
+			answers := h.fake.Ephemerals(hAlice)
+			if len(answers) != 1 || !strings.Contains(answers[0].Text+string(answers[0].Blocks), c.want) {
+				t.Fatalf("the opener's answers %+v, want one saying %q", answers, c.want)
+			}
+			if !c.kept {
+				if _, err := h.store.FindOpen(h.ctx, "1001", "acme.example"); !errors.Is(err, session.ErrNotFound) {
+					t.Fatalf("after Slack refused the card for good the incident is still open (%v)", err)
+				}
+				return
+			}
+			inc := h.openIncident()
+			checkKeptAnswer(t, answers[0], inc, c.want, true)
+			h.checkCardFollows(inc)
+		})
+	}
+}
