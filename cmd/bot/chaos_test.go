@@ -271,7 +271,7 @@ func (m *monkey) dropLink() {
 		m.w.slack.Disconnect("refresh_requested")
 	}
 	m.f.linkDrops.Add(1)
-	testenv.WaitFor(m.t, 30*time.Second, "both replicas' links back", func() bool { return m.w.slack.LiveSockets() == len(m.procs) })
+	testenv.WaitFor(m.t, 30*time.Second, "both replicas' links back", func() bool { return m.w.slack.LiveSockets() == socketsPerBot*len(m.procs) })
 }
 
 func (m *monkey) restartRedis() {

@@ -17,6 +17,7 @@ import (
 	"github.com/compromised-responder/bot/internal/netsapiens"
 	"github.com/compromised-responder/bot/internal/remediate"
 	"github.com/compromised-responder/bot/internal/session"
+	"github.com/compromised-responder/bot/internal/slacksocket"
 )
 
 // config is everything `bot serve` (and the other sub-commands) need, read once from the
@@ -55,6 +56,7 @@ type config struct {
 	Retention           time.Duration
 	Workers             int
 	QueueSize           int
+	SocketConnections   int // Socket Mode connections kept up at once
 	HTTPAddr            string
 	LogLevel, LogFormat string
 	// Rates is the fraud evidence's rate table: RATES_FILE, or the committed one.
@@ -237,6 +239,7 @@ func loadConfig(name string, args []string, getenv func(string) string, readFile
 		{&c.PINLength, "pin-length", "PIN_LENGTH", "6", "digits of a new voicemail PIN", 4, 12},
 		{&c.Workers, "workers", "WORKERS", "16", "workers that run commands and steps from the queue", 1, 1024},
 		{&c.QueueSize, "queue-size", "QUEUE_SIZE", "1000", "most commands and clicks waiting for a worker (then: busy, try again)", 1, 100000},
+		{&c.SocketConnections, "socket-connections", "SOCKET_CONNECTIONS", "2", "Socket Mode connections kept up at once, so Slack's refresh of one leaves another to deliver on (Slack allows 10 per app, every replica's counted)", 1, slacksocket.MaxConnections},
 	}
 	intVals := make([]string, len(ints))
 	for i, v := range ints {

@@ -30,9 +30,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := []any{c.SlackAPIURL, c.NSDenyPolicy, c.NSMaxInflight, c.RedisURL, c.Approvers, c.ApprovalSteps, c.ApprovalTTL,
-		c.PINLength, c.RemindAfter, c.RemindEvery, c.Retention, c.Workers, c.QueueSize, c.HTTPAddr, c.LogLevel, c.LogFormat}
+		c.PINLength, c.RemindAfter, c.RemindEvery, c.Retention, c.Workers, c.QueueSize, c.SocketConnections, c.HTTPAddr, c.LogLevel, c.LogFormat}
 	want := []any{"https://slack.com/api/", "Deny All", 8, "redis://localhost:6379/0", []string{"S0ONCALL", "U111", "U222"},
-		[]string{"restore"}, time.Hour, 6, 30 * time.Minute, 2 * time.Hour, 2160 * time.Hour, 16, 1000, ":8080", "info", "json"}
+		[]string{"restore"}, time.Hour, 6, 30 * time.Minute, 2 * time.Hour, 2160 * time.Hour, 16, 1000, 2, ":8080", "info", "json"}
 	if d := cmp.Diff(got, want); d != "" {
 		t.Errorf("defaults (-got +want):\n%s", d)
 	}
@@ -52,6 +52,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"bad ids", map[string]string{"RESPONDERS": "U1x,alice"}, nil, []string{`RESPONDERS: "U1x"`, `RESPONDERS: "alice"`}},
 		{"bad steps", map[string]string{"APPROVAL_STEPS": "restore,reboot"}, nil, []string{`unknown step "reboot"`}},
 		{"bad numbers", map[string]string{"PIN_LENGTH": "3", "WORKERS": "x", "QUEUE_SIZE": "0", "APPROVAL_TTL": "soon"}, nil, []string{"PIN_LENGTH must be", "WORKERS must be", "QUEUE_SIZE must be", "APPROVAL_TTL must be"}},
+		{"socket connections", map[string]string{"SOCKET_CONNECTIONS": "5"}, nil, []string{`SOCKET_CONNECTIONS must be a whole number from 1 to 4, got "5"`}},
+		{"no socket connection", map[string]string{"SOCKET_CONNECTIONS": "0"}, nil, []string{`SOCKET_CONNECTIONS must be a whole number from 1 to 4, got "0"`}},
 		{"bad keys", map[string]string{"AUDIT_KEY": "c2hvcnQ=", "SNAPSHOT_KEY": "!!"}, nil, []string{"AUDIT_KEY must be base64", "SNAPSHOT_KEY must be base64"}},
 		{"bad redis", map[string]string{"REDIS_URL": "http://user:hunter2pass@x:1"}, nil, []string{"REDIS_URL: must be a redis://"}},
 		{"bad key prefix", map[string]string{"REDIS_KEY_PREFIX": "cr:{x}"}, nil, []string{`REDIS_KEY_PREFIX: key prefix "cr:{x}" must be`}},

@@ -60,7 +60,7 @@ func TestServeLinkDrop(t *testing.T) {
 	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(strings.Join(r.Problems, ";"), "socket") {
 		t.Errorf("readyz with the link down: %d %+v %v", code, r, err)
 	}
-	w.waitFor("a fresh socket", func() bool { return w.slack.Connects() > connects && w.slack.LiveSockets() == 1 })
+	w.waitFor("a fresh socket", func() bool { return w.slack.Connects() > connects && w.slack.LiveSockets() == socketsPerBot })
 	w.waitReady(b, true)
 	w.waitFor("recreate finished", func() bool { return w.step(inc.ID, session.StepRecreate).Status.Finished() })
 
@@ -72,7 +72,7 @@ func TestServeLinkDrop(t *testing.T) {
 	w.waitFor("reset running", func() bool { return w.step(inc.ID, session.StepReset).Status == session.StatusRunning })
 	connects = w.slack.Connects()
 	w.slack.Disconnect("refresh_requested")
-	w.waitFor("a fresh socket", func() bool { return w.slack.Connects() > connects && w.slack.LiveSockets() == 1 })
+	w.waitFor("a fresh socket", func() bool { return w.slack.Connects() > connects && w.slack.LiveSockets() == socketsPerBot })
 	w.waitFor("reset finished", func() bool { return w.step(inc.ID, session.StepReset).Status.Finished() })
 	w.pbx.SetFaults(nstest.Faults{})
 	w.waitReady(b, true)

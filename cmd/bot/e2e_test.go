@@ -312,7 +312,7 @@ func TestServeExactlyOnce(t *testing.T) {
 	w := newWorld(t)
 	b1 := w.start()
 	b2 := w.start() // a second replica: Slack spreads envelopes over both sockets at random
-	w.waitFor("two live sockets", func() bool { return w.slack.LiveSockets() == 2 })
+	w.waitFor("both replicas' sockets", func() bool { return w.slack.LiveSockets() == 2*socketsPerBot })
 
 	w.command(alice, incChan, target)
 	ts, inc := w.card("1001", "acme.example")

@@ -106,7 +106,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Responders: cfg.Responders, Approvers: cfg.Approvers, ApprovalBroadcast: cfg.ApprovalBroadcast, ApprovalSteps: ecfg.ApprovalSteps, AuditChannel: cfg.AuditChannel,
 		DenyPolicy: cfg.NSDenyPolicy, ResetEmail: cfg.NSResetTemplate != "", PortalPassword: cfg.NSV1PortalPassword,
 		RemindAfter: cfg.RemindAfter, RemindEvery: cfg.RemindEvery, Workers: cfg.Workers, QueueSize: cfg.QueueSize,
-		Logger: log.With().Str("component", "slackui").Logger(), Observer: runbook, Lockdowns: lockdowns,
+		SocketConnections: cfg.SocketConnections,
+		Logger:            log.With().Str("component", "slackui").Logger(), Observer: runbook, Lockdowns: lockdowns,
 	}, eng, store, changes, metrics)
 	if err != nil {
 		return fmt.Errorf("slack app: %w", err)

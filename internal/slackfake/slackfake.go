@@ -184,6 +184,7 @@ type Server struct {
 	sockets   map[int]*socket
 	nextSock  int
 	stopPings bool
+	noSocket  int // envelopes sent when no socket was live (NoSocketSends)
 	limits    map[string]*fault
 	failures  map[string]*fault
 	httpFails map[string]*fault        // FailHTTP

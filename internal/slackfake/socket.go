@@ -445,11 +445,16 @@ func (s *Server) sendSent(ctx context.Context, id string, data []byte) error {
 	}
 }
 
+// pickSocket chooses the live socket an envelope goes to, at random, waiting for one if none is
+// live (counted: NoSocketSends).
 func (s *Server) pickSocket(ctx context.Context) (*socket, error) {
-	for {
+	for first := true; ; first = false {
 		s.mu.Lock()
 		ch, closed := s.changed, s.closed
 		live := s.socketsLocked(true)
+		if len(live) == 0 && first && !closed {
+			s.noSocket++
+		}
 		s.mu.Unlock()
 		if closed {
 			return nil, ErrClosed
@@ -496,13 +501,44 @@ func (s *Server) Disconnect(reason string) {
 	s.notifyLocked()
 	s.mu.Unlock()
 	for _, so := range socks {
-		msg, _ := json.Marshal(map[string]any{
-			"type": "disconnect", "reason": reason,
-			"debug_info": map[string]any{"host": fmt.Sprintf("applink-%d", so.id)},
-		})
-		if err := so.write(msg); err != nil {
-			s.log.Debug().Err(err).Int("socket", so.id).Msg("write disconnect")
-		}
+		s.writeDisconnect(so, reason)
+	}
+}
+
+// NoSocketSends is how many envelope deliveries found no live socket (none open, or every one
+// told to disconnect) and waited for one. Slack does not wait: the user sees dispatch_failed, and
+// an envelope it had to deliver again waits for Slack's next retry.
+func (s *Server) NoSocketSends() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.noSocket
+}
+
+// DisconnectOldest is Disconnect on one socket, the oldest live one, as Slack refreshes each
+// connection of an app on its own schedule. It returns false when no socket is live.
+func (s *Server) DisconnectOldest(reason string) bool {
+	s.mu.Lock()
+	socks := s.socketsLocked(true)
+	if len(socks) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	so := socks[0]
+	so.draining = true
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.writeDisconnect(so, reason)
+	return true
+}
+
+// writeDisconnect sends so the disconnect frame with reason (so is already draining).
+func (s *Server) writeDisconnect(so *socket, reason string) {
+	msg, _ := json.Marshal(map[string]any{
+		"type": "disconnect", "reason": reason,
+		"debug_info": map[string]any{"host": fmt.Sprintf("applink-%d", so.id)},
+	})
+	if err := so.write(msg); err != nil {
+		s.log.Debug().Err(err).Int("socket", so.id).Msg("write disconnect")
 	}
 }
 

@@ -3,6 +3,7 @@ package slacksocket_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -15,16 +16,24 @@ import (
 // BenchmarkBurstAck is the floor under cmd/bot's BenchmarkBurstHelp: 200 slash commands sent at
 // once by slackfake to this client, in one process, each acked at once with a ~1 KiB ephemeral
 // payload (the size of the help answer) by a handler that does nothing else. One op = one burst.
-// ack-p99-ms is slackfake's figure (its frame written → its ack read), as in BurstHelp.
+// ack-p99-ms is slackfake's figure (its frame written → its ack read), as in BurstHelp. The
+// client holds 1 or 2 connections (Options.Connections); with 2 the fake spreads the burst over
+// both at random, as Slack does, and each half is read and acked by its own goroutine.
 func BenchmarkBurstAck(b *testing.B) {
+	for _, conns := range []int{1, 2} {
+		b.Run(fmt.Sprintf("connections=%d", conns), func(b *testing.B) { benchBurstAck(b, conns) })
+	}
+}
+
+func benchBurstAck(b *testing.B, conns int) {
 	const n = 200
 	fake := slackfake.Start(b, slackfake.Options{PingInterval: fakePing})
 	fake.AddUser("U1", "alice")
 	fake.AddChannel("C1", "incident", true)
 	payload, _ := json.Marshal(map[string]string{"response_type": "ephemeral", "text": strings.Repeat("help • text ", 90)})
-	r := start(b, fake, "xapp-1-test")
+	r := startN(b, fake, "xapp-1-test", conns)
 	r.rec.ack = func(*slacksocket.Envelope) any { return json.RawMessage(payload) }
-	r.live()
+	r.waitFor("live sockets", func(s *slackfake.Server) bool { return s.LiveSockets() == conns })
 	burst := make([]slackfake.SlashCommand, n)
 	for i := range burst {
 		burst[i] = slackfake.SlashCommand{UserID: "U1", ChannelID: "C1", Text: "help"}

@@ -1,6 +1,6 @@
-// Package slacksocket is the bot's Socket Mode client: it keeps the WebSocket link to Slack,
-// hands each request envelope (decoded once into slack-go's types) to the app on the reading
-// goroutine, and writes the acks.
+// Package slacksocket is the bot's Socket Mode client: it keeps the WebSocket link to Slack (one
+// or a few connections at once, Options.Connections), hands each request envelope (decoded once
+// into slack-go's types) to the app on the goroutine that read it, and writes the acks.
 //
 // Why not slack-go's socketmode.Client: under a burst of 200 `/compromised help` it cost the bot
 // 77–107 µs of CPU per envelope and an ack p99 of ~20 ms (BENCHMARKS.md, "Socket Mode ack
@@ -10,11 +10,14 @@
 // syscall each (JSON ~40 % of that CPU, the write syscalls 17 %). Here a frame is read, decoded
 // once (a slash command by a one-pass scanner, fastSlashFrame; the rest by encoding/json into
 // slack-go's types) and answered by the goroutine that read it, and the acks of frames read
-// together leave in one write (corkConn): 82–94 → 29–33 µs of the bot's CPU per command. What slack-go's client does for the protocol is kept: the URL from
+// together leave in one write (corkConn): 82–94 → 29–33 µs of the bot's CPU per command. What
+// slack-go's client does for the protocol is kept, per connection: the URL from
 // apps.connections.open (through slack-go's Web API client), hello, disconnect (reconnect at
 // once), server pings answered and watched (no ping nor frame for PingInterval: the link is dead),
 // reconnect with backoff (Retry-After of a 429 honoured; a refused token ends Run), the 20 KiB
-// ack limit, and the link state for /readyz.
+// ack limit, and the link state for /readyz. slack-go holds one connection; this client may hold
+// several, as Slack advises, so that Slack's routine refresh of one (or its drop) leaves others
+// to deliver on: with one, a slash command sent in that window fails (dispatch_failed).
 package slacksocket
 
 import (
@@ -22,8 +25,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,18 +41,26 @@ type Opener interface {
 	StartSocketModeContext(ctx context.Context) (*slack.SocketModeConnection, string, error)
 }
 
-// Handler is what the client delivers to. Both methods are called on a connection's reading
-// goroutine: Envelope must ack (Envelope.Ack) and return without blocking on anything slow (no
-// Web API call, no Redis); what must wait calls Envelope.Flush first, so the acks held back
-// for one write (see corkConn) are not held with it.
+// Handler is what the client delivers to. Envelope is called on the reading goroutine of the
+// connection the envelope came on, so, with several connections, from several goroutines at
+// once: it must ack (Envelope.Ack) and return without blocking on anything slow (no Web API
+// call, no Redis); what must wait calls Envelope.Flush first, so the acks held back for one
+// write (see corkConn) are not held with it.
 type Handler interface {
 	Envelope(ctx context.Context, e *Envelope)
-	// Link is told when the link goes up (a connection said hello) or down, with why.
+	// Link is told when the link goes up or down, with why: it is up while at least one of the
+	// client's connections is (said hello and was not told to go), so one refreshed or dropped
+	// while another serves does not take it down. Its calls are never concurrent.
 	Link(up bool, why string)
 }
 
 // Options configures a Client.
 type Options struct {
+	// Connections is how many Socket Mode connections the client keeps up at once; 0 = 1. Slack
+	// delivers each envelope on one of an app's connections, at random, so while one is being
+	// refreshed (or has dropped) the others still take commands, and a burst is read, parsed and
+	// acked by one goroutine per connection. Slack allows 10 per app, every replica's counted.
+	Connections int
 	// PingInterval is the most time allowed between Slack's pings (or any frame) before the
 	// connection is taken for dead and replaced; 0 = 30 s.
 	PingInterval time.Duration
@@ -58,14 +69,21 @@ type Options struct {
 	TLSConfig *tls.Config
 }
 
-// Client keeps one Socket Mode connection up while Run runs.
-type Client struct {
-	api  Opener
-	opts Options
-	log  zerolog.Logger
+// MaxConnections is the most Connections a Client keeps: Slack's cap is 10 per app, shared by
+// every replica, and past two or three a replica gains nothing (each envelope goes to one).
+const MaxConnections = 4
 
+// Client keeps Options.Connections Socket Mode connections up while Run runs.
+type Client struct {
+	api   Opener
+	opts  Options
+	log   zerolog.Logger
+	opens *opens
+
+	// linkMu orders the link reports (Handler.Link) with the changes of live they report.
+	linkMu  sync.Mutex
 	mu      sync.Mutex
-	live    *conn         // the connection that said hello and was not told to go; nil = none
+	live    []*conn       // the connections that said hello and were not told to go, oldest first
 	changed chan struct{} // closed when live changes
 	dialled int
 }
@@ -74,21 +92,45 @@ type Client struct {
 var ErrAuth = errors.New("slack refused the app-level token")
 
 // New makes a Client; api must carry the app-level token (slack.OptionAppLevelToken).
+// Connections is clamped to 1..MaxConnections.
 func New(api Opener, opts Options) *Client {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 30 * time.Second
 	}
-	return &Client{api: api, opts: opts, log: opts.Logger, changed: make(chan struct{})}
+	opts.Connections = min(max(opts.Connections, 1), MaxConnections)
+	return &Client{api: api, opts: opts, log: opts.Logger, changed: make(chan struct{}),
+		opens: newOpens(backoff{initial: 100 * time.Millisecond, max: 5 * time.Minute})}
 }
 
-// Run keeps the link up until ctx ends (nil) or Slack refuses the token (ErrAuth, wrapped).
-// Everything else (a refused dial, a dropped connection, a disconnect request) is retried: at
-// once after a connection that worked, else after a backoff from 100 ms doubling to 5 min (a
-// 429's Retry-After when longer), as slack-go does.
+// Run keeps the connections up until ctx ends (nil) or Slack refuses the token (ErrAuth,
+// wrapped; every connection is then closed). Everything else (a refused dial, a dropped
+// connection, a disconnect request) is retried by the connection it befell, the others serving
+// meanwhile: at once after a connection that worked, else after a backoff from 100 ms doubling
+// to 5 min (a 429's Retry-After when longer), as slack-go does. The backoff is the client's, not
+// each connection's (opens), so N connections do not call apps.connections.open N times as often.
 func (c *Client) Run(ctx context.Context, h Handler) error {
-	b := backoff{initial: 100 * time.Millisecond, max: 5 * time.Minute}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for range c.opts.Connections {
+		wg.Go(func() {
+			if err := c.keep(ctx, h); err != nil {
+				cancel(err) // ErrAuth: the others close too
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); errors.Is(err, ErrAuth) {
+		return err
+	}
+	return nil
+}
+
+// keep is one of Run's connections: connected, served until it ends, connected again, until ctx
+// ends (nil) or the token is refused (ErrAuth).
+func (c *Client) keep(ctx context.Context, h Handler) error {
 	for {
-		h.Link(false, "socket mode connecting")
+		c.down(h, "socket mode connecting")
 		cn, err := c.connect(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -97,38 +139,39 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 			if errors.Is(err, ErrAuth) {
 				return err
 			}
-			wait := b.next()
-			if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
-				wait = max(wait, rl.RetryAfter)
-			}
-			c.log.Warn().Err(err).Dur("retry_in", wait).Msg("socket mode connection failed")
-			h.Link(false, "socket mode connection error")
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-			continue
+			c.down(h, "socket mode connection error")
+			continue // connect put the next open off (opens)
 		}
-		hello, why := c.serve(ctx, cn, h)
+		worked := c.serve(ctx, cn, h)
 		if ctx.Err() != nil {
 			return nil
 		}
-		h.Link(false, why)
-		if !hello { // it never worked: do not redial in a tight loop
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(b.next()):
-			}
+		if !worked { // it never worked: do not redial in a tight loop
+			c.opens.failed(nil)
 			continue
 		}
-		b.reset()
+		c.opens.worked()
 	}
 }
 
-// connect asks apps.connections.open for a URL and dials it.
+// connect asks apps.connections.open for a URL and dials it, in its turn among the client's
+// connections (opens); a failure puts every connection's next open off by the backoff.
 func (c *Client) connect(ctx context.Context) (*conn, error) {
+	release, err := c.opens.turn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	cn, err := c.dial(ctx)
+	if err != nil && !errors.Is(err, ErrAuth) && ctx.Err() == nil {
+		wait := c.opens.failed(err)
+		c.log.Warn().Err(err).Dur("retry_in", wait).Msg("socket mode connection failed")
+	}
+	return cn, err
+}
+
+// dial opens one connection: a URL from apps.connections.open, dialled.
+func (c *Client) dial(ctx context.Context) (*conn, error) {
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, url, err := c.api.StartSocketModeContext(octx)
 	cancel()
@@ -139,11 +182,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	c.dialled++
 	id := c.dialled
 	c.mu.Unlock()
-	cn, err := dial(ctx, url, id, c.opts.TLSConfig)
-	if err != nil {
-		return nil, err
-	}
-	return cn, nil
+	return dial(ctx, url, id, c.opts.TLSConfig)
 }
 
 // classifyOpen wraps apps.connections.open's refusals of the token as ErrAuth (slack-go's
@@ -163,11 +202,17 @@ func classifyOpen(err error) error {
 }
 
 // serve reads cn until it fails, Slack asks to disconnect, or ctx ends; it reports whether cn
-// said hello and why it ended.
-func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (hello bool, why string) {
+// worked: it said hello, and Slack did not refuse it for too many connections.
+func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
+	why := "socket mode link closed"
 	stop := context.AfterFunc(ctx, cn.close)
 	defer stop()
-	defer c.retire(cn)
+	defer func() {
+		if ctx.Err() != nil {
+			why = "shutting down"
+		}
+		c.retire(h, cn, why)
+	}()
 	defer cn.close()
 	log := c.log.With().Int("socket", cn.id).Logger()
 
@@ -187,7 +232,6 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (hello bool, wh
 		_ = cn.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
 		return nil
 	})
-	why = "socket mode link closed"
 	err := cn.frames(func(data []byte) bool {
 		now := time.Now()
 		deadline(now)
@@ -198,16 +242,23 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (hello bool, wh
 		}
 		switch f.Type {
 		case TypeHello:
-			hello = true
-			c.setLive(cn)
+			worked = true
 			log.Debug().Int("num_connections", f.NumConnections).Msg("socket mode hello")
-			h.Link(true, "")
+			c.setLive(h, cn)
 		case TypeDisconnect:
 			// refresh_requested, warning (the link closes soon), link_disabled (Socket Mode
-			// turned off: apps.connections.open will say so): reconnect now, as slack-go does.
-			// Envelopes not read yet are not acked, so Slack delivers them on the next link.
+			// turned off: apps.connections.open will say so): reconnect now, as slack-go does,
+			// while the client's other connections serve. Envelopes not read yet are not acked,
+			// so Slack delivers them again, on a connection that is up. too_many_websockets (the
+			// app's 10 sockets are taken, by all its replicas): reconnecting at once would only
+			// be refused again, so it waits the backoff like a connection that never worked.
 			log.Info().Str("reason", f.Reason).Msg("socket mode: slack asked to reconnect")
 			why = "slack asked to reconnect"
+			if f.Reason == "too_many_websockets" {
+				log.Warn().Int("connections", c.opts.Connections).
+					Msg("socket mode: slack refused a connection: the app holds its 10 already (every replica's SOCKET_CONNECTIONS counted)")
+				worked = false
+			}
 			return true
 		default:
 			e := &Envelope{ID: f.EnvelopeID, Type: f.Type, AcceptsResponsePayload: f.AcceptsResponsePayload,
@@ -228,31 +279,65 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (hello bool, wh
 	if err != nil && ctx.Err() == nil {
 		log.Info().Err(err).Msg("socket mode connection ended")
 	}
-	return hello, why
+	return worked
 }
 
-// setLive makes cn the connection acks of closed connections go to.
-func (c *Client) setLive(cn *conn) {
+// setLive adds cn to the live connections, which acks of closed connections may go to; the
+// first makes the link up.
+func (c *Client) setLive(h Handler, cn *conn) {
+	c.linkMu.Lock()
+	defer c.linkMu.Unlock()
 	c.mu.Lock()
-	c.live = cn
+	c.live = append(c.live, cn)
+	first := len(c.live) == 1
 	c.changedLocked()
 	c.mu.Unlock()
+	if first {
+		h.Link(true, "")
+	}
 }
 
-// retire forgets cn as the live connection.
-func (c *Client) retire(cn *conn) {
+// retire takes cn off the live connections; the link is down, with why, when it was the last.
+func (c *Client) retire(h Handler, cn *conn, why string) {
+	c.linkMu.Lock()
+	defer c.linkMu.Unlock()
 	c.mu.Lock()
-	if c.live == cn {
-		c.live = nil
+	n := len(c.live)
+	c.live = slices.DeleteFunc(c.live, func(l *conn) bool { return l == cn })
+	last := n > 0 && len(c.live) == 0
+	if len(c.live) != n {
 		c.changedLocked()
 	}
 	c.mu.Unlock()
+	if last {
+		h.Link(false, why)
+	}
 }
 
-// changedLocked wakes the acks waiting for the live connection (waitLive) to change.
+// changedLocked wakes the acks waiting for a live connection (waitLive).
 func (c *Client) changedLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// Live is how many of the client's connections are live now: said hello and were not told to
+// go (the link is up while it is more than 0).
+func (c *Client) Live() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.live)
+}
+
+// down reports the link down, with why, unless a connection is live.
+func (c *Client) down(h Handler, why string) {
+	c.linkMu.Lock()
+	defer c.linkMu.Unlock()
+	c.mu.Lock()
+	n := len(c.live)
+	c.mu.Unlock()
+	if n == 0 {
+		h.Link(false, why)
+	}
 }
 
 // Ack acknowledges the envelope with payload (nil: a bare ack; a json.RawMessage is sent as
@@ -310,13 +395,21 @@ func (e *Envelope) Flush() {
 	}
 }
 
-// waitLive returns the live connection other than failed, waiting for one until ctx ends.
+// waitLive returns a live connection other than failed (the oldest), waiting for one until ctx
+// ends.
 func (c *Client) waitLive(ctx context.Context, failed *conn) (*conn, error) {
 	for {
 		c.mu.Lock()
-		live, ch := c.live, c.changed
+		var live *conn
+		for _, l := range c.live {
+			if l != failed && l.isOpen() {
+				live = l
+				break
+			}
+		}
+		ch := c.changed
 		c.mu.Unlock()
-		if live != nil && live != failed && live.isOpen() {
+		if live != nil {
 			return live, nil
 		}
 		select {
@@ -326,21 +419,3 @@ func (c *Client) waitLive(ctx context.Context, failed *conn) (*conn, error) {
 		}
 	}
 }
-
-// backoff is an exponential wait (slack-go's: from initial, doubling, at most max), with a
-// little jitter so replicas that lost Slack together do not all come back in the same instant.
-type backoff struct {
-	initial, max time.Duration
-	attempts     int
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.max
-	if b.attempts < 30 {
-		d = min(b.initial<<b.attempts, b.max)
-	}
-	b.attempts++
-	return d + rand.N(d/10+1)
-}
-
-func (b *backoff) reset() { b.attempts = 0 }

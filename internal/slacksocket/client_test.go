@@ -78,11 +78,12 @@ func (r *recorder) sawLink(s string) bool {
 }
 
 type rig struct {
-	t    testing.TB
-	fake *slackfake.Server
-	rec  *recorder
-	done chan error
-	stop context.CancelFunc
+	t      testing.TB
+	fake   *slackfake.Server
+	client *slacksocket.Client
+	rec    *recorder
+	done   chan error
+	stop   context.CancelFunc
 }
 
 func newFake(t testing.TB) *slackfake.Server {
@@ -94,13 +95,19 @@ func newFake(t testing.TB) *slackfake.Server {
 	return fake
 }
 
-// start runs a client (app token appToken) against fake until the test ends.
+// start runs a client of one connection (app token appToken) against fake until the test ends.
 func start(t testing.TB, fake *slackfake.Server, appToken string) *rig {
 	t.Helper()
+	return startN(t, fake, appToken, 1)
+}
+
+// startN is start with a client of n connections.
+func startN(t testing.TB, fake *slackfake.Server, appToken string, n int) *rig {
+	t.Helper()
 	api := slack.New("xoxb-test", slack.OptionAPIURL(fake.APIURL()), slack.OptionAppLevelToken(appToken))
-	c := slacksocket.New(api, slacksocket.Options{PingInterval: clientPing, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	c := slacksocket.New(api, slacksocket.Options{Connections: n, PingInterval: clientPing, Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &rig{t: t, fake: fake, rec: newRecorder(), done: make(chan error, 1), stop: cancel}
+	r := &rig{t: t, fake: fake, client: c, rec: newRecorder(), done: make(chan error, 1), stop: cancel}
 	go func() { r.done <- c.Run(ctx, r.rec) }()
 	t.Cleanup(func() {
 		cancel()
@@ -274,17 +281,27 @@ func TestOpenRateLimited(t *testing.T) {
 	}
 }
 
-// TestRefusedAppToken: Slack refusing the app-level token ends Run with ErrAuth.
+// TestRefusedAppToken: Slack refusing the app-level token ends Run with ErrAuth, whatever the
+// number of connections, and no connection keeps asking (they open one at a time, and the first
+// refusal closes the others).
 func TestRefusedAppToken(t *testing.T) {
-	r := start(t, newFake(t), "xapp-1-wrong")
-	select {
-	case err := <-r.done:
-		if !errors.Is(err, slacksocket.ErrAuth) || !strings.Contains(err.Error(), "invalid_auth") {
-			t.Errorf("Run = %v, want ErrAuth (invalid_auth)", err)
-		}
-		r.done <- nil // for the cleanup
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not stop on a refused token")
+	for _, conns := range []int{1, 3} {
+		t.Run(fmt.Sprintf("connections=%d", conns), func(t *testing.T) {
+			fake := newFake(t)
+			r := startN(t, fake, "xapp-1-wrong", conns)
+			select {
+			case err := <-r.done:
+				if !errors.Is(err, slacksocket.ErrAuth) || !strings.Contains(err.Error(), "invalid_auth") {
+					t.Errorf("Run = %v, want ErrAuth (invalid_auth)", err)
+				}
+				r.done <- nil // for the cleanup
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not stop on a refused token")
+			}
+			if n := len(fake.Calls("apps.connections.open")); n < 1 || n > conns {
+				t.Errorf("%d calls of apps.connections.open by %d connections", n, conns)
+			}
+		})
 	}
 }
 

@@ -42,6 +42,9 @@ type Config struct {
 	// QueueSize is how many acknowledged commands and clicks may wait for a worker; 0 = 1000.
 	// Past it they are answered "busy, try again in N s", never dropped.
 	QueueSize int
+	// SocketConnections is how many Socket Mode connections are kept up at once
+	// (SOCKET_CONNECTIONS), so one refreshed by Slack leaves another to deliver on; 0 = 1.
+	SocketConnections int
 	// PingInterval is the link's watchdog: the most time allowed without a ping (or any frame) from Slack; 0 = 30 s.
 	PingInterval time.Duration
 	// ReconcileEvery is the period of Reconcile, the sync backstop and reminders; 0 = 5 s.
@@ -212,7 +215,7 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	p := newPacer()
 	client := slack.New(cfg.BotToken, append(slices.Clone(opts), retryOption(apiURL, m, p))...)
 	smClient := slack.New(cfg.BotToken, opts...)
-	smOpts := slacksocket.Options{PingInterval: cfg.PingInterval,
+	smOpts := slacksocket.Options{Connections: cfg.SocketConnections, PingInterval: cfg.PingInterval,
 		Logger: cfg.Logger.With().Str("component", "socketmode").Logger()}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
@@ -313,8 +316,8 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	bg.Go(func() { a.maintain(ctx) })
 
-	// The link's reading goroutine acks each envelope itself (socketHandler); Run returns when
-	// ctx ends, or when Slack refuses the app-level token.
+	// Each connection's reading goroutine acks the envelopes it reads itself (socketHandler); Run
+	// returns when ctx ends (every connection closed), or when Slack refuses the app-level token.
 	if err = a.sm.Run(ctx, socketHandler{a}); err != nil {
 		err = fmt.Errorf("socket mode: %w: check SLACK_APP_TOKEN: %w", ErrInvalidAuth, err)
 	}
