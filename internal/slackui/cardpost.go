@@ -52,34 +52,34 @@ func (p *cardPosts) run(post func()) {
 }
 
 // later posts the card of incident id in the background with post (the maintenance pass's,
-// pending.go), unless a post of it runs already or its last one failed less than the time it
-// returned ago: a backlog or an outage of Slack makes a pass every few seconds neither wait
-// for each card in turn nor send (and log) the same failing post again and again. post
-// returns how long to leave id alone after it (0: not at all).
-func (p *cardPosts) later(id string, post func(ctx context.Context, id string) time.Duration) {
+// pending.go), unless a post of it runs already or its last one failed and asked to be left
+// alone until after now: a backlog or an outage of Slack makes a pass every few seconds neither
+// wait for each card in turn nor send (and log) the same failing post again and again. post
+// returns until when to leave id alone after it (zero: not at all), on the App's clock.
+func (p *cardPosts) later(id string, now time.Time, post func(ctx context.Context, id string) (notBefore time.Time)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped || p.busy[id] || time.Now().Before(p.notBefore[id]) {
+	if p.stopped || p.busy[id] || now.Before(p.notBefore[id]) {
 		return
 	}
 	delete(p.notBefore, id)
 	p.busy[id] = true
 	p.wg.Go(func() {
-		again := post(p.ctx, id)
+		notBefore := post(p.ctx, id)
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		delete(p.busy, id)
-		if again > 0 {
-			p.notBefore[id] = time.Now().Add(again)
+		if !notBefore.IsZero() {
+			p.notBefore[id] = notBefore
 		}
 	})
 }
 
-// sweep forgets the incidents later no longer leaves alone, so the set holds only failing ones.
-func (p *cardPosts) sweep() {
+// sweep forgets the incidents later no longer leaves alone at now, so the set holds only
+// failing ones.
+func (p *cardPosts) sweep(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
 	for id, t := range p.notBefore {
 		if !now.Before(t) {
 			delete(p.notBefore, id)

@@ -100,6 +100,16 @@ func (h *harness) checkCardFollows(inc session.Incident) {
 	}
 }
 
+// openerAnswers are the n answers alice got (fatal when she got another number).
+func (h *harness) openerAnswers(n int) []slackfake.Message {
+	h.t.Helper()
+	answers := h.fake.Ephemerals(hAlice)
+	if len(answers) != n {
+		h.t.Fatalf("the opener got %d answers, want %d: %+v", len(answers), n, answers)
+	}
+	return answers
+}
+
 // checkKeptAnswer checks that answer, the opener's one answer, came by the command's
 // response_url and says the incident is open and its card follows, with why and the Deny
 // button (deny true) or not.
@@ -136,16 +146,33 @@ func TestCardSlotBeyondDeadlineKept(t *testing.T) {
 	a.cards.wg.Wait()
 
 	inc := h.openIncident()
-	answers := h.fake.Ephemerals(hAlice)
-	if len(answers) != 1 {
-		t.Fatalf("the opener got %d answers, want 1: %+v", len(answers), answers)
-	}
+	answers := h.openerAnswers(1)
 	checkKeptAnswer(t, answers[0], inc, limitedWhy, true)
+
+	// The notice's Deny works before the card exists, and the card shows what it did.
+	h.noticeClick(a, answers[0], inc.ID)
+	if cur := h.get(inc.ID); cur.Step(session.StepDeny).Status != session.StatusDone {
+		t.Fatalf("after the notice's Deny, deny is %s", cur.Step(session.StepDeny).Status)
+	}
 	drain()
-	h.checkCardFollows(inc)
+	h.checkCardFollows(h.get(inc.ID))
+	if m, _ := h.fake.Message(hChan, h.get(inc.ID).MessageTS); !strings.Contains(m.Text, "deny done") {
+		t.Errorf("the card posted later shows %q, not the deny done before it", m.Text)
+	}
 	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {
 		t.Errorf("the opener got %d answers in all, want 1", n)
 	}
+}
+
+// noticeClick delivers alice's click on the Deny button of notice (an ephemeral message in
+// hChan, which Slack names by its container) to app a.
+func (h *harness) noticeClick(a *App, notice slackfake.Message, id string) {
+	h.t.Helper()
+	cb := &slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: hAlice},
+		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: "step:deny", Value: id,
+			BlockID: "s:deny:v1", ActionTs: "1700000000.000100"}}}}
+	cb.Container.Type, cb.Container.IsEphemeral, cb.Container.ChannelID, cb.Container.MessageTs = "message", true, hChan, notice.TS
+	a.action(h.ctx, cb, false)
 }
 
 // TestCardDeadlinePassesIn429s: the card's post waits out 429 after 429 until its bound
@@ -161,10 +188,7 @@ func TestCardDeadlinePassesIn429s(t *testing.T) {
 	a.cards.wg.Wait()
 
 	inc := h.openIncident()
-	answers := h.fake.Ephemerals(hAlice)
-	if len(answers) != 2 {
-		t.Fatalf("the opener got %d answers, want the notice and one more: %+v", len(answers), answers)
-	}
+	answers := h.openerAnswers(2) // the notice and one more
 	checkKeptAnswer(t, answers[0], inc, limitedWhy, true)
 	checkKeptAnswer(t, answers[1], inc, limitedWhy, false)
 	h.fake.RateLimit("chat.postMessage", 0, 0)
@@ -184,10 +208,7 @@ func TestCardPostCancelledByShutdownKept(t *testing.T) {
 	a.cards.stop() // the grace is over
 
 	inc := h.openIncident()
-	answers := h.fake.Ephemerals(hAlice)
-	if len(answers) != 2 {
-		t.Fatalf("the opener got %d answers, want the notice and one more: %+v", len(answers), answers)
-	}
+	answers := h.openerAnswers(2) // the notice and one more
 	checkKeptAnswer(t, answers[0], inc, limitedWhy, true)
 	checkKeptAnswer(t, answers[1], inc, "The bot is restarting", false)
 	h.apps = h.apps[1:] // the next replica
@@ -232,4 +253,61 @@ func TestCardFailureKeptOrDiscarded(t *testing.T) {
 			h.checkCardFollows(inc)
 		})
 	}
+}
+
+// TestMaintenancePassLeavesCardsWaiting: the maintenance pass hands a kept incident's card to
+// a post of its own and goes on (resuming interrupted steps must not wait for a channel's
+// backlog), one post per incident however many passes run; a shutdown cancels the waiting post,
+// and the next replica's pass posts the card once.
+func TestMaintenancePassLeavesCardsWaiting(t *testing.T) {
+	h := newHarness(t)
+	a := h.apps[0]
+	a.cards.timeout = 5 * time.Second
+	drain := holdSlots(a, hChan, 30)
+	defer drain()
+	h.openAsAlice(a)
+	a.cards.wg.Wait()
+	inc := h.openIncident()
+
+	h.clock.Advance(orphanCardAfter + time.Second)
+	for range 3 {
+		a.maintainOnce(h.ctx) // each returns while the card waits ≈ 30 s for its slot
+	}
+	a.cards.mu.Lock()
+	busy := a.cards.busy[inc.ID]
+	a.cards.mu.Unlock()
+	if !busy || h.get(inc.ID).MessageTS != "" {
+		t.Fatalf("after the passes the card post is waiting: %v, posted: %v; want waiting, not posted", busy, h.get(inc.ID).MessageTS != "")
+	}
+	a.cards.stop()
+	h.apps = h.apps[1:]
+	h.checkCardFollows(h.get(inc.ID))
+	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {
+		t.Errorf("the opener got %d answers, want the notice only (the pass's posts answer nobody)", n)
+	}
+}
+
+// TestFailingCardLeftAlone: a card the maintenance pass could not post (Slack failing) is not
+// posted again by the next passes until cardRetry has passed: an outage does not become a
+// post and a warning per incident every few seconds. Then it is posted, once.
+func TestFailingCardLeftAlone(t *testing.T) {
+	h := newHarness(t)
+	h.apps = h.apps[:1]
+	a := h.apps[0]
+	h.fake.FailHTTP("chat.postMessage", 503, 2) // the opener's post, then the pass's first
+	h.openAsAlice(a)
+	a.cards.wg.Wait()
+	inc := h.openIncident()
+	h.clock.Advance(orphanCardAfter + time.Second)
+	h.maintainAll()
+	posts := len(h.fake.Calls("chat.postMessage"))
+	if posts != 2 {
+		t.Fatalf("%d chat.postMessage calls, want the opener's and the pass's", posts)
+	}
+	h.clock.Advance(cardRetry - 2*time.Second)
+	h.maintainAll()
+	if n := len(h.fake.Calls("chat.postMessage")); n != posts {
+		t.Fatalf("the passes within cardRetry posted the failing card again (%d calls)", n-posts)
+	}
+	h.checkCardFollows(h.get(inc.ID)) // advances past cardRetry
 }

@@ -29,7 +29,7 @@ func (a *App) postPendingCards(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		a.cards.later(id, a.postPendingCard)
+		a.cards.later(id, a.now(), a.postPendingCard)
 	}
 }
 
@@ -49,16 +49,16 @@ const (
 // A crash between the post and recording its ts posts it again on the next pass (a second card
 // rather than none). A card Slack refuses for good (refusedForGood: the bot is not in the
 // channel, it does not exist or is archived…) ends the attempt with an audit entry saying so.
-// It returns how long to leave the incident alone (cardPosts.later).
-func (a *App) postPendingCard(ctx context.Context, id string) (retryIn time.Duration) {
+// It returns until when to leave the incident alone (zero: not at all; cardPosts.later).
+func (a *App) postPendingCard(ctx context.Context, id string) (notBefore time.Time) {
 	l, release := a.holdSyncLock(ctx, id)
 	if l == nil {
-		return 0 // Redis failed or another replica is at it: the next pass tries again
+		return time.Time{} // Redis failed or another replica is at it: the next pass tries again
 	}
 	defer release()
 	inc, ok := a.pendingIncident(ctx, id)
 	if !ok {
-		return 0
+		return time.Time{}
 	}
 	done, err := a.api.p.post(ctx, inc.Channel)
 	if err != nil {
@@ -66,7 +66,7 @@ func (a *App) postPendingCard(ctx context.Context, id string) (retryIn time.Dura
 	}
 	defer done()
 	if inc, ok = a.pendingIncident(ctx, id); !ok { // as it is after the wait
-		return 0
+		return time.Time{}
 	}
 	text, blocks := Card(inc, a.cardOptions(a.now()))
 	ts, err := a.api.send(ctx, inc.Channel, "", text, blocks)
@@ -82,13 +82,13 @@ func (a *App) postPendingCard(ctx context.Context, id string) (retryIn time.Dura
 	}
 	if err != nil {
 		a.log.Error().Err(err).Str("incident", id).Msg("record the ts of a pending card: it is posted again on the next pass")
-		return 0
+		return time.Time{}
 	}
 	a.clearPending(ctx, id)
 	a.log.Info().Str("incident", id).Str("channel", inc.Channel).Msg("posted the pending card of an incident")
 	release() // before the sync, which takes the lock
 	a.changes.Changed(ctx, id)
-	return 0
+	return time.Time{}
 }
 
 // pendingIncident reads the incident of a pending card; false when there is no card to post
@@ -110,9 +110,9 @@ func (a *App) pendingIncident(ctx context.Context, id string) (session.Incident,
 	return inc, true
 }
 
-// pendingCardFailed handles a failed post of inc's pending card (err) and returns how long to
-// leave it alone.
-func (a *App) pendingCardFailed(ctx context.Context, inc session.Incident, err error) time.Duration {
+// pendingCardFailed handles a failed post of inc's pending card (err) and returns until when
+// to leave it alone.
+func (a *App) pendingCardFailed(ctx context.Context, inc session.Incident, err error) time.Time {
 	code := slackCode(err)
 	switch {
 	case refusedForGood(err):
@@ -120,13 +120,13 @@ func (a *App) pendingCardFailed(ctx context.Context, inc session.Incident, err e
 		a.auditIncident(ctx, session.AuditEntry{IncidentID: inc.ID, Actor: "bot", Action: "card.refused",
 			After: inc.Channel, Detail: "Slack refused the card (" + code + "); invite the bot to the channel and use bot respond status"})
 		a.clearPending(ctx, inc.ID)
-		return cardRefusedRetry
+		return a.now().Add(cardRefusedRetry)
 	case ctx.Err() != nil:
 		a.log.Info().Str("incident", inc.ID).Str("code", code).Msg("pending card not posted before the shutdown: a replica's maintenance pass posts it")
 	default:
 		a.log.Warn().Err(err).Str("incident", inc.ID).Dur("retry_in", cardRetry).Msg("post pending card")
 	}
-	return cardRetry
+	return a.now().Add(cardRetry)
 }
 
 // orphanCardAfter is how old an open incident without a card must be before the maintenance pass
@@ -143,11 +143,12 @@ const orphanCardAfter = session.SyncLockTTL
 // opener holds the incident's sync lock while it posts, so postPendingCard leaves it alone; a
 // crash after the post and before its ts was recorded gives a second card rather than none.
 func (a *App) postOrphanCards(_ context.Context, open []session.Incident) {
-	a.cards.sweep()
+	now := a.now()
+	a.cards.sweep(now)
 	for _, inc := range open {
 		// A lockdown's member has no card of its own by design: the lockdown's card shows it.
-		if inc.MessageTS == "" && inc.Channel != "" && inc.Lockdown == "" && a.now().Sub(inc.CreatedAt) > orphanCardAfter {
-			a.cards.later(inc.ID, a.postPendingCard)
+		if inc.MessageTS == "" && inc.Channel != "" && inc.Lockdown == "" && now.Sub(inc.CreatedAt) > orphanCardAfter {
+			a.cards.later(inc.ID, now, a.postPendingCard)
 		}
 	}
 }
