@@ -231,12 +231,16 @@ func (a *App) cardNotPosted(ctx context.Context, c *slack.SlashCommand, sent ope
 	case errors.As(err, &far):
 		wait = max(wait, far.wait)
 	case errors.Is(err, context.Canceled) && a.cards.ctx.Err() != nil:
-		why = "The bot is restarting"
+		why = restartingWhy
 	case code != "canceled" && code != "ratelimited":
 		why = "Slack did not take its card just now (" + code + ")"
 	}
 	wait = max(wait, a.api.p.backlog(inc.Channel), time.Second)
-	a.logger(ctx).Warn().Err(err).Str("incident", inc.ID).Dur("wait", wait).
+	log := a.logger(ctx).Info() // a wave's backlog, a restart: expected, one line per incident
+	if why != limitedWhy && why != restartingWhy {
+		log = a.logger(ctx).Warn() // Slack failing
+	}
+	log.Err(err).Str("incident", inc.ID).Dur("wait", wait).
 		Msg("card not posted: the incident stays open and the maintenance pass posts its card")
 	if !sent.noticed {
 		text, blocks := openerNotice(inc, a.cardOptions(a.now()), wait, why)
@@ -245,6 +249,9 @@ func (a *App) cardNotPosted(ctx context.Context, c *slack.SlashCommand, sent ope
 	}
 	a.replyCommand(rctx, c, CardDelayedText(inc, wait, why), nil)
 }
+
+// restartingWhy is why a card waits, said to its opener, when the shutdown cancelled its post.
+const restartingWhy = "The bot is restarting"
 
 // cardRefusals are the chat.postMessage errors by which Slack refuses a card for good: posting
 // it again, however much later, gets the same answer until someone changes the channel or the
