@@ -210,7 +210,7 @@ func TestCardPostCancelledByShutdownKept(t *testing.T) {
 	inc := h.openIncident()
 	answers := h.openerAnswers(2) // the notice and one more
 	checkKeptAnswer(t, answers[0], inc, limitedWhy, true)
-	checkKeptAnswer(t, answers[1], inc, "The bot is restarting", false)
+	checkKeptAnswer(t, answers[1], inc, restartingWhy, false)
 	h.apps = h.apps[1:] // the next replica
 	h.checkCardFollows(inc)
 }
