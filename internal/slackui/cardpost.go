@@ -133,7 +133,6 @@ func (a *App) postOpenCard(ctx context.Context, c *slack.SlashCommand, inc sessi
 	defer release()
 	sent, err := a.sendOpenCard(ctx, c, inc)
 	if err != nil {
-		release() // the maintenance pass may post the card from now on
 		a.cardNotPosted(ctx, c, sent, err)
 		return
 	}
