@@ -174,3 +174,46 @@ func TestOpenBackoffShared(t *testing.T) {
 		}
 	}
 }
+
+// TestAckOnOtherConnection: envelopes whose connection Slack refreshed before they were acked
+// are acked on the other live connection, at once, while the refreshed one cannot come back.
+// Twenty envelopes, so that (the fake picking a socket at random for each) some surely came on
+// the refreshed connection: all twenty on the other has a chance of 1 in 2^20.
+func TestAckOnOtherConnection(t *testing.T) {
+	fake := newFake(t)
+	r := startN(t, fake, "xapp-1-test", 2)
+	r.rec.hold = true
+	r.liveN(2)
+	const n = 20
+	cmds := make([]slackfake.SlashCommand, n)
+	for i := range cmds {
+		cmds[i] = slackfake.SlashCommand{UserID: "U1", ChannelID: "C1", Text: "held"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := fake.SlashCommands(ctx, cmds); err != nil {
+		t.Fatal(err)
+	}
+	envs := make([]*slacksocket.Envelope, n)
+	for i := range envs {
+		envs[i] = r.next()
+	}
+	fake.RateLimit("apps.connections.open", 1000, 60) // no new connection for the test's length
+	fake.DisconnectOldest("refresh_requested")
+	r.waitFor("the refreshed socket closed", func(s *slackfake.Server) bool { return s.LiveSockets() == 1 })
+	for deadline := time.Now().Add(10 * time.Second); r.client.Live() != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client has %d live connections, want 1", r.client.Live())
+		}
+		time.Sleep(time.Millisecond) // the client reads the disconnect on its own goroutine
+	}
+	for _, e := range envs {
+		if err := e.AckWithin(ctx, nil, 5*time.Second); err != nil {
+			t.Errorf("ack of %s: %v", e.ID, err)
+		}
+	}
+	r.waitFor("every ack", func(s *slackfake.Server) bool { return len(acksOf(s)) == n })
+	if c := fake.Connects(); c != 2 {
+		t.Errorf("%d connects: the acks waited for a new connection", c)
+	}
+}
