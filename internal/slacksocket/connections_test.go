@@ -217,3 +217,22 @@ func TestAckOnOtherConnection(t *testing.T) {
 		t.Errorf("%d connects: the acks waited for a new connection", c)
 	}
 }
+
+// TestTooManyWebsocketsBacksOff: a connection Slack refuses with too_many_websockets (the app's
+// 10 sockets are taken, by all its replicas) is opened again only after the backoff, not at once
+// as after a refresh: at once it would be refused again, in a loop.
+func TestTooManyWebsocketsBacksOff(t *testing.T) {
+	fake := newFake(t)
+	r := startN(t, fake, "xapp-1-test", 1)
+	r.liveN(1)
+	at := time.Now()
+	fake.DisconnectOldest("too_many_websockets")
+	r.waitFor("a new connection", func(s *slackfake.Server) bool { return s.Connects() == 2 && s.LiveSockets() == 1 })
+	calls := fake.Calls("apps.connections.open")
+	if len(calls) != 2 {
+		t.Fatalf("%d calls of apps.connections.open, want 2", len(calls))
+	}
+	if gap := calls[1].At.Sub(at); gap < 100*time.Millisecond {
+		t.Errorf("opened again %v after too_many_websockets, want ≥ the backoff's 100 ms", gap)
+	}
+}
