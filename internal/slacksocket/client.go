@@ -205,7 +205,7 @@ func classifyOpen(err error) error {
 // worked: it said hello, and Slack did not refuse it for too many connections.
 func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 	why := "socket mode link closed"
-	stop := context.AfterFunc(ctx, cn.close)
+	stop := context.AfterFunc(ctx, cn.quiesce) // the reading ends once the link is quiet, then the close below
 	defer stop()
 	defer func() {
 		if ctx.Err() != nil {

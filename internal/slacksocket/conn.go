@@ -119,6 +119,26 @@ func (c *conn) close() {
 	})
 }
 
+// A shutdown reads on until no envelope has come for shutdownQuiet (at most shutdownRead), and
+// only then says goodbye. Slack delivers on a connection until it has the close frame, and a
+// slash command or a click it delivered is never delivered again: closing at once lost, unacked,
+// every envelope already on its way or waiting unread in this end's buffers, and its sender saw
+// an error (after the goodbye nothing can be acked: no data frame may follow a close frame).
+// What is read meanwhile is acked and handed on as any envelope; Slack's pings do not count.
+const (
+	shutdownQuiet = 100 * time.Millisecond
+	shutdownRead  = 2 * time.Second
+)
+
+// quiesce begins a shutdown: the reader ends at the first shutdownQuiet without a frame (or after
+// shutdownRead), and serve then closes the connection. A connection through a proxy (no
+// corkConn under it) is closed at once.
+func (c *conn) quiesce() {
+	if c.tcp.Conn == nil || c.tcp.quiesce(shutdownQuiet, shutdownRead) != nil {
+		c.close()
+	}
+}
+
 // isOpen: the connection may still take writes.
 func (c *conn) isOpen() bool {
 	select {
@@ -148,6 +168,7 @@ func (c *conn) frames(fn func([]byte) (stop bool)) error {
 		if fn(buf.Bytes()) {
 			return nil
 		}
+		c.tcp.handled()
 		if buf.Cap() > 1<<20 {
 			buf = bytes.Buffer{} // one huge frame's buffer is not kept
 		}
