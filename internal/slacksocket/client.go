@@ -133,6 +133,9 @@ func (c *Client) keep(ctx context.Context, h Handler) error {
 		c.down(h, "socket mode connecting")
 		cn, err := c.connect(ctx)
 		if ctx.Err() != nil {
+			if cn != nil {
+				cn.close() // dialled as Run was ending (another connection's refused token)
+			}
 			return nil
 		}
 		if err != nil {
