@@ -56,7 +56,11 @@ func (p *cardPosts) run(post func()) {
 // alone until after now: a backlog or an outage of Slack makes a pass every few seconds neither
 // wait for each card in turn nor send (and log) the same failing post again and again. post
 // returns until when to leave id alone after it (zero: not at all), on the App's clock.
-func (p *cardPosts) later(id string, now time.Time, post func(ctx context.Context, id string) (notBefore time.Time)) {
+//
+// post runs under the posts' context (ended by stop); its wait for the channel's slot also ends
+// with ctx, the maintenance pass's: at a shutdown a card still waiting for its turn is left to
+// the next replica at once, instead of holding the grace that the last jobs' card updates need.
+func (p *cardPosts) later(ctx context.Context, id string, now time.Time, post func(ctx, slotCtx context.Context, id string) (notBefore time.Time)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped || p.busy[id] || now.Before(p.notBefore[id]) {
@@ -65,7 +69,10 @@ func (p *cardPosts) later(id string, now time.Time, post func(ctx context.Contex
 	delete(p.notBefore, id)
 	p.busy[id] = true
 	p.wg.Go(func() {
-		notBefore := post(p.ctx, id)
+		slotCtx, cancel := context.WithCancel(p.ctx)
+		defer cancel()
+		defer context.AfterFunc(ctx, cancel)()
+		notBefore := post(p.ctx, slotCtx, id)
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		delete(p.busy, id)

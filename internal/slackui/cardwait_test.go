@@ -1,6 +1,7 @@
 package slackui
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -257,8 +258,9 @@ func TestCardFailureKeptOrDiscarded(t *testing.T) {
 
 // TestMaintenancePassLeavesCardsWaiting: the maintenance pass hands a kept incident's card to
 // a post of its own and goes on (resuming interrupted steps must not wait for a channel's
-// backlog), one post per incident however many passes run; a shutdown cancels the waiting post,
-// and the next replica's pass posts the card once.
+// backlog), one post per incident however many passes run; at a shutdown (the pass's context
+// ends) the post stops waiting at once, without holding the grace, and the next replica's pass
+// posts the card once.
 func TestMaintenancePassLeavesCardsWaiting(t *testing.T) {
 	h := newHarness(t)
 	a := h.apps[0]
@@ -270,8 +272,9 @@ func TestMaintenancePassLeavesCardsWaiting(t *testing.T) {
 	inc := h.openIncident()
 
 	h.clock.Advance(orphanCardAfter + time.Second)
+	serving, shutdown := context.WithCancel(h.ctx)
 	for range 3 {
-		a.maintainOnce(h.ctx) // each returns while the card waits ≈ 30 s for its slot
+		a.maintainOnce(serving) // each returns while the card waits ≈ 30 s for its slot
 	}
 	a.cards.mu.Lock()
 	busy := a.cards.busy[inc.ID]
@@ -279,7 +282,8 @@ func TestMaintenancePassLeavesCardsWaiting(t *testing.T) {
 	if !busy || h.get(inc.ID).MessageTS != "" {
 		t.Fatalf("after the passes the card post is waiting: %v, posted: %v; want waiting, not posted", busy, h.get(inc.ID).MessageTS != "")
 	}
-	a.cards.stop()
+	shutdown()
+	a.cards.wg.Wait() // without stop: the post ends with the pass's context
 	h.apps = h.apps[1:]
 	h.checkCardFollows(h.get(inc.ID))
 	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {

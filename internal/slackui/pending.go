@@ -29,7 +29,7 @@ func (a *App) postPendingCards(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		a.cards.later(id, a.now(), a.postPendingCard)
+		a.cards.later(ctx, id, a.now(), a.postPendingCard)
 	}
 }
 
@@ -49,8 +49,9 @@ const (
 // A crash between the post and recording its ts posts it again on the next pass (a second card
 // rather than none). A card Slack refuses for good (refusedForGood: the bot is not in the
 // channel, it does not exist or is archived…) ends the attempt with an audit entry saying so.
-// It returns until when to leave the incident alone (zero: not at all; cardPosts.later).
-func (a *App) postPendingCard(ctx context.Context, id string) (notBefore time.Time) {
+// The wait for the slot ends with slotCtx too (cardPosts.later). It returns until when to
+// leave the incident alone (zero: not at all).
+func (a *App) postPendingCard(ctx, slotCtx context.Context, id string) (notBefore time.Time) {
 	l, release := a.holdSyncLock(ctx, id)
 	if l == nil {
 		return time.Time{} // Redis failed or another replica is at it: the next pass tries again
@@ -60,9 +61,9 @@ func (a *App) postPendingCard(ctx context.Context, id string) (notBefore time.Ti
 	if !ok {
 		return time.Time{}
 	}
-	done, err := a.api.p.post(ctx, inc.Channel)
+	done, err := a.api.p.post(slotCtx, inc.Channel)
 	if err != nil {
-		return a.pendingCardFailed(ctx, inc, a.api.fail("chat.postMessage", err))
+		return a.pendingCardFailed(slotCtx, inc, a.api.fail("chat.postMessage", err))
 	}
 	defer done()
 	if inc, ok = a.pendingIncident(ctx, id); !ok { // as it is after the wait
@@ -142,13 +143,13 @@ const orphanCardAfter = session.SyncLockTTL
 // shows the incident and a second /compromised only links to a card that does not exist. A live
 // opener holds the incident's sync lock while it posts, so postPendingCard leaves it alone; a
 // crash after the post and before its ts was recorded gives a second card rather than none.
-func (a *App) postOrphanCards(_ context.Context, open []session.Incident) {
+func (a *App) postOrphanCards(ctx context.Context, open []session.Incident) {
 	now := a.now()
 	a.cards.sweep(now)
 	for _, inc := range open {
 		// A lockdown's member has no card of its own by design: the lockdown's card shows it.
 		if inc.MessageTS == "" && inc.Channel != "" && inc.Lockdown == "" && now.Sub(inc.CreatedAt) > orphanCardAfter {
-			a.cards.later(inc.ID, now, a.postPendingCard)
+			a.cards.later(ctx, inc.ID, now, a.postPendingCard)
 		}
 	}
 }
