@@ -42,15 +42,14 @@ const (
 )
 
 // postPendingCard posts one pending card under the incident's sync lock, held (and renewed by
-// holdSyncLock) while the post waits for its channel's slot, so two replicas never both post it. The wait is
-// bounded by nothing but the shutdown: in a long wave of incidents in one channel the card
-// takes its turn and posts when the backlog drains, instead of failing at a deadline and
-// trying again on every pass. It is rendered after the wait, from the incident as stored then.
-// A crash between the post and recording its ts posts it again on the next pass (a second card
-// rather than none). A card Slack refuses for good (refusedForGood: the bot is not in the
-// channel, it does not exist or is archived…) ends the attempt with an audit entry saying so.
-// The wait for the slot ends with slotCtx too (cardPosts.later). It returns until when to
-// leave the incident alone (zero: not at all).
+// holdSyncLock) while the post waits for its channel's slot, so two replicas never both post
+// it. Only a shutdown (slotCtx, cardPosts.later) bounds the wait: in a long wave of incidents
+// in one channel the card takes its turn and posts when the backlog drains, instead of failing
+// at a deadline and trying again on every pass. It is rendered after the wait, from the
+// incident as stored then. A crash between the post and recording its ts posts it again on the
+// next pass (a second card rather than none). A card Slack refuses for good (refusedForGood:
+// the bot is not in the channel, it does not exist or is archived…) ends the attempt with an
+// audit entry saying so. It returns until when to leave the incident alone (zero: not at all).
 func (a *App) postPendingCard(ctx, slotCtx context.Context, id string) (notBefore time.Time) {
 	l, release := a.holdSyncLock(ctx, id)
 	if l == nil {
