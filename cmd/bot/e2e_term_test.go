@@ -28,17 +28,11 @@ const (
 	// opens, card posts and Deny clicks in flight and queued.
 	termCards = 4
 	// termAckWait is Slack's ack deadline (3 s) with room for a loaded machine: an envelope not
-	// acked by then failed as far as its sender can tell (a slash command or a click is not
-	// redelivered; Slack shows the person an error), and the person does it again.
+	// acked by then failed as far as its sender can tell (Slack shows them an error; a slash
+	// command or a click is not delivered again). One Slack wrote in the instant A's goodbye was
+	// on its way is still run by A (slacksocket reads until Slack's close), so nothing is done
+	// twice here: each command and click is sent once, and each must take effect.
 	termAckWait = 5 * time.Second
-	termRetries = 2 // how often one person does a command or a click again after such an error
-	// termLost is how many envelopes may go unacked: those Slack wrote to one of A's connections
-	// in the instant between that connection's last read and its close frame reaching Slack
-	// (a real Slack's round trip; here the scheduling of two busy processes), which no client can
-	// ack. A has two connections (SOCKET_CONNECTIONS), so two such instants; in runs of this test
-	// one of them caught a click in about one run in eight. A replica that closed its link at
-	// once lost every envelope on its way or unread in its buffers: several in most runs.
-	termLost    = 2
 	termSlackRT = 15 * time.Millisecond
 )
 
@@ -51,12 +45,12 @@ type termInc struct {
 	target, user, domain, engineer string
 	original                       string // the user's dial policy before the burst
 
-	commands, acks int    // commands sent; of those, acked
-	card           string // the card's ts
-	cards          int    // top-level posts of a card of this target
-	contained      bool   // the card shows the user contained
-	clicking       bool   // a click is being sent
-	clicked        bool   // a Deny click was acked
+	commands  int    // commands sent
+	card      string // the card's ts
+	cards     int    // top-level posts of a card of this target
+	contained bool   // the card shows the user contained
+	clicking  bool   // a click is being sent
+	clicked   bool   // a Deny click was acked
 }
 
 // termRun drives the burst: the commands, the clicks, the SIGTERM.
@@ -68,21 +62,22 @@ type termRun struct {
 	mu        sync.Mutex
 	incs      map[string]*termInc // by target
 	byTS      map[string]*termInc
-	unacked   []string       // the envelopes not acked in time, for the log
-	unackedBy map[string]int // by sender
+	unacked   []string // the envelopes not acked in time, for the log
 	stopping  bool
-	exitAfter time.Duration // from A's SIGTERM to its exit
+	termAt    time.Time     // A's SIGTERM
+	exitAfter time.Duration // from it to A's exit
 }
 
 // TestSIGTERMMidBurst: replicas A and B serve a burst of /compromised across several domains and
 // engineers, each card's Deny clicked as soon as it shows; once a few cards have shown, A gets
-// SIGTERM while the rest of the burst is sent, and must exit cleanly within its grace. Afterwards
-// every command has exactly one answer (its card; an opener's notice is not an answer but its
-// card's early Deny), every incident is open with exactly one card, every user was denied at the
-// PBX by exactly one PUT with the original dial policy recorded in the incident, and no step is
-// left running (B picks up whatever A left, within a bounded wait). An envelope A's closing socket
-// swallowed unacked is what Slack shows its sender as an error: it is done again, as a person
-// would, and counted. On failure A's log is printed.
+// SIGTERM while the rest of the burst is sent, and must exit cleanly within its grace. Each
+// command and each click is sent once, and afterwards every command has exactly one answer (its
+// card; an opener's notice is not an answer but its card's early Deny), every incident is open
+// with exactly one card, every user was denied at the PBX by exactly one PUT with the original
+// dial policy recorded in the incident, and no step is left running (B picks up whatever A left,
+// within a bounded wait). Before slacksocket read on at a shutdown, A's closing link lost
+// several commands and clicks in most runs (never acked, never run). On failure A's log is
+// printed.
 func TestSIGTERMMidBurst(t *testing.T) {
 	r := newRig(t, 8, nil)
 	r.env["LOG_LEVEL"] = "info"
@@ -96,7 +91,7 @@ func TestSIGTERMMidBurst(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), burstDeadline)
 	defer cancel()
-	run := &termRun{r: r, ctx: ctx, incs: map[string]*termInc{}, byTS: map[string]*termInc{}, unackedBy: map[string]int{}}
+	run := &termRun{r: r, ctx: ctx, incs: map[string]*termInc{}, byTS: map[string]*termInc{}}
 	var order []*termInc
 	for i, tg := range r.targets[:termBurst] {
 		u, d, _ := strings.Cut(tg, "@")
@@ -178,15 +173,11 @@ func TestSIGTERMMidBurst(t *testing.T) {
 	if err := <-stopped; err != nil { // bounded: terminate gives up after the deploy's grace
 		t.Error(err)
 	}
-	run.wg.Wait() // bounded: each envelope's ack is waited for termAckWait, at most termRetries+1 times
+	run.wg.Wait() // bounded: each envelope's ack is waited for at most termAckWait
 	run.settled(t)
 	run.check(t)
-	if len(run.unacked) > termLost {
-		t.Errorf("%d envelopes were never acked (Slack showed their senders an error), want at most %d: %v",
-			len(run.unacked), termLost, run.unacked)
-	}
-	t.Logf("%d incidents; A stopped after %d cards, exited %s after SIGTERM; not acked (done again): %v",
-		termBurst, termCards, run.exitAfter.Round(time.Millisecond), run.unacked)
+	t.Logf("%d incidents; A stopped after %d cards, exited %s after SIGTERM, having since %s; not acked but run (Slack showed an error): %v",
+		termBurst, termCards, run.exitAfter.Round(time.Millisecond), run.afterTerm(logsA, logsB), run.unacked)
 }
 
 // terminate sends A SIGTERM and, at once, the rest of the burst; the channel it returns gets
@@ -194,6 +185,7 @@ func TestSIGTERMMidBurst(t *testing.T) {
 func (run *termRun) terminate(a *proc, rest []*termInc) chan error {
 	out := make(chan error, 1)
 	at := time.Now()
+	run.termAt = at // run.mu is held
 	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		out <- fmt.Errorf("SIGTERM: %w", err)
 		return out
@@ -218,57 +210,44 @@ func (run *termRun) terminate(a *proc, rest []*termInc) chan error {
 	return out
 }
 
-// command sends inc's /compromised as its engineer, again when no ack comes in time (Slack showed
-// the engineer an error), at most termRetries times. It does not take run.mu (its callers may
-// hold it).
+// command sends inc's /compromised as its engineer and waits (bounded) for its ack. It does not
+// take run.mu (its callers may hold it).
 func (run *termRun) command(inc *termInc) {
 	run.wg.Go(func() {
-		for attempt := 0; attempt <= termRetries && run.ctx.Err() == nil; attempt++ {
-			id, err := run.r.slack.SlashCommand(run.ctx, slackfake.SlashCommand{UserID: inc.engineer, ChannelID: incChan, Text: inc.target})
-			if err != nil {
-				return // the burst's deadline passed
-			}
-			acked := run.acked(id)
-			run.mu.Lock()
-			inc.commands++
-			if acked {
-				inc.acks++
-			}
-			run.mu.Unlock()
-			if acked || run.ctx.Err() != nil {
-				return
-			}
-			run.note(inc.engineer, "command "+inc.target)
+		id, err := run.r.slack.SlashCommand(run.ctx, slackfake.SlashCommand{UserID: inc.engineer, ChannelID: incChan, Text: inc.target})
+		if err != nil {
+			return // the burst's deadline passed: check reports what is missing
+		}
+		acked := run.acked(id)
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		inc.commands++
+		if !acked {
+			run.unacked = append(run.unacked, "command "+inc.target)
 		}
 	})
 }
 
-// clickLocked presses Deny on the message ts as user, once per incident: again when the card
-// changed under the click (its next version shows the button again) or no ack came in time
-// (Slack showed the clicker an error), at most termRetries times. run.mu is held.
+// clickLocked presses Deny on the message ts as user, once per incident (again only when the
+// card changed under the click: its next version is clicked). run.mu is held.
 func (run *termRun) clickLocked(inc *termInc, user, ts string) {
 	if inc.clicking || inc.clicked {
 		return
 	}
 	inc.clicking = true
 	run.wg.Go(func() {
-		for attempt := 0; attempt <= termRetries && run.ctx.Err() == nil; attempt++ {
-			id, err := run.r.slack.Click(run.ctx, slackfake.Click{UserID: user, ChannelID: incChan, MessageTS: ts, ActionID: "step:deny"})
-			if err != nil {
-				break // the button is gone (the card changed: its next version is clicked) or the deadline passed
-			}
-			acked := run.acked(id)
-			run.mu.Lock()
-			inc.clicked = acked
-			run.mu.Unlock()
-			if acked || run.ctx.Err() != nil {
-				break
-			}
-			run.note(user, "click "+inc.target)
-		}
+		id, err := run.r.slack.Click(run.ctx, slackfake.Click{UserID: user, ChannelID: incChan, MessageTS: ts, ActionID: "step:deny"})
+		acked := err == nil && run.acked(id)
 		run.mu.Lock()
+		defer run.mu.Unlock()
 		inc.clicking = false
-		run.mu.Unlock()
+		if err != nil {
+			return // the button is gone (the card changed: its next version is clicked) or the deadline passed
+		}
+		inc.clicked = true
+		if !acked {
+			run.unacked = append(run.unacked, "click "+inc.target)
+		}
 	})
 }
 
@@ -278,14 +257,6 @@ func (run *termRun) acked(id string) bool {
 	defer cancel()
 	_, err := run.r.slack.WaitAck(ctx, id)
 	return err == nil
-}
-
-// note records an envelope of user's that was not acked in time.
-func (run *termRun) note(user, what string) {
-	run.mu.Lock()
-	defer run.mu.Unlock()
-	run.unacked = append(run.unacked, what)
-	run.unackedBy[user]++
 }
 
 // settled waits (bounded) until no incident of the burst has a step running: what A left running
@@ -323,44 +294,24 @@ func (run *termRun) settled(t *testing.T) {
 func (run *termRun) check(t *testing.T) {
 	t.Helper()
 	r := run.r
-	// Slack: one card per target, posted once. A command's answer is its card (the opener's notice
-	// is the card's Deny, early) or, for one done again after Slack showed an error, "already has
-	// an open incident" when the first had been run all the same: every acked command has its
-	// answer, and no command has two. A click's answer is the deny; "already running/done" only
-	// for a click done again after an error.
+	// Slack: one card per target, posted once; no answer to a command but its card (the
+	// opener's notice is the card's Deny, early), none to a click.
 	cards := map[string]int{}
 	for _, m := range r.slack.Channel(incChan) {
 		if c := cardTitleRE.FindStringSubmatch(m.Text); c != nil && m.ThreadTS == "" {
 			cards[c[1]]++
 		}
 	}
-	answers := map[string]int{}
 	for _, u := range append([]string{alice}, termEngineers...) {
-		again := 0
 		for _, m := range r.slack.Ephemerals(u) {
-			if n := noticeRE.FindStringSubmatch(m.Text); n != nil && run.incs[n[1]] != nil {
-				continue
+			if n := noticeRE.FindStringSubmatch(m.Text); n == nil || run.incs[n[1]] == nil {
+				t.Errorf("%s got an unexpected answer (%s): %q", u, m.Method, m.Text)
 			}
-			if inc := run.alreadyOpen(m.Text); inc != nil && inc.engineer == u {
-				answers[inc.target]++
-				continue
-			}
-			if strings.Contains(m.Text, " is already ") {
-				again++
-				continue
-			}
-			t.Errorf("%s got an unexpected answer (%s): %q", u, m.Method, m.Text)
-		}
-		if again > run.unackedBy[u] {
-			t.Errorf("%s was told %d time(s) that a step is already running or done, for %d click(s) done again", u, again, run.unackedBy[u])
 		}
 	}
 	for _, inc := range run.incs {
-		if cards[inc.target] != 1 || inc.cards != 1 {
-			t.Errorf("%s: %d card(s) in the channel, %d posted, want 1", inc.target, cards[inc.target], inc.cards)
-		}
-		if n := answers[inc.target] + cards[inc.target]; n < inc.acks || n > inc.commands {
-			t.Errorf("%s: %d answer(s) to %d command(s), %d of them acked", inc.target, n, inc.commands, inc.acks)
+		if cards[inc.target] != 1 || inc.cards != 1 || inc.commands != 1 {
+			t.Errorf("%s: %d card(s) in the channel, %d posted, for %d command(s); want 1", inc.target, cards[inc.target], inc.cards, inc.commands)
 		}
 	}
 
@@ -413,17 +364,24 @@ func (run *termRun) check(t *testing.T) {
 	}
 }
 
-// alreadyOpen is the incident a command's "already has an open incident" answer names.
-func (run *termRun) alreadyOpen(text string) *termInc {
-	if !strings.Contains(text, "already has an open incident") {
-		return nil
-	}
-	for _, inc := range run.incs {
-		if strings.Contains(text, inc.target) {
-			return inc
+// afterTerm says what replica A's log (the world's logs from index from to to) shows it did
+// after its SIGTERM: incidents opened, steps finished.
+func (run *termRun) afterTerm(from, to int) string {
+	run.r.mu.Lock()
+	defer run.r.mu.Unlock()
+	n := map[string]int{}
+	for _, l := range run.r.logs[from:to] {
+		for ln := range strings.SplitSeq(l.String(), "\n") {
+			var e struct {
+				Time    time.Time `json:"time"`
+				Message string    `json:"message"`
+			}
+			if json.Unmarshal([]byte(ln), &e) == nil && e.Time.After(run.termAt) {
+				n[e.Message]++
+			}
 		}
 	}
-	return nil
+	return fmt.Sprintf("opened %d incident(s) and finished %d step(s)", n["incident opened"], n["step finished"])
 }
 
 // printLog logs the lines of replica name's output (the world's logs from index from to to).

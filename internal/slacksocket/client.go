@@ -208,7 +208,7 @@ func classifyOpen(err error) error {
 // worked: it said hello, and Slack did not refuse it for too many connections.
 func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 	why := "socket mode link closed"
-	stop := context.AfterFunc(ctx, cn.quiesce) // the reading ends once the link is quiet, then the close below
+	stop := context.AfterFunc(ctx, cn.quiesce) // goodbye once the link is quiet; the reading ends at Slack's close
 	defer stop()
 	defer func() {
 		if ctx.Err() != nil {

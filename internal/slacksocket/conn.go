@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -19,9 +20,16 @@ type conn struct {
 	id   int // for the logs: 1, 2, … in the order dialled
 	ws   *websocket.Conn
 	tcp  *corkConn
-	wmu  sync.Mutex // gorilla allows one writer of data frames at a time
-	done chan struct{}
-	once sync.Once
+	wmu  sync.Mutex    // gorilla allows one writer of data frames at a time
+	done chan struct{} // closed by the goodbye: no more writes
+	bye  sync.Once     // goodbye
+	once sync.Once     // close
+
+	// For a shutdown's reading (quiesce): whether the reader is on a frame, and, once the
+	// shutdown began, when it last finished one (Unix ns; the shutdown's start before).
+	busy      atomic.Bool
+	quiescing atomic.Bool
+	last      atomic.Int64
 }
 
 const (
@@ -107,36 +115,73 @@ func (c *conn) flush() error {
 
 var errConnClosed = errors.New("socket mode connection closed")
 
-// close says goodbye with a normal close frame (sent after the acks held back) and closes.
-func (c *conn) close() {
-	c.once.Do(func() {
+// goodbye sends a normal close frame (after the acks held back): no data frame may follow it,
+// so from now the connection takes no writes (its acks go to another live connection). The
+// reader goes on: what Slack sent before it had the close frame still arrives, then Slack's own
+// close frame ends the reading.
+func (c *conn) goodbye() {
+	c.bye.Do(func() {
 		c.wmu.Lock()
 		close(c.done)
 		c.wmu.Unlock()
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	})
+}
+
+// close says goodbye and closes.
+func (c *conn) close() {
+	c.once.Do(func() {
+		c.goodbye()
 		_ = c.ws.Close()
 	})
 }
 
 // A shutdown reads on until no envelope has come for shutdownQuiet (at most shutdownRead), and
-// only then says goodbye. Slack delivers on a connection until it has the close frame, and a
-// slash command or a click it delivered is never delivered again: closing at once lost, unacked,
-// every envelope already on its way or waiting unread in this end's buffers, and its sender saw
-// an error (after the goodbye nothing can be acked: no data frame may follow a close frame).
-// What is read meanwhile is acked and handed on as any envelope; Slack's pings do not count.
+// only then says goodbye, and then reads on until Slack's own close frame (at most goodbyeRead).
+// Slack delivers on a connection until it has the close frame, and never delivers a slash
+// command or a click again: closing at once lost, unacked and never run, every envelope on its
+// way or waiting unread in this end's buffers (its sender saw an error). What is read before the
+// goodbye is acked and handed on as any envelope; what Slack sent in the instant the goodbye
+// was on its way is still handed on (the app runs it), its ack going on another live
+// connection, or failing. Slack's pings do not count as envelopes.
 const (
 	shutdownQuiet = 100 * time.Millisecond
 	shutdownRead  = 2 * time.Second
+	goodbyeRead   = time.Second
 )
 
-// quiesce begins a shutdown: the reader ends at the first shutdownQuiet without a frame (or after
-// shutdownRead), and serve then closes the connection. A connection through a proxy (no
-// corkConn under it) is closed at once.
+// quiesce begins a shutdown (see shutdownQuiet): it says goodbye once the reader has been
+// waiting for a frame for shutdownQuiet, or after shutdownRead, and closes goodbyeRead later
+// when Slack has not closed by then.
 func (c *conn) quiesce() {
-	if c.tcp.Conn == nil || c.tcp.quiesce(shutdownQuiet, shutdownRead) != nil {
-		c.close()
+	c.last.Store(time.Now().UnixNano())
+	c.quiescing.Store(true)
+	until := time.Now().Add(shutdownRead)
+	var check func()
+	check = func() {
+		busy := c.busy.Load() // before last: a frame just finished shows its time
+		wait := shutdownQuiet - time.Since(time.Unix(0, c.last.Load()))
+		if busy {
+			wait = shutdownQuiet
+		}
+		if left := time.Until(until); wait > 0 && left > 0 {
+			time.AfterFunc(min(wait, left), check)
+			return
+		}
+		c.goodbye()
+		time.AfterFunc(goodbyeRead, c.close)
 	}
+	check()
+}
+
+// reading records whether the reader is on a frame and, during a shutdown, when it finished
+// one: two atomic stores per frame otherwise.
+func (c *conn) reading(busy bool) {
+	if !busy && c.quiescing.Load() {
+		c.last.Store(time.Now().UnixNano())
+	}
+	c.busy.Store(busy)
 }
 
 // isOpen: the connection may still take writes.
@@ -158,17 +203,20 @@ func (c *conn) frames(fn func([]byte) (stop bool)) error {
 		if err != nil {
 			return err
 		}
+		c.reading(true) // a frame Slack sent: a shutdown waits for it
 		buf.Reset()
 		if _, err := buf.ReadFrom(r); err != nil {
 			return fmt.Errorf("read frame: %w", err)
 		}
 		if typ != websocket.TextMessage {
+			c.reading(false)
 			continue // Slack sends JSON text frames only
 		}
-		if fn(buf.Bytes()) {
+		stop := fn(buf.Bytes())
+		c.reading(false)
+		if stop {
 			return nil
 		}
-		c.tcp.handled()
 		if buf.Cap() > 1<<20 {
 			buf = bytes.Buffer{} // one huge frame's buffer is not kept
 		}

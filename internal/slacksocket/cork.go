@@ -3,7 +3,6 @@ package slacksocket
 import (
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -36,13 +35,6 @@ type corkConn struct {
 	// Write deadlines once armed (see SetWriteDeadline): asked is the latest asked for, set the
 	// socket's own.
 	asked, set time.Time
-
-	// A shutdown's reading (quiesce): a Read waits for bytes until quiet after the last frame
-	// handled (active), and none past until. Zero quiet: no shutdown.
-	quiescing atomic.Bool // quiet is set: handled has a time to record
-	quiet     time.Duration
-	active    time.Time
-	until     time.Time
 }
 
 // maxHold bounds how long a held ack waits for the reader's next Read: well under a
@@ -60,15 +52,11 @@ func (c *corkConn) arm() {
 	c.mu.Unlock()
 }
 
-// Read sends what is held, then reads (during a shutdown, waiting for bytes only until its quiet
-// deadline).
+// Read sends what is held, then reads.
 func (c *corkConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	c.corked = false
 	err := c.flushLocked()
-	if err == nil && c.quiet > 0 {
-		err = c.Conn.SetReadDeadline(c.quietDeadlineLocked())
-	}
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err
@@ -78,40 +66,6 @@ func (c *corkConn) Read(p []byte) (int, error) {
 	c.corked = c.armed && n > 0
 	c.mu.Unlock()
 	return n, err
-}
-
-// quiesce begins a shutdown's reading: from now, each Read waits for bytes only until quiet
-// after the last data frame the reader handled (handled; from now for the first), and none
-// reads past within from now; a Read waiting now is cut short the same way. Slack's pings do not
-// keep the reading going, and a reader that lags behind a burst reads on through what waits in
-// the buffers. The reader's own read deadlines (the watchdog's) give way at its next Read.
-func (c *corkConn) quiesce(quiet, within time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	c.quiet, c.active, c.until = quiet, now, now.Add(within)
-	c.quiescing.Store(true)
-	return c.Conn.SetReadDeadline(c.quietDeadlineLocked())
-}
-
-// handled records that the reader has handled a data frame (for a shutdown's quiet; it costs an
-// atomic load otherwise).
-func (c *corkConn) handled() {
-	if !c.quiescing.Load() {
-		return
-	}
-	c.mu.Lock()
-	c.active = time.Now()
-	c.mu.Unlock()
-}
-
-// quietDeadlineLocked is a shutdown's read deadline: quiet after the last frame handled, at
-// most until.
-func (c *corkConn) quietDeadlineLocked() time.Time {
-	if d := c.active.Add(c.quiet); d.Before(c.until) {
-		return d
-	}
-	return c.until
 }
 
 // Write holds p while the reader is corked, else writes it (after what is held).

@@ -3,10 +3,14 @@ package slacksocket_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
@@ -84,5 +88,68 @@ func TestShutdownAcksWhatArrived(t *testing.T) {
 		if acks[id] != 1 {
 			t.Errorf("envelope %d (of %d sent before the shutdown) acked %d times, want once", i, len(ids), acks[id])
 		}
+	}
+}
+
+// TestShutdownReadsUntilSlackCloses: an envelope Slack sent in the instant the client's goodbye
+// (its close frame) was on its way arrives after it. It can no longer be acked on its connection
+// (no data frame may follow a close frame) and this client has no other, but it is still handed
+// to the handler, so the app runs it instead of losing it; the reading ends at Slack's own close.
+// The server here is a bare WebSocket server that writes the envelope when the goodbye comes,
+// before it answers it: slackfake answers a close at once.
+func TestShutdownReadsUntilSlackCloses(t *testing.T) {
+	const late = `{"envelope_id":"late-1","type":"slash_commands","accepts_response_payload":true,"payload":{` +
+		`"token":"t","team_id":"T1","team_domain":"fake","channel_id":"C1","channel_name":"incident","user_id":"U1",` +
+		`"user_name":"alice","command":"/compromised","text":"late","api_app_id":"A1","is_enterprise_install":"false",` +
+		`"response_url":"http://127.0.0.1:1/r","trigger_id":"1.2.3"}}`
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		ws.SetCloseHandler(func(code int, _ string) error {
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(late))
+			return ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+		})
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","num_connections":1}`))
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c := slacksocket.New(opener{url: "ws" + strings.TrimPrefix(srv.URL, "http")},
+		slacksocket.Options{PingInterval: 30 * time.Second, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	rec := newRecorder()
+	rec.hold = true // its ack would fail: there is no connection left to take it
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, rec) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !rec.sawLink("up") {
+		if time.Now().After(deadline) {
+			t.Fatal("the link never came up")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the test's own recorder
+	}
+	cancel()
+	select {
+	case e := <-rec.got:
+		if e.ID != "late-1" || e.Command == nil || e.Command.Text != "late" {
+			t.Errorf("handed %+v, want the late slash command", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the envelope sent before Slack had the goodbye never reached the handler")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Slack closed")
 	}
 }

@@ -324,9 +324,10 @@ func (a *App) Run(ctx context.Context) error {
 	a.setLink(false, "shutting down")
 	a.viewWG.Wait() // each is bounded by submissionTimeout and its ack's timeout
 
-	// Nothing new arrives now: the link read on until it was quiet, so what Slack had sent is
-	// acked and queued, and Slack sends the rest to other replicas (a slash command or a click
-	// it delivered is never delivered again). What is queued runs within the grace; what still
+	// Nothing new arrives now: the link read on until it was quiet, then until Slack had its
+	// close, so what Slack had sent is queued (and acked, but for what came as the close was on
+	// its way), and Slack sends the rest to other replicas (a slash command or a click it
+	// delivered is never delivered again). What is queued runs within the grace; what still
 	// waits after it is answered "restarting, try again" instead of being forgotten.
 	gctx, gcancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
 	a.drain(gctx)
