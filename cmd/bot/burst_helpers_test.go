@@ -334,8 +334,10 @@ type burstResult struct {
 
 var (
 	cardTitleRE = regexp.MustCompile(`Compromised: (\S+@\S+) \(`)
-	// noticeRE reads the incident of an opener's notice from its fallback text (OpenerNotice).
-	noticeRE = regexp.MustCompile(`^⏳ INC-\S+ (\S+@\S+): deny `)
+	// noticeRE reads the incident of an opener's notice from its fallback text (OpenerNotice;
+	// "is open" while its card is not posted). TestNoticeDeniesBeforeCard checks it reads the
+	// notice the bot sends: the rate-limited benchmark clicks the notices it reads.
+	noticeRE = regexp.MustCompile(`^⏳ INC-\S+ (\S+@\S+)(?: is open)?: deny `)
 )
 
 // incidentBurst opens one incident per target at once (alice, in incChan) and, as the engineer

@@ -28,6 +28,9 @@ func TestNoticeDeniesBeforeCard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m := noticeRE.FindStringSubmatch(notice.Text); m == nil || m[1] != "1001@acme.example" {
+		t.Errorf("the burst rig's noticeRE reads %q from the notice %q, want 1001@acme.example", m, notice.Text)
+	}
 	for _, s := range []string{inc.ID, "1001@acme.example", "when Slack allows", `"s:deny:v`, `"confirm"`, `"value":"` + inc.ID + `"`} {
 		if !strings.Contains(notice.Text+string(notice.Blocks), s) {
 			t.Errorf("the notice lacks %s:\n%s\n%s", s, notice.Text, notice.Blocks)
