@@ -41,7 +41,7 @@ func BenchmarkSyncUnchanged(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if retry, err := h.apps[0].syncIncident(h.ctx, inc.ID); retry || err != nil {
+		if retry, err := h.apps[0].syncIncident(rec.ctx(h.ctx), inc.ID); retry || err != nil {
 			b.Fatalf("sync = %v, %v", retry, err)
 		}
 	}

@@ -14,10 +14,22 @@ import (
 
 // redisRecord records the commands a Redis client sends (each command of a pipeline), as their
 // arguments.
+// redisRecord records the Redis commands sent under a context from its ctx: the harness's other
+// goroutines (both apps' maintenance passes and loops share the client) send theirs meanwhile,
+// and under load one of them landed in a count now and then.
 type redisRecord struct {
 	mu   sync.Mutex
 	cmds [][]string
 }
+
+type recordKey struct{}
+
+// ctx is parent with the commands sent under it recorded by r.
+func (r *redisRecord) ctx(parent context.Context) context.Context {
+	return context.WithValue(parent, recordKey{}, r)
+}
+
+func (r *redisRecord) mine(ctx context.Context) bool { return ctx.Value(recordKey{}) == r }
 
 func (r *redisRecord) add(cmds ...redis.Cmder) {
 	r.mu.Lock()
@@ -40,10 +52,20 @@ func (r *redisRecord) commands() [][]string {
 
 func (r *redisRecord) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (r *redisRecord) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { r.add(cmd); return next(ctx, cmd) }
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if r.mine(ctx) {
+			r.add(cmd)
+		}
+		return next(ctx, cmd)
+	}
 }
 func (r *redisRecord) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { r.add(cmds...); return next(ctx, cmds) }
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if r.mine(ctx) {
+			r.add(cmds...)
+		}
+		return next(ctx, cmds)
+	}
 }
 
 // TestSyncUnchangedReadsLittle: a sync of an incident whose card and thread are up to date (a
@@ -63,7 +85,7 @@ func TestSyncUnchangedReadsLittle(t *testing.T) {
 	rec := &redisRecord{}
 	h.rdb.AddHook(rec)
 
-	if retry, err := h.apps[0].syncIncident(h.ctx, inc.ID); retry || err != nil {
+	if retry, err := h.apps[0].syncIncident(rec.ctx(h.ctx), inc.ID); retry || err != nil {
 		t.Fatalf("sync = %v, %v", retry, err)
 	}
 	reads := 0
@@ -113,7 +135,7 @@ func TestSyncShowsWhatChanged(t *testing.T) {
 	}
 	rec := &redisRecord{}
 	h.rdb.AddHook(rec)
-	if retry, err := syncAsLoop(h.ctx, app, inc.ID); retry || err != nil {
+	if retry, err := syncAsLoop(rec.ctx(h.ctx), app, inc.ID); retry || err != nil {
 		t.Fatalf("sync = %v, %v", retry, err)
 	}
 	reads := 0
@@ -142,7 +164,7 @@ func TestSyncShowsWhatChanged(t *testing.T) {
 	}
 	quiet := &redisRecord{}
 	h.rdb.AddHook(quiet)
-	if retry, err := syncAsLoop(h.ctx, app, inc.ID); retry || err != nil {
+	if retry, err := syncAsLoop(quiet.ctx(h.ctx), app, inc.ID); retry || err != nil {
 		t.Fatalf("sync = %v, %v", retry, err)
 	}
 	for _, c := range quiet.commands() {
