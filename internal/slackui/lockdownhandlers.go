@@ -73,8 +73,21 @@ func (a *App) cmdLockdown(ctx context.Context, c *slack.SlashCommand, cmd Comman
 			"replica of the bot. `/compromised status "+esc(l.ID)+"` shows its progress meanwhile.", nil)
 		return
 	}
+	if err != nil && !refusedForGood(err) {
+		// Slack did not take the card in time (a wave's backlog in the channel, 429s outlasting
+		// the job, a 5xx, the network, a shutdown), not for good: discarding would send the
+		// engineer back into the same backlog. The lockdown stays open and a replica's
+		// maintenance pass posts its card (postOrphanLockdownCards), as for an incident's.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+		defer cancel()
+		a.logger(ctx).Warn().Err(err).Str("lockdown", l.ID).Msg("lockdown card not posted: the lockdown stays open and the maintenance pass posts its card")
+		a.replyCommand(rctx, c, "⏳ Lockdown "+esc(l.ID)+" is open, but Slack did not take its card just now ("+esc(slackCode(err))+
+			"). Its card follows in this channel when Slack allows; `/compromised status "+esc(l.ID)+"` shows its progress meanwhile.", nil)
+		return
+	}
 	if err != nil {
-		// Nothing may stay open without a card: the members this lockdown opened go too.
+		// Slack refused the card for good (cardRefusals). Nothing may stay open without a card:
+		// the members this lockdown opened go too.
 		if derr := lk.Discard(context.WithoutCancel(ctx), l.ID); derr != nil {
 			a.logger(ctx).Warn().Err(derr).Str("lockdown", l.ID).Msg("discard lockdown after a failed card post")
 		}
