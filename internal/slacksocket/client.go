@@ -204,8 +204,9 @@ func classifyOpen(err error) error {
 	return fmt.Errorf("apps.connections.open: %w", err)
 }
 
-// serve reads cn until it fails, Slack asks to disconnect, or ctx ends; it reports whether cn
-// worked: it said hello, and Slack did not refuse it for too many connections.
+// serve reads cn until it fails or closes; Slack asking it to go (disconnect) and ctx ending
+// both leave it as quiesce does, reading on until it is quiet. It reports whether cn worked: it
+// said hello, and Slack did not refuse it for too many connections.
 func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 	why := "socket mode link closed"
 	stop := context.AfterFunc(ctx, cn.quiesce) // goodbye once the link is quiet; the reading ends at Slack's close
@@ -250,11 +251,13 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 			c.setLive(h, cn)
 		case TypeDisconnect:
 			// refresh_requested, warning (the link closes soon), link_disabled (Socket Mode
-			// turned off: apps.connections.open will say so): reconnect now, as slack-go does,
-			// while the client's other connections serve. Envelopes not read yet are not acked,
-			// so Slack delivers them again, on a connection that is up. too_many_websockets (the
-			// app's 10 sockets are taken, by all its replicas): reconnecting at once would only
-			// be refused again, so it waits the backoff like a connection that never worked.
+			// turned off: apps.connections.open will say so): reconnect, as slack-go does, while
+			// the client's other connections serve. The connection is left as at a shutdown
+			// (quiesce), not closed at once: Slack does not deliver a slash command or a click
+			// again, so what it sent before it saw this end go is still read, acked and run.
+			// too_many_websockets (the app's 10 sockets are taken, by all its replicas):
+			// reconnecting at once would only be refused again, so it waits the backoff like a
+			// connection that never worked.
 			log.Info().Str("reason", f.Reason).Msg("socket mode: slack asked to reconnect")
 			why = "slack asked to reconnect"
 			if f.Reason == "too_many_websockets" {
@@ -262,7 +265,8 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 					Msg("socket mode: slack refused a connection: the app holds its 10 already (every replica's SOCKET_CONNECTIONS counted)")
 				worked = false
 			}
-			return true
+			cn.quiesce() // the reading ends at Slack's close, or goodbyeRead after the goodbye
+			return false
 		default:
 			e := &Envelope{ID: f.EnvelopeID, Type: f.Type, AcceptsResponsePayload: f.AcceptsResponsePayload,
 				RetryAttempt: f.RetryAttempt, RetryReason: f.RetryReason, Command: f.command, Callback: f.callback,

@@ -24,6 +24,7 @@ type conn struct {
 	done chan struct{} // closed by the goodbye: no more writes
 	bye  sync.Once     // goodbye
 	once sync.Once     // close
+	quit sync.Once     // quiesce
 
 	// For a shutdown's reading (quiesce): whether the reader is on a frame, and, once the
 	// shutdown began, when it last finished one (Unix ns; the shutdown's start before).
@@ -151,10 +152,14 @@ const (
 	goodbyeRead   = time.Second
 )
 
-// quiesce begins a shutdown (see shutdownQuiet): it says goodbye once the reader has been
-// waiting for a frame for shutdownQuiet, or after shutdownRead, and closes goodbyeRead later
-// when Slack has not closed by then.
-func (c *conn) quiesce() {
+// quiesce begins leaving the connection without losing what is on its way (see shutdownQuiet),
+// at a shutdown or when Slack asks this connection to go (disconnect); once is enough, later
+// calls do nothing. It says goodbye once the reader has been waiting for a frame for
+// shutdownQuiet, or after shutdownRead, and closes goodbyeRead later when Slack has not closed
+// by then.
+func (c *conn) quiesce() { c.quit.Do(c.leave) }
+
+func (c *conn) leave() {
 	c.last.Store(time.Now().UnixNano())
 	c.quiescing.Store(true)
 	until := time.Now().Add(shutdownRead)

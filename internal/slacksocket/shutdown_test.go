@@ -153,3 +153,72 @@ func TestShutdownReadsUntilSlackCloses(t *testing.T) {
 		t.Fatal("Run did not return after Slack closed")
 	}
 }
+
+// TestDisconnectReadsWhatFollows: Slack asks a connection to go (disconnect, refresh_requested)
+// and an envelope it sent before it stopped delivering there follows the request on the same
+// connection. The client leaves that connection as at a shutdown, reading on until it is quiet,
+// so the envelope is handed on and acked instead of lost unread: Slack does not deliver a slash
+// command or a click again. The server is a bare WebSocket server so it can write the envelope
+// after the disconnect (slackfake stops sending on a socket it told to go).
+func TestDisconnectReadsWhatFollows(t *testing.T) {
+	const after = `{"envelope_id":"after-1","type":"slash_commands","accepts_response_payload":true,"payload":{` +
+		`"token":"t","team_id":"T1","team_domain":"fake","channel_id":"C1","channel_name":"incident","user_id":"U1",` +
+		`"user_name":"alice","command":"/compromised","text":"after","api_app_id":"A1","is_enterprise_install":"false",` +
+		`"response_url":"http://127.0.0.1:1/r","trigger_id":"1.2.3"}}`
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	var mu sync.Mutex
+	var dials int
+	acked := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		mu.Lock()
+		dials++
+		first := dials == 1
+		mu.Unlock()
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","num_connections":1}`))
+		if first {
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"disconnect","reason":"refresh_requested"}`))
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(after))
+		}
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if strings.Contains(string(data), `"envelope_id":"after-1"`) {
+				acked <- "after-1"
+			}
+		}
+	}))
+	defer srv.Close()
+	c := slacksocket.New(opener{url: "ws" + strings.TrimPrefix(srv.URL, "http")},
+		slacksocket.Options{PingInterval: 30 * time.Second, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	rec := newRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, rec) }()
+	select {
+	case e := <-rec.got:
+		if e.ID != "after-1" || e.Command == nil || e.Command.Text != "after" {
+			t.Errorf("handed %+v, want the slash command sent after the disconnect", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the envelope Slack sent after its disconnect never reached the handler")
+	}
+	select {
+	case <-acked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the envelope sent after the disconnect was not acked on its connection")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
