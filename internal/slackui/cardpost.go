@@ -230,7 +230,7 @@ func (a *App) cardNotPosted(ctx context.Context, c *slack.SlashCommand, sent ope
 	// The post's context may have ended (its deadline, the shutdown): the answer gets its own.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
 	defer cancel()
-	why := "Slack is limiting posts in this channel"
+	why := limitedWhy
 	var far slotTooFar
 	wait := orphanCardAfter + a.cfg.reconcileEvery() - a.now().Sub(inc.CreatedAt) // until the maintenance pass posts it
 	switch code := slackCode(err); {
