@@ -76,7 +76,8 @@ func (a *App) postLockdownCard(ctx context.Context, id string, wait bool) (l ses
 }
 
 // postOrphanLockdownCards posts the card of every open lockdown that has none and is older than
-// the sync lock a live opener holds while it posts.
+// the sync lock a live opener holds while it posts: its opener died first, or Slack did not take
+// the card in time and the lockdown was kept (lockdownhandlers.go).
 func (a *App) postOrphanLockdownCards(ctx context.Context) {
 	if a.cfg.Lockdowns == nil {
 		return
@@ -88,21 +89,30 @@ func (a *App) postOrphanLockdownCards(ctx context.Context) {
 		}
 		return
 	}
+	now := a.now()
 	for _, l := range open {
-		if ctx.Err() != nil {
-			return
-		}
-		if l.MessageTS != "" || l.Channel == "" || a.now().Sub(l.CreatedAt) <= orphanCardAfter {
+		if l.MessageTS != "" || l.Channel == "" || now.Sub(l.CreatedAt) <= orphanCardAfter {
 			continue
 		}
-		_, posted, err := a.postLockdownCard(ctx, l.ID, false)
-		switch {
-		case errors.Is(err, errCardBusy):
-		case err != nil:
-			a.log.Warn().Err(err).Str("lockdown", l.ID).Msg("post the card of a lockdown that has none: the next pass tries again")
-		case posted:
-			a.log.Info().Str("lockdown", l.ID).Str("channel", l.Channel).Msg("posted the card of a lockdown whose opener stopped before it")
-			a.changes.Changed(ctx, l.ID)
-		}
+		// In the background, as an incident's (cardPosts.later): in a wave the card waits its
+		// turn in the channel, and the pass must not wait with it.
+		a.cards.later(ctx, l.ID, now, a.postOrphanLockdownCard)
 	}
+}
+
+// postOrphanLockdownCard posts the card of lockdown id, which has none, waiting for its
+// channel's slot under slotCtx; it returns until when to leave the lockdown alone after a
+// failure (zero: not at all).
+func (a *App) postOrphanLockdownCard(ctx, slotCtx context.Context, id string) (notBefore time.Time) {
+	l, posted, err := a.postLockdownCard(slotCtx, id, false)
+	switch {
+	case errors.Is(err, errCardBusy):
+	case err != nil:
+		a.log.Warn().Err(err).Str("lockdown", id).Dur("retry_in", cardRetry).Msg("post the card of a lockdown that has none")
+		return a.now().Add(cardRetry)
+	case posted:
+		a.log.Info().Str("lockdown", id).Str("channel", l.Channel).Msg("posted the card of a lockdown that had none")
+		a.changes.Changed(ctx, id)
+	}
+	return time.Time{}
 }
