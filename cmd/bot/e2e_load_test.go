@@ -32,6 +32,9 @@ func TestBurstHelpAnsweredInAck(t *testing.T) {
 		w.slack.AddUser(users[i], strings.ToLower(users[i]))
 	}
 	w.start()
+	// Ready means one connection said hello; the second's apps.connections.open must not fall
+	// in the burst's count of Web API calls.
+	w.waitFor("every Socket Mode connection up", func() bool { return w.slack.LiveSockets() == socketsPerBot })
 	before := w.slack.Stats()
 	ctx := w.ctx()
 	ids := make([]string, n)
