@@ -167,6 +167,9 @@ func (w *world) step(id string, s session.Step) *session.StepState {
 func TestServeAuthorization(t *testing.T) {
 	w := newWorld(t)
 	w.start()
+	// Ready means one connection said hello; the second's apps.connections.open must not be
+	// counted as a call of the commands below.
+	w.waitFor("every Socket Mode connection up", func() bool { return w.slack.LiveSockets() == socketsPerBot })
 
 	// help needs nothing, and is answered in the ack itself: no Web API call, no response_url.
 	stats := w.slack.Stats()
