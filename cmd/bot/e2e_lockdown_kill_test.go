@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 // puts each one back.
 func TestLockdownKilledMidDeny(t *testing.T) {
 	const n = 60
+	const killAfterPUTs = 5
 	bin := buildBot(t)
 	w := newLockdownWorld(t, n, 0, 0)
 	w.env["APPROVAL_STEPS"] = "none"
@@ -25,9 +27,13 @@ func TestLockdownKilledMidDeny(t *testing.T) {
 	w.command(alice, incChan, "domain "+lockdownDomain+" chaos")
 	l := w.lockdown()
 
-	// Slow PUTs keep the deny in the middle long enough to kill it there.
-	w.pbx.SetFaults(nstest.Faults{Latency: 150 * time.Millisecond, Match: func(method, path string) bool {
-		return method == "PUT" && strings.Contains(path, "/users/")
+	// The deny is held in the middle: the first members' PUTs are answered at once, every later
+	// one waits 3 s at the PBX, so the kill comes with PUTs in flight (ended unapplied, or
+	// applied after the bot died: the lost reply). A PUT latency for all of them raced the poll
+	// below: on a quiet machine all 60 could finish between two polls.
+	var putsSeen atomic.Int32
+	w.pbx.SetFaults(nstest.Faults{Latency: 3 * time.Second, Match: func(method, path string) bool {
+		return method == "PUT" && strings.Contains(path, "/users/") && putsSeen.Add(1) > killAfterPUTs
 	}})
 	w.click(alice, l.MessageTS, "lockdown:deny")
 	w.waitLong("some members contained", func() bool {
@@ -37,7 +43,7 @@ func TestLockdownKilledMidDeny(t *testing.T) {
 				done++
 			}
 		}
-		return done >= 5
+		return done >= killAfterPUTs
 	})
 	if err := p1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
