@@ -14,8 +14,8 @@ import (
 )
 
 // cardPosts runs card posts off the goroutines that ask for them: the first post of each new
-// incident's card off the queue worker that opened it, and the maintenance pass's posts of the
-// cards not posted yet (later, pending.go). A post waits for its channel's chat.postMessage slot
+// incident's or lockdown's card off the queue worker that opened it (postLater), and the
+// maintenance pass's posts of the cards not posted yet (later, pending.go). A post waits for its channel's chat.postMessage slot
 // (one per second per channel, see pacer.go) or a 429, and a queue worker held by that wait could
 // not run other incidents' PBX work (their Deny clicks), nor could the maintenance pass resume
 // interrupted steps. Their number is bounded by the incidents being opened, so a goroutine each
@@ -106,8 +106,8 @@ func (p *cardPosts) wait(ctx context.Context) bool {
 	}
 }
 
-// stop ends the posts still waiting and waits for them: the incidents stay open, and a
-// replica's maintenance pass posts their cards (postOrphanCards).
+// stop ends the posts still waiting and waits for them: the incidents and lockdowns stay open,
+// and a replica's maintenance pass posts their cards (postOrphanCards, postOrphanLockdownCards).
 func (p *cardPosts) stop() {
 	p.mu.Lock()
 	p.stopped = true
@@ -116,15 +116,28 @@ func (p *cardPosts) stop() {
 	p.wg.Wait()
 }
 
-// postCardLater posts the card of the incident c just opened, in the background, logging
-// with the job's logger (jobCtx's).
-func (a *App) postCardLater(jobCtx context.Context, c *slack.SlashCommand, inc session.Incident) {
+// postLater runs the first post of a card just opened (post) in the background (cards.run),
+// under the posts' context (ended by stop) and their bound (cards.timeout), logging with the
+// job's logger (jobCtx's): the queue worker that opened it goes on at once. One way for both
+// kinds of card: an incident's (postCardLater) and a lockdown's (cmdLockdown).
+func (a *App) postLater(jobCtx context.Context, post func(ctx context.Context)) {
 	log := a.logger(jobCtx)
 	a.cards.run(func() {
 		ctx, cancel := context.WithTimeout(log.WithContext(a.cards.ctx), a.cards.timeout)
 		defer cancel()
-		a.postOpenCard(ctx, c, inc)
+		post(ctx)
 	})
+}
+
+// postCardLater posts the card of the incident c just opened, in the background (postLater).
+func (a *App) postCardLater(jobCtx context.Context, c *slack.SlashCommand, inc session.Incident) {
+	a.postLater(jobCtx, func(ctx context.Context) { a.postOpenCard(ctx, c, inc) })
+}
+
+// answerCtx is the context of the answer to a card's opener after its post: the post's
+// context may have ended (its deadline, the shutdown), and the answer must still go out.
+func answerCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
 }
 
 // postOpenCard posts the card, records its ts and starts its sync. When the card is not posted
@@ -227,8 +240,7 @@ func (a *App) cardNotPosted(ctx context.Context, c *slack.SlashCommand, sent ope
 		a.cardRefused(ctx, c, inc, err)
 		return
 	}
-	// The post's context may have ended (its deadline, the shutdown): the answer gets its own.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+	rctx, cancel := answerCtx(ctx)
 	defer cancel()
 	why := limitedWhy
 	var far slotTooFar
@@ -284,7 +296,7 @@ func refusedForGood(err error) bool { return cardRefusals[slackCode(err)] }
 // acted on is kept, not discarded (the store refuses: the deny's record must stay): the
 // maintenance pass tries its card (postOrphanCards), and the opener is told so.
 func (a *App) cardRefused(ctx context.Context, c *slack.SlashCommand, inc session.Incident, err error) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+	rctx, cancel := answerCtx(ctx)
 	defer cancel()
 	code := slackCode(err)
 	derr := a.eng.Discard(rctx, inc.ID)

@@ -169,11 +169,16 @@ func TestCardSlotBeyondDeadlineKept(t *testing.T) {
 // hChan, which Slack names by its container) to app a.
 func (h *harness) noticeClick(a *App, notice slackfake.Message, id string) {
 	h.t.Helper()
-	cb := &slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: hAlice},
+	a.action(h.ctx, noticeDeny(notice, id, hAlice), false)
+}
+
+// noticeDeny is user's click on the Deny button of notice, for incident id, as Slack sends it.
+func noticeDeny(notice slackfake.Message, id, user string) *slack.InteractionCallback {
+	cb := &slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: user},
 		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: "step:deny", Value: id,
 			BlockID: "s:deny:v1", ActionTs: "1700000000.000100"}}}}
 	cb.Container.Type, cb.Container.IsEphemeral, cb.Container.ChannelID, cb.Container.MessageTs = "message", true, hChan, notice.TS
-	a.action(h.ctx, cb, false)
+	return cb
 }
 
 // TestCardDeadlinePassesIn429s: the card's post waits out 429 after 429 until its bound

@@ -34,6 +34,7 @@ func TestLockdownCardFailureKeptOrDiscarded(t *testing.T) {
 			c.fail(h.fake)
 			h.apps[0].command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "users 1001@acme.example",
 				ResponseURL: h.fake.CommandResponseURL(hChan, hAlice)})
+			h.apps[0].cards.wg.Wait() // the card is posted off the worker
 			answers := h.fake.Ephemerals(hAlice)
 			if len(answers) != 1 || !strings.Contains(answers[0].Text, c.want) {
 				t.Fatalf("the opener's answers %+v, want one saying %q", answers, c.want)
@@ -51,39 +52,152 @@ func TestLockdownCardFailureKeptOrDiscarded(t *testing.T) {
 				}
 				return
 			}
-			if len(open) != 1 || open[0].MessageTS != "" || len(open[0].Members) != 1 {
-				t.Fatalf("open lockdowns after the failed post: %+v, want one, with its member and no card", open)
-			}
-			l := open[0]
-			for _, s := range []string{l.ID, "card follows in this channel", "/compromised status " + l.ID} {
-				if !strings.Contains(answers[0].Text, s) {
-					t.Errorf("the answer lacks %q: %s", s, answers[0].Text)
-				}
-			}
-			if strings.Contains(answers[0].Text, "try again") || strings.Contains(answers[0].Text, "nothing was opened") {
-				t.Errorf("the opener of a kept lockdown was told to try again: %s", answers[0].Text)
-			}
-			if _, err := h.store.FindOpen(h.ctx, "1001", "acme.example"); err != nil {
-				t.Fatalf("the member is not open: %v", err)
-			}
-			h.clock.Advance(orphanCardAfter + time.Second)
-			for range 3 {
-				h.maintainAll()
-			}
-			got, err := h.store.GetLockdown(h.ctx, l.ID)
-			if err != nil || got.MessageTS == "" {
-				t.Fatalf("the maintenance pass did not post the kept lockdown's card: %+v, %v", got, err)
-			}
-			cards := 0
-			for _, m := range h.fake.Channel(hChan) {
-				// A message of the channel as posted or updated since, not an answer to someone.
-				if m.User == "" && m.ThreadTS == "" && m.Method != "response_url" && strings.Contains(m.Text, " "+l.ID+":") {
-					cards++
-				}
-			}
-			if cards != 1 {
-				t.Errorf("%d cards posted for %s, want 1", cards, l.ID)
-			}
+			l := h.keptLockdown()
+			checkKeptLockdownAnswer(t, answers, l)
+			h.checkLockdownCardFollows(l)
 		})
+	}
+}
+
+// lockdownCards counts the cards of lockdown id in its channel (as posted, or updated since).
+func (h *harness) lockdownCards(id string) int {
+	n := 0
+	for _, m := range h.fake.Channel(hChan) {
+		// A message of the channel as posted or updated since, not an answer to someone.
+		if m.User == "" && m.ThreadTS == "" && m.Method != "response_url" && strings.Contains(m.Text, " "+id+":") {
+			n++
+		}
+	}
+	return n
+}
+
+// checkLockdownCardFollows checks that the maintenance pass posts the card of l, kept without
+// one, exactly once, however many passes of how many replicas run.
+func (h *harness) checkLockdownCardFollows(l session.Lockdown) {
+	h.t.Helper()
+	if l.MessageTS != "" || h.lockdownCards(l.ID) != 0 {
+		h.t.Fatalf("the card of %s was posted (ts %q): the test does not test a card that did not get through", l.ID, l.MessageTS)
+	}
+	h.clock.Advance(orphanCardAfter + time.Second)
+	for range 3 {
+		h.maintainAll()
+	}
+	got, err := h.store.GetLockdown(h.ctx, l.ID)
+	if err != nil || got.MessageTS == "" {
+		h.t.Fatalf("the maintenance pass did not post the kept lockdown's card: %+v, %v", got, err)
+	}
+	if n := h.lockdownCards(l.ID); n != 1 {
+		h.t.Errorf("%d cards posted for %s, want 1", n, l.ID)
+	}
+}
+
+// keptLockdown is the one open lockdown, with its member open and no card (fatal otherwise).
+func (h *harness) keptLockdown() session.Lockdown {
+	h.t.Helper()
+	open, err := h.store.ListOpenLockdowns(h.ctx)
+	if err != nil || len(open) != 1 || open[0].MessageTS != "" || len(open[0].Members) != 1 {
+		h.t.Fatalf("open lockdowns: %+v, %v; want one, with its member and no card", open, err)
+	}
+	if m := open[0].Members[0]; !h.memberOpen(m) {
+		h.t.Fatalf("its member %+v is not open", m)
+	}
+	return open[0]
+}
+
+// memberOpen reports whether m's incident is the open one of its user.
+func (h *harness) memberOpen(m session.Member) bool {
+	inc, err := h.store.FindOpen(h.ctx, m.User, m.Domain)
+	return err == nil && inc.ID == m.IncidentID
+}
+
+// cardWaiting reports whether a's pacer has a card post waiting for ch's slot (or being sent).
+func cardWaiting(a *App, ch string) bool {
+	p := a.api.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.channel(ch).cards > 0
+}
+
+// checkKeptLockdownAnswer checks that answers are one, saying lockdown l is open and its card
+// follows, not to try again.
+func checkKeptLockdownAnswer(t *testing.T, answers []slackfake.Message, l session.Lockdown) {
+	t.Helper()
+	if len(answers) != 1 {
+		t.Fatalf("the opener got %d answers, want 1: %+v", len(answers), answers)
+	}
+	for _, s := range []string{"Lockdown " + l.ID + " is open", "card follows in this channel", "/compromised status " + l.ID} {
+		if !strings.Contains(answers[0].Text, s) {
+			t.Errorf("the answer lacks %q: %s", s, answers[0].Text)
+		}
+	}
+	if strings.Contains(answers[0].Text, "try again") || strings.Contains(answers[0].Text, "nothing was opened") {
+		t.Errorf("the opener of a kept lockdown was told to try again: %s", answers[0].Text)
+	}
+}
+
+// TestLockdownCardWaitLeavesWorker (issue 9, "queue, never drop"): with one queue worker, a new
+// lockdown's card waiting for its channel's slot (a wave's cards ahead of it) does not hold the
+// worker: an incident opened after it in the same channel gets its notice, and the notice's
+// Deny, sent through the queue too, runs to done while the lockdown's card still waits.
+func TestLockdownCardWaitLeavesWorker(t *testing.T) {
+	h := newHarness(t)
+	a := h.apps[0]
+	drain := holdSlots(a, hChan, 60) // ≈ 1 min of cards ahead, well within the post's bound (jobTimeout)
+	defer drain()
+	a.queue.start(h.ctx, 1, a.work)
+	defer a.cards.stop()
+	submit := func(id string, j job) {
+		t.Helper()
+		j.envelopeID = id
+		if !a.queue.submit(j.lane(), j) {
+			t.Fatalf("the queue refused %s", id)
+		}
+	}
+	submit("lockdown", job{command: &slack.SlashCommand{UserID: hBob, ChannelID: hChan, Text: "users 1001@acme.example",
+		ResponseURL: h.fake.CommandResponseURL(hChan, hBob)}})
+	submit("open", job{command: &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "1002@acme.example",
+		ResponseURL: h.fake.CommandResponseURL(hChan, hAlice)}})
+	h.waitFor("the incident's notice (its card waits behind the lockdown's)", func() bool { return len(h.fake.Ephemerals(hAlice)) == 1 })
+	inc, err := h.store.FindOpen(h.ctx, "1002", "acme.example")
+	if err != nil {
+		t.Fatalf("the incident is not open: %v", err)
+	}
+	submit("deny", job{callback: noticeDeny(h.fake.Ephemerals(hAlice)[0], inc.ID, hAlice)})
+	h.waitFor("the notice's deny done", func() bool { cur := h.get(inc.ID); return cur.Step(session.StepDeny).Status == session.StatusDone })
+
+	l := h.keptLockdown()
+	if !cardWaiting(a, hChan) || len(h.fake.Ephemerals(hBob)) != 0 {
+		t.Fatalf("the lockdown's card post is waiting: %v, its opener's answers %+v; want waiting, none yet",
+			cardWaiting(a, hChan), h.fake.Ephemerals(hBob))
+	}
+	a.queue.close()
+	if !a.queue.wait(h.ctx) {
+		t.Fatal("the queue did not drain")
+	}
+	if h.lockdownCards(l.ID) != 0 {
+		t.Fatal("the lockdown's card was posted before its slot")
+	}
+}
+
+// TestLockdownCardPostCancelledByShutdownKept: a lockdown's card post still waiting for its slot
+// when the shutdown's grace ends (cardPosts.stop) is cancelled: the lockdown stays open with its
+// members, its opener is told once that its card follows, and the next replica's maintenance
+// pass posts the card once.
+func TestLockdownCardPostCancelledByShutdownKept(t *testing.T) {
+	h := newHarness(t)
+	a := h.apps[0]
+	drain := holdSlots(a, hChan, 30) // its post waits ≈ 30 s, well within its bound
+	defer drain()
+	a.command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "users 1001@acme.example",
+		ResponseURL: h.fake.CommandResponseURL(hChan, hAlice)})
+	h.waitFor("the card's post waiting for its slot", func() bool { return cardWaiting(a, hChan) })
+	a.cards.stop() // the grace is over
+
+	l := h.keptLockdown()
+	checkKeptLockdownAnswer(t, h.fake.Ephemerals(hAlice), l)
+	h.apps = h.apps[1:] // the next replica
+	h.checkLockdownCardFollows(l)
+	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {
+		t.Errorf("the opener got %d answers in all, want 1", n)
 	}
 }

@@ -2,7 +2,6 @@ package slackui
 
 import (
 	"context"
-	"errors"
 
 	"github.com/slack-go/slack"
 
@@ -47,8 +46,9 @@ func (a *App) cmdLockdownPlan(ctx context.Context, c *slack.SlashCommand, cmd Co
 	a.replyCommand(ctx, c, "Dry run of a lockdown: nothing was changed", LockdownPlanBlocks(p))
 }
 
-// cmdLockdown opens a lockdown: every member's incident, then the one card in the channel
-// (lockdownorphan.go: the maintenance pass posts it when this replica dies first).
+// cmdLockdown opens a lockdown: every member's incident, then the one card in the channel,
+// posted in the background (postOpenLockdownCard; the maintenance pass posts it when this
+// replica dies first).
 func (a *App) cmdLockdown(ctx context.Context, c *slack.SlashCommand, cmd Command) {
 	lk := a.cfg.Lockdowns
 	if lk == nil {
@@ -64,38 +64,10 @@ func (a *App) cmdLockdown(ctx context.Context, c *slack.SlashCommand, cmd Comman
 		a.replyCommand(ctx, c, "⚠️ "+esc(lockdown.UserMessage(err))+". Nothing was opened.", nil)
 		return
 	}
-	_, _, err = a.postLockdownCard(ctx, l.ID, true)
-	if errors.Is(err, errCardBusy) {
-		// Another replica's maintenance pass holds the lock to post it (this open was slow): the
-		// lockdown is open and its card on the way, which the command's answer says.
-		a.logger(ctx).Warn().Str("lockdown", l.ID).Msg("the lockdown card is posted by another replica")
-		a.replyCommand(ctx, c, "⏳ Lockdown "+esc(l.ID)+" is open; its card is being posted in this channel by another "+
-			"replica of the bot. `/compromised status "+esc(l.ID)+"` shows its progress meanwhile.", nil)
-		return
-	}
-	if err != nil && !refusedForGood(err) {
-		// Slack did not take the card in time (a wave's backlog in the channel, 429s outlasting
-		// the job, a 5xx, the network, a shutdown), not for good: discarding would send the
-		// engineer back into the same backlog. The lockdown stays open and a replica's
-		// maintenance pass posts its card (postOrphanLockdownCards), as for an incident's.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
-		defer cancel()
-		a.logger(ctx).Warn().Err(err).Str("lockdown", l.ID).Msg("lockdown card not posted: the lockdown stays open and the maintenance pass posts its card")
-		a.replyCommand(rctx, c, "⏳ Lockdown "+esc(l.ID)+" is open, but Slack did not take its card just now ("+esc(slackCode(err))+
-			"). Its card follows in this channel when Slack allows; `/compromised status "+esc(l.ID)+"` shows its progress meanwhile.", nil)
-		return
-	}
-	if err != nil {
-		// Slack refused the card for good (cardRefusals). Nothing may stay open without a card:
-		// the members this lockdown opened go too.
-		if derr := lk.Discard(context.WithoutCancel(ctx), l.ID); derr != nil {
-			a.logger(ctx).Warn().Err(derr).Str("lockdown", l.ID).Msg("discard lockdown after a failed card post")
-		}
-		a.logger(ctx).Warn().Err(err).Str("lockdown", l.ID).Msg("post lockdown card")
-		a.replyCommand(ctx, c, "⚠️ I could not post the lockdown card ("+esc(slackCode(err))+"), so nothing was opened. Please try again.", nil)
-		return
-	}
-	a.changes.Changed(ctx, l.ID)
+	// Its card waits for the lockdown's sync lock and its channel's slot (a wave's backlog, 429s):
+	// off this queue worker, as an incident's, so that other incidents' work (their Deny clicks)
+	// runs meanwhile.
+	a.postLater(ctx, func(ctx context.Context) { a.postOpenLockdownCard(ctx, c, l.ID) })
 }
 
 // renderLockdown renders l's card from its members as stored now.

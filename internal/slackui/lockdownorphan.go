@@ -5,11 +5,13 @@ import (
 	"errors"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/compromised-responder/bot/internal/session"
 )
 
 // This file posts a lockdown's card, the one way there is: its opener posts it after the open
-// (cmdLockdown), and every replica's maintenance pass posts the card of an open lockdown that has
+// (cmdLockdown, off the queue worker: postOpenLockdownCard), and every replica's maintenance pass posts the card of an open lockdown that has
 // none (its opener was killed between storing the lockdown and recording the card: the post may
 // wait for a 429's Retry-After). Without the second, nothing in Slack shows the lockdown, and its
 // members, which have no cards of their own, could not be acted on (TestLockdownKilledBeforeTheCard;
@@ -75,9 +77,47 @@ func (a *App) postLockdownCard(ctx context.Context, id string, wait bool) (l ses
 	return l, true, nil
 }
 
+// postOpenLockdownCard posts the card of lockdown id, just opened by c (in the background:
+// postLater), and answers c when it was not posted; the card, when posted, is the answer. Only
+// Slack refusing the card for good discards the lockdown; anything else keeps it open, and a
+// replica's maintenance pass posts its card (postOrphanLockdownCards), as for an incident's
+// (cardNotPosted).
+func (a *App) postOpenLockdownCard(ctx context.Context, c *slack.SlashCommand, id string) {
+	_, _, err := a.postLockdownCard(ctx, id, true)
+	if err == nil {
+		a.changes.Changed(ctx, id)
+		return
+	}
+	rctx, cancel := answerCtx(ctx)
+	defer cancel()
+	switch {
+	case errors.Is(err, errCardBusy):
+		// Another replica's maintenance pass holds the lock to post it (this open was slow): the
+		// lockdown is open and its card on the way, which the command's answer says.
+		a.logger(ctx).Warn().Str("lockdown", id).Msg("the lockdown card is posted by another replica")
+		a.replyCommand(rctx, c, "⏳ Lockdown "+esc(id)+" is open; its card is being posted in this channel by another "+
+			"replica of the bot. `/compromised status "+esc(id)+"` shows its progress meanwhile.", nil)
+	case !refusedForGood(err):
+		// Slack did not take the card in time (a wave's backlog in the channel, 429s outlasting
+		// the post's bound, a 5xx, the network, a shutdown), not for good: discarding would send
+		// the engineer back into the same backlog.
+		a.logger(ctx).Warn().Err(err).Str("lockdown", id).Msg("lockdown card not posted: the lockdown stays open and the maintenance pass posts its card")
+		a.replyCommand(rctx, c, "⏳ Lockdown "+esc(id)+" is open, but Slack did not take its card just now ("+esc(slackCode(err))+
+			"). Its card follows in this channel when Slack allows; `/compromised status "+esc(id)+"` shows its progress meanwhile.", nil)
+	default:
+		// Slack refused the card for good (cardRefusals). Nothing may stay open without a card:
+		// the members this lockdown opened go too.
+		if derr := a.cfg.Lockdowns.Discard(rctx, id); derr != nil {
+			a.logger(ctx).Warn().Err(derr).Str("lockdown", id).Msg("discard lockdown after a failed card post")
+		}
+		a.logger(ctx).Warn().Err(err).Str("lockdown", id).Msg("post lockdown card")
+		a.replyCommand(rctx, c, "⚠️ I could not post the lockdown card ("+esc(slackCode(err))+"), so nothing was opened. Please try again.", nil)
+	}
+}
+
 // postOrphanLockdownCards posts the card of every open lockdown that has none and is older than
 // the sync lock a live opener holds while it posts: its opener died first, or Slack did not take
-// the card in time and the lockdown was kept (lockdownhandlers.go).
+// the card in time and the lockdown was kept (postOpenLockdownCard).
 func (a *App) postOrphanLockdownCards(ctx context.Context) {
 	if a.cfg.Lockdowns == nil {
 		return

@@ -20,6 +20,7 @@ func TestLockdownCardFollowsMembers(t *testing.T) {
 	h := newHarness(t)
 	app := h.apps[0]
 	app.command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "users 1001@acme.example"})
+	app.cards.wg.Wait() // the card is posted off the worker
 	open, err := h.store.ListOpenLockdowns(h.ctx)
 	if err != nil || len(open) != 1 || open[0].MessageTS == "" {
 		t.Fatalf("lockdowns after the command: %+v, %v", open, err)
@@ -106,6 +107,7 @@ func TestLockdownCardPostedElsewhere(t *testing.T) {
 	h := newHarnessCfg(t, func(c *Config) { w.Lockdowns = c.Lockdowns; c.Lockdowns = w })
 	w.store = h.store
 	h.apps[0].command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "users 1001@acme.example"})
+	h.apps[0].cards.wg.Wait() // the card's post, which waits for the lock and then answers
 	var lock *session.SyncLock
 	select {
 	case lock = <-w.held:
