@@ -110,12 +110,12 @@ func (h *harness) memberOpen(m session.Member) bool {
 	return err == nil && inc.ID == m.IncidentID
 }
 
-// cardWaiting reports whether a's pacer has a card post waiting for ch's slot (or being sent).
-func cardWaiting(a *App, ch string) bool {
+// cardsWaiting is how many card posts wait for ch's slot in a's pacer (or are being sent).
+func cardsWaiting(a *App, ch string) int {
 	p := a.api.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.channel(ch).cards > 0
+	return p.channel(ch).cards
 }
 
 // checkKeptLockdownAnswer checks that answers are one, saying lockdown l is open and its card
@@ -166,9 +166,9 @@ func TestLockdownCardWaitLeavesWorker(t *testing.T) {
 	h.waitFor("the notice's deny done", func() bool { cur := h.get(inc.ID); return cur.Step(session.StepDeny).Status == session.StatusDone })
 
 	l := h.keptLockdown()
-	if !cardWaiting(a, hChan) || len(h.fake.Ephemerals(hBob)) != 0 {
-		t.Fatalf("the lockdown's card post is waiting: %v, its opener's answers %+v; want waiting, none yet",
-			cardWaiting(a, hChan), h.fake.Ephemerals(hBob))
+	if n := cardsWaiting(a, hChan); n != 2 || len(h.fake.Ephemerals(hBob)) != 0 {
+		t.Fatalf("%d card posts wait for the channel, the lockdown's opener got %+v; want 2 (the lockdown's, the incident's), no answer yet",
+			n, h.fake.Ephemerals(hBob))
 	}
 	a.queue.close()
 	if !a.queue.wait(h.ctx) {
@@ -190,12 +190,34 @@ func TestLockdownCardPostCancelledByShutdownKept(t *testing.T) {
 	defer drain()
 	a.command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "users 1001@acme.example",
 		ResponseURL: h.fake.CommandResponseURL(hChan, hAlice)})
-	h.waitFor("the card's post waiting for its slot", func() bool { return cardWaiting(a, hChan) })
+	h.waitFor("the card's post waiting for its slot", func() bool { return cardsWaiting(a, hChan) == 1 })
 	a.cards.stop() // the grace is over
 
 	l := h.keptLockdown()
 	checkKeptLockdownAnswer(t, h.fake.Ephemerals(hAlice), l)
 	h.apps = h.apps[1:] // the next replica
+	h.checkLockdownCardFollows(l)
+	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {
+		t.Errorf("the opener got %d answers in all, want 1", n)
+	}
+}
+
+// TestLockdownCardSlotBeyondBoundKept: in a wave, a new lockdown's slot in its channel is
+// further away than its card's post may wait (cardPosts.timeout); the post fails at once. The
+// lockdown stays open, its opener is told once that its card follows, and once the backlog
+// drains the maintenance pass posts the card once.
+func TestLockdownCardSlotBeyondBoundKept(t *testing.T) {
+	h := newHarness(t)
+	a := h.apps[0]
+	a.cards.timeout = 5 * time.Second // jobTimeout, 5 min in production
+	drain := holdSlots(a, hChan, 30)  // ≈ 30 s of cards ahead of this one
+	a.command(h.ctx, &slack.SlashCommand{UserID: hAlice, ChannelID: hChan, Text: "users 1001@acme.example",
+		ResponseURL: h.fake.CommandResponseURL(hChan, hAlice)})
+	a.cards.wg.Wait()
+
+	l := h.keptLockdown()
+	checkKeptLockdownAnswer(t, h.fake.Ephemerals(hAlice), l)
+	drain()
 	h.checkLockdownCardFollows(l)
 	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {
 		t.Errorf("the opener got %d answers in all, want 1", n)
