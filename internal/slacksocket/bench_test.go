@@ -11,6 +11,7 @@ import (
 
 	"github.com/compromised-responder/bot/internal/slackfake"
 	"github.com/compromised-responder/bot/internal/slacksocket"
+	"github.com/compromised-responder/bot/internal/slackui"
 )
 
 // BenchmarkBurstAck is the floor under cmd/bot's BenchmarkBurstHelp: 200 slash commands sent at
@@ -18,7 +19,8 @@ import (
 // payload (the size of the help answer) by a handler that does nothing else. One op = one burst.
 // ack-p99-ms is slackfake's figure (its frame written → its ack read), as in BurstHelp. The
 // client holds 1 or 2 connections (Options.Connections); with 2 the fake spreads the burst over
-// both at random, as Slack does, and each half is read and acked by its own goroutine.
+// both at random, as Slack does, and each half is read and acked by its own goroutine. The
+// client reports to the app's series (Options.Metrics), as in production.
 func BenchmarkBurstAck(b *testing.B) {
 	for _, conns := range []int{1, 2} {
 		b.Run(fmt.Sprintf("connections=%d", conns), func(b *testing.B) { benchBurstAck(b, conns) })
@@ -31,7 +33,10 @@ func benchBurstAck(b *testing.B, conns int) {
 	fake.AddUser("U1", "alice")
 	fake.AddChannel("C1", "incident", true)
 	payload, _ := json.Marshal(map[string]string{"response_type": "ephemeral", "text": strings.Repeat("help • text ", 90)})
-	r := startN(b, fake, "xapp-1-test", conns)
+	// The app's series, as in production (the client observes each ack's latency).
+	m := slackui.NewMetrics(nil)
+	r := startOpts(b, fake, "xapp-1-test", slacksocket.Options{Connections: conns,
+		Metrics: slacksocket.Metrics{Connections: m.SocketConnections, Wanted: m.SocketsWanted, AckLatency: m.AckLatency}})
 	r.rec.ack = func(*slacksocket.Envelope) any { return json.RawMessage(payload) }
 	r.waitFor("live sockets", func(s *slackfake.Server) bool { return s.LiveSockets() == conns })
 	burst := make([]slackfake.SlashCommand, n)

@@ -67,7 +67,30 @@ type Options struct {
 	Logger       zerolog.Logger
 	// TLSConfig is for the wss:// dial; nil = the system's roots (tests give their own CA).
 	TLSConfig *tls.Config
+	// Metrics is where the client reports; the app defines the series, with its others.
+	Metrics Metrics
 }
+
+// Metrics are the series the client keeps up to date; a nil one is not reported.
+type Metrics struct {
+	// Connections is set to how many connections are live (Client.Live) whenever that changes:
+	// the link is up while one is, so only this shows one of several down (a refresh's gap, a
+	// too_many_websockets backoff).
+	Connections Gauge
+	// Wanted is set once, by New, to Options.Connections as clamped: what Connections should be.
+	Wanted Gauge
+	// AckLatency observes each ack's seconds from when its frame came off the socket (the Read
+	// that brought its header in) to when the ack was handed to the connection's write, so the
+	// frame's parse, the frames read ahead of it and the handler's work all count; an ack
+	// corked to leave with others (corkConn) waits at most maxHold more, which is not counted.
+	AckLatency Observer
+}
+
+// Gauge is the part of a prometheus.Gauge the client sets.
+type Gauge interface{ Set(float64) }
+
+// Observer is the part of a prometheus.Histogram the client observes with.
+type Observer interface{ Observe(float64) }
 
 // MaxConnections is the most Connections a Client keeps: Slack's cap is 10 per app, shared by
 // every replica, and past two or three a replica gains nothing (each envelope goes to one).
@@ -86,6 +109,9 @@ type Client struct {
 	live    []*conn       // the connections that said hello and were not told to go, oldest first
 	changed chan struct{} // closed when live changes
 	dialled int
+
+	now  func() time.Time // the clock of the ack latency and the cork's hold; nil = time.Now (tests give theirs)
+	caps quiesceCaps      // a shutdown's waits (tests shorten them)
 }
 
 // ErrAuth is returned (wrapped) by Run when Slack refuses the app-level token.
@@ -98,7 +124,13 @@ func New(api Opener, opts Options) *Client {
 		opts.PingInterval = 30 * time.Second
 	}
 	opts.Connections = min(max(opts.Connections, 1), MaxConnections)
-	return &Client{api: api, opts: opts, log: opts.Logger, changed: make(chan struct{}),
+	if g := opts.Metrics.Wanted; g != nil {
+		g.Set(float64(opts.Connections))
+	}
+	if g := opts.Metrics.Connections; g != nil {
+		g.Set(0)
+	}
+	return &Client{api: api, opts: opts, log: opts.Logger, changed: make(chan struct{}), caps: defaultCaps,
 		opens: newOpens(backoff{initial: 100 * time.Millisecond, max: 5 * time.Minute})}
 }
 
@@ -185,7 +217,7 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	c.dialled++
 	id := c.dialled
 	c.mu.Unlock()
-	return dial(ctx, url, id, c.opts.TLSConfig)
+	return dial(ctx, url, id, c.opts.TLSConfig, c.now, c.caps)
 }
 
 // classifyOpen wraps apps.connections.open's refusals of the token as ErrAuth (slack-go's
@@ -236,9 +268,8 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 		_ = cn.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
 		return nil
 	})
-	err := cn.frames(func(data []byte) bool {
-		now := time.Now()
-		deadline(now)
+	err := cn.frames(func(data []byte, read time.Time) bool {
+		deadline(time.Now())
 		f, err := parseFrame(data)
 		if err != nil && f.EnvelopeID == "" {
 			log.Warn().Err(err).Int("bytes", len(data)).Msg("socket mode: frame ignored")
@@ -270,7 +301,7 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 		default:
 			e := &Envelope{ID: f.EnvelopeID, Type: f.Type, AcceptsResponsePayload: f.AcceptsResponsePayload,
 				RetryAttempt: f.RetryAttempt, RetryReason: f.RetryReason, Command: f.command, Callback: f.callback,
-				Received: now, client: c, conn: cn}
+				Received: read, client: c, conn: cn}
 			if err != nil {
 				// Acked bare so Slack does not deliver the same bad payload again.
 				log.Warn().Err(err).Str("type", f.Type).Msg("socket mode: undecodable payload acked and dropped")
@@ -298,6 +329,7 @@ func (c *Client) setLive(h Handler, cn *conn) {
 	c.live = append(c.live, cn)
 	first := len(c.live) == 1
 	c.changedLocked()
+	c.reportLiveLocked()
 	c.mu.Unlock()
 	if first {
 		h.Link(true, "")
@@ -314,6 +346,7 @@ func (c *Client) retire(h Handler, cn *conn, why string) {
 	last := n > 0 && len(c.live) == 0
 	if len(c.live) != n {
 		c.changedLocked()
+		c.reportLiveLocked()
 	}
 	c.mu.Unlock()
 	if last {
@@ -325,6 +358,21 @@ func (c *Client) retire(h Handler, cn *conn, why string) {
 func (c *Client) changedLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// reportLiveLocked sets the Connections gauge (under mu, so two changes cannot report out of order).
+func (c *Client) reportLiveLocked() {
+	if g := c.opts.Metrics.Connections; g != nil {
+		g.Set(float64(len(c.live)))
+	}
+}
+
+// clock is the client's clock (see now).
+func (c *Client) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 // Live is how many of the client's connections are live now: said hello and were not told to
@@ -358,6 +406,15 @@ func (e *Envelope) Ack(ctx context.Context, payload any) error { return e.AckWit
 // its timer is only made when there is a wait (a context.WithTimeout around every ack was
 // ≈ 7 % of the bot's CPU per command under a burst of `/compromised help`).
 func (e *Envelope) AckWithin(ctx context.Context, payload any, wait time.Duration) error {
+	err := e.ack(ctx, payload, wait)
+	if c := e.client; c != nil && c.opts.Metrics.AckLatency != nil {
+		c.opts.Metrics.AckLatency.Observe(c.clock().Sub(e.Received).Seconds())
+	}
+	return err
+}
+
+// ack is AckWithin but for the latency it reports.
+func (e *Envelope) ack(ctx context.Context, payload any, wait time.Duration) error {
 	body, err := ackBody(payload)
 	if err != nil {
 		return err

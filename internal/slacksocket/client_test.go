@@ -104,8 +104,19 @@ func start(t testing.TB, fake *slackfake.Server, appToken string) *rig {
 // startN is start with a client of n connections.
 func startN(t testing.TB, fake *slackfake.Server, appToken string, n int) *rig {
 	t.Helper()
+	return startOpts(t, fake, appToken, slacksocket.Options{Connections: n})
+}
+
+// startOpts is start with a client made with opts (PingInterval clientPing when not set, the
+// test's logger).
+func startOpts(t testing.TB, fake *slackfake.Server, appToken string, opts slacksocket.Options) *rig {
+	t.Helper()
 	api := slack.New("xoxb-test", slack.OptionAPIURL(fake.APIURL()), slack.OptionAppLevelToken(appToken))
-	c := slacksocket.New(api, slacksocket.Options{Connections: n, PingInterval: clientPing, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if opts.PingInterval == 0 {
+		opts.PingInterval = clientPing
+	}
+	opts.Logger = zerolog.New(zerolog.NewTestWriter(t))
+	c := slacksocket.New(api, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{t: t, fake: fake, client: c, rec: newRecorder(), done: make(chan error, 1), stop: cancel}
 	go func() { r.done <- c.Run(ctx, r.rec) }()

@@ -25,6 +25,7 @@ type conn struct {
 	bye  sync.Once     // goodbye
 	once sync.Once     // close
 	quit sync.Once     // quiesce
+	caps quiesceCaps
 
 	// For a shutdown's reading (quiesce): whether the reader is on a frame, and, once the
 	// shutdown began, when it last finished one (Unix ns; the shutdown's start before).
@@ -47,8 +48,9 @@ const (
 	handshakeTimeout = 15 * time.Second
 )
 
-// dial opens a WebSocket to url (from apps.connections.open); tlsConfig nil = the system's roots.
-func dial(ctx context.Context, url string, id int, tlsConfig *tls.Config) (*conn, error) {
+// dial opens a WebSocket to url (from apps.connections.open); tlsConfig nil = the system's roots,
+// now nil = time.Now (the cork's clock: its hold, and when a frame came off the socket).
+func dial(ctx context.Context, url string, id int, tlsConfig *tls.Config, now func() time.Time, caps quiesceCaps) (*conn, error) {
 	var tcp *corkConn
 	d := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
@@ -62,7 +64,7 @@ func dial(ctx context.Context, url string, id int, tlsConfig *tls.Config) (*conn
 			if err != nil {
 				return nil, err
 			}
-			tcp = &corkConn{Conn: c}
+			tcp = &corkConn{Conn: c, now: now}
 			return tcp, nil
 		},
 	}
@@ -79,12 +81,12 @@ func dial(ctx context.Context, url string, id int, tlsConfig *tls.Config) (*conn
 		return nil, fmt.Errorf("dial socket mode URL: %w", err)
 	}
 	if tcp == nil { // a proxy dialled: no corking, every ack is its own write
-		tcp = &corkConn{}
+		tcp = &corkConn{now: now}
 	} else {
 		tcp.arm()
 	}
 	ws.SetReadLimit(readLimit)
-	return &conn{id: id, ws: ws, tcp: tcp, done: make(chan struct{})}, nil
+	return &conn{id: id, ws: ws, tcp: tcp, done: make(chan struct{}), caps: caps}, nil
 }
 
 // write sends one text frame (or holds it, corked, for the reader's next Read). data is copied
@@ -152,30 +154,36 @@ const (
 	goodbyeRead   = time.Second
 )
 
+// quiesceCaps are a shutdown's waits, shutdownQuiet, shutdownRead and goodbyeRead but in tests
+// (which shorten them: a test of the caps then takes a fraction of a second, not 3).
+type quiesceCaps struct{ quiet, read, goodbye time.Duration }
+
+var defaultCaps = quiesceCaps{quiet: shutdownQuiet, read: shutdownRead, goodbye: goodbyeRead}
+
 // quiesce begins leaving the connection without losing what is on its way (see shutdownQuiet),
 // at a shutdown or when Slack asks this connection to go (disconnect); once is enough, later
 // calls do nothing. It says goodbye once the reader has been waiting for a frame for
 // shutdownQuiet, or after shutdownRead, and closes goodbyeRead later when Slack has not closed
-// by then.
+// by then (c.caps: these in production).
 func (c *conn) quiesce() { c.quit.Do(c.leave) }
 
 func (c *conn) leave() {
 	c.last.Store(time.Now().UnixNano())
 	c.quiescing.Store(true)
-	until := time.Now().Add(shutdownRead)
+	until := time.Now().Add(c.caps.read)
 	var check func()
 	check = func() {
 		busy := c.busy.Load() // before last: a frame just finished shows its time
-		wait := shutdownQuiet - time.Since(time.Unix(0, c.last.Load()))
+		wait := c.caps.quiet - time.Since(time.Unix(0, c.last.Load()))
 		if busy {
-			wait = shutdownQuiet
+			wait = c.caps.quiet
 		}
 		if left := time.Until(until); wait > 0 && left > 0 {
 			time.AfterFunc(min(wait, left), check)
 			return
 		}
 		c.goodbye()
-		time.AfterFunc(goodbyeRead, c.close)
+		time.AfterFunc(c.caps.goodbye, c.close)
 	}
 	check()
 }
@@ -200,8 +208,8 @@ func (c *conn) isOpen() bool {
 }
 
 // frames reads frames until the connection fails or fn says stop, handing each text frame's
-// bytes to fn (valid until fn returns: the buffer is reused).
-func (c *conn) frames(fn func([]byte) (stop bool)) error {
+// bytes to fn (valid until fn returns: the buffer is reused) with when it came off the socket.
+func (c *conn) frames(fn func(data []byte, read time.Time) (stop bool)) error {
 	var buf bytes.Buffer
 	for {
 		typ, r, err := c.ws.NextReader()
@@ -209,6 +217,7 @@ func (c *conn) frames(fn func([]byte) (stop bool)) error {
 			return err
 		}
 		c.reading(true) // a frame Slack sent: a shutdown waits for it
+		read := c.tcp.lastRead()
 		buf.Reset()
 		if _, err := buf.ReadFrom(r); err != nil {
 			return fmt.Errorf("read frame: %w", err)
@@ -217,7 +226,7 @@ func (c *conn) frames(fn func([]byte) (stop bool)) error {
 			c.reading(false)
 			continue // Slack sends JSON text frames only
 		}
-		stop := fn(buf.Bytes())
+		stop := fn(buf.Bytes(), read)
 		c.reading(false)
 		if stop {
 			return nil

@@ -31,6 +31,7 @@ type corkConn struct {
 	since  time.Time        // when the oldest frame in held was written
 	now    func() time.Time // the clock; nil is time.Now (a test's clock otherwise)
 	err    error            // the first write error: the connection is dead
+	read   time.Time        // when the last Read returned bytes (the reader's own: only it reads)
 
 	// Write deadlines once armed (see SetWriteDeadline): asked is the latest asked for, set the
 	// socket's own.
@@ -62,10 +63,24 @@ func (c *corkConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.read = c.clock()
+	}
 	c.mu.Lock()
 	c.corked = c.armed && n > 0
 	c.mu.Unlock()
 	return n, err
+}
+
+// lastRead is when the frame whose header the reader has just read came off the socket: the
+// reader's buffer is filled by one Read at a time, in order, so the last one brought in (the end
+// of) that header, however many frames of the same Read were handled before it. Called by the
+// reader, after its NextReader; without a socket of its own (a proxy dialled) it is now.
+func (c *corkConn) lastRead() time.Time {
+	if c.Conn == nil || c.read.IsZero() {
+		return c.clock()
+	}
+	return c.read
 }
 
 // Write holds p while the reader is corked, else writes it (after what is held).

@@ -216,7 +216,8 @@ func New(cfg Config, eng Engine, store Store, changes *Changes, m *Metrics) (*Ap
 	client := slack.New(cfg.BotToken, append(slices.Clone(opts), retryOption(apiURL, m, p))...)
 	smClient := slack.New(cfg.BotToken, opts...)
 	smOpts := slacksocket.Options{Connections: cfg.SocketConnections, PingInterval: cfg.PingInterval,
-		Logger: cfg.Logger.With().Str("component", "socketmode").Logger()}
+		Logger:  cfg.Logger.With().Str("component", "socketmode").Logger(),
+		Metrics: slacksocket.Metrics{Connections: m.SocketConnections, Wanted: m.SocketsWanted, AckLatency: m.AckLatency}}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, eng: eng, store: store, changes: changes, m: m, now: now,
 		api:       slackAPI{c: client, m: m, p: p},

@@ -67,7 +67,7 @@ func (a *App) envelope(ctx context.Context, e *slacksocket.Envelope) {
 			return
 		}
 	}
-	a.ack(ctx, e, received, answer)
+	a.ack(ctx, e, answer)
 	if j.callback != nil && !a.queue.submit(j.lane(), j) {
 		a.m.QueueBusy.Inc()
 		a.busy(ctx, e, reply{j: j, text: BusyText(a.queue.retryAfter())})
@@ -95,7 +95,7 @@ func mustJSON(v any) json.RawMessage {
 }
 
 // ack acknowledges an envelope, with answer as an ephemeral message when set.
-func (a *App) ack(ctx context.Context, e *slacksocket.Envelope, received time.Time, answer string) {
+func (a *App) ack(ctx context.Context, e *slacksocket.Envelope, answer string) {
 	var payload any
 	switch answer {
 	case "":
@@ -104,7 +104,7 @@ func (a *App) ack(ctx context.Context, e *slacksocket.Envelope, received time.Ti
 	default:
 		payload = ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: answer}
 	}
-	a.ackPayload(ctx, e, received, payload)
+	a.ackPayload(ctx, e, payload)
 }
 
 // viewChecks is how many view submissions may be checked at once, off the dispatcher.
@@ -118,14 +118,14 @@ const viewChecks = 8
 func (a *App) viewSubmission(ctx context.Context, e *slacksocket.Envelope, j job, cb *slack.InteractionCallback) {
 	route, ok := viewRoutes[cb.View.CallbackID]
 	if !ok {
-		a.ackPayload(ctx, e, j.received, nil) // not ours: close it
+		a.ackPayload(ctx, e, nil) // not ours: close it
 		return
 	}
 	select {
 	case a.viewSlots <- struct{}{}:
 	default:
 		a.m.QueueBusy.Inc()
-		a.ackPayload(ctx, e, j.received, fieldErrors(cb.View, BusyText(a.queue.retryAfter())))
+		a.ackPayload(ctx, e, fieldErrors(cb.View, BusyText(a.queue.retryAfter())))
 		return
 	}
 	a.viewWG.Add(1)
@@ -151,7 +151,7 @@ func (a *App) viewSubmission(ctx context.Context, e *slacksocket.Envelope, j job
 		if errs != nil {
 			payload = slack.NewErrorsViewSubmissionResponse(errs)
 		}
-		a.ackPayload(ctx, e, j.received, payload)
+		a.ackPayload(ctx, e, payload)
 		if refusal != nil {
 			a.auditIncident(context.WithoutCancel(ctx), *refusal)
 			if a.cfg.Observer != nil {
@@ -173,10 +173,11 @@ func fieldErrors(v slack.View, msg string) map[string]string {
 
 // ackPayload acknowledges an envelope with payload (nil: a bare ack), waiting at most 2 s for a
 // live connection when the envelope's own has closed (past 3 s Slack delivers it again anyway).
-func (a *App) ackPayload(ctx context.Context, e *slacksocket.Envelope, received time.Time, payload any) {
+// The client observes the ack's latency (Metrics.AckLatency), from when its frame came off the
+// socket.
+func (a *App) ackPayload(ctx context.Context, e *slacksocket.Envelope, payload any) {
 	typ := e.Type
 	err := e.AckWithin(ctx, payload, 2*time.Second)
-	a.m.AckLatency.Observe(time.Since(received).Seconds())
 	if err != nil {
 		a.m.envelope(typ).ackedError.Inc()
 		a.log.Warn().Err(err).Str("type", typ).Msg("ack envelope")

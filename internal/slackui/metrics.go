@@ -12,7 +12,7 @@ import (
 type Metrics struct {
 	EnvelopesReceived *prometheus.CounterVec // type
 	EnvelopesAcked    *prometheus.CounterVec // type, result (ok|error)
-	AckLatency        prometheus.Histogram   // seconds from receipt to the ack being queued
+	AckLatency        prometheus.Histogram   // seconds from the frame off the socket to its ack's write (slacksocket observes)
 	ApprovalPages     *prometheus.CounterVec // step: approvers paged in a thread (requests and reminders)
 	WorkersBusy       prometheus.Gauge       // jobs running now
 	QueueDepth        prometheus.Gauge       // jobs waiting for a worker
@@ -22,6 +22,8 @@ type Metrics struct {
 	ThreadPosts       prometheus.Counter     // audit replies posted
 	CardUpdates       prometheus.Counter     // chat.update of a card
 	LinkUp            prometheus.Gauge       // 1 while the Socket Mode link is up
+	SocketConnections prometheus.Gauge       // Socket Mode connections live now (slacksocket sets it)
+	SocketsWanted     prometheus.Gauge       // SOCKET_CONNECTIONS as the client keeps it (slacksocket sets it)
 	ReconcileResumed  prometheus.Counter     // steps Reconcile took over
 	RemindersPosted   prometheus.Counter     // thread reminders
 	SecretsDelivered  *prometheus.CounterVec // result (ok|error)
@@ -57,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		EnvelopesAcked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "compromised_slack_envelopes_acked_total",
 			Help: "Socket Mode envelopes acknowledged, by type and result."}, []string{"type", "result"}),
 		AckLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "compromised_slack_ack_latency_seconds",
-			Help: "Time from receiving an envelope to queuing its ack.", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+			Help: "Time from an envelope's frame coming off the Socket Mode connection (before its parse) to its ack being handed to the connection's write (an ack corked with others read together may wait up to 250 µs more for the flush).", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 		ApprovalPages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "compromised_approval_pages_total",
 			Help: "Thread replies that mention the approvers of a waiting request, by step."}, []string{"step"}),
 		WorkersBusy: prometheus.NewGauge(prometheus.GaugeOpts{Name: "compromised_workers_busy",
@@ -76,6 +78,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Incident cards updated in place."}),
 		LinkUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "compromised_slack_link_up",
 			Help: "1 while the Socket Mode link is connected."}),
+		SocketConnections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "compromised_slack_socket_connections",
+			Help: "Socket Mode connections live now (said hello, not yet closed); below compromised_slack_socket_connections_wanted while one is refreshed, dropped or backing off."}),
+		SocketsWanted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "compromised_slack_socket_connections_wanted",
+			Help: "Socket Mode connections the client keeps up (SOCKET_CONNECTIONS, clamped to 1-4)."}),
 		ReconcileResumed: prometheus.NewCounter(prometheus.CounterOpts{Name: "compromised_reconcile_resumed_total",
 			Help: "Interrupted steps taken over by the reconciler."}),
 		RemindersPosted: prometheus.NewCounter(prometheus.CounterOpts{Name: "compromised_reminders_total",
@@ -93,7 +99,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.EnvelopesReceived, m.EnvelopesAcked, m.AckLatency, m.ApprovalPages,
 			m.WorkersBusy, m.QueueDepth, m.QueueBusy, m.SlackAPIErrors, m.Duplicates, m.ThreadPosts, m.CardUpdates,
-			m.LinkUp, m.ReconcileResumed, m.RemindersPosted, m.SecretsDelivered)
+			m.LinkUp, m.SocketConnections, m.SocketsWanted, m.ReconcileResumed, m.RemindersPosted, m.SecretsDelivered)
 	}
 	return m
 }
