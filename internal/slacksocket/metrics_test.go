@@ -3,8 +3,6 @@ package slacksocket_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,13 +116,7 @@ func TestAckLatencyFromRead(t *testing.T) {
 	}
 	send := make(chan struct{})
 	acked := make(chan string, len(envs))
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
+	url := wsServer(t, func(ws *websocket.Conn) {
 		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","num_connections":1}`))
 		go func() {
 			<-send
@@ -147,14 +139,12 @@ func TestAckLatencyFromRead(t *testing.T) {
 				}
 			}
 		}
-	}))
-	defer srv.Close()
+	})
 
 	reg := prometheus.NewRegistry()
 	m := slackui.NewMetrics(reg)
-	c := slacksocket.New(opener{url: "ws" + strings.TrimPrefix(srv.URL, "http")},
-		slacksocket.Options{PingInterval: 30 * time.Second, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-			Metrics: slacksocket.Metrics{AckLatency: m.AckLatency}})
+	c := slacksocket.New(opener{url: url}, slacksocket.Options{PingInterval: 30 * time.Second,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)), Metrics: slacksocket.Metrics{AckLatency: m.AckLatency}})
 	base := time.Unix(1_800_000_000, 0)
 	var offset atomic.Int64 // the clock: base + offset, moved by the handler only
 	slacksocket.SetClock(c, func() time.Time { return base.Add(time.Duration(offset.Load())) })
