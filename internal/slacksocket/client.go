@@ -49,8 +49,9 @@ type Opener interface {
 type Handler interface {
 	Envelope(ctx context.Context, e *Envelope)
 	// Link is told when the link goes up or down, with why: it is up while at least one of the
-	// client's connections is (said hello and was not told to go), so one refreshed or dropped
-	// while another serves does not take it down. Its calls are never concurrent.
+	// client's connections is (said hello and has not closed: one Slack asked to go counts
+	// until its reading ends), so one refreshed or dropped while another serves does not take it
+	// down. Its calls are never concurrent.
 	Link(up bool, why string)
 }
 
@@ -106,7 +107,7 @@ type Client struct {
 	// linkMu orders the link reports (Handler.Link) with the changes of live they report.
 	linkMu  sync.Mutex
 	mu      sync.Mutex
-	live    []*conn       // the connections that said hello and were not told to go, oldest first
+	live    []*conn       // the connections that said hello and have not closed, oldest first
 	changed chan struct{} // closed when live changes
 	dialled int
 
@@ -375,8 +376,9 @@ func (c *Client) clock() time.Time {
 	return time.Now()
 }
 
-// Live is how many of the client's connections are live now: said hello and were not told to
-// go (the link is up while it is more than 0).
+// Live is how many of the client's connections are live now: said hello and have not closed
+// (one Slack asked to go, or a shutdown's, is live until its reading ends, quiesce); the link is
+// up while it is more than 0.
 func (c *Client) Live() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -3,8 +3,6 @@ package slacksocket_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -102,13 +100,7 @@ func TestShutdownReadsUntilSlackCloses(t *testing.T) {
 		`"token":"t","team_id":"T1","team_domain":"fake","channel_id":"C1","channel_name":"incident","user_id":"U1",` +
 		`"user_name":"alice","command":"/compromised","text":"late","api_app_id":"A1","is_enterprise_install":"false",` +
 		`"response_url":"http://127.0.0.1:1/r","trigger_id":"1.2.3"}}`
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
+	url := wsServer(t, func(ws *websocket.Conn) {
 		ws.SetCloseHandler(func(code int, _ string) error {
 			_ = ws.WriteMessage(websocket.TextMessage, []byte(late))
 			return ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
@@ -119,9 +111,8 @@ func TestShutdownReadsUntilSlackCloses(t *testing.T) {
 				return
 			}
 		}
-	}))
-	defer srv.Close()
-	c := slacksocket.New(opener{url: "ws" + strings.TrimPrefix(srv.URL, "http")},
+	})
+	c := slacksocket.New(opener{url: url},
 		slacksocket.Options{PingInterval: 30 * time.Second, Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	rec := newRecorder()
 	rec.hold = true // its ack would fail: there is no connection left to take it
@@ -165,16 +156,10 @@ func TestDisconnectReadsWhatFollows(t *testing.T) {
 		`"token":"t","team_id":"T1","team_domain":"fake","channel_id":"C1","channel_name":"incident","user_id":"U1",` +
 		`"user_name":"alice","command":"/compromised","text":"after","api_app_id":"A1","is_enterprise_install":"false",` +
 		`"response_url":"http://127.0.0.1:1/r","trigger_id":"1.2.3"}}`
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	var mu sync.Mutex
 	var dials int
 	acked := make(chan string, 4)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
+	url := wsServer(t, func(ws *websocket.Conn) {
 		mu.Lock()
 		dials++
 		first := dials == 1
@@ -193,9 +178,8 @@ func TestDisconnectReadsWhatFollows(t *testing.T) {
 				acked <- "after-1"
 			}
 		}
-	}))
-	defer srv.Close()
-	c := slacksocket.New(opener{url: "ws" + strings.TrimPrefix(srv.URL, "http")},
+	})
+	c := slacksocket.New(opener{url: url},
 		slacksocket.Options{PingInterval: 30 * time.Second, Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	rec := newRecorder()
 	ctx, cancel := context.WithCancel(context.Background())
