@@ -15,11 +15,11 @@ import (
 
 // cardPosts runs card posts off the goroutines that ask for them: the first post of each new
 // incident's or lockdown's card off the queue worker that opened it (postLater), and the
-// maintenance pass's posts of the cards not posted yet (later, pending.go). A post waits for its channel's chat.postMessage slot
-// (one per second per channel, see pacer.go) or a 429, and a queue worker held by that wait could
-// not run other incidents' PBX work (their Deny clicks), nor could the maintenance pass resume
-// interrupted steps. Their number is bounded by the incidents being opened, so a goroutine each
-// is enough.
+// maintenance pass's posts of the cards not posted yet (later, pending.go). A post waits for its
+// channel's chat.postMessage slot (one per second per channel, see pacer.go) or a 429, and a
+// queue worker held by that wait could not run other incidents' PBX work (their Deny clicks), nor
+// could the maintenance pass resume interrupted steps. Their number is bounded by the incidents
+// and lockdowns being opened, so a goroutine each is enough.
 type cardPosts struct {
 	wg      sync.WaitGroup
 	ctx     context.Context // ended by stop, when the shutdown grace is over

@@ -11,12 +11,14 @@ import (
 )
 
 // This file posts a lockdown's card, the one way there is: its opener posts it after the open
-// (cmdLockdown, off the queue worker: postOpenLockdownCard), and every replica's maintenance pass posts the card of an open lockdown that has
-// none (its opener was killed between storing the lockdown and recording the card: the post may
-// wait for a 429's Retry-After). Without the second, nothing in Slack shows the lockdown, and its
-// members, which have no cards of their own, could not be acted on (TestLockdownKilledBeforeTheCard;
-// the chaos run found it). Both post under the lockdown's sync lock and read the lockdown again
-// under it, so whichever comes first posts and the other finds the card there.
+// (cmdLockdown, off the queue worker: postOpenLockdownCard), and every replica's maintenance
+// pass posts the card of an open lockdown that has none (its opener was killed between storing
+// the lockdown and recording the card: the post may wait for a 429's Retry-After; or its post
+// did not get through in time and the lockdown was kept). Without the second, nothing in Slack
+// shows the lockdown, and its members, which have no cards of their own, could not be acted on
+// (TestLockdownKilledBeforeTheCard; the chaos run found it). Both post under the lockdown's sync
+// lock and read the lockdown again under it, so whichever comes first posts and the other finds
+// the card there.
 
 // errCardBusy: another holder of the lockdown's sync lock (a post, a sync) did not let go in time.
 var errCardBusy = errors.New("the lockdown's card is being posted or synced elsewhere")

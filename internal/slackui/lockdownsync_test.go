@@ -119,11 +119,8 @@ func TestLockdownCardPostedElsewhere(t *testing.T) {
 	if err != nil || len(open) != 1 || open[0].MessageTS != "" {
 		t.Fatalf("lockdowns after the command: %+v, %v; want one, open, its card not posted here", open, err)
 	}
-	var answer string
-	for _, m := range h.fake.Ephemerals(hAlice) {
-		answer += m.Text + "\n"
-	}
-	if !strings.Contains(answer, "Lockdown "+open[0].ID+" is open; its card is being posted in this channel") {
-		t.Errorf("alice's answers = %q, want the lockdown open and its card on its way", answer)
+	answers := h.fake.Ephemerals(hAlice)
+	if len(answers) != 1 || !strings.Contains(answers[0].Text, "Lockdown "+open[0].ID+" is open; its card is being posted in this channel") {
+		t.Errorf("alice's answers = %+v, want one: the lockdown open and its card on its way", answers)
 	}
 }
