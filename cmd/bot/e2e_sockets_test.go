@@ -29,6 +29,13 @@ func TestServeSocketRefresh(t *testing.T) {
 	}
 	b := w.start()
 	w.waitFor("both connections", func() bool { return w.slack.LiveSockets() == socketsPerBot })
+	// The client's gauges are the app's (slacksocket.Options.Metrics, wired by slackui.New).
+	w.waitFor("/metrics to count both connections", func() bool {
+		return metric(t, b.url, "compromised_slack_socket_connections") == socketsPerBot
+	})
+	if got := metric(t, b.url, "compromised_slack_socket_connections_wanted"); got != socketsPerBot {
+		t.Errorf("compromised_slack_socket_connections_wanted = %v, want %d", got, socketsPerBot)
+	}
 	connects := w.slack.Connects()
 
 	// The refreshed connection cannot come back for a second (apps.connections.open answers
@@ -84,6 +91,9 @@ func TestServeSocketRefresh(t *testing.T) {
 	ts, _ := w.card("1001", "acme.example")
 	w.waitFor("the refreshed connection back", func() bool {
 		return w.slack.Connects() > connects && w.slack.LiveSockets() == socketsPerBot
+	})
+	w.waitFor("/metrics to count both connections again", func() bool {
+		return metric(t, b.url, "compromised_slack_socket_connections") == socketsPerBot
 	})
 	cards := 0
 	for _, m := range topLevel(w.slack.Messages()) {
