@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
 	"github.com/compromised-responder/bot/internal/session"
@@ -242,9 +243,26 @@ func (a *App) cardNotPosted(ctx context.Context, c *slack.SlashCommand, sent ope
 	}
 	rctx, cancel := answerCtx(ctx)
 	defer cancel()
-	why := limitedWhy
+	why, wait := a.cardDelay(err, inc.Channel, inc.CreatedAt)
+	delayLog(a.logger(ctx), why).Err(err).Str("incident", inc.ID).Dur("wait", wait).
+		Msg("card not posted: the incident stays open and the maintenance pass posts its card")
+	if !sent.noticed {
+		text, blocks := openerNotice(inc, a.cardOptions(a.now()), wait, why)
+		a.replyCommand(rctx, c, text, blocks)
+		return
+	}
+	a.replyCommand(rctx, c, CardDelayedText(inc, wait, why), nil)
+}
+
+// cardDelay reads why a first card post failed, not for good, for the card's opener: why the
+// card waits (Slack limiting the channel, the bot restarting, or Slack's error code), and about
+// how long until it shows (at least until the maintenance pass posts it, since the card's
+// opening at created, and the channel's slot or backlog). One reading for an incident's card
+// (cardNotPosted) and a lockdown's (postOpenLockdownCard).
+func (a *App) cardDelay(err error, channel string, created time.Time) (why string, wait time.Duration) {
+	why = limitedWhy
+	wait = orphanCardAfter + a.cfg.reconcileEvery() - a.now().Sub(created)
 	var far slotTooFar
-	wait := orphanCardAfter + a.cfg.reconcileEvery() - a.now().Sub(inc.CreatedAt) // until the maintenance pass posts it
 	switch code := slackCode(err); {
 	case errors.As(err, &far):
 		wait = max(wait, far.wait)
@@ -253,19 +271,16 @@ func (a *App) cardNotPosted(ctx context.Context, c *slack.SlashCommand, sent ope
 	case code != "canceled" && code != "ratelimited":
 		why = "Slack did not take its card just now (" + code + ")"
 	}
-	wait = max(wait, a.api.p.backlog(inc.Channel), time.Second)
-	log := a.logger(ctx).Info() // a wave's backlog, a restart: expected, one line per incident
-	if why != limitedWhy && why != restartingWhy {
-		log = a.logger(ctx).Warn() // Slack failing
+	return why, max(wait, a.api.p.backlog(channel), time.Second)
+}
+
+// delayLog is the log line of a card not posted for why (cardDelay): info for a wave's
+// backlog or a restart, which are expected (one line per card), warn when Slack is failing.
+func delayLog(log *zerolog.Logger, why string) *zerolog.Event {
+	if why == limitedWhy || why == restartingWhy {
+		return log.Info()
 	}
-	log.Err(err).Str("incident", inc.ID).Dur("wait", wait).
-		Msg("card not posted: the incident stays open and the maintenance pass posts its card")
-	if !sent.noticed {
-		text, blocks := openerNotice(inc, a.cardOptions(a.now()), wait, why)
-		a.replyCommand(rctx, c, text, blocks)
-		return
-	}
-	a.replyCommand(rctx, c, CardDelayedText(inc, wait, why), nil)
+	return log.Warn()
 }
 
 // restartingWhy is why a card waits, said to its opener, when the shutdown cancelled its post.

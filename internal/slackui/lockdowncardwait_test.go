@@ -21,10 +21,10 @@ func TestLockdownCardFailureKeptOrDiscarded(t *testing.T) {
 		name string
 		fail func(*slackfake.Server)
 		kept bool
-		want string // in the one answer
+		want string // in the one answer; for a kept lockdown, why its card waits
 	}{
 		{"HTTP 503", func(f *slackfake.Server) { f.FailHTTP("chat.postMessage", 503, 1) }, true,
-			"is open, but Slack did not take its card just now"},
+			"Slack did not take its card just now (http_503)"},
 		{"not_in_channel", func(f *slackfake.Server) { f.FailMethod("chat.postMessage", "not_in_channel", 1) }, false,
 			"I could not post the lockdown card (not_in_channel), so nothing was opened"},
 	}
@@ -53,7 +53,7 @@ func TestLockdownCardFailureKeptOrDiscarded(t *testing.T) {
 				return
 			}
 			l := h.keptLockdown()
-			checkKeptLockdownAnswer(t, answers, l)
+			checkKeptLockdownAnswer(t, answers, l, c.want)
 			h.checkLockdownCardFollows(l)
 		})
 	}
@@ -118,14 +118,15 @@ func cardsWaiting(a *App, ch string) int {
 	return p.channel(ch).cards
 }
 
-// checkKeptLockdownAnswer checks that answers are one, saying lockdown l is open and its card
-// follows, not to try again.
-func checkKeptLockdownAnswer(t *testing.T, answers []slackfake.Message, l session.Lockdown) {
+// checkKeptLockdownAnswer checks that answers are one, saying lockdown l is open, why its card
+// waits (why, as cardDelay reads the failure), that it follows and about when, not to try again.
+func checkKeptLockdownAnswer(t *testing.T, answers []slackfake.Message, l session.Lockdown, why string) {
 	t.Helper()
 	if len(answers) != 1 {
 		t.Fatalf("the opener got %d answers, want 1: %+v", len(answers), answers)
 	}
-	for _, s := range []string{"Lockdown " + l.ID + " is open", "card follows in this channel", "/compromised status " + l.ID} {
+	for _, s := range []string{"Lockdown " + l.ID + " is open. " + why + ", so its card follows in this channel",
+		"(in about ", "/compromised status " + l.ID} {
 		if !strings.Contains(answers[0].Text, s) {
 			t.Errorf("the answer lacks %q: %s", s, answers[0].Text)
 		}
@@ -194,7 +195,7 @@ func TestLockdownCardPostCancelledByShutdownKept(t *testing.T) {
 	a.cards.stop() // the grace is over
 
 	l := h.keptLockdown()
-	checkKeptLockdownAnswer(t, h.fake.Ephemerals(hAlice), l)
+	checkKeptLockdownAnswer(t, h.fake.Ephemerals(hAlice), l, restartingWhy)
 	h.apps = h.apps[1:] // the next replica
 	h.checkLockdownCardFollows(l)
 	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {
@@ -216,7 +217,7 @@ func TestLockdownCardSlotBeyondBoundKept(t *testing.T) {
 	a.cards.wg.Wait()
 
 	l := h.keptLockdown()
-	checkKeptLockdownAnswer(t, h.fake.Ephemerals(hAlice), l)
+	checkKeptLockdownAnswer(t, h.fake.Ephemerals(hAlice), l, limitedWhy)
 	drain()
 	h.checkLockdownCardFollows(l)
 	if n := len(h.fake.Ephemerals(hAlice)); n != 1 {

@@ -85,7 +85,7 @@ func (a *App) postLockdownCard(ctx context.Context, id string, wait bool) (l ses
 // replica's maintenance pass posts its card (postOrphanLockdownCards), as for an incident's
 // (cardNotPosted).
 func (a *App) postOpenLockdownCard(ctx context.Context, c *slack.SlashCommand, id string) {
-	_, _, err := a.postLockdownCard(ctx, id, true)
+	l, _, err := a.postLockdownCard(ctx, id, true)
 	if err == nil {
 		a.changes.Changed(ctx, id)
 		return
@@ -103,9 +103,13 @@ func (a *App) postOpenLockdownCard(ctx context.Context, c *slack.SlashCommand, i
 		// Slack did not take the card in time (a wave's backlog in the channel, 429s outlasting
 		// the post's bound, a 5xx, the network, a shutdown), not for good: discarding would send
 		// the engineer back into the same backlog.
-		a.logger(ctx).Warn().Err(err).Str("lockdown", id).Msg("lockdown card not posted: the lockdown stays open and the maintenance pass posts its card")
-		a.replyCommand(rctx, c, "⏳ Lockdown "+esc(id)+" is open, but Slack did not take its card just now ("+esc(slackCode(err))+
-			"). Its card follows in this channel when Slack allows; `/compromised status "+esc(id)+"` shows its progress meanwhile.", nil)
+		created := l.CreatedAt
+		if created.IsZero() { // not read before the failure: the pass comes a full delay from now
+			created = a.now()
+		}
+		why, wait := a.cardDelay(err, c.ChannelID, created)
+		delayLog(a.logger(ctx), why).Err(err).Str("lockdown", id).Dur("wait", wait).Msg("lockdown card not posted: the lockdown stays open and the maintenance pass posts its card")
+		a.replyCommand(rctx, c, LockdownCardDelayedText(id, wait, why), nil)
 	default:
 		// Slack refused the card for good (cardRefusals). Nothing may stay open without a card:
 		// the members this lockdown opened go too.

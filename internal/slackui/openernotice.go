@@ -82,11 +82,22 @@ func cardFollows(inc session.Incident, where string, wait time.Duration) string 
 	if inc.MessageTS != "" {
 		return "its card is in " + where
 	}
-	s := "the incident card follows in " + where + " when Slack allows"
-	if wait > 0 {
-		s += fmt.Sprintf(" (in about %d s)", max(int((wait+time.Second-1)/time.Second), 1))
+	return "the incident card follows in " + where + " when Slack allows" + inAbout(wait)
+}
+
+// inAbout says " (in about N s)" for wait, rounded up (0: nothing said).
+func inAbout(wait time.Duration) string {
+	if wait <= 0 {
+		return ""
 	}
-	return s
+	return fmt.Sprintf(" (in about %d s)", max(int((wait+time.Second-1)/time.Second), 1))
+}
+
+// LockdownCardDelayedText answers the opener of lockdown id whose card Slack did not take in
+// time (kept open: the maintenance pass posts it), saying why (cardDelay) and about when.
+func LockdownCardDelayedText(id string, wait time.Duration, why string) string {
+	return fmt.Sprintf("⏳ Lockdown %s is open. %s, so its card follows in this channel when Slack allows%s; "+
+		"`/compromised status %s` shows its progress meanwhile.", esc(id), why, inAbout(wait), esc(id))
 }
 
 // noticeWhere names inc's channel in a message to its opener.
