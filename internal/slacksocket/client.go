@@ -75,8 +75,9 @@ type Options struct {
 // Metrics are the series the client keeps up to date; a nil one is not reported.
 type Metrics struct {
 	// Connections is set to how many connections are live (Client.Live) whenever that changes:
-	// the link is up while one is, so only this shows one of several down (a refresh's gap, a
-	// too_many_websockets backoff).
+	// the link is up while one is, so only this shows one of several down (a drop, a slow
+	// reconnect, a too_many_websockets backoff). One Slack asked to go counts until its reading
+	// ends, beside its replacement: a refresh shows as one above Wanted for a few seconds.
 	Connections Gauge
 	// Wanted is set once, by New, to Options.Connections as clamped: what Connections should be.
 	Wanted Gauge
@@ -138,21 +139,24 @@ func New(api Opener, opts Options) *Client {
 // Run keeps the connections up until ctx ends (nil) or Slack refuses the token (ErrAuth,
 // wrapped; every connection is then closed). Everything else (a refused dial, a dropped
 // connection, a disconnect request) is retried by the connection it befell, the others serving
-// meanwhile: at once after a connection that worked, else after a backoff from 100 ms doubling
-// to 5 min (a 429's Retry-After when longer), as slack-go does. The backoff is the client's, not
-// each connection's (opens), so N connections do not call apps.connections.open N times as often.
+// meanwhile: at once after a connection that worked (one Slack asks to go is replaced as soon
+// as it asks, see keep), else after a backoff from 100 ms doubling to 5 min (a 429's
+// Retry-After when longer), as slack-go does. The backoff is the client's, not each
+// connection's (opens), so N connections do not call apps.connections.open N times as often.
+// Run returns only once every connection's serve has, those still draining included.
 func (c *Client) Run(ctx context.Context, h Handler) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
+	var keeps, serves sync.WaitGroup
 	for range c.opts.Connections {
-		wg.Go(func() {
-			if err := c.keep(ctx, h); err != nil {
-				cancel(err) // ErrAuth: the others close too
+		keeps.Go(func() {
+			if err := c.keep(ctx, h, &serves); err != nil {
+				cancel(err) // ErrAuth: the others close too, the draining ones within their caps
 			}
 		})
 	}
-	wg.Wait()
+	keeps.Wait()
+	serves.Wait() // keeps.Wait first: no keep adds to serves any more
 	if err := context.Cause(ctx); errors.Is(err, ErrAuth) {
 		return err
 	}
@@ -160,8 +164,15 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 }
 
 // keep is one of Run's connections: connected, served until it ends, connected again, until ctx
-// ends (nil) or the token is refused (ErrAuth).
-func (c *Client) keep(ctx context.Context, h Handler) error {
+// ends (nil) or the token is refused (ErrAuth). Each connection is served on its own goroutine
+// (in serves, which Run waits for): when Slack asks it to go (a disconnect but
+// too_many_websockets), keep connects its replacement at once, as Slack advises, while the old
+// one drains (reads what Slack still sends there, within the caps of quiesce) and stays live
+// until its reading ends; keep no longer looks at the old one, so it is replaced once, not again
+// when its reading ends. So a slot has one draining connection beside its serving one, or two
+// when Slack asks the replacement to go too before the old has drained (each still bounded by
+// its caps, so at most a few seconds).
+func (c *Client) keep(ctx context.Context, h Handler, serves *sync.WaitGroup) error {
 	for {
 		c.down(h, "socket mode connecting")
 		cn, err := c.connect(ctx)
@@ -178,15 +189,26 @@ func (c *Client) keep(ctx context.Context, h Handler) error {
 			c.down(h, "socket mode connection error")
 			continue // connect put the next open off (opens)
 		}
-		worked := c.serve(ctx, cn, h)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !worked { // it never worked: do not redial in a tight loop
-			c.opens.failed(nil)
+		leaving := make(chan struct{}) // closed (once) when Slack asks cn to go after it worked
+		ended := make(chan bool, 1)    // whether cn worked, once its serve returned
+		serves.Go(func() { ended <- c.serve(ctx, cn, h, func() { close(leaving) }) })
+		select {
+		case <-leaving:
+			if ctx.Err() != nil {
+				return nil // its serve goes on to its end; Run waits for it
+			}
+			c.opens.worked() // it said hello: replaced at once
 			continue
+		case worked := <-ended:
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !worked { // it never worked: do not redial in a tight loop
+				c.opens.failed(nil)
+				continue
+			}
+			c.opens.worked()
 		}
-		c.opens.worked()
 	}
 }
 
@@ -239,8 +261,10 @@ func classifyOpen(err error) error {
 
 // serve reads cn until it fails or closes; Slack asking it to go (disconnect) and ctx ending
 // both leave it as quiesce does, reading on until it is quiet. It reports whether cn worked: it
-// said hello, and Slack did not refuse it for too many connections.
-func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
+// said hello, and Slack did not refuse it for too many connections. replace is called (once)
+// when Slack asks a connection that worked to go, but for too_many_websockets: keep then
+// connects its replacement while serve goes on reading.
+func (c *Client) serve(ctx context.Context, cn *conn, h Handler, replace func()) (worked bool) {
 	why := "socket mode link closed"
 	stop := context.AfterFunc(ctx, cn.quiesce) // goodbye once the link is quiet; the reading ends at Slack's close
 	defer stop()
@@ -252,6 +276,7 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 	}()
 	defer cn.close()
 	log := c.log.With().Int("socket", cn.id).Logger()
+	var left sync.Once // a second disconnect on cn does not replace it again
 
 	// The watchdog is a read deadline, pushed back by every ping and every frame: a frame read
 	// late because a burst queued ahead of it proves the link alive as well as a ping does.
@@ -287,9 +312,12 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 			// the client's other connections serve. The connection is left as at a shutdown
 			// (quiesce), not closed at once: Slack does not deliver a slash command or a click
 			// again, so what it sent before it saw this end go is still read, acked and run.
+			// Its replacement is connected at once (replace), as Slack advises, not once this
+			// reading ends: with one connection the wait left no live connection for up to the
+			// caps of quiesce, and an envelope read after the goodbye had none to take its ack.
 			// too_many_websockets (the app's 10 sockets are taken, by all its replicas):
 			// reconnecting at once would only be refused again, so it waits the backoff like a
-			// connection that never worked.
+			// connection that never worked (no early replacement).
 			log.Info().Str("reason", f.Reason).Msg("socket mode: slack asked to reconnect")
 			why = "slack asked to reconnect"
 			if f.Reason == "too_many_websockets" {
@@ -298,6 +326,9 @@ func (c *Client) serve(ctx context.Context, cn *conn, h Handler) (worked bool) {
 				worked = false
 			}
 			cn.quiesce() // the reading ends at Slack's close, or goodbyeRead after the goodbye
+			if worked {
+				left.Do(replace)
+			}
 			return false
 		default:
 			e := &Envelope{ID: f.EnvelopeID, Type: f.Type, AcceptsResponsePayload: f.AcceptsResponsePayload,
@@ -394,94 +425,5 @@ func (c *Client) down(h Handler, why string) {
 	c.mu.Unlock()
 	if n == 0 {
 		h.Link(false, why)
-	}
-}
-
-// Ack acknowledges the envelope with payload (nil: a bare ack; a json.RawMessage is sent as
-// is). The ack goes on the connection the envelope came on, or, when that one has closed, on
-// the live one (waiting for it until ctx ends). Errors: ErrAckTooBig (nothing sent), a payload
-// that does not marshal, ctx's error (wrapped) when no connection took it in time.
-func (e *Envelope) Ack(ctx context.Context, payload any) error { return e.AckWithin(ctx, payload, 0) }
-
-// AckWithin is Ack waiting at most wait (0: until ctx ends) for a live connection when the
-// envelope's own has closed. The bound costs nothing while the envelope's connection is open:
-// its timer is only made when there is a wait (a context.WithTimeout around every ack was
-// ≈ 7 % of the bot's CPU per command under a burst of `/compromised help`).
-func (e *Envelope) AckWithin(ctx context.Context, payload any, wait time.Duration) error {
-	err := e.ack(ctx, payload, wait)
-	if c := e.client; c != nil && c.opts.Metrics.AckLatency != nil {
-		c.opts.Metrics.AckLatency.Observe(c.clock().Sub(e.Received).Seconds())
-	}
-	return err
-}
-
-// ack is AckWithin but for the latency it reports.
-func (e *Envelope) ack(ctx context.Context, payload any, wait time.Duration) error {
-	body, err := ackBody(payload)
-	if err != nil {
-		return err
-	}
-	buf := ackBufs.Get().(*[]byte)
-	defer ackBufs.Put(buf)
-	data, err := appendAck((*buf)[:0], e.ID, body)
-	*buf = data[:0]
-	if err != nil {
-		return err
-	}
-	cn, bounded := e.conn, false
-	for {
-		if cn != nil && cn.isOpen() {
-			if err := cn.write(data); err == nil {
-				return nil
-			} else if cn.isOpen() {
-				cn.close() // a write error: the connection is dead, its reader ends
-			}
-		}
-		if wait > 0 && !bounded {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, wait)
-			defer cancel()
-			bounded = true
-		}
-		if cn, err = e.client.waitLive(ctx, cn); err != nil {
-			return fmt.Errorf("ack %s: %w", e.ID, err)
-		}
-	}
-}
-
-// ackBufs holds the buffers acks are built in: a frame is copied into gorilla's write buffer
-// before the write returns, so its buffer is free again once the ack is written, and a burst of
-// acks costs no allocation of a frame each.
-var ackBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// Flush sends the acks the envelope's connection holds back for one write (see Handler).
-func (e *Envelope) Flush() {
-	if e.conn != nil {
-		_ = e.conn.flush() // an error shows on the reader's next Read
-	}
-}
-
-// waitLive returns a live connection other than failed (the oldest), waiting for one until ctx
-// ends.
-func (c *Client) waitLive(ctx context.Context, failed *conn) (*conn, error) {
-	for {
-		c.mu.Lock()
-		var live *conn
-		for _, l := range c.live {
-			if l != failed && l.isOpen() {
-				live = l
-				break
-			}
-		}
-		ch := c.changed
-		c.mu.Unlock()
-		if live != nil {
-			return live, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("no live socket mode connection: %w", ctx.Err())
-		}
 	}
 }

@@ -241,7 +241,8 @@ func TestBurstAckedOnceEach(t *testing.T) {
 }
 
 // TestDisconnectReconnects: for each reason Slack gives, the client opens a new link and
-// envelopes flow on it.
+// envelopes flow on it. (Whether the link is reported down meanwhile depends on whether the new
+// one said hello before the old one's reading ended: TestRefreshRedialsAtOnce makes it so.)
 func TestDisconnectReconnects(t *testing.T) {
 	fake := newFake(t)
 	r := start(t, fake, "xapp-1-test")
@@ -254,9 +255,6 @@ func TestDisconnectReconnects(t *testing.T) {
 			t.Fatalf("after %s: got envelope %s, want %s", reason, e.ID, id)
 		}
 		r.waitAck(id)
-	}
-	if !r.rec.sawLink("down: slack asked to reconnect") {
-		t.Errorf("links %v: no down for the disconnect", r.rec.links)
 	}
 }
 

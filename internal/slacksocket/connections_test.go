@@ -220,7 +220,8 @@ func TestAckOnOtherConnection(t *testing.T) {
 
 // TestTooManyWebsocketsBacksOff: a connection Slack refuses with too_many_websockets (the app's
 // 10 sockets are taken, by all its replicas) is opened again only after the backoff, not at once
-// as after a refresh: at once it would be refused again, in a loop.
+// as after a refresh (whose replacement is opened as soon as Slack asks, while the old one
+// drains): at once it would be refused again, in a loop.
 func TestTooManyWebsocketsBacksOff(t *testing.T) {
 	fake := newFake(t)
 	r := startN(t, fake, "xapp-1-test", 1)
