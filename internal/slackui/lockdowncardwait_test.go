@@ -79,13 +79,10 @@ func (h *harness) checkLockdownCardFollows(l session.Lockdown) {
 		h.t.Fatalf("the card of %s was posted (ts %q): the test does not test a card that did not get through", l.ID, l.MessageTS)
 	}
 	h.clock.Advance(orphanCardAfter + time.Second)
-	for range 3 {
-		h.maintainAll()
-	}
-	got, err := h.store.GetLockdown(h.ctx, l.ID)
-	if err != nil || got.MessageTS == "" {
-		h.t.Fatalf("the maintenance pass did not post the kept lockdown's card: %+v, %v", got, err)
-	}
+	h.passesUntil("post the kept lockdown's card", func() bool {
+		got, err := h.store.GetLockdown(h.ctx, l.ID)
+		return err == nil && got.MessageTS != ""
+	})
 	if n := h.lockdownCards(l.ID); n != 1 {
 		h.t.Errorf("%d cards posted for %s, want 1", n, l.ID)
 	}
@@ -167,9 +164,12 @@ func TestLockdownCardWaitLeavesWorker(t *testing.T) {
 	h.waitFor("the notice's deny done", func() bool { cur := h.get(inc.ID); return cur.Step(session.StepDeny).Status == session.StatusDone })
 
 	l := h.keptLockdown()
-	if n := cardsWaiting(a, hChan); n != 2 || len(h.fake.Ephemerals(hBob)) != 0 {
-		t.Fatalf("%d card posts wait for the channel, the lockdown's opener got %+v; want 2 (the lockdown's, the incident's), no answer yet",
-			n, h.fake.Ephemerals(hBob))
+	// Both posts reach the channel's pacer in the background: on a loaded machine the lockdown's
+	// may still be on its way there.
+	h.waitFor("both card posts waiting for the channel (the lockdown's, the incident's)", func() bool { return cardsWaiting(a, hChan) == 2 })
+	if len(h.fake.Ephemerals(hBob)) != 0 || h.lockdownCards(l.ID) != 0 {
+		t.Fatalf("the lockdown's opener got %+v, its card was posted %d times; want no answer and no card yet",
+			h.fake.Ephemerals(hBob), h.lockdownCards(l.ID))
 	}
 	a.queue.close()
 	if !a.queue.wait(h.ctx) {
