@@ -32,7 +32,6 @@ func (h socketHandler) Envelope(ctx context.Context, e *slacksocket.Envelope) { 
 // through its response_url (replier). Every envelope is thus acked and then either queued or
 // answered. It runs on the reading goroutine of the link, so it never waits on Redis or Slack.
 func (a *App) envelope(ctx context.Context, e *slacksocket.Envelope) {
-	received := a.now()
 	typ := e.Type
 	a.m.envelope(typ).received.Inc()
 	a.setLink(true, "") // an envelope arrived, so the link works
@@ -40,7 +39,7 @@ func (a *App) envelope(ctx context.Context, e *slacksocket.Envelope) {
 		a.log.Debug().Str("type", typ).Int("retry_attempt", e.RetryAttempt).Str("retry_reason", e.RetryReason).
 			Msg("envelope delivered again") // its work is deduplicated by envelope (workers.go)
 	}
-	j := job{envelopeID: e.ID, received: received}
+	j := job{envelopeID: e.ID}
 	var answer string // the ack's message; "" = a bare ack
 	switch {
 	case e.Command != nil:

@@ -16,7 +16,6 @@ import (
 // job is one acknowledged envelope waiting for a worker (queue.go).
 type job struct {
 	envelopeID string
-	received   time.Time
 	command    *slack.SlashCommand
 	callback   *slack.InteractionCallback
 	view       *submission         // a modal's submission, checked before its ack
