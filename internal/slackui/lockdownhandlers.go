@@ -67,7 +67,7 @@ func (a *App) cmdLockdown(ctx context.Context, c *slack.SlashCommand, cmd Comman
 	// Its card waits for the lockdown's sync lock and its channel's slot (a wave's backlog, 429s):
 	// off this queue worker, as an incident's, so that other incidents' work (their Deny clicks)
 	// runs meanwhile.
-	a.postLater(ctx, func(ctx context.Context) { a.postOpenLockdownCard(ctx, c, l.ID) })
+	a.postLater(ctx, func(ctx context.Context) { a.postOpenLockdownCard(ctx, c, l) })
 }
 
 // renderLockdown renders l's card from its members as stored now.

@@ -79,13 +79,14 @@ func (a *App) postLockdownCard(ctx context.Context, id string, wait bool) (l ses
 	return l, true, nil
 }
 
-// postOpenLockdownCard posts the card of lockdown id, just opened by c (in the background:
+// postOpenLockdownCard posts the card of lockdown l, just opened by c (in the background:
 // postLater), and answers c when it was not posted; the card, when posted, is the answer. Only
 // Slack refusing the card for good discards the lockdown; anything else keeps it open, and a
 // replica's maintenance pass posts its card (postOrphanLockdownCards), as for an incident's
 // (cardNotPosted).
-func (a *App) postOpenLockdownCard(ctx context.Context, c *slack.SlashCommand, id string) {
-	l, _, err := a.postLockdownCard(ctx, id, true)
+func (a *App) postOpenLockdownCard(ctx context.Context, c *slack.SlashCommand, l session.Lockdown) {
+	id := l.ID
+	_, _, err := a.postLockdownCard(ctx, id, true)
 	if err == nil {
 		a.changes.Changed(ctx, id)
 		return
@@ -103,12 +104,9 @@ func (a *App) postOpenLockdownCard(ctx context.Context, c *slack.SlashCommand, i
 		// Slack did not take the card in time (a wave's backlog in the channel, 429s outlasting
 		// the post's bound, a 5xx, the network, a shutdown), not for good: discarding would send
 		// the engineer back into the same backlog.
-		created := l.CreatedAt
-		if created.IsZero() { // not read before the failure: the pass comes a full delay from now
-			created = a.now()
-		}
-		why, wait := a.cardDelay(err, c.ChannelID, created)
-		delayLog(a.logger(ctx), why).Err(err).Str("lockdown", id).Dur("wait", wait).Msg("lockdown card not posted: the lockdown stays open and the maintenance pass posts its card")
+		why, wait := a.cardDelay(err, l.Channel, l.CreatedAt)
+		delayLog(a.logger(ctx), why).Err(err).Str("lockdown", id).Dur("wait", wait).
+			Msg("lockdown card not posted: the lockdown stays open and the maintenance pass posts its card")
 		a.replyCommand(rctx, c, LockdownCardDelayedText(id, wait, why), nil)
 	default:
 		// Slack refused the card for good (cardRefusals). Nothing may stay open without a card:
