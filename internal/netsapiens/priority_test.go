@@ -128,3 +128,125 @@ func TestPriorityOf(t *testing.T) {
 		}
 	}
 }
+
+// TestPriorityLowWaitsOutBurst: with 4 slots and requests above Low holding 3 of them (a burst),
+// a Low request waits although a slot is free, and goes as soon as the burst ends; with only 2
+// above Low held (one incident's open: its user and the deny policy) it goes at once; and while
+// the burst lasts it goes once it has waited lowDeferMax (here 300 ms, and an hour before that
+// part: no Low request goes in a burst but at its end), at once if a slot is free, else with
+// the next slot freed.
+func TestPriorityLowWaitsOutBurst(t *testing.T) {
+	var mu sync.Mutex
+	gates := map[string]chan struct{}{}
+	gate := func(user string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		if gates[user] == nil {
+			gates[user] = make(chan struct{})
+		}
+		return gates[user]
+	}
+	pbx := newFakePBX(t, func(w http.ResponseWriter, r *http.Request, _ string) {
+		user := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		if strings.HasPrefix(user, "hold") {
+			<-gate(user)
+		}
+		writeJSON(w, 200, `{"domain":"acme.example","user":"1001"}`)
+	})
+	c, _ := newClient(t, pbx.URL(), func(cfg *netsapiens.Config) { cfg.MaxInflight = 4 })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		mu.Lock()
+		for _, g := range gates {
+			select {
+			case <-g:
+			default:
+				close(g)
+			}
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	get := func(ctx context.Context, user string) <-chan error {
+		done := make(chan error, 1)
+		wg.Go(func() {
+			_, err := c.GetUser(ctx, "acme.example", user)
+			done <- err
+		})
+		return done
+	}
+	atPBX := func(n int) {
+		t.Helper()
+		testenv.WaitFor(t, 5*time.Second, fmt.Sprintf("%d requests at the PBX", n), func() bool { return len(pbx.requests()) == n })
+	}
+	// ok waits for a request's answer; 5 s is far beyond its round trip: a request that waits
+	// out a burst of an hour (below) would fail here.
+	ok := func(done <-chan error, what string) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no answer within 5s", what)
+		}
+	}
+	normal := netsapiens.WithPriority(ctx, netsapiens.Normal)
+	low := netsapiens.WithPriority(ctx, netsapiens.Low)
+	c.SetLowDeferMax(time.Hour) // until the last part: a burst is waited out to its end
+
+	// One incident: two above Low in flight, a Low read goes beside them.
+	h1, h2 := get(normal, "hold1"), get(netsapiens.WithPriority(ctx, netsapiens.High), "hold2")
+	atPBX(2)
+	ok(get(low, "low1"), "low1")
+
+	// A burst: three above Low in flight, one slot free. The Low read waits for the burst's end.
+	h3 := get(netsapiens.WithPriority(ctx, netsapiens.Critical), "hold3")
+	atPBX(4)
+	l2 := get(low, "low2")
+	testenv.WaitFor(t, 5*time.Second, "low2 waiting", func() bool { return c.Waiting() == 1 })
+	// A request above Low still takes the free slot at once.
+	ok(get(normal, "normal1"), "normal1")
+	if c.Waiting() != 1 || len(pbx.requests()) != 5 {
+		t.Fatalf("waiting %d, at the PBX %d; want low2 still waiting and 5", c.Waiting(), len(pbx.requests()))
+	}
+	close(gate("hold3")) // two above Low left: the burst is over
+	ok(h3, "hold3")
+	ok(l2, "low2")
+	if got := pbx.requests()[len(pbx.requests())-1].Path; !strings.HasSuffix(got, "/low2") {
+		t.Errorf("last at the PBX %s, want low2", got)
+	}
+
+	// A burst that lasts: the Low read goes once it has waited deferMax, the burst still on.
+	c.SetLowDeferMax(300 * time.Millisecond)
+	h4 := get(netsapiens.WithPriority(ctx, netsapiens.FollowUp), "hold4")
+	atPBX(7)
+	start := time.Now()
+	ok(get(low, "low3"), "low3")
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Errorf("low3 went after %v in a burst, want at least 300ms", waited)
+	}
+	// Overdue with every slot taken: the next slot freed is the Low request's, the burst still on.
+	h5 := get(normal, "hold5")
+	atPBX(9)
+	l4 := get(low, "low4")
+	testenv.WaitFor(t, 5*time.Second, "low4 waiting", func() bool { return c.Waiting() == 1 })
+	// Past its 300 ms, so its own timer has found no free slot and is spent: only the release
+	// below can serve it.
+	time.Sleep(500 * time.Millisecond)
+	close(gate("hold5")) // still three above Low in flight: a burst
+	ok(h5, "hold5")
+	ok(l4, "low4")
+
+	for _, g := range []string{"hold1", "hold2", "hold4"} {
+		close(gate(g))
+	}
+	ok(h1, "hold1")
+	ok(h2, "hold2")
+	ok(h4, "hold4")
+	if n := c.Waiting(); n != 0 {
+		t.Errorf("%d requests still waiting", n)
+	}
+}

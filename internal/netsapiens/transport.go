@@ -169,10 +169,11 @@ func (c *Client) attempt(ctx context.Context, cl call) (_ reply, token string, _
 		payload = strings.NewReader(cl.form.Encode())
 	}
 
-	if err := c.sem.acquire(ctx, PriorityOf(ctx)); err != nil {
+	prio := PriorityOf(ctx)
+	if err := c.sem.acquire(ctx, prio); err != nil {
 		return reply{}, token, ctxError(cl, ctx, err)
 	}
-	defer c.sem.release()
+	defer c.sem.release(prio)
 
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
