@@ -134,7 +134,7 @@ func TestPriorityOf(t *testing.T) {
 // above Low held (one incident's open: its user and the deny policy) it goes at once; and while
 // the burst lasts it goes once it has waited lowDeferMax (here 300 ms, and an hour before that
 // part: no Low request goes in a burst but at its end), at once if a slot is free, else with
-// the next slot freed.
+// the next slot freed; one whose context ends meanwhile leaves holding no slot.
 func TestPriorityLowWaitsOutBurst(t *testing.T) {
 	var mu sync.Mutex
 	gates := map[string]chan struct{}{}
@@ -249,4 +249,37 @@ func TestPriorityLowWaitsOutBurst(t *testing.T) {
 	if n := c.Waiting(); n != 0 {
 		t.Errorf("%d requests still waiting", n)
 	}
+
+	// A Low request whose context ends while it waits out a burst leaves the queue and holds
+	// no slot: afterwards all four slots are at the PBX at once.
+	c.SetLowDeferMax(time.Hour)
+	for _, u := range []string{"hold6", "hold7", "hold8"} {
+		gate(u)
+	}
+	h6, h7, h8 := get(normal, "hold6"), get(normal, "hold7"), get(normal, "hold8")
+	atPBX(13)
+	cctx, cancel := context.WithCancel(low)
+	gaveUp := get(cctx, "low5")
+	testenv.WaitFor(t, 5*time.Second, "low5 waiting", func() bool { return c.Waiting() == 1 })
+	cancel()
+	select {
+	case err := <-gaveUp:
+		if err == nil || !strings.Contains(err.Error(), "canceled") {
+			t.Errorf("cancelled Low waiter = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelled Low waiter: no answer within 5s")
+	}
+	h9 := get(normal, "hold9")
+	atPBX(14) // the fourth slot was free: low5 took none
+	if n := c.Waiting(); n != 0 {
+		t.Errorf("%d requests waiting after low5 gave up, want 0", n)
+	}
+	for _, u := range []string{"hold6", "hold7", "hold8", "hold9"} {
+		close(gate(u))
+	}
+	ok(h6, "hold6")
+	ok(h7, "hold7")
+	ok(h8, "hold8")
+	ok(h9, "hold9")
 }
