@@ -180,17 +180,22 @@ func TestPriorityLowWaitsOutBurst(t *testing.T) {
 		t.Helper()
 		testenv.WaitFor(t, 5*time.Second, fmt.Sprintf("%d requests at the PBX", n), func() bool { return len(pbx.requests()) == n })
 	}
-	// ok waits for a request's answer; 5 s is far beyond its round trip: a request that waits
-	// out a burst of an hour (below) would fail here.
-	ok := func(done <-chan error, what string) {
+	// answer waits for a request's answer; 5 s is far beyond its round trip: a request that
+	// waits out a burst of an hour (below) fails here. ok wants the answer to be no error.
+	answer := func(done <-chan error, what string) error {
 		t.Helper()
 		select {
 		case err := <-done:
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
+			return err
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: no answer within 5s", what)
+			return nil
+		}
+	}
+	ok := func(done <-chan error, what string) {
+		t.Helper()
+		if err := answer(done, what); err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
 	normal := netsapiens.WithPriority(ctx, netsapiens.Normal)
@@ -262,13 +267,8 @@ func TestPriorityLowWaitsOutBurst(t *testing.T) {
 	gaveUp := get(cctx, "low5")
 	testenv.WaitFor(t, 5*time.Second, "low5 waiting", func() bool { return c.Waiting() == 1 })
 	cancel()
-	select {
-	case err := <-gaveUp:
-		if err == nil || !strings.Contains(err.Error(), "canceled") {
-			t.Errorf("cancelled Low waiter = %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("cancelled Low waiter: no answer within 5s")
+	if err := answer(gaveUp, "low5"); err == nil || !strings.Contains(err.Error(), "canceled") {
+		t.Errorf("cancelled Low waiter = %v", err)
 	}
 	h9 := get(normal, "hold9")
 	atPBX(14) // the fourth slot was free: low5 took none
