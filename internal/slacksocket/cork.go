@@ -16,7 +16,7 @@ import (
 //
 // A held ack waits at most maxHold: a Read can bring in a hundred envelopes, and their first ack
 // should not wait for the last one's handling (under a 200-command burst the first acks of a
-// 64 KiB read waited ≈ 3 ms for the rest of it).
+// 64 KiB read waited ≈ 3 ms for the rest of it). At most maxHeld bytes are held.
 //
 // The reader must therefore not block between two Reads with acks held: a handler that may
 // wait calls Client.Flush first. A write error is kept and returned by every later Write and
@@ -41,6 +41,14 @@ type corkConn struct {
 // maxHold bounds how long a held ack waits for the reader's next Read: well under a
 // millisecond, and still a few dozen acks to one write under a burst.
 const maxHold = 250 * time.Microsecond
+
+// maxHeld bounds the bytes held: the write that brings them to it sends everything held, still
+// corked (one syscall per 32 KiB of acks is still one for dozens of them). Without it a burst's
+// buffer grew past what is worth keeping and was dropped after its flush, so every burst grew a
+// new one from nothing: help's acks carry their answer (≈ 1.4 KB each), and regrowing that
+// buffer was 58 % of the bot's allocations under BenchmarkBurstHelp, and with them its GC runs
+// in the middle of a burst. Now the buffer reaches about maxHeld once and is kept.
+const maxHeld = 32 << 10
 
 // writeWait bounds one write on the socket (as slack-go's 10 s, shorter: an ack is late after 3 s).
 const writeWait = 5 * time.Second
@@ -96,7 +104,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 			c.since = at
 		}
 		c.held = append(c.held, p...)
-		if at.Sub(c.since) >= maxHold {
+		if at.Sub(c.since) >= maxHold || len(c.held) >= maxHeld {
 			if err := c.flushLocked(); err != nil {
 				return 0, err
 			}
@@ -195,8 +203,8 @@ func (c *corkConn) flushLocked() error {
 		return err
 	}
 	_, err := c.Conn.Write(c.held)
-	if cap(c.held) > 64<<10 {
-		c.held = nil // a burst's buffer is not kept for ever
+	if cap(c.held) > 4*maxHeld {
+		c.held = nil // held past maxHeld by one large frame: not kept for ever
 	} else {
 		c.held = c.held[:0]
 	}

@@ -148,3 +148,65 @@ func TestCorkWriteDeadline(t *testing.T) {
 		t.Fatalf("deadlines set %v, want %v", d.set, want)
 	}
 }
+
+// TestCorkHoldsAtMostMaxHeld: the write that brings the held acks to maxHeld bytes sends them all
+// in one write, still corked, however young they are; and the buffer is kept, so the next burst's
+// acks are held without allocating (it was dropped after each flush and grown again from nothing).
+func TestCorkHoldsAtMostMaxHeld(t *testing.T) {
+	bot, slack := net.Pipe()
+	defer bot.Close()
+	defer slack.Close()
+	clock := time.Unix(1_700_000_000, 0) // never moves: only the size can flush
+	c := &corkConn{Conn: bot, now: func() time.Time { return clock }}
+	c.arm()
+	go func() { _, _ = slack.Write([]byte("envelope")) }()
+	buf := make([]byte, 64)
+	if _, err := c.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 8)
+	go func() {
+		b := make([]byte, 4*maxHeld)
+		for {
+			n, err := slack.Read(b)
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- n
+		}
+	}()
+
+	ack := make([]byte, 1000)
+	timeout := time.NewTimer(10 * time.Second) // one for the whole test: a timer per wait allocates
+	defer timeout.Stop()
+	const below = maxHeld / 1000 // acks that stay under maxHeld
+	burst := func() {
+		for range below {
+			if _, err := c.Write(ack); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(got) != 0 || len(c.held) != below*len(ack) {
+			t.Fatalf("%d bytes held, %d writes sent: want all %d held", len(c.held), len(got), below*len(ack))
+		}
+		if _, err := c.Write(ack); err != nil { // reaches maxHeld
+			t.Fatal(err)
+		}
+		select {
+		case n := <-got:
+			if n != (below+1)*len(ack) {
+				t.Fatalf("sent %d bytes in one write, want all %d held", n, (below+1)*len(ack))
+			}
+		case <-timeout.C:
+			t.Fatal("the write that reached maxHeld sent nothing")
+		}
+		if len(c.held) != 0 {
+			t.Fatalf("%d bytes still held after the flush", len(c.held))
+		}
+	}
+	burst()
+	if allocs := testing.AllocsPerRun(3, burst); allocs != 0 {
+		t.Fatalf("a burst after the first allocated %.0f times: the buffer was not kept", allocs)
+	}
+}
