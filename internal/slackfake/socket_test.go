@@ -272,6 +272,68 @@ func TestWrongAppTokenIsFatal(t *testing.T) {
 // refuses to send an ack of 20 KiB or more.
 func TestOversizedAckClosesSocket(t *testing.T) {
 	fake := newFake(t)
+	conn := dialRaw(t, fake)
+	big := `{"envelope_id":"e1","payload":{"text":"` + strings.Repeat("x", 20480) + `"}}`
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var err error
+	for {
+		_, _, err = conn.ReadMessage()
+		if err != nil {
+			break
+		}
+	}
+	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Errorf("read after a 20 KiB ack: %v, want close 1009", err)
+	}
+	if n := len(fake.Acks()); n != 0 {
+		t.Errorf("%d acks recorded from an oversized frame", n)
+	}
+}
+
+// TestAcksReadIntact: acks of every size up to Slack's limit, many more than one slab of the
+// fake's reader holds (ackSlab), each recorded with the payload it was sent with, in order.
+func TestAcksReadIntact(t *testing.T) {
+	fake := newFake(t)
+	conn := dialRaw(t, fake)
+	const n = 150
+	frame := func(i int) (id, text string) {
+		id = fmt.Sprintf("e%03d", i)
+		size := (i * 2741) % 20400 // 0 to 20399 bytes of text, in no order
+		if i == n-1 {
+			size = 20480 - len(`{"envelope_id":"e149","payload":{"text":""}}`) // exactly the limit
+		}
+		return id, strings.Repeat(string(rune('a'+i%26)), size)
+	}
+	for i := range n {
+		id, text := frame(i)
+		ack := `{"envelope_id":"` + id + `","payload":{"text":"` + text + `"}}`
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(ack)); err != nil {
+			t.Fatalf("ack %d: %v", i, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fake.WaitAcks(ctx, n); err != nil {
+		t.Fatalf("%d of %d acks recorded: %v", fake.AckCount(), n, err)
+	}
+	for i, a := range fake.Acks() {
+		id, text := frame(i)
+		var p struct {
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(a.Payload, &p); err != nil || a.EnvelopeID != id || p.Text != text {
+			t.Fatalf("ack %d recorded as %s with %d bytes of text (%v), want %s with %d", i, a.EnvelopeID, len(p.Text), err, id, len(text))
+		}
+	}
+}
+
+// dialRaw opens a Socket Mode connection to fake by hand (apps.connections.open, the WebSocket,
+// its hello), for what slack-go itself refuses to send.
+func dialRaw(t *testing.T, fake *slackfake.Server) *websocket.Conn {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, fake.APIURL()+"apps.connections.open", nil)
 	req.Header.Set("Authorization", "Bearer xapp-1-test")
 	resp, err := http.DefaultClient.Do(req)
@@ -291,7 +353,7 @@ func TestOversizedAckClosesSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	if _, _, err := websocket.DefaultDialer.Dial(open.URL, nil); err == nil {
 		t.Error("a ticket was accepted twice")
 	}
@@ -301,23 +363,7 @@ func TestOversizedAckClosesSocket(t *testing.T) {
 	if err := conn.ReadJSON(&hello); err != nil || hello.Type != "hello" {
 		t.Fatalf("hello: %+v, %v", hello, err)
 	}
-	big := `{"envelope_id":"e1","payload":{"text":"` + strings.Repeat("x", 20480) + `"}}`
-	if err := conn.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, _, err = conn.ReadMessage()
-		if err != nil {
-			break
-		}
-	}
-	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
-		t.Errorf("read after a 20 KiB ack: %v, want close 1009", err)
-	}
-	if n := len(fake.Acks()); n != 0 {
-		t.Errorf("%d acks recorded from an oversized frame", n)
-	}
+	return conn
 }
 
 func TestSendEnvelopeWithoutSocket(t *testing.T) {
