@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -259,13 +258,6 @@ func (r *rig) helpBurst(users []string) helpResult {
 		idx[u] = i
 		cmds[i] = slackfake.SlashCommand{UserID: u, ChannelID: incChan, Text: "help"}
 	}
-	// The test process collects its garbage first, outside what is timed. Its own allocations
-	// (slackfake's and the rig's, ≈ 17 KB per command, most of it reading and recording the
-	// acks) otherwise run its GC in the middle of one burst in a few, and the GC's pause and its
-	// worker, on one of the two cores, hold up slackfake's ack reader, which then times every ack
-	// behind it late: the bot's latency plus the fake's pause. Slack's edge shares no heap with
-	// it. The testing package collects before each benchmark for the same reason.
-	runtime.GC()
 	ids, err := r.slack.SlashCommands(ctx, cmds)
 	if err != nil {
 		r.t.Errorf("help burst: %d of %d sent: %v", len(ids), n, err)
