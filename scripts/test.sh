@@ -38,8 +38,11 @@ echo "test.sh: redis-server $(redis-server --version | awk '{print $3}' | sed 's
 if [ "${1:-}" = "bench" ]; then
   shift
   # The run's output as it comes, then the table of issue 9's and 13's targets from that same run
-  # (scripts/benchtable). A failed run stops here (pipefail), with no table.
-  go test -run '^$' -bench . -benchmem "$@" ./... | tee "$tmp/bench.txt"
+  # (scripts/benchtable). A failed run stops here (pipefail), with no table. -p 1: one package's
+  # test binary at a time, built and run; by default go test builds and runs as many as there are
+  # cores at once, so the other packages' builds and benchmarks shared the two cores with cmd/bot's
+  # bursts, and every ratio of a burst measured them too.
+  go test -p 1 -run '^$' -bench . -benchmem "$@" ./... | tee "$tmp/bench.txt"
   echo
   go run ./scripts/benchtable < "$tmp/bench.txt"
   exit
