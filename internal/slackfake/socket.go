@@ -265,17 +265,11 @@ func (sl *ackSlab) next(ws *websocket.Conn) ([]byte, error) {
 		sl.buf = make([]byte, 0, slabSize)
 	}
 	start := len(sl.buf)
-	room := sl.buf[start : start+maxAckFrame+1]
-	n := 0
-	for n < len(room) {
-		m, err := r.Read(room[n:])
-		n += m
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	n, err := io.ReadFull(r, sl.buf[start:start+maxAckFrame+1])
+	// (Unexpected)EOF is the frame ending before the room is full, as every frame but an
+	// oversized one does; anything else is the socket failing.
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
 	}
 	sl.buf = sl.buf[:start+n]
 	return sl.buf[start : start+n : start+n], nil
